@@ -1,0 +1,69 @@
+//! Key slots: `CRC16-XMODEM(key or {hashtag}) & 16383`, exactly as Redis Cluster.
+//!
+//! The slot decides a key's shard too, so a slot's keys always live together and
+//! hash-tagged keys share a shard.
+
+pub const SLOTS: usize = 16384;
+
+const fn crc16_table() -> [u16; 256] {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+}
+
+static CRC16_TABLE: [u16; 256] = crc16_table();
+
+/// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0.
+pub fn crc16(data: &[u8]) -> u16 {
+    data.iter().fold(0u16, |crc, &b| {
+        (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize]
+    })
+}
+
+/// The part of the key that is hashed: the content of the first `{...}` when it is
+/// non-empty, else the whole key.
+pub fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&c| c == b'{')
+        && let Some(len) = key[open + 1..].iter().position(|&c| c == b'}')
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
+    }
+    key
+}
+
+#[inline]
+pub fn key_slot(key: &[u8]) -> u16 {
+    crc16(hash_tag(key)) & (SLOTS as u16 - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_slots() {
+        // Values from `CLUSTER KEYSLOT` on Redis 7.0.
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"bar"), 5061);
+        assert_eq!(key_slot(b"hello"), 866);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"{user1000}.followers"), key_slot(b"{user1000}.following"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_eq!(hash_tag(b"foo{}{bar}"), b"foo{}{bar}");
+        assert_eq!(hash_tag(b"foo{{bar}}zap"), b"{bar");
+        assert_eq!(hash_tag(b"foo{bar}{zap}"), b"bar");
+        assert_eq!(key_slot(b""), 0);
+    }
+}

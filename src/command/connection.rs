@@ -1,0 +1,533 @@
+//! Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET, CLIENT.
+
+use bytes::Bytes;
+
+use super::Ctx;
+use super::table::*;
+use crate::error::{self, CmdResult, CommandError};
+use crate::protocol::args;
+use crate::server::REDIS_VERSION;
+
+const CONN: u32 = CONNECTION;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("ping", -1, FAST | STALE, ping)
+        .acl(CONN)
+        .group("connection")
+        .doc("Returns the server's liveliness response.", "1.0.0"),
+    CommandSpec::new("echo", 2, FAST | STALE, echo)
+        .acl(CONN)
+        .group("connection")
+        .doc("Returns the given string.", "1.0.0"),
+    CommandSpec::new("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, hello)
+        .acl(CONN)
+        .group("connection")
+        .doc("Handshakes with the Redis server.", "6.0.0"),
+    CommandSpec::new("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, auth)
+        .acl(CONN)
+        .group("connection")
+        .doc("Authenticates the connection.", "1.0.0"),
+    CommandSpec::new("select", 2, LOADING | STALE | FAST, select)
+        .acl(CONN)
+        .group("connection")
+        .doc("Changes the selected database.", "1.0.0"),
+    CommandSpec::new("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, quit)
+        .acl(CONN)
+        .group("connection")
+        .doc("Closes the connection.", "1.0.0"),
+    CommandSpec::new("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, reset)
+        .acl(CONN)
+        .group("connection")
+        .doc("Resets the connection.", "6.2.0"),
+    CommandSpec::new("client", -2, 0, client_help)
+        .acl(CONN)
+        .group("connection")
+        .doc("A container for client connection commands.", "2.4.0")
+        .subs(CLIENT_SUBCOMMANDS),
+];
+
+const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("client|id", 2, NOSCRIPT | LOADING | STALE, client_id)
+        .acl(CONN)
+        .group("connection")
+        .doc("Returns the unique client ID of the connection.", "5.0.0"),
+    CommandSpec::new("client|setname", 3, NOSCRIPT | LOADING | STALE, client_setname)
+        .acl(CONN)
+        .group("connection")
+        .doc("Sets the connection name.", "2.6.9"),
+    CommandSpec::new("client|getname", 2, NOSCRIPT | LOADING | STALE, client_getname)
+        .acl(CONN)
+        .group("connection")
+        .doc("Returns the name of the connection.", "2.6.9"),
+    CommandSpec::new("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, client_list)
+        .acl(CONN)
+        .group("connection")
+        .doc("Lists open connections.", "2.4.0"),
+    CommandSpec::new("client|info", 2, NOSCRIPT | LOADING | STALE, client_info)
+        .acl(CONN)
+        .group("connection")
+        .doc("Returns information about the connection.", "6.2.0"),
+    CommandSpec::new("client|kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_kill)
+        .acl(CONN)
+        .group("connection")
+        .doc("Terminates open connections.", "2.4.0"),
+    CommandSpec::new("client|setinfo", 4, NOSCRIPT | LOADING | STALE, client_setinfo)
+        .acl(CONN)
+        .group("connection")
+        .doc("Sets information specific to the client or connection.", "7.2.0"),
+    CommandSpec::new("client|reply", 3, NOSCRIPT | LOADING | STALE, client_reply)
+        .acl(CONN)
+        .group("connection")
+        .doc("Instructs the server whether to reply to commands.", "3.2.0"),
+    CommandSpec::new("client|no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, client_no_evict)
+        .acl(CONN)
+        .group("connection")
+        .doc("Sets the client eviction mode of the connection.", "7.0.0"),
+    CommandSpec::new("client|help", 2, LOADING | STALE, client_help)
+        .acl(CONN)
+        .group("connection")
+        .doc("Returns helpful text about the different subcommands.", "5.0.0"),
+];
+
+/// Writes a Redis-style HELP reply: a header, the given lines, and the HELP entry.
+pub fn help(ctx: &mut Ctx<'_>, cmd: &str, lines: &[&str]) {
+    ctx.out.array(lines.len() + 3);
+    ctx.out.simple(&format!(
+        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for line in lines {
+        ctx.out.simple(line);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Print this help.");
+}
+
+/// PING [message]
+fn ping(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    match argv.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(&argv[1]),
+        _ => return Err(error::wrong_arity("ping")),
+    }
+    Ok(())
+}
+
+/// ECHO message
+fn echo(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ctx.out.bulk(&argv[1]);
+    Ok(())
+}
+
+/// Compares a password without leaking its length or content through timing.
+fn password_matches(given: &[u8], expected: &str) -> bool {
+    let expected = expected.as_bytes();
+    let mut diff = given.len() ^ expected.len();
+    for (i, &b) in given.iter().enumerate() {
+        diff |= (b ^ expected.get(i % expected.len().max(1)).copied().unwrap_or(0)) as usize;
+    }
+    diff == 0
+}
+
+/// Checks a username/password pair against the default user.
+fn check_credentials(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
+    let required = ctx.server.config().requirepass.clone();
+    let user_ok = user.eq_ignore_ascii_case(b"default");
+    if user_ok && (required.is_empty() || password_matches(pass, &required)) {
+        Ok(())
+    } else {
+        tracing::debug!("authentication failed for client id={}", ctx.session.info.id);
+        Err(error::WRONGPASS)
+    }
+}
+
+/// AUTH [username] password
+fn auth(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    match argv.len() {
+        2 => {
+            if ctx.server.config().requirepass.is_empty() {
+                return Err(error::AUTH_NOT_CONFIGURED);
+            }
+            check_credentials(ctx, b"default", &argv[1])?;
+        }
+        3 => check_credentials(ctx, &argv[1], &argv[2])?,
+        _ => return Err(error::SYNTAX),
+    }
+    ctx.session.authenticated = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut proto = if ctx.out.resp3 { 3 } else { 2 };
+    let mut i = 1;
+    if argv.len() >= 2 {
+        proto = match args::parse_i64(&argv[1]) {
+            Some(v) => v,
+            None => {
+                return Err(CommandError::new(
+                    "ERR Protocol version is not an integer or out of range",
+                ));
+            }
+        };
+        if !(2..=3).contains(&proto) {
+            return Err(error::NOPROTO);
+        }
+        i = 2;
+    }
+    let mut auth: Option<(Bytes, Bytes)> = None;
+    let mut name: Option<Bytes> = None;
+    while i < argv.len() {
+        if args::is(&argv[i], "AUTH") && i + 2 < argv.len() {
+            auth = Some((argv[i + 1].clone(), argv[i + 2].clone()));
+            i += 3;
+        } else if args::is(&argv[i], "SETNAME") && i + 1 < argv.len() {
+            name = Some(argv[i + 1].clone());
+            i += 2;
+        } else {
+            return Err(CommandError::owned(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                error::sanitize(&argv[i])
+            )));
+        }
+    }
+    if let Some((user, pass)) = &auth {
+        check_credentials(ctx, user, pass)?;
+        ctx.session.authenticated = true;
+    }
+    if !ctx.session.authenticated {
+        return Err(CommandError::new(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
+    }
+    if let Some(n) = name {
+        validate_name(&n)?;
+        ctx.session.info.set_name(if n.is_empty() { None } else { Some(n) });
+    }
+    ctx.out.resp3 = proto == 3;
+    ctx.session.info.set_resp(proto as u8);
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(proto);
+    out.bulk(b"id");
+    out.int(ctx.session.info.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+/// SELECT index
+fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let db = args::int(&argv[1])?;
+    if db < 0 || db as usize >= ctx.server.keyspace.databases() {
+        return Err(error::INVALID_DB);
+    }
+    ctx.session.select(db as usize);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// QUIT
+fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.ok();
+    ctx.session.close_after_reply = true;
+    Ok(())
+}
+
+/// RESET
+fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.session.select(0);
+    ctx.session.reply_off = false;
+    ctx.session.skip_next = false;
+    ctx.session.authenticated = ctx.server.config().requirepass.is_empty();
+    ctx.session.info.set_name(None);
+    ctx.session.info.set_resp(2);
+    ctx.out.resp3 = false;
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+fn validate_name(name: &[u8]) -> CmdResult {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(CommandError::new(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// CLIENT ID
+fn client_id(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.int(ctx.session.info.id as i64);
+    Ok(())
+}
+
+/// CLIENT SETNAME connection-name
+fn client_setname(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    validate_name(&argv[2])?;
+    let name = if argv[2].is_empty() { None } else { Some(argv[2].clone()) };
+    ctx.session.info.set_name(name);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT GETNAME
+fn client_getname(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    match ctx.session.info.name() {
+        Some(n) => ctx.out.bulk(&n),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID client-id [client-id ...]]
+fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut only_normal = true;
+    let mut i = 2;
+    while i < argv.len() {
+        if args::is(&argv[i], "TYPE") && i + 1 < argv.len() {
+            let t = &argv[i + 1];
+            if args::is(t, "normal") {
+                only_normal = true;
+            } else if args::is(t, "master") || args::is(t, "replica") || args::is(t, "slave") || args::is(t, "pubsub") {
+                only_normal = false;
+            } else {
+                return Err(CommandError::owned(format!(
+                    "ERR Unknown client type '{}'",
+                    error::sanitize(t)
+                )));
+            }
+            i += 2;
+        } else if args::is(&argv[i], "ID") && i + 1 < argv.len() {
+            let mut list = Vec::new();
+            for a in &argv[i + 1..] {
+                match args::parse_i64(a) {
+                    Some(v) if v > 0 => list.push(v as u64),
+                    _ => return Err(CommandError::new("ERR Invalid client ID")),
+                }
+            }
+            ids = Some(list);
+            i = argv.len();
+        } else {
+            return Err(error::SYNTAX);
+        }
+    }
+    let mut text = String::new();
+    if only_normal {
+        for c in ctx.server.clients.all() {
+            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+                continue;
+            }
+            text.push_str(&c.describe(ctx.now));
+            text.push('\n');
+        }
+    }
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+/// CLIENT INFO
+fn client_info(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let mut line = ctx.session.info.describe(ctx.now);
+    line.push('\n');
+    ctx.out.verbatim(line.as_bytes());
+    Ok(())
+}
+
+/// CLIENT KILL ip:port | CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port]
+/// [TYPE type] [USER username] [SKIPME yes|no]
+fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let me = ctx.session.info.id;
+    if argv.len() == 3 {
+        let addr = &argv[2];
+        let target = ctx.server.clients.all().into_iter().find(|c| c.addr.as_bytes() == &addr[..]);
+        let Some(target) = target else { return Err(error::NO_SUCH_CLIENT) };
+        if target.id == me {
+            ctx.session.close_after_reply = true;
+        } else {
+            target.kill.cancel();
+        }
+        ctx.out.ok();
+        return Ok(());
+    }
+    if !argv.len().is_multiple_of(2) {
+        return Err(error::SYNTAX);
+    }
+    let mut id = None;
+    let mut addr = None;
+    let mut laddr = None;
+    let mut user = None;
+    let mut kind_matches = true;
+    let mut skipme = true;
+    for pair in argv[2..].chunks(2) {
+        let (opt, val) = (&pair[0], &pair[1]);
+        if args::is(opt, "ID") {
+            match args::parse_i64(val) {
+                Some(v) if v > 0 => id = Some(v as u64),
+                _ => return Err(CommandError::new("ERR client-id should be greater than 0")),
+            }
+        } else if args::is(opt, "ADDR") {
+            addr = Some(val.clone());
+        } else if args::is(opt, "LADDR") {
+            laddr = Some(val.clone());
+        } else if args::is(opt, "USER") {
+            user = Some(val.clone());
+        } else if args::is(opt, "TYPE") {
+            if args::is(val, "normal") {
+                kind_matches = true;
+            } else if ["master", "replica", "slave", "pubsub"].iter().any(|t| args::is(val, t)) {
+                kind_matches = false;
+            } else {
+                return Err(CommandError::owned(format!(
+                    "ERR Unknown client type '{}'",
+                    error::sanitize(val)
+                )));
+            }
+        } else if args::is(opt, "SKIPME") {
+            if args::is(val, "yes") {
+                skipme = true;
+            } else if args::is(val, "no") {
+                skipme = false;
+            } else {
+                return Err(error::SYNTAX);
+            }
+        } else {
+            return Err(error::SYNTAX);
+        }
+    }
+    let mut killed = 0;
+    if kind_matches {
+        for c in ctx.server.clients.all() {
+            let matches = id.is_none_or(|id| c.id == id)
+                && addr.as_ref().is_none_or(|a| c.addr.as_bytes() == &a[..])
+                && laddr.as_ref().is_none_or(|a| c.laddr.as_bytes() == &a[..])
+                && user.as_ref().is_none_or(|u| &u[..] == b"default");
+            if !matches || (skipme && c.id == me) {
+                continue;
+            }
+            if c.id == me {
+                ctx.session.close_after_reply = true;
+            } else {
+                c.kill.cancel();
+            }
+            killed += 1;
+        }
+    }
+    ctx.out.int(killed);
+    Ok(())
+}
+
+/// CLIENT SETINFO LIB-NAME libname | LIB-VER libver
+fn client_setinfo(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let (opt, val) = (&argv[2], &argv[3]);
+    let which = if args::is(opt, "LIB-NAME") {
+        "lib-name"
+    } else if args::is(opt, "LIB-VER") {
+        "lib-ver"
+    } else {
+        return Err(CommandError::owned(format!(
+            "ERR Unrecognized option '{}'",
+            error::sanitize(opt)
+        )));
+    };
+    if val.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(CommandError::owned(format!(
+            "ERR {which} cannot contain spaces, newlines or special characters."
+        )));
+    }
+    let v = String::from_utf8_lossy(val).into_owned();
+    if which == "lib-name" {
+        ctx.session.info.set_lib(Some(v), None);
+    } else {
+        ctx.session.info.set_lib(None, Some(v));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT REPLY ON|OFF|SKIP
+fn client_reply(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mode = &argv[2];
+    if args::is(mode, "ON") {
+        ctx.session.reply_off = false;
+        ctx.session.skip_next = false;
+        ctx.out.ok();
+    } else if args::is(mode, "OFF") {
+        ctx.session.reply_off = true;
+        ctx.session.suppress_current = true;
+    } else if args::is(mode, "SKIP") {
+        ctx.session.skip_next = true;
+        ctx.session.suppress_current = true;
+    } else {
+        return Err(error::SYNTAX);
+    }
+    Ok(())
+}
+
+/// CLIENT NO-EVICT ON|OFF
+fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if args::is(&argv[2], "ON") || args::is(&argv[2], "OFF") {
+        ctx.out.ok();
+        Ok(())
+    } else {
+        Err(error::SYNTAX)
+    }
+}
+
+/// CLIENT HELP
+fn client_help(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() == 1 {
+        return Err(error::wrong_arity("client"));
+    }
+    help(
+        ctx,
+        "CLIENT",
+        &[
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are: ID, ADDR, LADDR, TYPE, USER, SKIPME.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options: TYPE, ID.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+        ],
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::password_matches;
+
+    #[test]
+    fn password_compare() {
+        assert!(password_matches(b"secret", "secret"));
+        assert!(!password_matches(b"secreT", "secret"));
+        assert!(!password_matches(b"secret1", "secret"));
+        assert!(!password_matches(b"", "secret"));
+        assert!(password_matches(b"", ""));
+    }
+}

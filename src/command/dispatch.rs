@@ -1,0 +1,72 @@
+//! The check pipeline every command goes through, in Redis's order:
+//! lookup → (subcommand lookup) → arity → authentication → key slot → handler → stats.
+//! Handlers never repeat these checks.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::Ctx;
+use super::table::{NO_AUTH, SKIP_SLOWLOG, table};
+use crate::cluster::slot::key_slot;
+use crate::error::{self, CommandError};
+
+/// Runs one command and appends its reply (or error) to `ctx.out`.
+pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
+    let table = table();
+    let Some(mut idx) = table.lookup(&argv[0]) else {
+        reject(ctx, None, error::unknown_command(argv));
+        return;
+    };
+    let parent = table.specs[idx];
+    if !parent.subcommands.is_empty() && argv.len() >= 2 {
+        match table.lookup_sub(parent, &argv[1]) {
+            Some(sub) => idx = sub,
+            None => {
+                reject(ctx, Some(idx), error::unknown_subcommand(&argv[1], parent.name));
+                return;
+            }
+        }
+    }
+    let spec = table.specs[idx];
+    if !spec.arity_ok(argv.len()) {
+        reject(ctx, Some(idx), error::wrong_arity(spec.name));
+        return;
+    }
+    if !ctx.session.authenticated && !spec.has(NO_AUTH) {
+        reject(ctx, Some(idx), error::NOAUTH);
+        return;
+    }
+    ctx.slot = match spec.key_indices(argv.len()).next() {
+        Some(i) => key_slot(&argv[i]),
+        None => 0,
+    };
+    ctx.session.info.set_last_command(idx);
+
+    let start = Instant::now();
+    let result = (spec.handler)(ctx, argv);
+    let micros = start.elapsed().as_micros() as u64;
+
+    let stat = &ctx.stats.commands[idx];
+    stat.calls.incr();
+    stat.usec.add(micros);
+    ctx.stats.commands_processed.incr();
+    if let Err(e) = result {
+        stat.failed.incr();
+        ctx.out.error(e.text());
+        ctx.stats.count_error(e.code());
+    }
+    if !spec.has(SKIP_SLOWLOG) {
+        ctx.server.slowlog.maybe_record(&ctx.session.info, argv, micros, ctx.now);
+    }
+}
+
+/// A command refused before running (unknown, arity, auth): Redis counts these as
+/// `rejected_calls` and in errorstats.
+fn reject(ctx: &mut Ctx<'_>, idx: Option<usize>, e: CommandError) {
+    if let Some(idx) = idx {
+        ctx.stats.commands[idx].rejected.incr();
+    }
+    ctx.out.error(e.text());
+    ctx.stats.count_error(e.code());
+}

@@ -1,0 +1,801 @@
+//! Server commands: INFO, CONFIG, COMMAND, TIME, DEBUG, SLOWLOG, MEMORY, LASTSAVE,
+//! SHUTDOWN.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+
+use super::Ctx;
+use super::connection::help;
+use super::table::*;
+use crate::config::DIRECTIVES;
+use crate::error::{self, CmdResult, CommandError};
+use crate::protocol::args;
+use crate::server::stats::ERROR_CODES;
+use crate::server::{REDIS_VERSION, SLOTCACHE_VERSION};
+
+const SRV: u32 = SERVER;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("info", -1, LOADING | STALE, info).acl(DANGEROUS).group("server")
+        .doc("Returns information and statistics about the server.", "1.0.0"),
+    CommandSpec::new("config", -2, 0, config_help).acl(SRV).group("server")
+        .doc("A container for server configuration commands.", "2.0.0")
+        .subs(CONFIG_SUBCOMMANDS),
+    CommandSpec::new("command", -1, LOADING | STALE, command).acl(CONNECTION).group("server")
+        .doc("Returns detailed information about all commands.", "2.8.13")
+        .subs(COMMAND_SUBCOMMANDS),
+    CommandSpec::new("time", 1, LOADING | STALE | FAST, time).group("server")
+        .doc("Returns the server time.", "2.6.0"),
+    CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, debug).group("server")
+        .doc("A container for debugging commands.", "1.0.0"),
+    CommandSpec::new("slowlog", -2, 0, slowlog_help).group("server")
+        .doc("A container for slow log commands.", "2.2.12")
+        .subs(SLOWLOG_SUBCOMMANDS),
+    CommandSpec::new("memory", -2, 0, memory_help).group("server")
+        .doc("A container for memory diagnostics commands.", "4.0.0")
+        .subs(MEMORY_SUBCOMMANDS),
+    CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, lastsave).acl(DANGEROUS).group("server")
+        .doc("Returns the Unix timestamp of the last successful save to disk.", "1.0.0"),
+    CommandSpec::new("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, shutdown)
+        .group("server")
+        .doc("Synchronously saves the database(s) to disk and shuts down the Redis server.", "1.0.0"),
+];
+
+const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, config_get).group("server")
+        .doc("Returns the effective values of configuration parameters.", "2.0.0"),
+    CommandSpec::new("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, config_set).group("server")
+        .doc("Sets configuration parameters in-flight.", "2.0.0"),
+    CommandSpec::new("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_resetstat).group("server")
+        .doc("Resets the server's statistics.", "2.0.0"),
+    CommandSpec::new("config|rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_rewrite).group("server")
+        .doc("Persists the effective configuration to file.", "2.8.0"),
+    CommandSpec::new("config|help", 2, LOADING | STALE, config_help).group("server")
+        .doc("Returns helpful text about the different subcommands.", "5.0.0"),
+];
+
+const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("command|count", 2, LOADING | STALE, command_count).acl(CONNECTION).group("server")
+        .doc("Returns a count of commands.", "2.8.13"),
+    CommandSpec::new("command|info", -2, LOADING | STALE, command_info).acl(CONNECTION).group("server")
+        .doc("Returns information about one, multiple or all commands.", "2.8.13"),
+    CommandSpec::new("command|docs", -2, LOADING | STALE, command_docs).acl(CONNECTION).group("server")
+        .doc("Returns documentary information about one, multiple or all commands.", "7.0.0"),
+    CommandSpec::new("command|list", -2, LOADING | STALE, command_list).acl(CONNECTION).group("server")
+        .doc("Returns a list of command names.", "7.0.0"),
+    CommandSpec::new("command|getkeys", -3, LOADING | STALE, command_getkeys).acl(CONNECTION).group("server")
+        .doc("Extracts the key names from an arbitrary command.", "2.8.13"),
+    CommandSpec::new("command|help", 2, LOADING | STALE, command_help).acl(CONNECTION).group("server")
+        .doc("Returns helpful text about the different subcommands.", "5.0.0"),
+];
+
+const SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("slowlog|get", -2, ADMIN | LOADING | STALE, slowlog_get).group("server")
+        .doc("Returns the slow log's entries.", "2.2.12"),
+    CommandSpec::new("slowlog|len", 2, ADMIN | LOADING | STALE, slowlog_len).group("server")
+        .doc("Returns the number of entries in the slow log.", "2.2.12"),
+    CommandSpec::new("slowlog|reset", 2, ADMIN | LOADING | STALE, slowlog_reset).group("server")
+        .doc("Clears all entries from the slow log.", "2.2.12"),
+    CommandSpec::new("slowlog|help", 2, LOADING | STALE, slowlog_help).group("server")
+        .doc("Show helpful text about the different subcommands", "6.2.0"),
+];
+
+const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("memory|usage", -3, READONLY, memory_usage).keys(2, 2, 1).group("server")
+        .doc("Estimates the memory usage of a key.", "4.0.0"),
+    CommandSpec::new("memory|help", 2, LOADING | STALE, memory_help).group("server")
+        .doc("Returns helpful text about the different subcommands.", "4.0.0"),
+];
+
+/// Memory figures for INFO memory.
+pub struct MemoryInfo {
+    pub allocated: u64,
+    pub active: u64,
+    pub resident: u64,
+    pub rss: u64,
+}
+
+pub fn memory_info() -> MemoryInfo {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    MemoryInfo {
+        allocated: stats::allocated::read().unwrap_or(0) as u64,
+        active: stats::active::read().unwrap_or(0) as u64,
+        resident: stats::resident::read().unwrap_or(0) as u64,
+        rss: process_rss(),
+    }
+}
+
+/// Resident set size from /proc (0 where unavailable).
+fn process_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// User and system CPU seconds of this process (from /proc/self/stat).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (tick(11), tick(12))
+}
+
+pub fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    if n < 1024.0 {
+        format!("{}B", n as u64)
+    } else if n < 1024.0 * 1024.0 {
+        format!("{:.2}K", n / 1024.0)
+    } else if n < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", n / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", n / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "errorstats", "cluster", "keyspace",
+];
+const ALL_SECTIONS: &[&str] = &[
+    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "commandstats", "errorstats",
+    "cluster", "keyspace",
+];
+
+/// INFO [section [section ...]]
+fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut wanted: Vec<&str> = Vec::new();
+    if argv.len() == 1 {
+        wanted.extend(DEFAULT_SECTIONS);
+    }
+    for a in &argv[1..] {
+        let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match a.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS),
+            "all" | "everything" => wanted.extend(ALL_SECTIONS),
+            other => {
+                if let Some(s) = ALL_SECTIONS.iter().find(|s| **s == other) {
+                    wanted.push(s);
+                }
+            }
+        }
+    }
+    let mut text = String::new();
+    for section in ALL_SECTIONS.iter().filter(|s| wanted.contains(s)) {
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        info_section(ctx, section, &mut text);
+    }
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+/// Appends one INFO section (header and `field:value` lines).
+pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
+    let server = ctx.server;
+    let title = match section {
+        "cpu" => "CPU".to_string(),
+        s => s[..1].to_ascii_uppercase() + &s[1..],
+    };
+    let _ = write!(t, "# {title}\r\n");
+    let mut line = |k: &str, v: &dyn std::fmt::Display| {
+        let _ = write!(t, "{k}:{v}\r\n");
+    };
+    match section {
+        "server" => {
+            let cfg = server.config();
+            let uptime = server.started.elapsed().as_secs();
+            line("redis_version", &REDIS_VERSION);
+            line("slotcache_version", &SLOTCACHE_VERSION);
+            line("redis_git_sha1", &"00000000");
+            line("redis_git_dirty", &0);
+            line("redis_build_id", &"0");
+            line("redis_mode", &"standalone");
+            line("os", &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+            line("arch_bits", &64);
+            line("monotonic_clock", &"POSIX clock_gettime");
+            line("multiplexing_api", &"epoll");
+            line("process_id", &std::process::id());
+            line("process_supervised", &"no");
+            line("run_id", &server.run_id);
+            line("tcp_port", &server.tcp_port.load(Relaxed));
+            line("server_time_usec", &(ctx.now * 1000));
+            line("uptime_in_seconds", &uptime);
+            line("uptime_in_days", &(uptime / 86400));
+            line("hz", &cfg.hz);
+            line("configured_hz", &cfg.hz);
+            line("lru_clock", &crate::storage::keyspace::lru_clock(ctx.now));
+            line("executable", &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
+            line("config_file", &cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
+            line("io_threads_active", &0);
+            line("slotcache_threads", &server.threads);
+            line("slotcache_shards", &server.keyspace.shard_count());
+        }
+        "clients" => {
+            line("connected_clients", &server.clients.count());
+            line("cluster_connections", &0);
+            line("maxclients", &server.limits.maxclients.load(Relaxed));
+            line("client_recent_max_input_buffer", &0);
+            line("client_recent_max_output_buffer", &0);
+            line("blocked_clients", &0);
+            line("tracking_clients", &0);
+            line("clients_in_timeout_table", &0);
+        }
+        "memory" => {
+            let m = memory_info();
+            let cfg = server.config();
+            line("used_memory", &m.allocated);
+            line("used_memory_human", &human_bytes(m.allocated));
+            line("used_memory_rss", &m.rss);
+            line("used_memory_rss_human", &human_bytes(m.rss));
+            line("used_memory_peak", &m.allocated.max(m.active));
+            line("used_memory_peak_human", &human_bytes(m.allocated.max(m.active)));
+            line("used_memory_dataset", &m.allocated);
+            line("allocator_allocated", &m.allocated);
+            line("allocator_active", &m.active);
+            line("allocator_resident", &m.resident);
+            line("maxmemory", &cfg.maxmemory);
+            line("maxmemory_human", &human_bytes(cfg.maxmemory));
+            line("maxmemory_policy", &cfg.maxmemory_policy);
+            let frag = if m.allocated > 0 { m.rss as f64 / m.allocated as f64 } else { 0.0 };
+            line("mem_fragmentation_ratio", &format!("{frag:.2}"));
+            line("mem_allocator", &"jemalloc");
+            line("lazyfree_pending_objects", &0);
+        }
+        "persistence" => {
+            line("loading", &0);
+            line("async_loading", &0);
+            line("rdb_changes_since_last_save", &0);
+            line("rdb_bgsave_in_progress", &0);
+            line("rdb_last_save_time", &(server.start_ms / 1000));
+            line("rdb_last_bgsave_status", &"ok");
+            line("aof_enabled", &0);
+            line("aof_rewrite_in_progress", &0);
+            line("aof_last_write_status", &"ok");
+        }
+        "stats" => {
+            let s = server.stats_snapshot();
+            let (ops, in_kbps, out_kbps) = server.instantaneous();
+            line("total_connections_received", &s.connections_received);
+            line("total_commands_processed", &s.commands_processed);
+            line("instantaneous_ops_per_sec", &ops);
+            line("total_net_input_bytes", &s.net_input);
+            line("total_net_output_bytes", &s.net_output);
+            line("instantaneous_input_kbps", &format!("{in_kbps:.2}"));
+            line("instantaneous_output_kbps", &format!("{out_kbps:.2}"));
+            line("rejected_connections", &s.rejected_connections);
+            line("expired_keys", &s.expired_keys);
+            line("evicted_keys", &0);
+            line("keyspace_hits", &s.keyspace_hits);
+            line("keyspace_misses", &s.keyspace_misses);
+            line("pubsub_channels", &0);
+            line("pubsub_patterns", &0);
+            line("total_error_replies", &s.total_error_replies());
+        }
+        "replication" => {
+            line("role", &"master");
+            line("connected_slaves", &0);
+            line("master_failover_state", &"no-failover");
+            line("master_replid", &server.run_id);
+            line("master_replid2", &"0000000000000000000000000000000000000000");
+            line("master_repl_offset", &0);
+            line("second_repl_offset", &-1);
+            line("repl_backlog_active", &0);
+        }
+        "cpu" => {
+            let (user, sys) = cpu_seconds();
+            line("used_cpu_sys", &format!("{sys:.6}"));
+            line("used_cpu_user", &format!("{user:.6}"));
+            line("used_cpu_sys_children", &"0.000000");
+            line("used_cpu_user_children", &"0.000000");
+        }
+        "commandstats" => {
+            let s = server.stats_snapshot();
+            for (spec, c) in table().specs.iter().zip(s.commands.iter()) {
+                if c[0] == 0 && c[3] == 0 {
+                    continue;
+                }
+                let per = if c[0] > 0 { c[1] as f64 / c[0] as f64 } else { 0.0 };
+                let v = format!(
+                    "calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}",
+                    c[0], c[1], c[3], c[2]
+                );
+                line(&format!("cmdstat_{}", spec.name), &v);
+            }
+        }
+        "errorstats" => {
+            let s = server.stats_snapshot();
+            for (code, n) in ERROR_CODES.iter().zip(s.errors.iter()) {
+                if *n > 0 {
+                    line(&format!("errorstat_{code}"), &format!("count={n}"));
+                }
+            }
+        }
+        "cluster" => line("cluster_enabled", &0),
+        "keyspace" => {
+            for (i, (keys, expires)) in server.keyspace.db_stats().iter().enumerate() {
+                if *keys > 0 {
+                    line(&format!("db{i}"), &format!("keys={keys},expires={expires},avg_ttl=0"));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// CONFIG GET parameter [parameter ...]
+fn config_get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let cfg = ctx.server.config();
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    for d in DIRECTIVES {
+        if argv[2..].iter().any(|p| args::glob_match(p, d.name.as_bytes(), true))
+            && !pairs.iter().any(|(n, _)| *n == d.name)
+        {
+            pairs.push((d.name, cfg.get(d.name).unwrap_or_default()));
+        }
+    }
+    drop(cfg);
+    ctx.out.map(pairs.len());
+    for (name, value) in pairs {
+        ctx.out.bulk(name.as_bytes());
+        ctx.out.bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
+/// CONFIG SET parameter value [parameter value ...]
+///
+/// All or nothing: the values are applied to a copy and swapped in only if all parse.
+fn config_set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if !argv.len().is_multiple_of(2) {
+        return Err(error::wrong_arity("config|set"));
+    }
+    let mut next = ctx.server.config().clone();
+    for pair in argv[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        let Some(d) = DIRECTIVES.iter().find(|d| d.name == name) else {
+            return Err(CommandError::owned(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                error::sanitize(&pair[0])
+            )));
+        };
+        if !d.runtime {
+            return Err(CommandError::owned(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+            )));
+        }
+        let values: Vec<String> = if value.is_empty() {
+            vec![]
+        } else if matches!(name.as_str(), "save" | "client-output-buffer-limit") {
+            value.split_whitespace().map(String::from).collect()
+        } else {
+            vec![value]
+        };
+        next.set(&name, &values).map_err(|e| {
+            CommandError::owned(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"))
+        })?;
+    }
+    *ctx.server.config_mut() = next;
+    ctx.server.apply_config();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CONFIG RESETSTAT
+fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.server.reset_stats();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CONFIG REWRITE
+fn config_rewrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.server.config().rewrite().map_err(|e| CommandError::owned(format!("ERR {e}")))?;
+    tracing::info!("CONFIG REWRITE executed with success.");
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CONFIG HELP
+fn config_help(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() == 1 {
+        return Err(error::wrong_arity("config"));
+    }
+    help(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+    Ok(())
+}
+
+/// The key spec of a command in COMMAND INFO's shape.
+fn write_key_specs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
+    if spec.first_key <= 0 {
+        ctx.out.array(0);
+        return;
+    }
+    let out = &mut *ctx.out;
+    out.array(1);
+    out.map(3);
+    out.bulk(b"flags");
+    if spec.has(WRITE) {
+        out.set(2);
+        out.simple("RW");
+        out.simple("UPDATE");
+    } else {
+        out.set(2);
+        out.simple("RO");
+        out.simple("ACCESS");
+    }
+    out.bulk(b"begin_search");
+    out.map(2);
+    out.bulk(b"type");
+    out.bulk(b"index");
+    out.bulk(b"spec");
+    out.map(1);
+    out.bulk(b"index");
+    out.int(spec.first_key as i64);
+    out.bulk(b"find_keys");
+    out.map(2);
+    out.bulk(b"type");
+    out.bulk(b"range");
+    out.bulk(b"spec");
+    out.map(3);
+    out.bulk(b"lastkey");
+    out.int(if spec.last_key < 0 { spec.last_key as i64 } else { (spec.last_key - spec.first_key) as i64 });
+    out.bulk(b"keystep");
+    out.int(spec.step as i64);
+    out.bulk(b"limit");
+    out.int(0);
+}
+
+fn write_command_info(ctx: &mut Ctx<'_>, spec: &'static CommandSpec) {
+    ctx.out.array(10);
+    ctx.out.bulk(spec.name.as_bytes());
+    ctx.out.int(spec.arity as i64);
+    let flags = spec.flag_names();
+    ctx.out.set(flags.len());
+    for f in flags {
+        ctx.out.simple(f);
+    }
+    ctx.out.int(spec.first_key as i64);
+    ctx.out.int(spec.last_key as i64);
+    ctx.out.int(spec.step as i64);
+    let cats = spec.acl_categories();
+    ctx.out.set(cats.len());
+    for c in cats {
+        ctx.out.simple(c);
+    }
+    ctx.out.array(0);
+    write_key_specs(ctx, spec);
+    ctx.out.array(spec.subcommands.len());
+    for sub in spec.subcommands {
+        write_command_info(ctx, sub);
+    }
+}
+
+/// COMMAND
+fn command(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let specs: Vec<_> = table().commands().collect();
+    ctx.out.array(specs.len());
+    for spec in specs {
+        write_command_info(ctx, spec);
+    }
+    Ok(())
+}
+
+/// COMMAND COUNT
+fn command_count(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.int(table().commands().count() as i64);
+    Ok(())
+}
+
+fn lookup_name(name: &[u8]) -> Option<&'static CommandSpec> {
+    let t = table();
+    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+    t.get(&lower)
+}
+
+/// COMMAND INFO [command-name [command-name ...]]
+fn command_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() == 2 {
+        return command(ctx, argv);
+    }
+    ctx.out.array(argv.len() - 2);
+    for name in &argv[2..] {
+        match lookup_name(name) {
+            Some(spec) => write_command_info(ctx, spec),
+            None => ctx.out.null_array(),
+        }
+    }
+    Ok(())
+}
+
+fn write_docs(ctx: &mut Ctx<'_>, spec: &'static CommandSpec) {
+    let subs = !spec.subcommands.is_empty();
+    ctx.out.map(if subs { 4 } else { 3 });
+    ctx.out.bulk(b"summary");
+    ctx.out.bulk(spec.summary.as_bytes());
+    ctx.out.bulk(b"since");
+    ctx.out.bulk(spec.since.as_bytes());
+    ctx.out.bulk(b"group");
+    ctx.out.bulk(spec.group.as_bytes());
+    if subs {
+        ctx.out.bulk(b"subcommands");
+        ctx.out.map(spec.subcommands.len());
+        for sub in spec.subcommands {
+            ctx.out.bulk(sub.name.as_bytes());
+            write_docs(ctx, sub);
+        }
+    }
+}
+
+/// COMMAND DOCS [command-name [command-name ...]]
+fn command_docs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let specs: Vec<&'static CommandSpec> = if argv.len() == 2 {
+        table().commands().collect()
+    } else {
+        argv[2..].iter().filter_map(|n| lookup_name(n)).collect()
+    };
+    ctx.out.map(specs.len());
+    for spec in specs {
+        ctx.out.bulk(spec.name.as_bytes());
+        write_docs(ctx, spec);
+    }
+    Ok(())
+}
+
+/// COMMAND LIST [FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]
+fn command_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let all = table().specs.iter().copied();
+    let names: Vec<&str> = match argv.len() {
+        2 => all.map(|s| s.name).collect(),
+        5 if args::is(&argv[2], "FILTERBY") => {
+            let (kind, val) = (&argv[3], &argv[4]);
+            if args::is(kind, "MODULE") {
+                Vec::new()
+            } else if args::is(kind, "ACLCAT") {
+                let cat = format!("@{}", String::from_utf8_lossy(val).to_ascii_lowercase());
+                all.filter(|s| s.acl_categories().contains(&cat.as_str())).map(|s| s.name).collect()
+            } else if args::is(kind, "PATTERN") {
+                all.filter(|s| args::glob_match(val, s.name.as_bytes(), true)).map(|s| s.name).collect()
+            } else {
+                return Err(error::SYNTAX);
+            }
+        }
+        _ => return Err(error::SYNTAX),
+    };
+    ctx.out.bulks(names.iter().map(|n| n.as_bytes()));
+    Ok(())
+}
+
+/// COMMAND GETKEYS command [arg [arg ...]]
+fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let cmd = &argv[2..];
+    let t = table();
+    let Some(mut idx) = t.lookup(&cmd[0]) else {
+        return Err(CommandError::new("ERR Invalid command specified"));
+    };
+    if !t.specs[idx].subcommands.is_empty() && cmd.len() >= 2 {
+        idx = t.lookup_sub(t.specs[idx], &cmd[1]).ok_or(CommandError::new("ERR Invalid command specified"))?;
+    }
+    let spec = t.specs[idx];
+    if !spec.arity_ok(cmd.len()) {
+        return Err(CommandError::new("ERR Invalid number of arguments specified for command"));
+    }
+    let keys: Vec<usize> = spec.key_indices(cmd.len()).collect();
+    if keys.is_empty() {
+        return Err(CommandError::new("ERR The command has no key arguments"));
+    }
+    ctx.out.array(keys.len());
+    for i in keys {
+        ctx.out.bulk(&cmd[i]);
+    }
+    Ok(())
+}
+
+/// COMMAND HELP
+fn command_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    help(
+        ctx,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+        ],
+    );
+    Ok(())
+}
+
+/// TIME
+fn time(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    ctx.out.array(2);
+    ctx.out.bulk_int(now.as_secs() as i64);
+    ctx.out.bulk_int(now.subsec_micros() as i64);
+    Ok(())
+}
+
+/// Longest DEBUG SLEEP accepted, so a typo cannot park a thread for days.
+const MAX_DEBUG_SLEEP_S: f64 = 3600.0;
+
+/// DEBUG SLEEP seconds | DEBUG SET-ACTIVE-EXPIRE 0|1 | DEBUG HELP
+fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let sub = &argv[1];
+    if args::is(sub, "SLEEP") && argv.len() == 3 {
+        let secs = args::float(&argv[2])?;
+        if !(0.0..=MAX_DEBUG_SLEEP_S).contains(&secs) {
+            return Err(error::NOT_FLOAT);
+        }
+        // Redis blocks the whole server here; slotcache blocks this I/O thread only.
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        ctx.out.ok();
+    } else if args::is(sub, "SET-ACTIVE-EXPIRE") && argv.len() == 3 {
+        let on = args::int(&argv[2])? != 0;
+        ctx.server.active_expire.store(on, Relaxed);
+        ctx.out.ok();
+    } else if args::is(sub, "HELP") {
+        help(
+            ctx,
+            "DEBUG",
+            &[
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not accessed.",
+            ],
+        );
+    } else {
+        return Err(error::unknown_subcommand_arity(sub, "debug"));
+    }
+    Ok(())
+}
+
+/// SLOWLOG GET [count]
+fn slowlog_get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let count = match argv.get(2) {
+        None => 10,
+        Some(a) => match args::parse_i64(a) {
+            Some(-1) => usize::MAX,
+            Some(n) if n >= 0 => n as usize,
+            _ => return Err(CommandError::new("ERR count should be greater than or equal to -1")),
+        },
+    };
+    let slowlog = &ctx.server.slowlog;
+    let out = &mut *ctx.out;
+    slowlog.with_entries(|entries| {
+        let n = entries.len().min(count);
+        out.array(n);
+        for e in entries.iter().take(n) {
+            out.array(6);
+            out.int(e.id as i64);
+            out.int(e.time_s as i64);
+            out.int(e.micros as i64);
+            out.bulks(e.argv.iter().map(|a| &a[..]));
+            out.bulk(e.addr.as_bytes());
+            out.bulk(&e.name);
+        }
+    });
+    Ok(())
+}
+
+/// SLOWLOG LEN
+fn slowlog_len(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.int(ctx.server.slowlog.len() as i64);
+    Ok(())
+}
+
+/// SLOWLOG RESET
+fn slowlog_reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.server.slowlog.reset();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// SLOWLOG HELP
+fn slowlog_help(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() == 1 {
+        return Err(error::wrong_arity("slowlog"));
+    }
+    help(
+        ctx,
+        "SLOWLOG",
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    );
+    Ok(())
+}
+
+/// Table bytes charged to each key: a 16-byte entry and its control byte, over
+/// hashbrown's typical load.
+const TABLE_BYTES_PER_KEY: usize = 24;
+
+/// MEMORY USAGE key [SAMPLES count]
+fn memory_usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    match argv.len() {
+        3 => {}
+        5 if args::is(&argv[3], "SAMPLES") => {
+            args::int(&argv[4])?;
+        }
+        _ => return Err(error::SYNTAX),
+    }
+    let mut shard = ctx.shard();
+    match shard.peek(ctx.db(), ctx.slot, &argv[2], ctx.now) {
+        Some(e) => ctx.out.int((e.heap_size() + TABLE_BYTES_PER_KEY) as i64),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// MEMORY HELP
+fn memory_help(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() == 1 {
+        return Err(error::wrong_arity("memory"));
+    }
+    help(
+        ctx,
+        "MEMORY",
+        &["USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value."],
+    );
+    Ok(())
+}
+
+/// LASTSAVE
+fn lastsave(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.int((ctx.server.start_ms / 1000) as i64);
+    Ok(())
+}
+
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
+fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    for a in &argv[1..] {
+        if args::is(a, "ABORT") {
+            return Err(CommandError::new("ERR No shutdown in progress."));
+        }
+        if !["NOSAVE", "SAVE", "NOW", "FORCE"].iter().any(|o| args::is(a, o)) {
+            return Err(error::SYNTAX);
+        }
+    }
+    tracing::info!("User requested shutdown...");
+    if argv[1..].iter().any(|a| args::is(a, "SAVE")) {
+        tracing::info!("SHUTDOWN SAVE: slotcache keeps no snapshot, nothing to save");
+    }
+    ctx.session.close_after_reply = true;
+    ctx.server.shutdown.cancel();
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! The command table: every command and subcommand, declared once.
+//!
+//! Dispatch (lookup, arity, auth), `COMMAND` and its subcommands, statistics and the
+//! slot of a command's keys all read these specs. Adding a command is one spec in its
+//! family's `COMMANDS` list plus one handler.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use super::Ctx;
+use crate::error::CmdResult;
+
+pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> CmdResult;
+
+// Command flags (Redis names in `flag_names`).
+pub const WRITE: u32 = 1 << 0;
+pub const READONLY: u32 = 1 << 1;
+pub const DENYOOM: u32 = 1 << 2;
+pub const ADMIN: u32 = 1 << 3;
+pub const PUBSUB: u32 = 1 << 4;
+pub const NOSCRIPT: u32 = 1 << 5;
+pub const BLOCKING: u32 = 1 << 6;
+pub const LOADING: u32 = 1 << 7;
+pub const STALE: u32 = 1 << 8;
+pub const SKIP_MONITOR: u32 = 1 << 9;
+pub const SKIP_SLOWLOG: u32 = 1 << 10;
+pub const FAST: u32 = 1 << 11;
+pub const NO_AUTH: u32 = 1 << 12;
+pub const MAY_REPLICATE: u32 = 1 << 13;
+pub const NO_MULTI: u32 = 1 << 14;
+pub const ALLOW_BUSY: u32 = 1 << 15;
+
+const FLAG_NAMES: &[(u32, &str)] = &[
+    (WRITE, "write"),
+    (READONLY, "readonly"),
+    (DENYOOM, "denyoom"),
+    (ADMIN, "admin"),
+    (PUBSUB, "pubsub"),
+    (NOSCRIPT, "noscript"),
+    (BLOCKING, "blocking"),
+    (LOADING, "loading"),
+    (STALE, "stale"),
+    (SKIP_MONITOR, "skip_monitor"),
+    (SKIP_SLOWLOG, "skip_slowlog"),
+    (FAST, "fast"),
+    (NO_AUTH, "no_auth"),
+    (MAY_REPLICATE, "may_replicate"),
+    (NO_MULTI, "no_multi"),
+    (ALLOW_BUSY, "allow_busy"),
+];
+
+// ACL categories beyond those implied by flags.
+pub const KEYSPACE: u32 = 1 << 0;
+pub const STRING: u32 = 1 << 1;
+pub const CONNECTION: u32 = 1 << 2;
+pub const DANGEROUS: u32 = 1 << 3;
+pub const SERVER: u32 = 1 << 4;
+
+const ACL_NAMES: &[(u32, &str)] = &[
+    (KEYSPACE, "@keyspace"),
+    (STRING, "@string"),
+    (CONNECTION, "@connection"),
+    (DANGEROUS, "@dangerous"),
+];
+
+/// One command or subcommand.
+pub struct CommandSpec {
+    /// Lower-case name; subcommands are `parent|sub`.
+    pub name: &'static str,
+    /// Redis convention: N = exactly N arguments (name included), -N = at least N.
+    pub arity: i32,
+    pub flags: u32,
+    /// Key positions: first, last (negative counts from the end), step. 0,0,0 = none.
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub acl: u32,
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub const fn new(name: &'static str, arity: i32, flags: u32, handler: Handler) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            acl: 0,
+            group: "generic",
+            summary: "",
+            since: "1.0.0",
+            handler,
+            subcommands: &[],
+        }
+    }
+
+    pub const fn keys(mut self, first: i32, last: i32, step: i32) -> CommandSpec {
+        self.first_key = first;
+        self.last_key = last;
+        self.step = step;
+        self
+    }
+
+    pub const fn acl(mut self, acl: u32) -> CommandSpec {
+        self.acl = acl;
+        self
+    }
+
+    pub const fn group(mut self, group: &'static str) -> CommandSpec {
+        self.group = group;
+        self
+    }
+
+    pub const fn doc(mut self, summary: &'static str, since: &'static str) -> CommandSpec {
+        self.summary = summary;
+        self.since = since;
+        self
+    }
+
+    pub const fn subs(mut self, subcommands: &'static [CommandSpec]) -> CommandSpec {
+        self.subcommands = subcommands;
+        self
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i32;
+        if self.arity >= 0 { argc == self.arity } else { argc >= -self.arity }
+    }
+
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        FLAG_NAMES.iter().filter(|(f, _)| self.flags & f != 0).map(|(_, n)| *n).collect()
+    }
+
+    /// ACL categories: the explicit ones plus those Redis derives from the flags.
+    pub fn acl_categories(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        if self.has(WRITE) {
+            out.push("@write");
+        }
+        if self.has(READONLY) {
+            out.push("@read");
+        }
+        if self.has(ADMIN) {
+            out.push("@admin");
+        }
+        if self.has(PUBSUB) {
+            out.push("@pubsub");
+        }
+        if self.has(BLOCKING) {
+            out.push("@blocking");
+        }
+        out.push(if self.has(FAST) { "@fast" } else { "@slow" });
+        for (bit, name) in ACL_NAMES {
+            if self.acl & bit != 0 || (*bit == DANGEROUS && self.has(ADMIN)) {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    /// Indices of the key arguments of `argv` according to the key spec.
+    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, step) = (self.first_key, self.step.max(1));
+        let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
+        let last = last.min(argc as i32 - 1);
+        (first..=last)
+            .step_by(step as usize)
+            .filter(move |_| first > 0)
+            .map(|i| i as usize)
+    }
+}
+
+/// The flattened table with name lookups.
+pub struct Table {
+    pub specs: Vec<&'static CommandSpec>,
+    by_name: HashMap<&'static str, usize>,
+}
+
+/// Longest command name looked up; longer names are unknown by construction.
+const MAX_NAME: usize = 64;
+
+impl Table {
+    fn build() -> Table {
+        let mut specs: Vec<&'static CommandSpec> = Vec::new();
+        let mut by_name = HashMap::new();
+        for family in super::FAMILIES {
+            for spec in family.iter() {
+                let previous = by_name.insert(spec.name, specs.len());
+                assert!(previous.is_none(), "duplicate command {}", spec.name);
+                specs.push(spec);
+                for sub in spec.subcommands {
+                    let previous = by_name.insert(sub.name, specs.len());
+                    assert!(previous.is_none(), "duplicate subcommand {}", sub.name);
+                    specs.push(sub);
+                }
+            }
+        }
+        Table { specs, by_name }
+    }
+
+    /// Case-insensitive lookup of a top-level command, without allocating.
+    pub fn lookup(&self, name: &[u8]) -> Option<usize> {
+        let mut buf = [0u8; MAX_NAME];
+        let lower = lowercase_into(&mut buf, &[name])?;
+        self.by_name.get(lower).copied()
+    }
+
+    /// Looks up `parent|sub`.
+    pub fn lookup_sub(&self, parent: &CommandSpec, sub: &[u8]) -> Option<usize> {
+        let mut buf = [0u8; MAX_NAME];
+        let lower = lowercase_into(&mut buf, &[parent.name.as_bytes(), b"|", sub])?;
+        self.by_name.get(lower).copied()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&'static CommandSpec> {
+        self.by_name.get(name).map(|&i| self.specs[i])
+    }
+
+    /// Top-level commands only.
+    pub fn commands(&self) -> impl Iterator<Item = &'static CommandSpec> + '_ {
+        self.specs.iter().copied().filter(|s| !s.name.contains('|'))
+    }
+}
+
+fn lowercase_into<'b>(buf: &'b mut [u8; MAX_NAME], parts: &[&[u8]]) -> Option<&'b str> {
+    let mut n = 0;
+    for part in parts {
+        if n + part.len() > MAX_NAME {
+            return None;
+        }
+        for (dst, src) in buf[n..n + part.len()].iter_mut().zip(part.iter()) {
+            *dst = src.to_ascii_lowercase();
+        }
+        n += part.len();
+    }
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(Table::build)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        let t = table();
+        assert!(t.specs.len() > 80);
+        for spec in &t.specs {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase(), "names are lower case");
+            assert!(spec.arity != 0, "{} has arity 0", spec.name);
+            assert!(!(spec.has(WRITE) && spec.has(READONLY)), "{} is both write and readonly", spec.name);
+            assert!(!spec.summary.is_empty(), "{} has no summary", spec.name);
+            if spec.first_key > 0 {
+                assert!(spec.step > 0, "{}", spec.name);
+                if spec.arity > 0 {
+                    assert!(spec.first_key < spec.arity, "{} first key beyond arity", spec.name);
+                } else {
+                    assert!(spec.first_key < -spec.arity, "{} first key beyond arity", spec.name);
+                }
+                if spec.last_key > 0 {
+                    assert!(spec.last_key >= spec.first_key, "{}", spec.name);
+                }
+            }
+            if let Some((parent, _)) = spec.name.split_once('|') {
+                assert!(t.get(parent).is_some(), "{} has no parent", spec.name);
+            }
+        }
+        assert!(t.lookup(b"GeT").is_some());
+        assert!(t.lookup(b"nosuchcommand").is_none());
+        let config = t.get("config").unwrap();
+        assert!(t.lookup_sub(config, b"GET").is_some());
+    }
+
+    #[test]
+    fn key_indices_follow_spec() {
+        let t = table();
+        let mset = t.get("mset").unwrap();
+        assert_eq!(mset.key_indices(5).collect::<Vec<_>>(), vec![1, 3]);
+        let get = t.get("get").unwrap();
+        assert_eq!(get.key_indices(2).collect::<Vec<_>>(), vec![1]);
+        let ping = t.get("ping").unwrap();
+        assert_eq!(ping.key_indices(1).count(), 0);
+    }
+}

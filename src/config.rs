@@ -1,0 +1,589 @@
+//! Configuration: embedded defaults < a redis.conf-style file < `--directive value` flags.
+//!
+//! One [`Config`] struct holds every directive. [`DIRECTIVES`] lists them in the order
+//! `conf/slotcache.conf` documents them, with whether `CONFIG SET` may change them at
+//! runtime. Values are parsed and printed here and nowhere else, so the file, the CLI,
+//! `CONFIG GET`, `CONFIG SET` and `CONFIG REWRITE` always agree.
+
+use std::path::{Path, PathBuf};
+
+use crate::protocol::request::split_args;
+
+pub const DEFAULT_PORT: u16 = 6379;
+pub const DEFAULT_BIND: &str = "127.0.0.1 -::1";
+pub const DEFAULT_DATABASES: usize = 16;
+pub const DEFAULT_MAXCLIENTS: usize = 10_000;
+pub const DEFAULT_TCP_KEEPALIVE: u64 = 300;
+pub const DEFAULT_TCP_BACKLOG: u32 = 511;
+pub const DEFAULT_PROTO_MAX_BULK_LEN: u64 = 512 * 1024 * 1024;
+pub const DEFAULT_QUERY_BUFFER_LIMIT: u64 = 1024 * 1024 * 1024;
+pub const DEFAULT_HZ: u32 = 10;
+pub const DEFAULT_SLOWLOG_SLOWER_THAN: i64 = 10_000;
+pub const DEFAULT_SLOWLOG_MAX_LEN: u64 = 128;
+pub const DEFAULT_MAXMEMORY_SAMPLES: u32 = 5;
+pub const DEFAULT_UNIXSOCKETPERM: u32 = 0;
+/// `include` nesting limit, so a file including itself fails instead of looping.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// One output-buffer-limit class: hard bytes, soft bytes, soft seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub bind: Vec<String>,
+    pub port: u16,
+    pub unixsocket: String,
+    pub unixsocketperm: u32,
+    pub threads: usize,
+    pub shards: usize,
+    pub databases: usize,
+    pub timeout: u64,
+    pub tcp_keepalive: u64,
+    pub tcp_backlog: u32,
+    pub maxclients: usize,
+    pub requirepass: String,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    pub output_limit_normal: BufferLimit,
+    pub output_limit_replica: BufferLimit,
+    pub output_limit_pubsub: BufferLimit,
+    pub hz: u32,
+    pub loglevel: String,
+    pub logfile: String,
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+    pub maxmemory_samples: u32,
+    pub dir: String,
+    pub dbfilename: String,
+    pub save: String,
+    pub appendonly: bool,
+    pub protected_mode: bool,
+    pub daemonize: bool,
+    pub pidfile: String,
+    pub lazyfree_lazy_user_flush: bool,
+    /// The file this configuration was read from, for CONFIG REWRITE.
+    pub config_file: Option<PathBuf>,
+}
+
+/// A directive's name and whether CONFIG SET may change it while running.
+pub struct Directive {
+    pub name: &'static str,
+    pub runtime: bool,
+}
+
+macro_rules! directives {
+    ($($name:literal => $rt:literal),* $(,)?) => {
+        pub const DIRECTIVES: &[Directive] = &[$(Directive { name: $name, runtime: $rt }),*];
+    };
+}
+
+directives! {
+    "bind" => false, "port" => false, "unixsocket" => false, "unixsocketperm" => false,
+    "threads" => false, "shards" => false, "databases" => false, "timeout" => true,
+    "tcp-keepalive" => true, "tcp-backlog" => false, "maxclients" => true,
+    "requirepass" => true, "proto-max-bulk-len" => true, "client-query-buffer-limit" => true,
+    "client-output-buffer-limit" => true, "hz" => true, "loglevel" => true,
+    "logfile" => false, "slowlog-log-slower-than" => true, "slowlog-max-len" => true,
+    "maxmemory" => true, "maxmemory-policy" => true, "maxmemory-samples" => true,
+    "dir" => true, "dbfilename" => true, "save" => true, "appendonly" => true,
+    "protected-mode" => true, "daemonize" => false, "pidfile" => false,
+    "lazyfree-lazy-user-flush" => true,
+}
+
+pub const MAXMEMORY_POLICIES: &[&str] = &[
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+];
+
+pub const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
+
+impl Default for Config {
+    fn default() -> Config {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Config {
+            bind: DEFAULT_BIND.split(' ').map(String::from).collect(),
+            port: DEFAULT_PORT,
+            unixsocket: String::new(),
+            unixsocketperm: DEFAULT_UNIXSOCKETPERM,
+            threads: cores,
+            shards: cores,
+            databases: DEFAULT_DATABASES,
+            timeout: 0,
+            tcp_keepalive: DEFAULT_TCP_KEEPALIVE,
+            tcp_backlog: DEFAULT_TCP_BACKLOG,
+            maxclients: DEFAULT_MAXCLIENTS,
+            requirepass: String::new(),
+            proto_max_bulk_len: DEFAULT_PROTO_MAX_BULK_LEN,
+            client_query_buffer_limit: DEFAULT_QUERY_BUFFER_LIMIT,
+            output_limit_normal: BufferLimit { hard: 0, soft: 0, soft_seconds: 0 },
+            output_limit_replica: BufferLimit {
+                hard: 256 << 20,
+                soft: 64 << 20,
+                soft_seconds: 60,
+            },
+            output_limit_pubsub: BufferLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
+            hz: DEFAULT_HZ,
+            loglevel: "notice".into(),
+            logfile: String::new(),
+            slowlog_log_slower_than: DEFAULT_SLOWLOG_SLOWER_THAN,
+            slowlog_max_len: DEFAULT_SLOWLOG_MAX_LEN,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            maxmemory_samples: DEFAULT_MAXMEMORY_SAMPLES,
+            dir: ".".into(),
+            dbfilename: "dump.rdb".into(),
+            save: String::new(),
+            appendonly: false,
+            protected_mode: true,
+            daemonize: false,
+            pidfile: String::new(),
+            lazyfree_lazy_user_flush: false,
+            config_file: None,
+        }
+    }
+}
+
+/// Parses a memory size as Redis's `memtoull`: `100`, `100k` (1000), `100kb` (1024),
+/// `m`, `mb`, `g`, `gb`, case-insensitive.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(split);
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    if num.is_empty() {
+        return None;
+    }
+    num.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes".into() } else { "no".into() }
+}
+
+fn parse_num<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+fn parse_mem(s: &str) -> Result<u64, String> {
+    parse_memory(s).ok_or_else(|| "argument must be a memory value".to_string())
+}
+
+fn one_of(s: &str, allowed: &[&str]) -> Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    if allowed.contains(&lower.as_str()) {
+        Ok(lower)
+    } else {
+        Err("argument(s) must be one of the following: ".to_string() + &allowed.join(", "))
+    }
+}
+
+impl Config {
+    /// Builds the configuration from an optional file and `--directive value` flags.
+    pub fn load(file: Option<&Path>, flags: &[String]) -> Result<Config, String> {
+        let mut cfg = Config::default();
+        if let Some(path) = file {
+            cfg.load_file(path, 0)?;
+            cfg.config_file = Some(std::fs::canonicalize(path).unwrap_or(path.to_path_buf()));
+        }
+        for (i, line) in flags_to_lines(flags)?.iter().enumerate() {
+            cfg.apply_line(line).map_err(|e| {
+                format!("FATAL CONFIG ERROR in command line argument {} >>> '{}': {}", i + 1, line, e)
+            })?;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn load_file(&mut self, path: &Path, depth: usize) -> Result<(), String> {
+        if depth > MAX_INCLUDE_DEPTH {
+            return Err(format!("FATAL CONFIG ERROR: include nesting too deep at '{}'", path.display()));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("FATAL CONFIG ERROR: can't open config file '{}': {}", path.display(), e))?;
+        for (n, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let fail = |e: String| {
+                format!(
+                    "FATAL CONFIG ERROR at {}:{} >>> '{}': {}",
+                    path.display(),
+                    n + 1,
+                    trimmed,
+                    e
+                )
+            };
+            let args = split_args(trimmed.as_bytes()).ok_or_else(|| fail("unbalanced quotes".into()))?;
+            let args: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            if args[0].eq_ignore_ascii_case("include") {
+                if args.len() != 2 {
+                    return Err(fail("wrong number of arguments".into()));
+                }
+                let inc = Path::new(&args[1]);
+                let inc = if inc.is_relative() {
+                    path.parent().unwrap_or(Path::new(".")).join(inc)
+                } else {
+                    inc.to_path_buf()
+                };
+                self.load_file(&inc, depth + 1)?;
+                continue;
+            }
+            self.set(&args[0], &args[1..]).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    fn apply_line(&mut self, line: &str) -> Result<(), String> {
+        let args = split_args(line.as_bytes()).ok_or("unbalanced quotes")?;
+        let args: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if args.is_empty() {
+            return Err("empty directive".into());
+        }
+        self.set(&args[0], &args[1..])
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.threads == 0 || self.threads > 1024 {
+            return Err("FATAL CONFIG ERROR: threads must be between 1 and 1024".into());
+        }
+        if self.shards == 0 || self.shards > 16384 {
+            return Err("FATAL CONFIG ERROR: shards must be between 1 and 16384".into());
+        }
+        if self.databases == 0 {
+            return Err("FATAL CONFIG ERROR: databases must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Sets one directive from its arguments. Errors are the reason only; callers add
+    /// the context (file line, CONFIG SET argument).
+    pub fn set(&mut self, name: &str, args: &[String]) -> Result<(), String> {
+        let name = name.to_ascii_lowercase();
+        if !DIRECTIVES.iter().any(|d| d.name == name) {
+            return Err("Bad directive or wrong number of arguments".into());
+        }
+        let joined = args.join(" ");
+        let single = || -> Result<&str, String> {
+            match args {
+                [one] => Ok(one.as_str()),
+                _ => Err("Bad directive or wrong number of arguments".into()),
+            }
+        };
+        match name.as_str() {
+            "bind" => {
+                if args.is_empty() {
+                    return Err("Bad directive or wrong number of arguments".into());
+                }
+                self.bind = args.iter().flat_map(|a| a.split_whitespace().map(String::from)).collect();
+            }
+            "port" => self.port = parse_num(single()?)?,
+            "unixsocket" => self.unixsocket = single()?.to_string(),
+            "unixsocketperm" => {
+                self.unixsocketperm = u32::from_str_radix(single()?, 8)
+                    .map_err(|_| "argument must be an octal number".to_string())?
+            }
+            "threads" => self.threads = positive_or_cores(single()?)?,
+            "shards" => self.shards = positive_or_cores(single()?)?,
+            "databases" => {
+                self.databases = parse_num(single()?)?;
+                if self.databases == 0 || self.databases > 1024 * 1024 {
+                    return Err("argument must be between 1 and 1048576 inclusive".into());
+                }
+            }
+            "timeout" => self.timeout = parse_num(single()?)?,
+            "tcp-keepalive" => self.tcp_keepalive = parse_num(single()?)?,
+            "tcp-backlog" => self.tcp_backlog = parse_num(single()?)?,
+            "maxclients" => {
+                let v: usize = parse_num(single()?)?;
+                if v == 0 {
+                    return Err("argument must be between 1 and 4294967295 inclusive".into());
+                }
+                self.maxclients = v;
+            }
+            "requirepass" => self.requirepass = if args.is_empty() { String::new() } else { single()?.to_string() },
+            "proto-max-bulk-len" => {
+                let v = parse_mem(single()?)?;
+                if v < 1024 * 1024 {
+                    return Err("argument must be a memory value of at least 1mb".into());
+                }
+                self.proto_max_bulk_len = v;
+            }
+            "client-query-buffer-limit" => {
+                let v = parse_mem(single()?)?;
+                if v < 1024 * 1024 {
+                    return Err("argument must be a memory value of at least 1mb".into());
+                }
+                self.client_query_buffer_limit = v;
+            }
+            "client-output-buffer-limit" => {
+                let parts: Vec<&str> = joined.split_whitespace().collect();
+                if parts.is_empty() || !parts.len().is_multiple_of(4) {
+                    return Err("Wrong number of arguments in buffer limit configuration.".into());
+                }
+                for c in parts.chunks(4) {
+                    let limit = BufferLimit {
+                        hard: parse_mem(c[1])?,
+                        soft: parse_mem(c[2])?,
+                        soft_seconds: parse_num(c[3])?,
+                    };
+                    match c[0].to_ascii_lowercase().as_str() {
+                        "normal" => self.output_limit_normal = limit,
+                        "replica" | "slave" => self.output_limit_replica = limit,
+                        "pubsub" => self.output_limit_pubsub = limit,
+                        _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                    }
+                }
+            }
+            "hz" => self.hz = parse_num::<u32>(single()?)?.clamp(1, 500),
+            "loglevel" => self.loglevel = one_of(single()?, LOGLEVELS)?,
+            "logfile" => self.logfile = if args.is_empty() { String::new() } else { single()?.to_string() },
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than = parse_num(single()?)?,
+            "slowlog-max-len" => self.slowlog_max_len = parse_num(single()?)?,
+            "maxmemory" => self.maxmemory = parse_mem(single()?)?,
+            "maxmemory-policy" => self.maxmemory_policy = one_of(single()?, MAXMEMORY_POLICIES)?,
+            "maxmemory-samples" => {
+                let v: u32 = parse_num(single()?)?;
+                if !(1..=64).contains(&v) {
+                    return Err("argument must be between 1 and 64 inclusive".into());
+                }
+                self.maxmemory_samples = v;
+            }
+            "dir" => self.dir = single()?.to_string(),
+            "dbfilename" => self.dbfilename = single()?.to_string(),
+            "save" => self.save = joined,
+            "appendonly" => {
+                if parse_bool(single()?)? {
+                    return Err("appendonly is not supported: slotcache keeps no persistence files".into());
+                }
+                self.appendonly = false;
+            }
+            "protected-mode" => self.protected_mode = parse_bool(single()?)?,
+            "daemonize" => {
+                if parse_bool(single()?)? {
+                    return Err("daemonize yes is not supported: run slotcache under a supervisor".into());
+                }
+            }
+            "pidfile" => self.pidfile = if args.is_empty() { String::new() } else { single()?.to_string() },
+            "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = parse_bool(single()?)?,
+            _ => return Err("Bad directive or wrong number of arguments".into()),
+        }
+        Ok(())
+    }
+
+    /// The value of a directive as CONFIG GET prints it.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let limit = |l: &BufferLimit| format!("{} {} {}", l.hard, l.soft, l.soft_seconds);
+        Some(match name {
+            "bind" => self.bind.join(" "),
+            "port" => self.port.to_string(),
+            "unixsocket" => self.unixsocket.clone(),
+            "unixsocketperm" => format!("{:o}", self.unixsocketperm),
+            "threads" => self.threads.to_string(),
+            "shards" => self.shards.to_string(),
+            "databases" => self.databases.to_string(),
+            "timeout" => self.timeout.to_string(),
+            "tcp-keepalive" => self.tcp_keepalive.to_string(),
+            "tcp-backlog" => self.tcp_backlog.to_string(),
+            "maxclients" => self.maxclients.to_string(),
+            "requirepass" => self.requirepass.clone(),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
+            "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
+            "client-output-buffer-limit" => format!(
+                "normal {} slave {} pubsub {}",
+                limit(&self.output_limit_normal),
+                limit(&self.output_limit_replica),
+                limit(&self.output_limit_pubsub)
+            ),
+            "hz" => self.hz.to_string(),
+            "loglevel" => self.loglevel.clone(),
+            "logfile" => self.logfile.clone(),
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
+            "slowlog-max-len" => self.slowlog_max_len.to_string(),
+            "maxmemory" => self.maxmemory.to_string(),
+            "maxmemory-policy" => self.maxmemory_policy.clone(),
+            "maxmemory-samples" => self.maxmemory_samples.to_string(),
+            "dir" => self.dir.clone(),
+            "dbfilename" => self.dbfilename.clone(),
+            "save" => self.save.clone(),
+            "appendonly" => yes_no(self.appendonly),
+            "protected-mode" => yes_no(self.protected_mode),
+            "daemonize" => yes_no(self.daemonize),
+            "pidfile" => self.pidfile.clone(),
+            "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush),
+            _ => return None,
+        })
+    }
+
+    /// Writes the current configuration back to the file it was loaded from: directive
+    /// lines are updated in place (comments and order kept), duplicates dropped, and
+    /// values not yet in the file appended when they differ from the defaults.
+    pub fn rewrite(&self) -> Result<(), String> {
+        let path = self.config_file.as_ref().ok_or("The server is running without a config file")?;
+        let original = std::fs::read_to_string(path).unwrap_or_default();
+        let defaults = Config::default();
+        let mut written: Vec<&str> = Vec::new();
+        let mut out = String::new();
+        for line in original.lines() {
+            let name = line.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+            match DIRECTIVES.iter().find(|d| d.name == name && !line.trim_start().starts_with('#')) {
+                Some(d) if written.contains(&d.name) => continue,
+                Some(d) => {
+                    written.push(d.name);
+                    out.push_str(&self.line_for(d.name));
+                }
+                None => out.push_str(line),
+            }
+            out.push('\n');
+        }
+        let mut header = false;
+        for d in DIRECTIVES {
+            if written.contains(&d.name) || self.get(d.name) == defaults.get(d.name) {
+                continue;
+            }
+            if !header {
+                out.push_str("# Generated by CONFIG REWRITE\n");
+                header = true;
+            }
+            out.push_str(&self.line_for(d.name));
+            out.push('\n');
+        }
+        let tmp = path.with_extension("rewrite.tmp");
+        std::fs::write(&tmp, out).map_err(|e| format!("Rewriting config file: {e}"))?;
+        std::fs::rename(&tmp, path).map_err(|e| format!("Rewriting config file: {e}"))
+    }
+
+    fn line_for(&self, name: &str) -> String {
+        let value = self.get(name).unwrap_or_default();
+        match name {
+            "client-output-buffer-limit" => value
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .chunks(4)
+                .map(|c| format!("{} {}", name, c.join(" ")))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "bind" | "save" => format!("{name} {value}"),
+            _ => format!("{name} {}", quote(&value)),
+        }
+    }
+}
+
+fn positive_or_cores(s: &str) -> Result<usize, String> {
+    let v: usize = parse_num(s)?;
+    if v == 0 {
+        Ok(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    } else {
+        Ok(v)
+    }
+}
+
+fn quote(v: &str) -> String {
+    if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'') {
+        format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        v.to_string()
+    }
+}
+
+/// `--port 7000 --save "" --bind a b` → `["port 7000", "save \"\"", "bind a b"]`.
+fn flags_to_lines(flags: &[String]) -> Result<Vec<String>, String> {
+    let mut lines: Vec<String> = Vec::new();
+    for flag in flags {
+        if let Some(name) = flag.strip_prefix("--") {
+            if name.is_empty() {
+                return Err("FATAL CONFIG ERROR: empty option '--'".into());
+            }
+            lines.push(name.to_string());
+        } else {
+            let Some(line) = lines.last_mut() else {
+                return Err(format!("FATAL CONFIG ERROR: unexpected argument '{flag}' (options start with --)"));
+            };
+            line.push(' ');
+            line.push_str(&quote(flag));
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("100k"), Some(100_000));
+        assert_eq!(parse_memory("1kb"), Some(1024));
+        assert_eq!(parse_memory("512mb"), Some(512 << 20));
+        assert_eq!(parse_memory("1GB"), Some(1 << 30));
+        assert_eq!(parse_memory("1x"), None);
+        assert_eq!(parse_memory("-1"), None);
+    }
+
+    #[test]
+    fn flags_override_and_reject_unknown() {
+        let flags: Vec<String> = ["--port", "7000", "--maxclients", "100", "--save", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let cfg = Config::load(None, &flags).unwrap();
+        assert_eq!(cfg.port, 7000);
+        assert_eq!(cfg.maxclients, 100);
+        assert_eq!(cfg.save, "");
+        let err = Config::load(None, &["--nosuch".into(), "1".into()]).unwrap_err();
+        assert!(err.contains("nosuch 1"), "{err}");
+    }
+
+    #[test]
+    fn every_directive_reads_back() {
+        let cfg = Config::default();
+        for d in DIRECTIVES {
+            let value = cfg.get(d.name).unwrap_or_else(|| panic!("{} has no getter", d.name));
+            let mut copy = cfg.clone();
+            let args: Vec<String> = if value.is_empty() {
+                vec![]
+            } else if d.name == "save" || d.name == "bind" || d.name == "client-output-buffer-limit" {
+                value.split_whitespace().map(String::from).collect()
+            } else {
+                vec![value.clone()]
+            };
+            if d.name == "save" || d.name == "requirepass" || d.name == "logfile" || d.name == "pidfile" {
+                copy.set(d.name, &args).unwrap();
+            } else if !args.is_empty() {
+                copy.set(d.name, &args).unwrap_or_else(|e| panic!("{}: {e}", d.name));
+            }
+            assert_eq!(copy.get(d.name), Some(value), "{}", d.name);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The two kinds of error, never mixed.
+//!
+//! A [`ProtocolError`] means the byte stream itself is broken (a malformed or oversized
+//! frame): the connection gets `-ERR Protocol error: ...` and is closed. A
+//! [`CommandError`] is an ordinary reply (`-ERR syntax error`, `-WRONGTYPE ...`) and the
+//! connection goes on. Every error string a client can see lives in this file, byte-exact
+//! with Redis 7.0.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A broken request stream. The message follows `Protocol error: ` on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub &'static str);
+
+impl ProtocolError {
+    pub const INVALID_MULTIBULK_LEN: ProtocolError = ProtocolError("invalid multibulk length");
+    pub const INVALID_BULK_LEN: ProtocolError = ProtocolError("invalid bulk length");
+    pub const BIG_MBULK_COUNT: ProtocolError = ProtocolError("too big mbulk count string");
+    pub const BIG_BULK_COUNT: ProtocolError = ProtocolError("too big bulk count string");
+    pub const BIG_INLINE: ProtocolError = ProtocolError("too big inline request");
+    pub const UNBALANCED_QUOTES: ProtocolError = ProtocolError("unbalanced quotes in request");
+    pub const EXPECTED_DOLLAR: ProtocolError = ProtocolError("expected '$'");
+
+    /// The full error line as sent to the client, without the leading `-` and CRLF.
+    pub fn reply_text(&self, got: Option<u8>) -> String {
+        match (self, got) {
+            (e, Some(c)) if *e == Self::EXPECTED_DOLLAR => {
+                format!("ERR Protocol error: expected '$', got '{}'", c as char)
+            }
+            _ => format!("ERR Protocol error: {}", self.0),
+        }
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Protocol error: {}", self.0)
+    }
+}
+
+/// An error reply. The text is the whole line without `-` and CRLF, prefix included
+/// (`ERR syntax error`, `WRONGTYPE Operation against ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError(Cow<'static, str>);
+
+pub type CmdResult = Result<(), CommandError>;
+
+impl CommandError {
+    pub const fn new(text: &'static str) -> CommandError {
+        CommandError(Cow::Borrowed(text))
+    }
+
+    pub fn owned(text: String) -> CommandError {
+        CommandError(Cow::Owned(text))
+    }
+
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// The error code: the first word (`ERR`, `WRONGTYPE`, `NOAUTH`...), as INFO
+    /// errorstats counts it.
+    pub fn code(&self) -> &str {
+        self.0.split(' ').next().unwrap_or("ERR")
+    }
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub const SYNTAX: CommandError = CommandError::new("ERR syntax error");
+pub const WRONGTYPE: CommandError =
+    CommandError::new("WRONGTYPE Operation against a key holding the wrong kind of value");
+pub const NOT_INTEGER: CommandError =
+    CommandError::new("ERR value is not an integer or out of range");
+pub const NOT_FLOAT: CommandError = CommandError::new("ERR value is not a valid float");
+pub const OVERFLOW: CommandError =
+    CommandError::new("ERR increment or decrement would overflow");
+pub const NAN_OR_INF: CommandError =
+    CommandError::new("ERR increment would produce NaN or Infinity");
+pub const NO_SUCH_KEY: CommandError = CommandError::new("ERR no such key");
+pub const INVALID_DB: CommandError = CommandError::new("ERR DB index is out of range");
+pub const SAME_OBJECT: CommandError =
+    CommandError::new("ERR source and destination objects are the same");
+pub const NOAUTH: CommandError = CommandError::new("NOAUTH Authentication required.");
+pub const WRONGPASS: CommandError = CommandError::new(
+    "WRONGPASS invalid username-password pair or user is disabled.",
+);
+pub const AUTH_NOT_CONFIGURED: CommandError = CommandError::new(
+    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+);
+pub const STRING_TOO_LONG: CommandError =
+    CommandError::new("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+pub const OFFSET_OUT_OF_RANGE: CommandError =
+    CommandError::new("ERR offset is out of range");
+pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '{}' command";
+pub const TIMEOUT_NOT_INTEGER: CommandError =
+    CommandError::new("ERR timeout is not an integer or out of range");
+pub const NOPROTO: CommandError = CommandError::new(
+    "NOPROTO unsupported protocol version",
+);
+pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
+pub const NO_SUCH_CLIENT: CommandError = CommandError::new("ERR No such client");
+pub const EXPIRE_NX_XX: CommandError = CommandError::new(
+    "ERR NX and XX, GT or LT options at the same time are not compatible",
+);
+pub const EXPIRE_GT_LT: CommandError =
+    CommandError::new("ERR GT and LT options at the same time are not compatible");
+
+pub fn invalid_expire(cmd: &str) -> CommandError {
+    CommandError::owned(INVALID_EXPIRE.replace("{}", cmd))
+}
+
+pub fn wrong_arity(name: &str) -> CommandError {
+    CommandError::owned(format!(
+        "ERR wrong number of arguments for '{}' command",
+        name.to_ascii_lowercase()
+    ))
+}
+
+/// `ERR unknown command 'foo', with args beginning with: 'a' 'b' ` (the trailing space
+/// is part of Redis's text). Redis truncates each echoed argument to 128 bytes.
+pub fn unknown_command(argv: &[bytes::Bytes]) -> CommandError {
+    let mut text = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        sanitize(&argv[0])
+    );
+    for arg in argv[1..].iter() {
+        if text.len() >= 1024 {
+            break;
+        }
+        text.push('\'');
+        text.push_str(&sanitize(arg));
+        text.push_str("' ");
+    }
+    CommandError::owned(text)
+}
+
+pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> CommandError {
+    CommandError::owned(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        sanitize(sub),
+        cmd.to_ascii_uppercase()
+    ))
+}
+
+pub fn unknown_subcommand_arity(sub: &[u8], cmd: &str) -> CommandError {
+    CommandError::owned(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        sanitize(sub),
+        cmd.to_ascii_uppercase()
+    ))
+}
+
+/// Printable form of user bytes for error text: at most 128 bytes, newlines replaced
+/// by spaces so the reply stays one line.
+pub fn sanitize(b: &[u8]) -> String {
+    let cut = &b[..b.len().min(128)];
+    String::from_utf8_lossy(cut)
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn unknown_command_text_matches_redis() {
+        let argv = [Bytes::from_static(b"foo"), Bytes::from_static(b"a"), Bytes::from_static(b"b")];
+        assert_eq!(
+            unknown_command(&argv).text(),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        assert_eq!(
+            unknown_command(&argv[..1]).text(),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
+    }
+
+    #[test]
+    fn codes() {
+        assert_eq!(WRONGTYPE.code(), "WRONGTYPE");
+        assert_eq!(SYNTAX.code(), "ERR");
+        assert_eq!(wrong_arity("GET").text(), "ERR wrong number of arguments for 'get' command");
+    }
+}

@@ -1,0 +1,54 @@
+//! slotcache: a Redis-protocol (RESP2/RESP3) compatible cache server.
+//!
+//! # Threads
+//!
+//! ```text
+//!                 ┌──────────────── slotcache-main ────────────────┐
+//!  clients ──────►│ accept (TCP, unix) · maxclients · cron · signals│
+//!                 └──────┬──────────────────┬──────────────────────┘
+//!                        │ round robin      │
+//!               ┌────────▼───────┐  ┌───────▼────────┐
+//!               │ slotcache-io-0 │  │ slotcache-io-1 │   one current-thread tokio
+//!               │ conn, conn, …  │  │ conn, conn, …  │   runtime per I/O thread
+//!               └───┬────────┬───┘  └───┬────────┬───┘
+//!                   │ lock   │          │        │
+//!               ┌───▼──┐ ┌───▼──┐   ┌───▼──┐ ┌───▼──┐
+//!               │shard0│ │shard1│ … │shard2│ │shardN│   Mutex<Shard>, keyed by
+//!               └──────┘ └──────┘   └──────┘ └──────┘   cluster slot % shards
+//! ```
+//!
+//! # Life of a command
+//!
+//! 1. [`server::connection::serve`] reads into the connection's buffer.
+//! 2. [`protocol::RequestParser::next`] slices every complete request into an argv of
+//!    `Bytes` that share the read buffer.
+//! 3. [`command::dispatch`] looks the name up in [`command::table`], checks arity and
+//!    authentication, computes the first key's slot, and calls the handler.
+//! 4. The handler (say `command::string::get`) locks the key's shard via
+//!    [`command::Ctx::shard`], works on [`storage`], and writes its reply with
+//!    [`protocol::Reply`] into the connection's output buffer.
+//! 5. When the batch is done, `serve` writes every reply with one write.
+//!
+//! # Modules
+//!
+//! - [`config`]: directives, defaults, file and CLI parsing, CONFIG support.
+//! - [`error`]: protocol errors (close the connection) and command errors (replies).
+//! - [`protocol`]: request decoding, argument parsing, reply writing.
+//! - [`command`]: the command table, dispatch and one module per command family.
+//! - [`storage`]: shards, per-slot tables, compact entries, values, expiry.
+//! - [`cluster`]: key slots (CRC16 and hash tags).
+//! - [`server`]: listeners, threads, connections, client registry, stats, slowlog.
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+pub mod cluster;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod protocol;
+pub mod server;
+pub mod storage;
+
+pub use config::Config;
+pub use server::{ServerHandle, StartOptions, start};

@@ -1,0 +1,86 @@
+//! The `slotcache` binary: parse the command line, load the configuration, start the
+//! server, wait for it to stop.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use slotcache::{Config, StartOptions};
+
+/// A Redis-compatible cache server.
+///
+/// Usage is Redis's: `slotcache [/path/to/slotcache.conf] [--directive value ...]`.
+/// With no arguments it serves on 127.0.0.1:6379 with the embedded defaults.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// An optional redis.conf-style configuration file, then directives that override
+    /// it, e.g. `slotcache slotcache.conf --port 7000 --maxclients 100`.
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true, num_args = 0.., value_name = "CONFIG] [--DIRECTIVE VALUE")]
+    args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (file, directives) = match cli.args.split_first() {
+        Some((first, rest)) if !first.starts_with("--") => (Some(PathBuf::from(first)), rest),
+        _ => (None, &cli.args[..]),
+    };
+    let config = match Config::load(file.as_deref(), directives) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = init_logging(&config) {
+        eprintln!("cannot open logfile '{}': {e}", config.logfile);
+        return ExitCode::FAILURE;
+    }
+    let summary = format!(
+        "slotcache {} (Redis {} compatible) pid={} port={} threads={} shards={} config={}",
+        slotcache::server::SLOTCACHE_VERSION,
+        slotcache::server::REDIS_VERSION,
+        std::process::id(),
+        config.port,
+        config.threads,
+        config.shards,
+        config.config_file.as_ref().map_or("(none)".to_string(), |p| p.display().to_string()),
+    );
+    let handle = match slotcache::start(config, StartOptions { handle_signals: true }) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!("{summary}");
+    for addr in &handle.addrs {
+        tracing::info!("Ready to accept connections tcp {addr}");
+    }
+    if let Some(path) = &handle.unix_socket {
+        tracing::info!("Ready to accept connections unix {}", path.display());
+    }
+    handle.wait();
+    tracing::info!("slotcache is now ready to exit, bye bye...");
+    ExitCode::SUCCESS
+}
+
+/// `loglevel` maps Redis's names onto tracing levels; `logfile` empty means stdout.
+fn init_logging(config: &Config) -> std::io::Result<()> {
+    let level = match config.loglevel.as_str() {
+        "debug" => tracing::Level::DEBUG,
+        "verbose" => tracing::Level::DEBUG,
+        "warning" => tracing::Level::WARN,
+        _ => tracing::Level::INFO,
+    };
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
+    if config.logfile.is_empty() {
+        builder.with_writer(std::io::stdout).init();
+    } else {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&config.logfile)?;
+        builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+    }
+    Ok(())
+}

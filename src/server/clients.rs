@@ -1,0 +1,197 @@
+//! The registry of connected clients: what CLIENT LIST/INFO/KILL and INFO clients see.
+//!
+//! Each connection owns an `Arc<ClientInfo>`; fields that change per command are
+//! atomics written by the connection's own thread, so listing clients never slows a
+//! connection down. The registry's lock is taken on connect, disconnect and listing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub unix: bool,
+    created: Instant,
+    /// Cancelled by CLIENT KILL, and (as a child token) by server shutdown.
+    pub kill: CancellationToken,
+    name: Mutex<Option<Bytes>>,
+    lib: Mutex<(String, String)>,
+    db: AtomicUsize,
+    last_interaction_ms: AtomicU64,
+    last_cmd: AtomicUsize,
+    resp: AtomicU8,
+    pub qbuf: AtomicUsize,
+    pub omem: AtomicUsize,
+}
+
+impl ClientInfo {
+    pub fn name(&self) -> Option<Bytes> {
+        self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_name(&self, name: Option<Bytes>) {
+        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = name;
+    }
+
+    pub fn set_lib(&self, name: Option<String>, ver: Option<String>) {
+        let mut lib = self.lib.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = name {
+            lib.0 = n;
+        }
+        if let Some(v) = ver {
+            lib.1 = v;
+        }
+    }
+
+    pub fn set_db(&self, db: usize) {
+        self.db.store(db, Relaxed);
+    }
+
+    pub fn set_resp(&self, resp: u8) {
+        self.resp.store(resp, Relaxed);
+    }
+
+    pub fn touch(&self, now_ms: u64) {
+        self.last_interaction_ms.store(now_ms, Relaxed);
+    }
+
+    #[inline]
+    pub fn set_last_command(&self, idx: usize) {
+        self.last_cmd.store(idx, Relaxed);
+    }
+
+    pub fn age_seconds(&self) -> u64 {
+        self.created.elapsed().as_secs()
+    }
+
+    pub fn idle_seconds(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.last_interaction_ms.load(Relaxed)) / 1000
+    }
+
+    /// One CLIENT LIST line (without the trailing newline), fields as Redis 7.
+    pub fn describe(&self, now_ms: u64) -> String {
+        let name = self.name().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
+        let (lib_name, lib_ver) = self.lib.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let cmd = crate::command::table()
+            .specs
+            .get(self.last_cmd.load(Relaxed))
+            .map_or("NULL", |s| s.name);
+        let qbuf = self.qbuf.load(Relaxed);
+        let omem = self.omem.load(Relaxed);
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+             multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} \
+             tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            name,
+            self.age_seconds(),
+            self.idle_seconds(now_ms),
+            if self.unix { "U" } else { "N" },
+            self.db.load(Relaxed),
+            qbuf,
+            omem,
+            qbuf + omem + 16384,
+            cmd,
+            self.resp.load(Relaxed),
+            lib_name,
+            lib_ver,
+        )
+    }
+}
+
+/// Where a new connection comes from.
+pub struct Peer {
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub unix: bool,
+}
+
+/// Connected clients by id.
+pub struct Clients {
+    map: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+    next_id: AtomicU64,
+}
+
+/// Unregisters a client when its connection task ends, however it ends.
+pub struct Registration<'a> {
+    clients: &'a Clients,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.clients.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+    }
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients { map: Mutex::new(HashMap::new()), next_id: AtomicU64::new(1) }
+    }
+}
+
+impl Clients {
+    /// Registers a new client unless `max` are already connected.
+    pub fn register(
+        &self,
+        peer: Peer,
+        max: usize,
+        shutdown: &CancellationToken,
+        now_ms: u64,
+    ) -> Option<Arc<ClientInfo>> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= max {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Relaxed);
+        let info = Arc::new(ClientInfo {
+            id,
+            addr: peer.addr,
+            laddr: peer.laddr,
+            fd: peer.fd,
+            unix: peer.unix,
+            created: Instant::now(),
+            kill: shutdown.child_token(),
+            name: Mutex::new(None),
+            lib: Mutex::new((String::new(), String::new())),
+            db: AtomicUsize::new(0),
+            last_interaction_ms: AtomicU64::new(now_ms),
+            last_cmd: AtomicUsize::new(usize::MAX),
+            resp: AtomicU8::new(2),
+            qbuf: AtomicUsize::new(0),
+            omem: AtomicUsize::new(0),
+        });
+        map.insert(id, info.clone());
+        Some(info)
+    }
+
+    pub fn registration(&self, id: u64) -> Registration<'_> {
+        Registration { clients: self, id }
+    }
+
+    pub fn count(&self) -> usize {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
+
+    /// All clients, ordered by id.
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        let mut v: Vec<_> = self.map.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+}

@@ -1,0 +1,243 @@
+//! The running server: shared state ([`Server`]), threads, listeners and shutdown.
+//!
+//! Thread model (see `lib.rs` for the picture): one acceptor thread owns the listening
+//! sockets, the signal handlers and the cron (active expiry); `threads` I/O threads each
+//! run a single-threaded tokio runtime and own the connections handed to them round
+//! robin. A connection never moves between threads; its commands run inline on its
+//! thread under the shard lock of the keys they touch.
+
+pub mod clients;
+pub mod connection;
+pub mod listener;
+pub mod session;
+pub mod slowlog;
+pub mod stats;
+
+use std::hash::BuildHasher;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::storage::Keyspace;
+use clients::Clients;
+use slowlog::SlowLog;
+use stats::{Snapshot, Stats};
+
+/// The Redis version whose behaviour slotcache matches (clients gate features on it).
+pub const REDIS_VERSION: &str = "7.0.15";
+pub const SLOTCACHE_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// How long shutdown waits for connections to finish their batch in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Configuration values read on hot paths, mirrored into atomics on every change.
+#[derive(Default)]
+pub struct Limits {
+    pub maxclients: AtomicUsize,
+    pub timeout_s: AtomicU64,
+    pub proto_max_bulk_len: AtomicU64,
+    pub query_buffer_limit: AtomicU64,
+    pub output_hard_limit: AtomicU64,
+    pub tcp_keepalive_s: AtomicU64,
+}
+
+pub struct Server {
+    config: RwLock<Config>,
+    pub limits: Limits,
+    pub keyspace: Keyspace,
+    pub clients: Clients,
+    pub stats: Stats,
+    pub slowlog: SlowLog,
+    pub run_id: String,
+    pub started: Instant,
+    pub start_ms: u64,
+    pub shutdown: CancellationToken,
+    pub active_expire: AtomicBool,
+    pub tcp_port: AtomicU64,
+    pub threads: usize,
+    /// (when, commands, input bytes, output bytes) samples taken by the cron, for
+    /// INFO's instantaneous_* rates.
+    samples: Mutex<VecDeque<(Instant, [u64; 3])>>,
+}
+
+/// Samples kept for the instantaneous rates (1.6 s at the default hz).
+const RATE_SAMPLES: usize = 16;
+
+impl Server {
+    pub fn new(config: Config) -> Server {
+        let server = Server {
+            limits: Limits::default(),
+            keyspace: Keyspace::new(config.shards, config.databases),
+            clients: Clients::default(),
+            stats: Stats::default(),
+            slowlog: SlowLog::default(),
+            run_id: random_hex40(),
+            started: Instant::now(),
+            start_ms: crate::storage::now_ms(),
+            shutdown: CancellationToken::new(),
+            active_expire: AtomicBool::new(true),
+            tcp_port: AtomicU64::new(config.port as u64),
+            threads: config.threads,
+            samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES + 1)),
+            config: RwLock::new(config),
+        };
+        server.apply_config();
+        server
+    }
+
+    pub fn config(&self) -> RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn config_mut(&self) -> RwLockWriteGuard<'_, Config> {
+        self.config.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Copies hot configuration values into their atomic mirrors.
+    pub fn apply_config(&self) {
+        let c = self.config();
+        self.limits.maxclients.store(c.maxclients, Relaxed);
+        self.limits.timeout_s.store(c.timeout, Relaxed);
+        self.limits.proto_max_bulk_len.store(c.proto_max_bulk_len, Relaxed);
+        self.limits.query_buffer_limit.store(c.client_query_buffer_limit, Relaxed);
+        self.limits.output_hard_limit.store(c.output_limit_normal.hard, Relaxed);
+        self.limits.tcp_keepalive_s.store(c.tcp_keepalive, Relaxed);
+        self.slowlog.slower_than.store(c.slowlog_log_slower_than, Relaxed);
+        self.slowlog.max_len.store(c.slowlog_max_len, Relaxed);
+        self.slowlog.trim();
+    }
+
+    pub fn stats_snapshot(&self) -> Snapshot {
+        self.stats.snapshot(crate::command::table().specs.len(), self.keyspace.expired_keys())
+    }
+
+    pub fn reset_stats(&self) {
+        self.stats.reset(crate::command::table().specs.len(), self.keyspace.expired_keys());
+    }
+
+    /// One pass of the periodic work: active expiry on every shard, within a time
+    /// budget of a quarter of the tick (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC).
+    pub fn cron(&self, tick: Duration) {
+        {
+            let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+            samples.push_back((Instant::now(), self.stats.totals()));
+            if samples.len() > RATE_SAMPLES {
+                samples.pop_front();
+            }
+        }
+        if !self.active_expire.load(Relaxed) {
+            return;
+        }
+        let deadline = Instant::now() + tick / 4;
+        for i in 0..self.keyspace.shard_count() {
+            loop {
+                let now = crate::storage::now_ms();
+                let round = self.keyspace.lock_index(i).active_expire_sample(now);
+                // Go on while more than 10% of the sampled keys were expired.
+                if round.checked == 0 || round.expired * 10 <= round.checked || Instant::now() >= deadline {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Server {
+    /// Commands per second, input and output KiB per second, over the recent samples.
+    pub fn instantaneous(&self) -> (u64, f64, f64) {
+        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let (Some(first), Some(last)) = (samples.front(), samples.back()) else {
+            return (0, 0.0, 0.0);
+        };
+        let secs = last.0.duration_since(first.0).as_secs_f64();
+        if secs <= 0.0 {
+            return (0, 0.0, 0.0);
+        }
+        let rate = |i: usize| (last.1[i] - first.1[i]) as f64 / secs;
+        (rate(0) as u64, rate(1) / 1024.0, rate(2) / 1024.0)
+    }
+}
+
+fn random_hex40() -> String {
+    let state = std::collections::hash_map::RandomState::new();
+    let seed = crate::storage::now_ms() ^ (std::process::id() as u64) << 32;
+    (0..3)
+        .map(|i| format!("{:016x}", state.hash_one(seed.wrapping_add(i))))
+        .collect::<String>()[..40]
+        .to_string()
+}
+
+/// What `start` needs beyond the configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartOptions {
+    /// Install SIGINT/SIGTERM handlers that shut the server down (the binary does;
+    /// in-process tests do not).
+    pub handle_signals: bool,
+}
+
+/// A started server: its bound addresses and the threads to wait for.
+pub struct ServerHandle {
+    pub server: Arc<Server>,
+    pub addrs: Vec<SocketAddr>,
+    pub unix_socket: Option<PathBuf>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The first TCP address (tests bind one).
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Asks the server to stop: no new connections, batches in flight finish.
+    pub fn shutdown(&self) {
+        self.server.shutdown.cancel();
+    }
+
+    /// Waits for every thread to finish.
+    pub fn wait(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Binds the listeners and starts the threads. When this returns the sockets are
+/// listening, so clients may connect at once.
+pub fn start(config: Config, opts: StartOptions) -> io::Result<ServerHandle> {
+    let tcp = listener::bind_tcp(&config)?;
+    let unix = listener::bind_unix(&config)?;
+    if tcp.is_empty() && unix.is_none() {
+        return Err(io::Error::other("no listening sockets: check 'bind', 'port' and 'unixsocket'"));
+    }
+    let addrs: Vec<SocketAddr> = tcp.iter().filter_map(|l| l.local_addr().ok()).collect();
+    let unix_path = unix.as_ref().map(|_| PathBuf::from(&config.unixsocket));
+    let threads_n = config.threads;
+    let server = Arc::new(Server::new(config));
+    if let Some(a) = addrs.first() {
+        server.tcp_port.store(a.port() as u64, Relaxed);
+    }
+
+    let mut threads = Vec::new();
+    let mut senders = Vec::new();
+    for i in 0..threads_n {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        senders.push(tx);
+        let server = server.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("slotcache-io-{i}"))
+                .spawn(move || connection::io_thread(server, rx))?,
+        );
+    }
+    let acceptor = listener::Acceptor::new(server.clone(), senders, tcp, unix, opts);
+    threads.push(std::thread::Builder::new().name("slotcache-main".into()).spawn(move || acceptor.run())?);
+    Ok(ServerHandle { server, addrs, unix_socket: unix_path, threads })
+}

@@ -1,0 +1,432 @@
+//! One key and its value in a single allocation, behind a 16-byte table entry.
+//!
+//! Layout of the block (byte aligned, no padding):
+//!
+//! ```text
+//! [expire_at: u64 LE, only when HAS_TTL] [key length: LEB128] [key] [payload]
+//! payload: EMBSTR  the string bytes, to the end of the block
+//!          INT     i64 LE (8 bytes)
+//!          OBJ     a `Box<Object>` raw pointer (8 bytes)
+//! ```
+//!
+//! So a key of 11 bytes with a 100-byte value costs one 112-byte allocation plus its
+//! 16-byte slot in the table, and a key without a TTL stores no TTL. Everything unsafe
+//! about the block lives in this file; the rest of the crate sees a safe API.
+
+use std::alloc::{Layout, alloc, dealloc};
+use std::ptr::NonNull;
+
+use super::value::{NewValue, Object, ValueRef};
+
+const ENC_MASK: u32 = 0b11;
+const ENC_EMBSTR: u32 = 0;
+const ENC_INT: u32 = 1;
+const ENC_OBJ: u32 = 2;
+const HAS_TTL: u32 = 0b100;
+const CLOCK_SHIFT: u32 = 8;
+/// Mask of the access clock kept in the upper 24 bits of `meta`.
+pub const CLOCK_MASK: u32 = (1 << 24) - 1;
+
+/// Longest block stored inline; longer strings become `Object::Str`.
+const MAX_BLOCK: usize = u32::MAX as usize;
+
+pub struct Entry {
+    ptr: NonNull<u8>,
+    len: u32,
+    meta: u32,
+}
+
+// SAFETY: an Entry uniquely owns its block (and the Object it may point to); nothing
+// else holds the pointer, so moving it across threads is as safe as moving a Box.
+unsafe impl Send for Entry {}
+unsafe impl Sync for Entry {}
+
+fn varint_len(mut v: usize) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+fn write_varint(out: &mut [u8], mut v: usize) -> usize {
+    let mut i = 0;
+    while v >= 0x80 {
+        out[i] = (v as u8 & 0x7f) | 0x80;
+        v >>= 7;
+        i += 1;
+    }
+    out[i] = v as u8;
+    i + 1
+}
+
+fn read_varint(b: &[u8]) -> (usize, usize) {
+    let mut v = 0usize;
+    let mut shift = 0;
+    for (i, &c) in b.iter().enumerate() {
+        v |= ((c & 0x7f) as usize) << shift;
+        if c & 0x80 == 0 {
+            return (v, i + 1);
+        }
+        shift += 7;
+    }
+    (v, b.len())
+}
+
+impl Entry {
+    /// Builds an entry. Strings that are canonical integers are stored as integers.
+    pub fn new(key: &[u8], value: NewValue<'_>, expire_at: Option<u64>) -> Entry {
+        let value = match value {
+            NewValue::Str(s) => match crate::protocol::args::parse_i64(s) {
+                Some(i) => NewValue::Int(i),
+                None => NewValue::Str(s),
+            },
+            v => v,
+        };
+        Self::build(key, value, expire_at, 0)
+    }
+
+    fn build(key: &[u8], value: NewValue<'_>, expire_at: Option<u64>, clock: u32) -> Entry {
+        let ttl_len = if expire_at.is_some() { 8 } else { 0 };
+        let head = ttl_len + varint_len(key.len()) + key.len();
+        let (enc, value) = match value {
+            NewValue::Str(s) if head + s.len() > MAX_BLOCK => {
+                (ENC_OBJ, NewValue::Obj(Box::new(Object::Str(s.to_vec()))))
+            }
+            NewValue::Str(s) => (ENC_EMBSTR, NewValue::Str(s)),
+            NewValue::Int(i) => (ENC_INT, NewValue::Int(i)),
+            NewValue::Obj(o) => (ENC_OBJ, NewValue::Obj(o)),
+        };
+        let payload_len = match &value {
+            NewValue::Str(s) => s.len(),
+            _ => 8,
+        };
+        let total = head + payload_len;
+        let mut block = Block::alloc(total);
+        let buf = block.as_mut_slice();
+        let mut pos = 0;
+        if let Some(at) = expire_at {
+            buf[..8].copy_from_slice(&at.to_le_bytes());
+            pos = 8;
+        }
+        pos += write_varint(&mut buf[pos..], key.len());
+        buf[pos..pos + key.len()].copy_from_slice(key);
+        pos += key.len();
+        match value {
+            NewValue::Str(s) => buf[pos..].copy_from_slice(s),
+            NewValue::Int(i) => buf[pos..].copy_from_slice(&i.to_le_bytes()),
+            NewValue::Obj(o) => {
+                let raw = Box::into_raw(o) as usize as u64;
+                buf[pos..].copy_from_slice(&raw.to_le_bytes());
+            }
+        }
+        let mut meta = enc | (clock << CLOCK_SHIFT);
+        if expire_at.is_some() {
+            meta |= HAS_TTL;
+        }
+        Entry { ptr: block.into_raw(), len: total as u32, meta }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: ptr points to an allocation of exactly `len` initialised bytes that
+        // this entry owns.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, and `&mut self` guarantees exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize) }
+    }
+
+    fn ttl_len(&self) -> usize {
+        if self.meta & HAS_TTL != 0 { 8 } else { 0 }
+    }
+
+    /// Offset of the payload and the key's range.
+    fn layout(&self) -> (usize, usize, usize) {
+        let off = self.ttl_len();
+        let (klen, n) = read_varint(&self.bytes()[off..]);
+        let kstart = off + n;
+        (kstart, kstart + klen, kstart + klen)
+    }
+
+    fn encoding(&self) -> u32 {
+        self.meta & ENC_MASK
+    }
+
+    pub fn key(&self) -> &[u8] {
+        let (s, e, _) = self.layout();
+        &self.bytes()[s..e]
+    }
+
+    fn payload_word(&self) -> u64 {
+        let (_, _, p) = self.layout();
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&self.bytes()[p..p + 8]);
+        u64::from_le_bytes(w)
+    }
+
+    fn obj_ptr(&self) -> *mut Object {
+        self.payload_word() as usize as *mut Object
+    }
+
+    pub fn value(&self) -> ValueRef<'_> {
+        match self.encoding() {
+            ENC_EMBSTR => {
+                let (_, _, p) = self.layout();
+                ValueRef::Str(&self.bytes()[p..])
+            }
+            ENC_INT => ValueRef::Int(self.payload_word() as i64),
+            // SAFETY: an OBJ payload always holds a live pointer from Box::into_raw,
+            // owned by this entry; the shared borrow of self bounds the reference.
+            _ => ValueRef::Obj(unsafe { &*self.obj_ptr() }),
+        }
+    }
+
+    pub fn obj_mut(&mut self) -> Option<&mut Object> {
+        if self.encoding() == ENC_OBJ {
+            // SAFETY: as in `value`, with exclusive access through &mut self.
+            Some(unsafe { &mut *self.obj_ptr() })
+        } else {
+            None
+        }
+    }
+
+    /// Updates an integer-encoded value in place; false when the value is not one.
+    pub fn set_int(&mut self, v: i64) -> bool {
+        if self.encoding() != ENC_INT {
+            return false;
+        }
+        let (_, _, p) = self.layout();
+        self.bytes_mut()[p..p + 8].copy_from_slice(&v.to_le_bytes());
+        true
+    }
+
+    pub fn expire_at(&self) -> Option<u64> {
+        if self.meta & HAS_TTL == 0 {
+            return None;
+        }
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&self.bytes()[..8]);
+        Some(u64::from_le_bytes(w))
+    }
+
+    #[inline]
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        matches!(self.expire_at(), Some(at) if at <= now_ms)
+    }
+
+    /// Sets or clears the TTL; rebuilds the block only when a TTL appears or goes.
+    pub fn set_expire(&mut self, expire_at: Option<u64>) {
+        match (self.expire_at(), expire_at) {
+            (Some(_), Some(at)) => self.bytes_mut()[..8].copy_from_slice(&at.to_le_bytes()),
+            (None, None) => {}
+            _ => {
+                // SAFETY: `self` is read out and overwritten at once; `rebuild` only
+                // allocates and copies (allocation failure aborts), so no half-moved
+                // entry is ever observed or dropped.
+                unsafe {
+                    let old = std::ptr::read(self);
+                    std::ptr::write(self, old.rebuild(None, expire_at));
+                }
+            }
+        }
+    }
+
+    /// Replaces the value, keeping key and TTL unless `expire_at` says otherwise.
+    pub fn replace_value(&mut self, value: NewValue<'_>, expire_at: Option<u64>) {
+        let clock = self.clock();
+        *self = Entry::new(self.key(), value, expire_at);
+        self.set_clock(clock);
+    }
+
+    /// The same value under another key (RENAME, MOVE keep the value's allocation).
+    pub fn rekey(self, key: &[u8]) -> Entry {
+        let expire = self.expire_at();
+        self.rebuild(Some(key), expire)
+    }
+
+    /// Copies the raw payload into a new block with (possibly) a new key and TTL. The
+    /// old block is freed without dropping its object, whose ownership moves over.
+    fn rebuild(self, key: Option<&[u8]>, expire_at: Option<u64>) -> Entry {
+        let (ks, ke, p) = self.layout();
+        let key = key.unwrap_or(&self.bytes()[ks..ke]);
+        let payload = &self.bytes()[p..];
+        let ttl_len = if expire_at.is_some() { 8 } else { 0 };
+        let total = ttl_len + varint_len(key.len()) + key.len() + payload.len();
+        let mut block = Block::alloc(total);
+        let buf = block.as_mut_slice();
+        let mut pos = 0;
+        if let Some(at) = expire_at {
+            buf[..8].copy_from_slice(&at.to_le_bytes());
+            pos = 8;
+        }
+        pos += write_varint(&mut buf[pos..], key.len());
+        buf[pos..pos + key.len()].copy_from_slice(key);
+        pos += key.len();
+        buf[pos..].copy_from_slice(payload);
+        let mut meta = self.meta & !HAS_TTL;
+        if expire_at.is_some() {
+            meta |= HAS_TTL;
+        }
+        let new = Entry { ptr: block.into_raw(), len: total as u32, meta };
+        // The payload (and any object pointer in it) now belongs to `new`: free the
+        // old block without running Entry's drop, which would drop the object.
+        let old = std::mem::ManuallyDrop::new(self);
+        // SAFETY: old.ptr/len describe the block allocated for it, used no more.
+        unsafe { Block::free(old.ptr, old.len as usize) };
+        new
+    }
+
+    /// A deep copy, optionally under another key (COPY).
+    pub fn duplicate(&self, key: &[u8], expire_at: Option<u64>) -> Entry {
+        let value = match self.value() {
+            ValueRef::Str(s) => return Entry::build(key, NewValue::Str(s), expire_at, self.clock()),
+            ValueRef::Int(i) => NewValue::Int(i),
+            ValueRef::Obj(o) => NewValue::Obj(Box::new(o.clone())),
+        };
+        Entry::build(key, value, expire_at, self.clock())
+    }
+
+    pub fn clock(&self) -> u32 {
+        self.meta >> CLOCK_SHIFT
+    }
+
+    #[inline]
+    pub fn set_clock(&mut self, clock: u32) {
+        self.meta = (self.meta & ((1 << CLOCK_SHIFT) - 1)) | ((clock & CLOCK_MASK) << CLOCK_SHIFT);
+    }
+
+    /// Redis's name for the value's encoding (OBJECT ENCODING).
+    pub fn encoding_name(&self) -> &'static str {
+        match self.value() {
+            ValueRef::Int(_) => "int",
+            ValueRef::Str(s) if s.len() <= 44 => "embstr",
+            ValueRef::Str(_) => "raw",
+            ValueRef::Obj(o) => o.encoding_name(),
+        }
+    }
+
+    /// Bytes this entry holds on the heap: its block as the allocator sized it, plus
+    /// its object.
+    pub fn heap_size(&self) -> usize {
+        let block = Block::usable_size(self.ptr, self.len as usize);
+        let obj = match self.value() {
+            ValueRef::Obj(o) => o.heap_size(),
+            _ => 0,
+        };
+        block + obj
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if self.encoding() == ENC_OBJ {
+            // SAFETY: the pointer came from Box::into_raw and is owned by this entry.
+            drop(unsafe { Box::from_raw(self.obj_ptr()) });
+        }
+        // SAFETY: ptr/len describe the block allocated in `build`/`rebuild`.
+        unsafe { Block::free(self.ptr, self.len as usize) };
+    }
+}
+
+/// A raw byte allocation with alignment 1.
+struct Block {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Block {
+    fn alloc(len: usize) -> Block {
+        let layout = Layout::from_size_align(len.max(1), 1).expect("block layout");
+        // SAFETY: the layout has non-zero size.
+        let ptr = unsafe { alloc(layout) };
+        let Some(ptr) = NonNull::new(ptr) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: freshly allocated, len bytes; zeroing makes it initialised.
+        unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, len) };
+        Block { ptr, len }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: owned, initialised allocation of len bytes.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    fn into_raw(self) -> NonNull<u8> {
+        self.ptr
+    }
+
+    /// SAFETY: `ptr` must come from `Block::alloc(len)` and not be used afterwards.
+    unsafe fn free(ptr: NonNull<u8>, len: usize) {
+        let layout = Layout::from_size_align(len.max(1), 1).expect("block layout");
+        // SAFETY: guaranteed by the caller.
+        unsafe { dealloc(ptr.as_ptr(), layout) };
+    }
+
+    fn usable_size(ptr: NonNull<u8>, len: usize) -> usize {
+        // SAFETY: ptr is a live allocation from the global (jemalloc) allocator.
+        let real = unsafe { tikv_jemallocator::usable_size(ptr.as_ptr()) };
+        real.max(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_int_and_ttl_roundtrip() {
+        let mut e = Entry::new(b"key", NewValue::Str(b"hello"), None);
+        assert_eq!(e.key(), b"key");
+        assert!(matches!(e.value(), ValueRef::Str(b"hello")));
+        assert_eq!(e.expire_at(), None);
+        e.set_expire(Some(1234));
+        assert_eq!(e.expire_at(), Some(1234));
+        assert_eq!(e.key(), b"key");
+        assert!(matches!(e.value(), ValueRef::Str(b"hello")));
+        e.set_expire(Some(99));
+        assert_eq!(e.expire_at(), Some(99));
+        e.set_expire(None);
+        assert_eq!(e.expire_at(), None);
+
+        let mut n = Entry::new(b"n", NewValue::Str(b"-42"), Some(5));
+        assert!(matches!(n.value(), ValueRef::Int(-42)));
+        assert!(n.set_int(7));
+        assert!(matches!(n.value(), ValueRef::Int(7)));
+        assert_eq!(n.encoding_name(), "int");
+        assert_eq!(n.expire_at(), Some(5));
+    }
+
+    #[test]
+    fn objects_survive_rekey_and_duplicate() {
+        let e = Entry::new(b"a", NewValue::Obj(Box::new(Object::Str(b"raw".to_vec()))), Some(10));
+        let e = e.rekey(b"a-much-longer-key-than-before-to-change-the-varint-length-of-key-prefix-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        assert!(e.key().starts_with(b"a-much"));
+        assert_eq!(e.expire_at(), Some(10));
+        let d = e.duplicate(b"b", None);
+        drop(e);
+        match d.value() {
+            ValueRef::Obj(Object::Str(v)) => assert_eq!(v, b"raw"),
+            _ => panic!("expected object"),
+        }
+    }
+
+    #[test]
+    fn clock_bits_do_not_disturb_flags() {
+        let mut e = Entry::new(b"k", NewValue::Str(b"v"), Some(1));
+        e.set_clock(CLOCK_MASK);
+        assert_eq!(e.clock(), CLOCK_MASK);
+        assert_eq!(e.expire_at(), Some(1));
+        assert_eq!(e.encoding_name(), "embstr");
+    }
+
+    #[test]
+    fn block_for_small_key_value_fits_112_bytes() {
+        let e = Entry::new(b"key:0000001", NewValue::Str(&[b'x'; 100]), None);
+        assert_eq!(e.heap_size(), 112);
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
+    }
+}

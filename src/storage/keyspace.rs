@@ -1,0 +1,334 @@
+//! The keyspace: `shards` shards, each one `Mutex<Shard>` holding every database's keys
+//! for the cluster slots it owns (`slot % shards`).
+//!
+//! Invariants:
+//! - a slot's keys live in exactly one shard, so single-key commands lock one shard;
+//! - several shards are only ever locked through [`Keyspace::lock_shards`], which takes
+//!   them in ascending index order, so two commands can never deadlock;
+//! - a lock is held for the data operation only: never across `.await` or I/O.
+
+use std::sync::{Mutex, MutexGuard};
+
+use super::db::{Db, EntryMut, Expired, Hasher};
+use super::entry::{CLOCK_MASK, Entry};
+use super::value::NewValue;
+use crate::cluster::slot::SLOTS;
+
+/// Keys checked per active-expiry sample (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP).
+pub const EXPIRE_SAMPLE: usize = 20;
+
+/// The access clock stored with each key: seconds, 24 bits, as Redis's LRU clock.
+#[inline]
+pub fn lru_clock(now_ms: u64) -> u32 {
+    ((now_ms / 1000) as u32) & CLOCK_MASK
+}
+
+/// Seconds since the key was last accessed.
+pub fn idle_seconds(entry_clock: u32, now_ms: u64) -> u64 {
+    (lru_clock(now_ms).wrapping_sub(entry_clock) & CLOCK_MASK) as u64
+}
+
+pub struct Shard {
+    pub dbs: Vec<Db>,
+    pub hasher: Hasher,
+    index: usize,
+    nshards: usize,
+    local_slots: usize,
+    /// Keys removed because their TTL passed (lazily or actively).
+    pub expired_keys: u64,
+    /// Where the active expiry sweep resumes: `db * local_slots + local slot`.
+    expire_cursor: usize,
+}
+
+/// The outcome of one active-expiry sample on one shard.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExpireRound {
+    pub checked: usize,
+    pub expired: usize,
+}
+
+impl Shard {
+    fn new(index: usize, nshards: usize, databases: usize) -> Shard {
+        let local_slots = SLOTS.div_ceil(nshards);
+        Shard {
+            dbs: (0..databases).map(|_| Db::new(local_slots)).collect(),
+            hasher: Hasher::default(),
+            index,
+            nshards,
+            local_slots,
+            expired_keys: 0,
+            expire_cursor: 0,
+        }
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    #[inline]
+    pub fn local(&self, slot: u16) -> usize {
+        slot as usize / self.nshards
+    }
+
+    /// The global slot number of a local slot index.
+    pub fn global_slot(&self, local: usize) -> usize {
+        local * self.nshards + self.index
+    }
+
+    pub fn local_slots(&self) -> usize {
+        self.local_slots
+    }
+
+    /// Looks a key up (expiring it if due) and marks it accessed.
+    pub fn get(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
+        let mut e = self.peek(db, slot, key, now)?;
+        e.set_clock(lru_clock(now));
+        Some(e)
+    }
+
+    /// Looks a key up (expiring it if due) without marking it accessed.
+    pub fn peek(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
+        let local = self.local(slot);
+        let (entry, Expired(expired)) = self.dbs[db].get_mut(&self.hasher, local, key, now);
+        if expired {
+            self.expired_keys += 1;
+        }
+        entry
+    }
+
+    pub fn exists(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> bool {
+        self.peek(db, slot, key, now).is_some()
+    }
+
+    /// Stores a string value, replacing whatever was there. Returns whether the key
+    /// existed (and was live) before.
+    pub fn set(
+        &mut self,
+        db: usize,
+        slot: u16,
+        key: &[u8],
+        value: NewValue<'_>,
+        expire_at: Option<u64>,
+        now: u64,
+    ) -> bool {
+        let mut entry = Entry::new(key, value, expire_at);
+        entry.set_clock(lru_clock(now));
+        self.insert(db, slot, entry, now)
+    }
+
+    /// Stores an entry, replacing whatever was there; returns whether a live key was
+    /// replaced.
+    pub fn insert(&mut self, db: usize, slot: u16, entry: Entry, now: u64) -> bool {
+        let local = self.local(slot);
+        match self.dbs[db].insert(&self.hasher, local, entry) {
+            Some(old) if old.is_expired(now) => {
+                self.expired_keys += 1;
+                false
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    pub fn remove(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<Entry> {
+        let local = self.local(slot);
+        let (entry, Expired(expired)) = self.dbs[db].remove(&self.hasher, local, key, now);
+        if expired {
+            self.expired_keys += 1;
+        }
+        entry
+    }
+
+    /// One active-expiry sample: walks slot tables from the cursor until it has checked
+    /// at least [`EXPIRE_SAMPLE`] keys with a TTL, or has walked one database's worth of
+    /// slots. Databases with no TTL keys are skipped whole.
+    pub fn active_expire_sample(&mut self, now: u64) -> ExpireRound {
+        let positions = self.dbs.len() * self.local_slots;
+        let mut round = ExpireRound::default();
+        let mut steps = 0;
+        while steps < self.local_slots && round.checked < EXPIRE_SAMPLE {
+            let db = self.expire_cursor / self.local_slots;
+            let local = self.expire_cursor % self.local_slots;
+            if self.dbs[db].volatile() == 0 {
+                // Jump to the next database.
+                self.expire_cursor = ((db + 1) * self.local_slots) % positions;
+                steps += 1;
+                if db + 1 == self.dbs.len() {
+                    break;
+                }
+                continue;
+            }
+            let (checked, expired) = self.dbs[db].expire_slot(local, now);
+            round.checked += checked;
+            round.expired += expired;
+            self.expired_keys += expired as u64;
+            self.expire_cursor = (self.expire_cursor + 1) % positions;
+            steps += 1;
+        }
+        round
+    }
+}
+
+#[repr(align(128))]
+struct PaddedShard(Mutex<Shard>);
+
+pub struct Keyspace {
+    shards: Box<[PaddedShard]>,
+    databases: usize,
+}
+
+/// Several shards locked together, in ascending index order.
+pub struct Locked<'a> {
+    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+}
+
+impl<'a> Locked<'a> {
+    /// The locked shard owning `slot`. Panics if that shard was not locked: a bug in
+    /// the caller, never a result of input.
+    pub fn shard(&mut self, slot: u16) -> &mut Shard {
+        let idx = slot as usize % self.nshards();
+        let pos = self
+            .guards
+            .iter()
+            .position(|(i, _)| *i == idx)
+            .expect("shard of this slot was locked");
+        &mut self.guards[pos].1
+    }
+
+    fn nshards(&self) -> usize {
+        self.guards.first().map_or(1, |(_, g)| g.nshards)
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Shard> {
+        self.guards.iter_mut().map(|(_, g)| &mut **g)
+    }
+}
+
+fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A handler never panics while holding a lock; if one did, the data is still
+    // structurally sound, so keep serving rather than poisoning every later command.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Keyspace {
+    pub fn new(shards: usize, databases: usize) -> Keyspace {
+        let n = shards.clamp(1, SLOTS);
+        Keyspace {
+            shards: (0..n).map(|i| PaddedShard(Mutex::new(Shard::new(i, n, databases)))).collect(),
+            databases,
+        }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    #[inline]
+    pub fn shard_of(&self, slot: u16) -> usize {
+        slot as usize % self.shards.len()
+    }
+
+    /// Locks the shard owning `slot`.
+    #[inline]
+    pub fn lock(&self, slot: u16) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[self.shard_of(slot)].0)
+    }
+
+    pub fn lock_index(&self, index: usize) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[index].0)
+    }
+
+    /// Locks the shards owning `slots`, in ascending index order: the one way to hold
+    /// more than one shard.
+    pub fn lock_shards(&self, slots: impl IntoIterator<Item = u16>) -> Locked<'_> {
+        let mut idx: Vec<usize> = slots.into_iter().map(|s| self.shard_of(s)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        Locked { guards: idx.into_iter().map(|i| (i, lock(&self.shards[i].0))).collect() }
+    }
+
+    pub fn lock_all(&self) -> Locked<'_> {
+        Locked {
+            guards: (0..self.shards.len()).map(|i| (i, lock(&self.shards[i].0))).collect(),
+        }
+    }
+
+    /// Keys in a database, summed over shards one lock at a time.
+    pub fn db_size(&self, db: usize) -> usize {
+        (0..self.shards.len()).map(|i| self.lock_index(i).dbs[db].len()).sum()
+    }
+
+    /// (keys, keys with a TTL) per database.
+    pub fn db_stats(&self) -> Vec<(usize, usize)> {
+        let mut out = vec![(0, 0); self.databases];
+        for i in 0..self.shards.len() {
+            let shard = self.lock_index(i);
+            for (db, stats) in shard.dbs.iter().zip(out.iter_mut()) {
+                stats.0 += db.len();
+                stats.1 += db.volatile();
+            }
+        }
+        out
+    }
+
+    pub fn expired_keys(&self) -> u64 {
+        (0..self.shards.len()).map(|i| self.lock_index(i).expired_keys).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::slot::key_slot;
+
+    #[test]
+    fn set_get_expire_and_counts() {
+        let ks = Keyspace::new(2, 16);
+        let slot = key_slot(b"a");
+        {
+            let mut s = ks.lock(slot);
+            assert!(!s.set(0, slot, b"a", NewValue::Str(b"1"), Some(100), 0));
+            assert!(s.set(0, slot, b"a", NewValue::Str(b"2"), Some(100), 0));
+            assert!(s.get(0, slot, b"a", 50).is_some());
+        }
+        assert_eq!(ks.db_stats()[0], (1, 1));
+        {
+            let mut s = ks.lock(slot);
+            assert!(s.get(0, slot, b"a", 100).is_none());
+            assert_eq!(s.expired_keys, 1);
+        }
+        assert_eq!(ks.db_stats()[0], (0, 0));
+    }
+
+    #[test]
+    fn active_expiry_sweeps_everything() {
+        let ks = Keyspace::new(2, 16);
+        for i in 0..1000u32 {
+            let key = format!("k{i}");
+            let slot = key_slot(key.as_bytes());
+            let ttl = if i % 2 == 0 { Some(10) } else { None };
+            ks.lock(slot).set(3, slot, key.as_bytes(), NewValue::Str(b"v"), ttl, 0);
+        }
+        assert_eq!(ks.db_stats()[3], (1000, 500));
+        for i in 0..2 {
+            let mut s = ks.lock_index(i);
+            for _ in 0..10_000 {
+                s.active_expire_sample(20);
+            }
+        }
+        assert_eq!(ks.db_stats()[3], (500, 0));
+        assert_eq!(ks.expired_keys(), 500);
+    }
+
+    #[test]
+    fn lock_shards_orders_and_dedups() {
+        let ks = Keyspace::new(4, 1);
+        let mut l = ks.lock_shards([3, 1, 7, 2]);
+        let idx: Vec<usize> = l.iter_mut().map(|s| s.index()).collect();
+        assert_eq!(idx, vec![1, 2, 3]);
+    }
+}
