@@ -1,0 +1,167 @@
+//! Test helpers: a real slotcache server on 127.0.0.1 with an ephemeral port, `redis`
+//! crate clients, and raw-socket helpers for byte-exact RESP.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use slotcache::{Config, ServerHandle, StartOptions};
+
+/// Generous bound for anything a test waits on; only there to avoid hangs.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub handle: Option<ServerHandle>,
+    pub addr: SocketAddr,
+}
+
+impl TestServer {
+    /// A server with test defaults plus `directives` (`["maxclients", "5"]`...).
+    pub fn start_with(directives: &[&str]) -> TestServer {
+        let mut flags: Vec<String> = vec![
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            "0".into(),
+            "--threads".into(),
+            "2".into(),
+            "--shards".into(),
+            "4".into(),
+        ];
+        let mut i = 0;
+        while i < directives.len() {
+            flags.push(format!("--{}", directives[i]));
+            flags.push(directives[i + 1].to_string());
+            i += 2;
+        }
+        let config = Config::load(None, &flags).expect("test config");
+        let handle = slotcache::start(config, StartOptions::default()).expect("server starts");
+        let addr = handle.addr();
+        TestServer { handle: Some(handle), addr }
+    }
+
+    pub fn start() -> TestServer {
+        TestServer::start_with(&[])
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("client")
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        let c = self.client().get_connection_with_timeout(WAIT).expect("connect");
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        c
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.addr)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown();
+            h.wait();
+        }
+    }
+}
+
+/// A raw TCP connection for byte-exact protocol tests.
+pub struct Raw {
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect_timeout(&addr, WAIT).expect("raw connect");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw { stream }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("raw write");
+    }
+
+    /// Reads exactly `n` bytes (or fails after the wait bound).
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        self.stream.read_exact(&mut buf).expect("raw read");
+        buf
+    }
+
+    /// Sends `req` and asserts the reply is exactly `expected`.
+    pub fn roundtrip(&mut self, req: &[u8], expected: &[u8]) {
+        self.send(req);
+        let got = self.read_exact(expected.len());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected),
+            "reply to {:?}",
+            String::from_utf8_lossy(req)
+        );
+    }
+
+    /// Reads until the peer closes the connection; returns what came before.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+                Err(e) => panic!("read failed before close: {e}"),
+            }
+        }
+        panic!("connection was not closed within {WAIT:?}");
+    }
+}
+
+/// Encodes a command as a RESP multibulk request.
+pub fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Polls `f` until it returns true or the wait bound passes.
+pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Runs a command and returns its error text (panics if it succeeded).
+pub fn err(conn: &mut redis::Connection, cmd: impl std::borrow::Borrow<redis::Cmd>) -> String {
+    match cmd.borrow().query::<redis::Value>(conn) {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => error_text(&e),
+    }
+}
+
+/// The full error line as the server sent it ("ERR syntax error", "WRONGTYPE ...").
+pub fn error_text(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => e.to_string(),
+    }
+}
