@@ -181,7 +181,8 @@ async fn run_batch<S: AsyncWrite + Unpin>(
         let skip_this = std::mem::take(&mut session.skip_next);
         let mut ctx = Ctx { server, session, out, stats, now, slot: 0 };
         dispatch(&mut ctx, &argv);
-        if session.reply_off || skip_this || std::mem::take(&mut session.suppress_current) {
+        let suppress = std::mem::take(&mut session.suppress_current);
+        if session.reply_off || skip_this || suppress {
             out.truncate(mark);
         }
         if session.close_after_reply {

@@ -1,0 +1,358 @@
+//! Server and connection commands: INFO, CONFIG, COMMAND, CLIENT, SLOWLOG, DEBUG,
+//! MEMORY, TIME, LASTSAVE, PING/ECHO, RESET.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{TestServer, err, eventually, resp};
+use redis::{Value, cmd};
+
+fn info_map(c: &mut redis::Connection, section: &str) -> HashMap<String, String> {
+    let text: String = cmd("INFO").arg(section).query(c).unwrap();
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn ping_echo_time_lastsave() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let p: String = cmd("PING").query(&mut c).unwrap();
+    assert_eq!(p, "PONG");
+    let p: String = cmd("PING").arg("hello").query(&mut c).unwrap();
+    assert_eq!(p, "hello");
+    let e: Vec<u8> = cmd("ECHO").arg(b"a\r\nb").query(&mut c).unwrap();
+    assert_eq!(e, b"a\r\nb");
+    let (secs, micros): (u64, u64) = cmd("TIME").query(&mut c).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(secs.abs_diff(now) <= 2);
+    assert!(micros < 1_000_000);
+    let last: u64 = cmd("LASTSAVE").query(&mut c).unwrap();
+    assert!(last <= now && last + 60 > now);
+}
+
+#[test]
+fn info_sections_and_counters() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let _: () = cmd("SET").arg("a").arg(1).query(&mut c).unwrap();
+    let _: () = cmd("SET").arg("b").arg(1).arg("EX").arg(100).query(&mut c).unwrap();
+    for _ in 0..3 {
+        let _: Option<String> = cmd("GET").arg("a").query(&mut c).unwrap();
+    }
+    let _: Option<String> = cmd("GET").arg("nope").query(&mut c).unwrap();
+    let _ = err(&mut c, cmd("INCR").arg("a").arg("extra"));
+    let _ = err(&mut c, cmd("NOSUCHCMD"));
+
+    let server = info_map(&mut c, "server");
+    assert_eq!(server["redis_version"], "7.0.15");
+    assert_eq!(server["slotcache_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(server["redis_mode"], "standalone");
+    assert_eq!(server["tcp_port"], s.addr.port().to_string());
+    assert_eq!(server["run_id"].len(), 40);
+
+    let stats = info_map(&mut c, "stats");
+    assert_eq!(stats["keyspace_hits"], "3");
+    assert_eq!(stats["keyspace_misses"], "1");
+    assert_eq!(stats["total_error_replies"], "2");
+
+    let ks = info_map(&mut c, "keyspace");
+    assert_eq!(ks["db0"], "keys=2,expires=1,avg_ttl=0");
+
+    let cs = info_map(&mut c, "commandstats");
+    assert!(cs["cmdstat_get"].starts_with("calls=4,"), "{}", cs["cmdstat_get"]);
+    assert!(cs["cmdstat_set"].starts_with("calls=2,"));
+    assert!(cs["cmdstat_incr"].contains("rejected_calls=1,failed_calls=0"), "{}", cs["cmdstat_incr"]);
+
+    let es = info_map(&mut c, "errorstats");
+    assert_eq!(es["errorstat_ERR"], "count=2");
+
+    let clients = info_map(&mut c, "clients");
+    assert_eq!(clients["connected_clients"], "1");
+    assert_eq!(clients["maxclients"], "10000");
+
+    let mem = info_map(&mut c, "memory");
+    assert!(mem["used_memory"].parse::<u64>().unwrap() > 0);
+    assert!(mem["used_memory_rss"].parse::<u64>().unwrap() > 0);
+    assert_eq!(mem["maxmemory_policy"], "noeviction");
+
+    let repl = info_map(&mut c, "replication");
+    assert_eq!(repl["role"], "master");
+    assert_eq!(info_map(&mut c, "cluster")["cluster_enabled"], "0");
+    assert!(info_map(&mut c, "cpu").contains_key("used_cpu_user"));
+    assert!(info_map(&mut c, "persistence").contains_key("rdb_last_save_time"));
+
+    let default: String = cmd("INFO").query(&mut c).unwrap();
+    assert!(default.contains("# Server\r\n") && default.contains("# Keyspace\r\n"));
+    assert!(!default.contains("# Commandstats"), "commandstats is not a default section");
+    let everything: String = cmd("INFO").arg("everything").query(&mut c).unwrap();
+    assert!(everything.contains("# Commandstats\r\n"));
+    let two: String = cmd("INFO").arg("server").arg("clients").query(&mut c).unwrap();
+    assert!(two.starts_with("# Server\r\n") && two.contains("\r\n\r\n# Clients\r\n"));
+
+    let _: () = cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let stats = info_map(&mut c, "stats");
+    assert_eq!(stats["keyspace_hits"], "0");
+    assert_eq!(stats["total_error_replies"], "0");
+}
+
+#[test]
+fn config_get_set_errors() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let v: HashMap<String, String> = cmd("CONFIG").arg("GET").arg("maxmemory*").query(&mut c).unwrap();
+    assert_eq!(v["maxmemory"], "0");
+    assert_eq!(v["maxmemory-policy"], "noeviction");
+    assert_eq!(v["maxmemory-samples"], "5");
+    let v: HashMap<String, String> = cmd("CONFIG").arg("GET").arg("save").arg("appendonly").query(&mut c).unwrap();
+    assert_eq!(v["save"], "");
+    assert_eq!(v["appendonly"], "no");
+    let v: HashMap<String, String> = cmd("CONFIG").arg("GET").arg("nosuch").query(&mut c).unwrap();
+    assert!(v.is_empty());
+
+    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg("100mb").arg("timeout").arg(30).query(&mut c).unwrap();
+    let v: HashMap<String, String> = cmd("CONFIG").arg("GET").arg("maxmemory").arg("timeout").query(&mut c).unwrap();
+    assert_eq!(v["maxmemory"], (100u64 << 20).to_string());
+    assert_eq!(v["timeout"], "30");
+    assert_eq!(
+        err(&mut c, cmd("CONFIG").arg("SET").arg("maxmemory").arg("lots")),
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
+    );
+    assert_eq!(
+        err(&mut c, cmd("CONFIG").arg("SET").arg("port").arg(1)),
+        "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
+    );
+    assert_eq!(
+        err(&mut c, cmd("CONFIG").arg("SET").arg("nosuch").arg(1)),
+        "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"
+    );
+    assert!(
+        err(&mut c, cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("lru")).starts_with(
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following"
+        )
+    );
+    // All or nothing.
+    let _ = err(&mut c, cmd("CONFIG").arg("SET").arg("timeout").arg(5).arg("maxmemory").arg("bad"));
+    let v: HashMap<String, String> = cmd("CONFIG").arg("GET").arg("timeout").query(&mut c).unwrap();
+    assert_eq!(v["timeout"], "30");
+    assert_eq!(
+        err(&mut c, cmd("CONFIG").arg("SET").arg("timeout")),
+        "ERR wrong number of arguments for 'config|set' command"
+    );
+    assert_eq!(
+        err(&mut c, cmd("CONFIG").arg("REWRITE")),
+        "ERR The server is running without a config file"
+    );
+    let help: Vec<String> = cmd("CONFIG").arg("HELP").query(&mut c).unwrap();
+    assert!(help.len() > 4);
+
+    // Runtime changes take effect: slowlog and maxclients.
+    let _: () = cmd("CONFIG").arg("SET").arg("maxclients").arg(1).query(&mut c).unwrap();
+    let mut r = s.raw();
+    assert_eq!(r.read_to_close(), b"-ERR max number of clients reached\r\n");
+}
+
+#[test]
+fn command_table_introspection() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let count: i64 = cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
+    assert!(count >= 60, "{count}");
+    let all: Vec<Value> = cmd("COMMAND").query(&mut c).unwrap();
+    assert_eq!(all.len() as i64, count);
+
+    let info: Vec<Value> = cmd("COMMAND").arg("INFO").arg("get").arg("mset").arg("nosuch").query(&mut c).unwrap();
+    let Value::Array(get) = &info[0] else { panic!("{:?}", info[0]) };
+    assert_eq!(get[0], Value::BulkString(b"get".to_vec()));
+    assert_eq!(get[1], Value::Int(2));
+    assert_eq!(get[3], Value::Int(1));
+    assert_eq!(get[4], Value::Int(1));
+    assert_eq!(get[5], Value::Int(1));
+    let Value::Array(flags) = &get[2] else { panic!() };
+    assert!(flags.contains(&Value::SimpleString("readonly".into())));
+    assert!(flags.contains(&Value::SimpleString("fast".into())));
+    let Value::Array(cats) = &get[6] else { panic!() };
+    assert!(cats.contains(&Value::SimpleString("@read".into())));
+    assert!(cats.contains(&Value::SimpleString("@string".into())));
+    let Value::Array(mset) = &info[1] else { panic!() };
+    assert_eq!(&mset[3..6], &[Value::Int(1), Value::Int(-1), Value::Int(2)]);
+    assert_eq!(info[2], Value::Nil);
+
+    let Value::Array(config) = &cmd("COMMAND").arg("INFO").arg("config").query::<Vec<Value>>(&mut c).unwrap()[0]
+    else {
+        panic!()
+    };
+    let Value::Array(subs) = &config[9] else { panic!() };
+    assert!(subs.len() >= 4, "CONFIG lists its subcommands");
+
+    let keys: Vec<String> =
+        cmd("COMMAND").arg("GETKEYS").arg("MSET").arg("a").arg("1").arg("b").arg("2").query(&mut c).unwrap();
+    assert_eq!(keys, vec!["a", "b"]);
+    assert_eq!(
+        err(&mut c, cmd("COMMAND").arg("GETKEYS").arg("PING")),
+        "ERR The command has no key arguments"
+    );
+    assert_eq!(err(&mut c, cmd("COMMAND").arg("GETKEYS").arg("NOSUCH")), "ERR Invalid command specified");
+    assert_eq!(
+        err(&mut c, cmd("COMMAND").arg("GETKEYS").arg("GET")),
+        "ERR Invalid number of arguments specified for command"
+    );
+    let names: Vec<String> = cmd("COMMAND").arg("LIST").query(&mut c).unwrap();
+    assert!(names.contains(&"config|get".to_string()) && names.contains(&"get".to_string()));
+    let names: Vec<String> =
+        cmd("COMMAND").arg("LIST").arg("FILTERBY").arg("PATTERN").arg("*expire*").query(&mut c).unwrap();
+    assert!(names.contains(&"pexpireat".to_string()) && !names.contains(&"get".to_string()));
+    let names: Vec<String> =
+        cmd("COMMAND").arg("LIST").arg("FILTERBY").arg("ACLCAT").arg("string").query(&mut c).unwrap();
+    assert!(names.contains(&"incr".to_string()) && !names.contains(&"del".to_string()));
+    let docs: HashMap<String, Value> = cmd("COMMAND").arg("DOCS").arg("get").query(&mut c).unwrap();
+    let Value::Array(doc) = &docs["get"] else { panic!() };
+    assert_eq!(doc[0], Value::BulkString(b"summary".to_vec()));
+}
+
+#[test]
+fn client_subcommands() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let id: i64 = cmd("CLIENT").arg("ID").query(&mut c).unwrap();
+    assert!(id > 0);
+    let name: Option<String> = cmd("CLIENT").arg("GETNAME").query(&mut c).unwrap();
+    assert_eq!(name, None);
+    let _: () = cmd("CLIENT").arg("SETNAME").arg("worker-1").query(&mut c).unwrap();
+    let name: String = cmd("CLIENT").arg("GETNAME").query(&mut c).unwrap();
+    assert_eq!(name, "worker-1");
+    assert_eq!(
+        err(&mut c, cmd("CLIENT").arg("SETNAME").arg("has space")),
+        "ERR Client names cannot contain spaces, newlines or special characters."
+    );
+    let _: () = cmd("CLIENT").arg("SETINFO").arg("LIB-NAME").arg("redis-rs").query(&mut c).unwrap();
+    let _: () = cmd("CLIENT").arg("SETINFO").arg("LIB-VER").arg("1.0").query(&mut c).unwrap();
+    assert_eq!(
+        err(&mut c, cmd("CLIENT").arg("SETINFO").arg("COLOR").arg("x")),
+        "ERR Unrecognized option 'COLOR'"
+    );
+    let _: () = cmd("SELECT").arg(3).query(&mut c).unwrap();
+    let info: String = cmd("CLIENT").arg("INFO").query(&mut c).unwrap();
+    assert!(info.starts_with(&format!("id={id} addr=127.0.0.1:")), "{info}");
+    assert!(info.contains(" name=worker-1 ") && info.contains(" db=3 ") && info.contains(" cmd=client|info "));
+    assert!(info.contains(" lib-name=redis-rs lib-ver=1.0"), "{info}");
+    assert!(info.ends_with('\n'));
+
+    let mut other = s.conn();
+    let other_id: i64 = cmd("CLIENT").arg("ID").query(&mut other).unwrap();
+    let list: String = cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
+    assert_eq!(list.lines().count(), 2);
+    let list: String = cmd("CLIENT").arg("LIST").arg("ID").arg(other_id).query(&mut c).unwrap();
+    assert_eq!(list.lines().count(), 1);
+    assert!(list.starts_with(&format!("id={other_id} ")));
+
+    // Kill by id, then by address.
+    let n: i64 = cmd("CLIENT").arg("KILL").arg("ID").arg(other_id).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    assert!(cmd("PING").query::<String>(&mut other).is_err(), "killed client is disconnected");
+    let mut third = s.raw();
+    third.roundtrip(b"CLIENT INFO\r\n", b"$");
+    let mut buf = vec![0u8; 1024];
+    let n = std::io::Read::read(&mut third.stream, &mut buf).unwrap();
+    let line = String::from_utf8_lossy(&buf[..n]).to_string();
+    let addr = line.split(' ').find_map(|f| f.strip_prefix("addr=")).unwrap().to_string();
+    let _: () = cmd("CLIENT").arg("KILL").arg(&addr).query(&mut c).unwrap();
+    assert!(third.read_to_close().is_empty());
+    assert_eq!(err(&mut c, cmd("CLIENT").arg("KILL").arg("1.2.3.4:5")), "ERR No such client");
+    let n: i64 = cmd("CLIENT").arg("KILL").arg("ID").arg(id).query(&mut c).unwrap();
+    assert_eq!(n, 0, "SKIPME yes by default");
+    assert!(eventually(|| {
+        cmd("CLIENT").arg("LIST").query::<String>(&mut c).unwrap().lines().count() == 1
+    }));
+    let _: () = cmd("CLIENT").arg("NO-EVICT").arg("on").query(&mut c).unwrap();
+}
+
+#[test]
+fn client_reply_modes() {
+    let s = TestServer::start();
+    let mut r = s.raw();
+    r.send(&[
+        resp(&[b"CLIENT", b"REPLY", b"OFF"]),
+        resp(&[b"SET", b"a", b"1"]),
+        resp(&[b"GET", b"a"]),
+        resp(&[b"CLIENT", b"REPLY", b"ON"]),
+        resp(&[b"CLIENT", b"REPLY", b"SKIP"]),
+        resp(&[b"GET", b"a"]),
+        resp(&[b"INCR", b"a"]),
+    ]
+    .concat());
+    assert_eq!(r.read_exact(b"+OK\r\n:2\r\n".len()), b"+OK\r\n:2\r\n");
+}
+
+#[test]
+fn reset_restores_defaults() {
+    let s = TestServer::start();
+    let mut r = s.raw();
+    r.send(&resp(&[b"HELLO", b"3"]));
+    let _ = r.read_exact(4);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let mut sink = [0u8; 4096];
+    let _ = std::io::Read::read(&mut r.stream, &mut sink).unwrap();
+    r.roundtrip(&resp(&[b"SELECT", b"2"]), b"+OK\r\n");
+    r.roundtrip(&resp(&[b"RESET"]), b"+RESET\r\n");
+    r.roundtrip(&resp(&[b"GET", b"x"]), b"$-1\r\n");
+    r.roundtrip(&resp(&[b"CLIENT", b"INFO"]), b"$");
+}
+
+#[test]
+fn slowlog_and_debug() {
+    let s = TestServer::start_with(&["slowlog-log-slower-than", "0"]);
+    let mut c = s.conn();
+    let _: () = cmd("SLOWLOG").arg("RESET").query(&mut c).unwrap();
+    let _: () = cmd("CLIENT").arg("SETNAME").arg("slowpoke").query(&mut c).unwrap();
+    let _: () = cmd("DEBUG").arg("SLEEP").arg("0.05").query(&mut c).unwrap();
+    let entries: Vec<Value> = cmd("SLOWLOG").arg("GET").arg(-1).query(&mut c).unwrap();
+    let sleep = entries
+        .iter()
+        .find_map(|e| match e {
+            Value::Array(f) if f[3] == Value::Array(vec![
+                Value::BulkString(b"DEBUG".to_vec()),
+                Value::BulkString(b"SLEEP".to_vec()),
+                Value::BulkString(b"0.05".to_vec()),
+            ]) => Some(f.clone()),
+            _ => None,
+        })
+        .expect("DEBUG SLEEP is in the slowlog");
+    let Value::Int(micros) = sleep[2] else { panic!() };
+    assert!(micros >= 50_000, "{micros}");
+    assert_eq!(sleep[5], Value::BulkString(b"slowpoke".to_vec()));
+    let Value::BulkString(addr) = &sleep[4] else { panic!() };
+    assert!(addr.starts_with(b"127.0.0.1:"));
+    let len: i64 = cmd("SLOWLOG").arg("LEN").query(&mut c).unwrap();
+    assert!(len >= 2);
+    let one: Vec<Value> = cmd("SLOWLOG").arg("GET").arg(1).query(&mut c).unwrap();
+    assert_eq!(one.len(), 1);
+    let _: () = cmd("SLOWLOG").arg("RESET").query(&mut c).unwrap();
+    let _: () = cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(-1).query(&mut c).unwrap();
+    let _: () = cmd("DEBUG").arg("SLEEP").arg(0).query(&mut c).unwrap();
+    let len: i64 = cmd("SLOWLOG").arg("LEN").query(&mut c).unwrap();
+    assert!(len <= 1, "only the RESET itself may be logged before the threshold change");
+    assert_eq!(
+        err(&mut c, cmd("DEBUG").arg("NOSUCH")),
+        "ERR unknown subcommand or wrong number of arguments for 'NOSUCH'. Try DEBUG HELP."
+    );
+}
+
+#[test]
+fn memory_usage_is_reported() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let _: () = cmd("SET").arg("key:0000001").arg("x".repeat(100)).query(&mut c).unwrap();
+    let n: i64 = cmd("MEMORY").arg("USAGE").arg("key:0000001").query(&mut c).unwrap();
+    assert!((112..=200).contains(&n), "{n}");
+    let _: () = cmd("SET").arg("big").arg("x".repeat(10_000)).query(&mut c).unwrap();
+    let n: i64 = cmd("MEMORY").arg("USAGE").arg("big").query(&mut c).unwrap();
+    assert!(n >= 10_000, "{n}");
+    let none: Option<i64> = cmd("MEMORY").arg("USAGE").arg("missing").query(&mut c).unwrap();
+    assert_eq!(none, None);
+    let n: i64 = cmd("MEMORY").arg("USAGE").arg("big").arg("SAMPLES").arg(5).query(&mut c).unwrap();
+    assert!(n >= 10_000);
+}
