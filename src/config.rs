@@ -566,6 +566,23 @@ mod tests {
     }
 
     #[test]
+    fn shipped_conf_documents_every_directive() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/slotcache.conf");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for d in DIRECTIVES {
+            let documented = text.lines().any(|l| l.split_whitespace().next() == Some(d.name));
+            assert!(documented, "conf/slotcache.conf does not document '{}'", d.name);
+        }
+        let cfg = Config::load(Some(&path), &[]).unwrap();
+        let defaults = Config::default();
+        for d in DIRECTIVES {
+            if d.name != "threads" && d.name != "shards" {
+                assert_eq!(cfg.get(d.name), defaults.get(d.name), "default of {} in the shipped file", d.name);
+            }
+        }
+    }
+
+    #[test]
     fn every_directive_reads_back() {
         let cfg = Config::default();
         for d in DIRECTIVES {

@@ -56,6 +56,12 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!("{summary}");
+    let pidfile = handle.server.config().pidfile.clone();
+    if !pidfile.is_empty()
+        && let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id()))
+    {
+        tracing::warn!("failed to write pidfile {pidfile}: {e}");
+    }
     for addr in &handle.addrs {
         tracing::info!("Ready to accept connections tcp {addr}");
     }
@@ -63,6 +69,9 @@ fn main() -> ExitCode {
         tracing::info!("Ready to accept connections unix {}", path.display());
     }
     handle.wait();
+    if !pidfile.is_empty() {
+        let _ = std::fs::remove_file(&pidfile);
+    }
     tracing::info!("slotcache is now ready to exit, bye bye...");
     ExitCode::SUCCESS
 }

@@ -1,0 +1,228 @@
+//! The real `slotcache` binary: configuration file and flags, start-up errors, signals,
+//! SHUTDOWN, CONFIG REWRITE.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::WAIT;
+use redis::cmd;
+
+struct Proc {
+    child: Child,
+    addr: SocketAddr,
+    log: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    fn start(args: &[&str]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_slotcache"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn slotcache");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        let addr = loop {
+            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("ready line");
+            if let Some(a) = line.split("Ready to accept connections tcp ").nth(1) {
+                break a.trim().parse().expect("address");
+            }
+        };
+        Proc { child, addr, log: rx }
+    }
+
+    fn conn(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://{}/", self.addr))
+            .unwrap()
+            .get_connection_with_timeout(WAIT)
+            .unwrap()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for exit; returns the exit code and the log lines seen.
+    fn wait(mut self) -> (Option<i32>, Vec<String>) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                let lines: Vec<String> = self.log.try_iter().collect();
+                return (status.code(), lines);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("slotcache did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("slotcache-bin-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const TEST_FLAGS: &[&str] = &["--bind", "127.0.0.1", "--port", "0"];
+
+#[test]
+fn sigterm_and_sigint_shut_down_cleanly() {
+    for sig in ["TERM", "INT"] {
+        let p = Proc::start(TEST_FLAGS);
+        let mut c = p.conn();
+        let _: () = cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+        p.signal(sig);
+        let (code, log) = p.wait();
+        assert_eq!(code, Some(0), "exit code after SIG{sig}");
+        assert!(log.iter().any(|l| l.contains(&format!("Received SIG{sig}"))), "{log:?}");
+        assert!(log.iter().any(|l| l.contains("ready to exit")), "{log:?}");
+    }
+}
+
+#[test]
+fn shutdown_command_exits_zero() {
+    let dir = temp_dir("pid");
+    let pidfile = dir.join("slotcache.pid");
+    let p = Proc::start(&["--bind", "127.0.0.1", "--port", "0", "--pidfile", pidfile.to_str().unwrap()]);
+    let written = std::fs::read_to_string(&pidfile).unwrap();
+    assert_eq!(written.trim(), p.child.id().to_string());
+    let mut c = p.conn();
+    let r = cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+    assert!(r.is_err(), "SHUTDOWN closes the connection without a reply");
+    let (code, log) = p.wait();
+    assert_eq!(code, Some(0));
+    assert!(log.iter().any(|l| l.contains("User requested shutdown")), "{log:?}");
+    assert!(!pidfile.exists(), "the pidfile is removed on exit");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn config_file_include_quotes_and_flag_overrides() {
+    let dir = temp_dir("conf");
+    let inc = dir.join("extra.conf");
+    write(&inc, "maxmemory-policy allkeys-lru\n");
+    let conf = dir.join("slotcache.conf");
+    write(
+        &conf,
+        &format!(
+            "# a comment\n\nbind 127.0.0.1\nport 0\nmaxclients 123\nrequirepass \"pa ss\"\ninclude {}\nmaxmemory 10mb\nslowlog-max-len 7\n",
+            inc.display()
+        ),
+    );
+    let p = Proc::start(&[conf.to_str().unwrap(), "--maxclients", "77", "--databases", "4"]);
+    let client = redis::Client::open(format!("redis://:pa%20ss@{}/", p.addr)).unwrap();
+    let mut c = client.get_connection_with_timeout(WAIT).unwrap();
+    let v: std::collections::HashMap<String, String> = cmd("CONFIG")
+        .arg("GET")
+        .arg("maxclients")
+        .arg("maxmemory")
+        .arg("maxmemory-policy")
+        .arg("databases")
+        .arg("slowlog-max-len")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v["maxclients"], "77", "flags override the file");
+    assert_eq!(v["maxmemory"], (10u64 << 20).to_string());
+    assert_eq!(v["maxmemory-policy"], "allkeys-lru", "include works");
+    assert_eq!(v["databases"], "4");
+    assert_eq!(v["slowlog-max-len"], "7");
+    let e = cmd("SELECT").arg(4).query::<()>(&mut c).unwrap_err();
+    assert_eq!(e.detail(), Some("DB index is out of range"));
+
+    // CONFIG REWRITE keeps comments, updates values in place, appends new ones.
+    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg("20mb").arg("timeout").arg(9).query(&mut c).unwrap();
+    let _: () = cmd("CONFIG").arg("REWRITE").query(&mut c).unwrap();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.starts_with("# a comment\n"), "{text}");
+    assert!(text.contains(&format!("maxmemory {}\n", 20u64 << 20)), "{text}");
+    assert!(text.contains("timeout 9\n"), "{text}");
+    assert!(text.contains("requirepass \"pa ss\"\n"), "{text}");
+    assert_eq!(text.matches("maxmemory ").count(), 1, "{text}");
+    let _: () = cmd("SHUTDOWN").query(&mut c).unwrap_or(());
+    let (code, _) = p.wait();
+    assert_eq!(code, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_configuration_fails_at_start_naming_the_line() {
+    let dir = temp_dir("bad");
+    let conf = dir.join("bad.conf");
+    write(&conf, "port 0\n# fine so far\nnosuchdirective 12\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_slotcache")).arg(&conf).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.conf:3") && err.contains("nosuchdirective 12"), "{err}");
+    assert!(err.contains("Bad directive"), "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_slotcache")).args(["--port", "notaport"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("port notaport"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_slotcache")).args(["--maxmemory", "12parsecs"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("memory value"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_slotcache")).arg(dir.join("missing.conf")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("can't open config file"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_slotcache"))
+        .args(["--bind", "127.0.0.1", "--port", &port])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Could not create server TCP listening socket"), "{err}");
+}
+
+#[test]
+fn shipped_config_file_loads() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/slotcache.conf");
+    let p = Proc::start(&[conf.to_str().unwrap(), "--bind", "127.0.0.1", "--port", "0"]);
+    let mut c = p.conn();
+    let pong: String = cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+    p.signal("TERM");
+    assert_eq!(p.wait().0, Some(0));
+}
+
+#[test]
+fn embedded_defaults_match_redis() {
+    let cfg = slotcache::Config::load(None, &[]).unwrap();
+    assert_eq!(cfg.port, 6379);
+    assert_eq!(cfg.bind, vec!["127.0.0.1", "-::1"]);
+    assert_eq!(cfg.databases, 16);
+    assert_eq!(cfg.proto_max_bulk_len, 512 << 20);
+    assert_eq!(cfg.client_query_buffer_limit, 1 << 30);
+    assert!(cfg.threads >= 1 && cfg.shards == cfg.threads);
+}
