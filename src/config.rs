@@ -129,11 +129,7 @@ impl Default for Config {
             proto_max_bulk_len: DEFAULT_PROTO_MAX_BULK_LEN,
             client_query_buffer_limit: DEFAULT_QUERY_BUFFER_LIMIT,
             output_limit_normal: BufferLimit { hard: 0, soft: 0, soft_seconds: 0 },
-            output_limit_replica: BufferLimit {
-                hard: 256 << 20,
-                soft: 64 << 20,
-                soft_seconds: 60,
-            },
+            output_limit_replica: BufferLimit { hard: 256 << 20, soft: 64 << 20, soft_seconds: 60 },
             output_limit_pubsub: BufferLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
             hz: DEFAULT_HZ,
             loglevel: "notice".into(),
@@ -236,13 +232,7 @@ impl Config {
                 continue;
             }
             let fail = |e: String| {
-                format!(
-                    "FATAL CONFIG ERROR at {}:{} >>> '{}': {}",
-                    path.display(),
-                    n + 1,
-                    trimmed,
-                    e
-                )
+                format!("FATAL CONFIG ERROR at {}:{} >>> '{}': {}", path.display(), n + 1, trimmed, e)
             };
             let args = split_args(trimmed.as_bytes()).ok_or_else(|| fail("unbalanced quotes".into()))?;
             let args: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
@@ -331,7 +321,9 @@ impl Config {
                 }
                 self.maxclients = v;
             }
-            "requirepass" => self.requirepass = if args.is_empty() { String::new() } else { single()?.to_string() },
+            "requirepass" => {
+                self.requirepass = if args.is_empty() { String::new() } else { single()?.to_string() }
+            }
             "proto-max-bulk-len" => {
                 let v = parse_mem(single()?)?;
                 if v < 1024 * 1024 {
@@ -361,7 +353,9 @@ impl Config {
                         "normal" => self.output_limit_normal = limit,
                         "replica" | "slave" => self.output_limit_replica = limit,
                         "pubsub" => self.output_limit_pubsub = limit,
-                        _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                        _ => {
+                            return Err("Invalid client class specified in buffer limit configuration.".into());
+                        }
                     }
                 }
             }
@@ -501,11 +495,7 @@ impl Config {
 
 fn positive_or_cores(s: &str) -> Result<usize, String> {
     let v: usize = parse_num(s)?;
-    if v == 0 {
-        Ok(std::thread::available_parallelism().map_or(1, |n| n.get()))
-    } else {
-        Ok(v)
-    }
+    if v == 0 { Ok(std::thread::available_parallelism().map_or(1, |n| n.get())) } else { Ok(v) }
 }
 
 fn quote(v: &str) -> String {
@@ -527,7 +517,9 @@ fn flags_to_lines(flags: &[String]) -> Result<Vec<String>, String> {
             lines.push(name.to_string());
         } else {
             let Some(line) = lines.last_mut() else {
-                return Err(format!("FATAL CONFIG ERROR: unexpected argument '{flag}' (options start with --)"));
+                return Err(format!(
+                    "FATAL CONFIG ERROR: unexpected argument '{flag}' (options start with --)"
+                ));
             };
             line.push(' ');
             line.push_str(&quote(flag));
@@ -553,10 +545,8 @@ mod tests {
 
     #[test]
     fn flags_override_and_reject_unknown() {
-        let flags: Vec<String> = ["--port", "7000", "--maxclients", "100", "--save", ""]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let flags: Vec<String> =
+            ["--port", "7000", "--maxclients", "100", "--save", ""].iter().map(|s| s.to_string()).collect();
         let cfg = Config::load(None, &flags).unwrap();
         assert_eq!(cfg.port, 7000);
         assert_eq!(cfg.maxclients, 100);
@@ -577,7 +567,12 @@ mod tests {
         let defaults = Config::default();
         for d in DIRECTIVES {
             if d.name != "threads" && d.name != "shards" {
-                assert_eq!(cfg.get(d.name), defaults.get(d.name), "default of {} in the shipped file", d.name);
+                assert_eq!(
+                    cfg.get(d.name),
+                    defaults.get(d.name),
+                    "default of {} in the shipped file",
+                    d.name
+                );
             }
         }
     }

@@ -75,39 +75,30 @@ impl fmt::Display for CommandError {
 pub const SYNTAX: CommandError = CommandError::new("ERR syntax error");
 pub const WRONGTYPE: CommandError =
     CommandError::new("WRONGTYPE Operation against a key holding the wrong kind of value");
-pub const NOT_INTEGER: CommandError =
-    CommandError::new("ERR value is not an integer or out of range");
+pub const NOT_INTEGER: CommandError = CommandError::new("ERR value is not an integer or out of range");
 pub const NOT_FLOAT: CommandError = CommandError::new("ERR value is not a valid float");
-pub const OVERFLOW: CommandError =
-    CommandError::new("ERR increment or decrement would overflow");
-pub const NAN_OR_INF: CommandError =
-    CommandError::new("ERR increment would produce NaN or Infinity");
+pub const OVERFLOW: CommandError = CommandError::new("ERR increment or decrement would overflow");
+pub const NAN_OR_INF: CommandError = CommandError::new("ERR increment would produce NaN or Infinity");
 pub const NO_SUCH_KEY: CommandError = CommandError::new("ERR no such key");
 pub const INVALID_DB: CommandError = CommandError::new("ERR DB index is out of range");
-pub const SAME_OBJECT: CommandError =
-    CommandError::new("ERR source and destination objects are the same");
+pub const SAME_OBJECT: CommandError = CommandError::new("ERR source and destination objects are the same");
 pub const NOAUTH: CommandError = CommandError::new("NOAUTH Authentication required.");
-pub const WRONGPASS: CommandError = CommandError::new(
-    "WRONGPASS invalid username-password pair or user is disabled.",
-);
+pub const WRONGPASS: CommandError =
+    CommandError::new("WRONGPASS invalid username-password pair or user is disabled.");
 pub const AUTH_NOT_CONFIGURED: CommandError = CommandError::new(
     "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
 );
 pub const STRING_TOO_LONG: CommandError =
     CommandError::new("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
-pub const OFFSET_OUT_OF_RANGE: CommandError =
-    CommandError::new("ERR offset is out of range");
+pub const OFFSET_OUT_OF_RANGE: CommandError = CommandError::new("ERR offset is out of range");
 pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '{}' command";
 pub const TIMEOUT_NOT_INTEGER: CommandError =
     CommandError::new("ERR timeout is not an integer or out of range");
-pub const NOPROTO: CommandError = CommandError::new(
-    "NOPROTO unsupported protocol version",
-);
+pub const NOPROTO: CommandError = CommandError::new("NOPROTO unsupported protocol version");
 pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
 pub const NO_SUCH_CLIENT: CommandError = CommandError::new("ERR No such client");
-pub const EXPIRE_NX_XX: CommandError = CommandError::new(
-    "ERR NX and XX, GT or LT options at the same time are not compatible",
-);
+pub const EXPIRE_NX_XX: CommandError =
+    CommandError::new("ERR NX and XX, GT or LT options at the same time are not compatible");
 pub const EXPIRE_GT_LT: CommandError =
     CommandError::new("ERR GT and LT options at the same time are not compatible");
 
@@ -116,19 +107,13 @@ pub fn invalid_expire(cmd: &str) -> CommandError {
 }
 
 pub fn wrong_arity(name: &str) -> CommandError {
-    CommandError::owned(format!(
-        "ERR wrong number of arguments for '{}' command",
-        name.to_ascii_lowercase()
-    ))
+    CommandError::owned(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase()))
 }
 
 /// `ERR unknown command 'foo', with args beginning with: 'a' 'b' ` (the trailing space
 /// is part of Redis's text). Redis truncates each echoed argument to 128 bytes.
 pub fn unknown_command(argv: &[bytes::Bytes]) -> CommandError {
-    let mut text = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        sanitize(&argv[0])
-    );
+    let mut text = format!("ERR unknown command '{}', with args beginning with: ", sanitize(&argv[0]));
     for arg in argv[1..].iter() {
         if text.len() >= 1024 {
             break;
@@ -160,10 +145,7 @@ pub fn unknown_subcommand_arity(sub: &[u8], cmd: &str) -> CommandError {
 /// by spaces so the reply stays one line.
 pub fn sanitize(b: &[u8]) -> String {
     let cut = &b[..b.len().min(128)];
-    String::from_utf8_lossy(cut)
-        .chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .collect()
+    String::from_utf8_lossy(cut).chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect()
 }
 
 #[cfg(test)]

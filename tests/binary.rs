@@ -38,7 +38,8 @@ impl Proc {
         });
         let deadline = Instant::now() + WAIT;
         let addr = loop {
-            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("ready line");
+            let line =
+                rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("ready line");
             if let Some(a) = line.split("Ready to accept connections tcp ").nth(1) {
                 break a.trim().parse().expect("address");
             }
@@ -54,7 +55,8 @@ impl Proc {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        let ok =
+            Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
         assert!(ok.success());
     }
 
@@ -153,7 +155,8 @@ fn config_file_include_quotes_and_flag_overrides() {
     assert_eq!(e.detail(), Some("DB index is out of range"));
 
     // CONFIG REWRITE keeps comments, updates values in place, appends new ones.
-    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg("20mb").arg("timeout").arg(9).query(&mut c).unwrap();
+    let _: () =
+        cmd("CONFIG").arg("SET").arg("maxmemory").arg("20mb").arg("timeout").arg(9).query(&mut c).unwrap();
     let _: () = cmd("CONFIG").arg("REWRITE").query(&mut c).unwrap();
     let text = std::fs::read_to_string(&conf).unwrap();
     assert!(text.starts_with("# a comment\n"), "{text}");
@@ -182,7 +185,8 @@ fn bad_configuration_fails_at_start_naming_the_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("port notaport"));
 
-    let out = Command::new(env!("CARGO_BIN_EXE_slotcache")).args(["--maxmemory", "12parsecs"]).output().unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_slotcache")).args(["--maxmemory", "12parsecs"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("memory value"));
 

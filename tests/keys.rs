@@ -176,7 +176,10 @@ fn rename_renamenx_copy_move() {
         err(&mut c, cmd("COPY").arg("fresh").arg("fresh")),
         "ERR source and destination objects are the same"
     );
-    assert_eq!(err(&mut c, cmd("COPY").arg("fresh").arg("x").arg("DB").arg(99)), "ERR DB index is out of range");
+    assert_eq!(
+        err(&mut c, cmd("COPY").arg("fresh").arg("x").arg("DB").arg(99)),
+        "ERR DB index is out of range"
+    );
     // APPEND makes a raw (heap) string; COPY must deep-copy it.
     let _: i64 = cmd("APPEND").arg("raw").arg("abc").query(&mut c).unwrap();
     let _: i64 = cmd("APPEND").arg("raw").arg("def").query(&mut c).unwrap();
@@ -197,7 +200,10 @@ fn rename_renamenx_copy_move() {
     let _: () = cmd("SET").arg("clash").arg("0").query(&mut c).unwrap();
     let r: i64 = cmd("MOVE").arg("clash").arg(1).query(&mut c).unwrap();
     assert_eq!(r, 0, "MOVE does not overwrite");
-    assert_eq!(err(&mut c, cmd("MOVE").arg("clash").arg(0)), "ERR source and destination objects are the same");
+    assert_eq!(
+        err(&mut c, cmd("MOVE").arg("clash").arg(0)),
+        "ERR source and destination objects are the same"
+    );
     assert_eq!(err(&mut c, cmd("MOVE").arg("clash").arg(16)), "ERR DB index is out of range");
 }
 
@@ -335,10 +341,16 @@ fn object_subcommands() {
     assert_eq!(rc, 1);
     let none: Option<String> = cmd("OBJECT").arg("ENCODING").arg("missing").query(&mut c).unwrap();
     assert_eq!(none, None);
-    assert!(err(&mut c, cmd("OBJECT").arg("FREQ").arg("k")).starts_with("ERR An LFU maxmemory policy is not selected"));
+    assert!(
+        err(&mut c, cmd("OBJECT").arg("FREQ").arg("k"))
+            .starts_with("ERR An LFU maxmemory policy is not selected")
+    );
     let help: Vec<String> = cmd("OBJECT").arg("HELP").query(&mut c).unwrap();
     assert!(help[0].starts_with("OBJECT <subcommand>"));
-    assert_eq!(err(&mut c, cmd("OBJECT").arg("FOO").arg("k")), "ERR unknown subcommand 'FOO'. Try OBJECT HELP.");
+    assert_eq!(
+        err(&mut c, cmd("OBJECT").arg("FOO").arg("k")),
+        "ERR unknown subcommand 'FOO'. Try OBJECT HELP."
+    );
     assert_eq!(
         err(&mut c, cmd("OBJECT").arg("ENCODING")),
         "ERR wrong number of arguments for 'object|encoding' command"

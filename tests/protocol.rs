@@ -331,7 +331,8 @@ fn unix_socket_listener() {
         got.extend_from_slice(&buf[..n]);
     }
     assert_eq!(got, b"+OK\r\n$1\r\n1\r\n");
-    let mode = std::fs::metadata(&path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions())).unwrap();
+    let mode =
+        std::fs::metadata(&path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions())).unwrap();
     assert_eq!(mode & 0o777, 0o700);
     let mut c = s.conn();
     let v: String = cmd("GET").arg("viaunix").query(&mut c).unwrap();

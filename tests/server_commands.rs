@@ -107,14 +107,17 @@ fn config_get_set_errors() {
     assert_eq!(v["maxmemory"], "0");
     assert_eq!(v["maxmemory-policy"], "noeviction");
     assert_eq!(v["maxmemory-samples"], "5");
-    let v: HashMap<String, String> = cmd("CONFIG").arg("GET").arg("save").arg("appendonly").query(&mut c).unwrap();
+    let v: HashMap<String, String> =
+        cmd("CONFIG").arg("GET").arg("save").arg("appendonly").query(&mut c).unwrap();
     assert_eq!(v["save"], "");
     assert_eq!(v["appendonly"], "no");
     let v: HashMap<String, String> = cmd("CONFIG").arg("GET").arg("nosuch").query(&mut c).unwrap();
     assert!(v.is_empty());
 
-    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg("100mb").arg("timeout").arg(30).query(&mut c).unwrap();
-    let v: HashMap<String, String> = cmd("CONFIG").arg("GET").arg("maxmemory").arg("timeout").query(&mut c).unwrap();
+    let _: () =
+        cmd("CONFIG").arg("SET").arg("maxmemory").arg("100mb").arg("timeout").arg(30).query(&mut c).unwrap();
+    let v: HashMap<String, String> =
+        cmd("CONFIG").arg("GET").arg("maxmemory").arg("timeout").query(&mut c).unwrap();
     assert_eq!(v["maxmemory"], (100u64 << 20).to_string());
     assert_eq!(v["timeout"], "30");
     assert_eq!(
@@ -142,10 +145,7 @@ fn config_get_set_errors() {
         err(&mut c, cmd("CONFIG").arg("SET").arg("timeout")),
         "ERR wrong number of arguments for 'config|set' command"
     );
-    assert_eq!(
-        err(&mut c, cmd("CONFIG").arg("REWRITE")),
-        "ERR The server is running without a config file"
-    );
+    assert_eq!(err(&mut c, cmd("CONFIG").arg("REWRITE")), "ERR The server is running without a config file");
     let help: Vec<String> = cmd("CONFIG").arg("HELP").query(&mut c).unwrap();
     assert!(help.len() > 4);
 
@@ -164,7 +164,8 @@ fn command_table_introspection() {
     let all: Vec<Value> = cmd("COMMAND").query(&mut c).unwrap();
     assert_eq!(all.len() as i64, count);
 
-    let info: Vec<Value> = cmd("COMMAND").arg("INFO").arg("get").arg("mset").arg("nosuch").query(&mut c).unwrap();
+    let info: Vec<Value> =
+        cmd("COMMAND").arg("INFO").arg("get").arg("mset").arg("nosuch").query(&mut c).unwrap();
     let Value::Array(get) = &info[0] else { panic!("{:?}", info[0]) };
     assert_eq!(get[0], Value::BulkString(b"get".to_vec()));
     assert_eq!(get[1], Value::Int(2));
@@ -181,7 +182,8 @@ fn command_table_introspection() {
     assert_eq!(&mset[3..6], &[Value::Int(1), Value::Int(-1), Value::Int(2)]);
     assert_eq!(info[2], Value::Nil);
 
-    let Value::Array(config) = &cmd("COMMAND").arg("INFO").arg("config").query::<Vec<Value>>(&mut c).unwrap()[0]
+    let Value::Array(config) =
+        &cmd("COMMAND").arg("INFO").arg("config").query::<Vec<Value>>(&mut c).unwrap()[0]
     else {
         panic!()
     };
@@ -237,7 +239,9 @@ fn client_subcommands() {
     let _: () = cmd("SELECT").arg(3).query(&mut c).unwrap();
     let info: String = cmd("CLIENT").arg("INFO").query(&mut c).unwrap();
     assert!(info.starts_with(&format!("id={id} addr=127.0.0.1:")), "{info}");
-    assert!(info.contains(" name=worker-1 ") && info.contains(" db=3 ") && info.contains(" cmd=client|info "));
+    assert!(
+        info.contains(" name=worker-1 ") && info.contains(" db=3 ") && info.contains(" cmd=client|info ")
+    );
     assert!(info.contains(" lib-name=redis-rs lib-ver=1.0"), "{info}");
     assert!(info.ends_with('\n'));
 
@@ -274,16 +278,18 @@ fn client_subcommands() {
 fn client_reply_modes() {
     let s = TestServer::start();
     let mut r = s.raw();
-    r.send(&[
-        resp(&[b"CLIENT", b"REPLY", b"OFF"]),
-        resp(&[b"SET", b"a", b"1"]),
-        resp(&[b"GET", b"a"]),
-        resp(&[b"CLIENT", b"REPLY", b"ON"]),
-        resp(&[b"CLIENT", b"REPLY", b"SKIP"]),
-        resp(&[b"GET", b"a"]),
-        resp(&[b"INCR", b"a"]),
-    ]
-    .concat());
+    r.send(
+        &[
+            resp(&[b"CLIENT", b"REPLY", b"OFF"]),
+            resp(&[b"SET", b"a", b"1"]),
+            resp(&[b"GET", b"a"]),
+            resp(&[b"CLIENT", b"REPLY", b"ON"]),
+            resp(&[b"CLIENT", b"REPLY", b"SKIP"]),
+            resp(&[b"GET", b"a"]),
+            resp(&[b"INCR", b"a"]),
+        ]
+        .concat(),
+    );
     assert_eq!(r.read_exact(b"+OK\r\n:2\r\n".len()), b"+OK\r\n:2\r\n");
 }
 
@@ -313,11 +319,16 @@ fn slowlog_and_debug() {
     let sleep = entries
         .iter()
         .find_map(|e| match e {
-            Value::Array(f) if f[3] == Value::Array(vec![
-                Value::BulkString(b"DEBUG".to_vec()),
-                Value::BulkString(b"SLEEP".to_vec()),
-                Value::BulkString(b"0.05".to_vec()),
-            ]) => Some(f.clone()),
+            Value::Array(f)
+                if f[3]
+                    == Value::Array(vec![
+                        Value::BulkString(b"DEBUG".to_vec()),
+                        Value::BulkString(b"SLEEP".to_vec()),
+                        Value::BulkString(b"0.05".to_vec()),
+                    ]) =>
+            {
+                Some(f.clone())
+            }
             _ => None,
         })
         .expect("DEBUG SLEEP is in the slowlog");

@@ -60,7 +60,10 @@ fn get_set_and_options() {
     // Errors
     assert_eq!(err(&mut c, cmd("SET").arg("k").arg("v").arg("NX").arg("XX")), "ERR syntax error");
     assert_eq!(err(&mut c, cmd("SET").arg("k").arg("v").arg("EX")), "ERR syntax error");
-    assert_eq!(err(&mut c, cmd("SET").arg("k").arg("v").arg("EX").arg(1).arg("PX").arg(1)), "ERR syntax error");
+    assert_eq!(
+        err(&mut c, cmd("SET").arg("k").arg("v").arg("EX").arg(1).arg("PX").arg(1)),
+        "ERR syntax error"
+    );
     assert_eq!(err(&mut c, cmd("SET").arg("k").arg("v").arg("EX").arg(1).arg("KEEPTTL")), "ERR syntax error");
     assert_eq!(err(&mut c, cmd("SET").arg("k").arg("v").arg("FOO")), "ERR syntax error");
     assert_eq!(
@@ -194,18 +197,12 @@ fn counters_and_overflow() {
     assert_eq!(err(&mut c, cmd("INCR").arg("n")), "ERR increment or decrement would overflow");
     let _: () = cmd("SET").arg("n").arg(i64::MIN).query(&mut c).unwrap();
     assert_eq!(err(&mut c, cmd("DECR").arg("n")), "ERR increment or decrement would overflow");
-    assert_eq!(
-        err(&mut c, cmd("DECRBY").arg("x").arg(i64::MIN)),
-        "ERR decrement would overflow"
-    );
+    assert_eq!(err(&mut c, cmd("DECRBY").arg("x").arg(i64::MIN)), "ERR decrement would overflow");
     let _: () = cmd("SET").arg("s").arg("abc").query(&mut c).unwrap();
     assert_eq!(err(&mut c, cmd("INCR").arg("s")), "ERR value is not an integer or out of range");
     let _: () = cmd("SET").arg("s").arg(" 1").query(&mut c).unwrap();
     assert_eq!(err(&mut c, cmd("INCR").arg("s")), "ERR value is not an integer or out of range");
-    assert_eq!(
-        err(&mut c, cmd("INCRBY").arg("n").arg("1.5")),
-        "ERR value is not an integer or out of range"
-    );
+    assert_eq!(err(&mut c, cmd("INCRBY").arg("n").arg("1.5")), "ERR value is not an integer or out of range");
     // INCR keeps the TTL.
     let _: () = cmd("SET").arg("t").arg(1).arg("EX").arg(100).query(&mut c).unwrap();
     let _: i64 = cmd("INCR").arg("t").query(&mut c).unwrap();
@@ -261,7 +258,14 @@ fn append_strlen_ranges() {
     assert_eq!(v, 123457, "an appended integer string still counts");
 
     let _: () = cmd("SET").arg("r").arg("This is a string").query(&mut c).unwrap();
-    for (start, end, want) in [(0, 3, "This"), (-3, -1, "ing"), (0, -1, "This is a string"), (10, 100, "string"), (5, 3, ""), (-1, -5, "")] {
+    for (start, end, want) in [
+        (0, 3, "This"),
+        (-3, -1, "ing"),
+        (0, -1, "This is a string"),
+        (10, 100, "string"),
+        (5, 3, ""),
+        (-1, -5, ""),
+    ] {
         let v: String = cmd("GETRANGE").arg("r").arg(start).arg(end).query(&mut c).unwrap();
         assert_eq!(v, want, "GETRANGE {start} {end}");
     }
@@ -299,7 +303,15 @@ fn lcs_variants() {
     assert_eq!(v, "mytext");
     let n: i64 = cmd("LCS").arg("key1").arg("key2").arg("LEN").query(&mut c).unwrap();
     assert_eq!(n, 6);
-    let v: Value = cmd("LCS").arg("key1").arg("key2").arg("IDX").arg("MINMATCHLEN").arg(4).arg("WITHMATCHLEN").query(&mut c).unwrap();
+    let v: Value = cmd("LCS")
+        .arg("key1")
+        .arg("key2")
+        .arg("IDX")
+        .arg("MINMATCHLEN")
+        .arg(4)
+        .arg("WITHMATCHLEN")
+        .query(&mut c)
+        .unwrap();
     let expected = Value::Array(vec![
         Value::BulkString(b"matches".to_vec()),
         Value::Array(vec![Value::Array(vec![

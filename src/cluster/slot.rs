@@ -25,9 +25,7 @@ static CRC16_TABLE: [u16; 256] = crc16_table();
 
 /// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0.
 pub fn crc16(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |crc, &b| {
-        (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize]
-    })
+    data.iter().fold(0u16, |crc, &b| (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize])
 }
 
 /// The part of the key that is hashed: the content of the first `{...}` when it is

@@ -92,9 +92,7 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
 /// Writes a Redis-style HELP reply: a header, the given lines, and the HELP entry.
 pub fn help(ctx: &mut Ctx<'_>, cmd: &str, lines: &[&str]) {
     ctx.out.array(lines.len() + 3);
-    ctx.out.simple(&format!(
-        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    ));
+    ctx.out.simple(&format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
     for line in lines {
         ctx.out.simple(line);
     }
@@ -165,9 +163,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         proto = match args::parse_i64(&argv[1]) {
             Some(v) => v,
             None => {
-                return Err(CommandError::new(
-                    "ERR Protocol version is not an integer or out of range",
-                ));
+                return Err(CommandError::new("ERR Protocol version is not an integer or out of range"));
             }
         };
         if !(2..=3).contains(&proto) {
@@ -299,13 +295,14 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             let t = &argv[i + 1];
             if args::is(t, "normal") {
                 only_normal = true;
-            } else if args::is(t, "master") || args::is(t, "replica") || args::is(t, "slave") || args::is(t, "pubsub") {
+            } else if args::is(t, "master")
+                || args::is(t, "replica")
+                || args::is(t, "slave")
+                || args::is(t, "pubsub")
+            {
                 only_normal = false;
             } else {
-                return Err(CommandError::owned(format!(
-                    "ERR Unknown client type '{}'",
-                    error::sanitize(t)
-                )));
+                return Err(CommandError::owned(format!("ERR Unknown client type '{}'", error::sanitize(t))));
             }
             i += 2;
         } else if args::is(&argv[i], "ID") && i + 1 < argv.len() {
@@ -435,10 +432,7 @@ fn client_setinfo(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     } else if args::is(opt, "LIB-VER") {
         "lib-ver"
     } else {
-        return Err(CommandError::owned(format!(
-            "ERR Unrecognized option '{}'",
-            error::sanitize(opt)
-        )));
+        return Err(CommandError::owned(format!("ERR Unrecognized option '{}'", error::sanitize(opt))));
     };
     if val.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
         return Err(CommandError::owned(format!(

@@ -73,15 +73,24 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("object|encoding", 3, READONLY, object_encoding).keys(2, 2, 1).acl(K)
+    CommandSpec::new("object|encoding", 3, READONLY, object_encoding)
+        .keys(2, 2, 1)
+        .acl(K)
         .doc("Returns the internal encoding of a Redis object.", "2.2.3"),
-    CommandSpec::new("object|freq", 3, READONLY, object_freq).keys(2, 2, 1).acl(K)
+    CommandSpec::new("object|freq", 3, READONLY, object_freq)
+        .keys(2, 2, 1)
+        .acl(K)
         .doc("Returns the logarithmic access frequency counter of a Redis object.", "4.0.0"),
-    CommandSpec::new("object|idletime", 3, READONLY, object_idletime).keys(2, 2, 1).acl(K)
+    CommandSpec::new("object|idletime", 3, READONLY, object_idletime)
+        .keys(2, 2, 1)
+        .acl(K)
         .doc("Returns the time since the last access to a Redis object.", "2.2.3"),
-    CommandSpec::new("object|refcount", 3, READONLY, object_refcount).keys(2, 2, 1).acl(K)
+    CommandSpec::new("object|refcount", 3, READONLY, object_refcount)
+        .keys(2, 2, 1)
+        .acl(K)
         .doc("Returns the reference count of a value of a key.", "2.2.3"),
-    CommandSpec::new("object|help", 2, LOADING | STALE, object_help).acl(K)
+    CommandSpec::new("object|help", 2, LOADING | STALE, object_help)
+        .acl(K)
         .doc("Returns helpful text about the different subcommands.", "6.2.0"),
 ];
 
@@ -115,7 +124,11 @@ fn count_existing(ctx: &mut Ctx<'_>, keys: &[Bytes], touch: bool) -> CmdResult {
     let mut n = 0;
     for (k, &slot) in keys.iter().zip(slots.iter()) {
         let shard = locked.shard(slot);
-        let found = if touch { shard.get(db, slot, k, ctx.now).is_some() } else { shard.exists(db, slot, k, ctx.now) };
+        let found = if touch {
+            shard.get(db, slot, k, ctx.now).is_some()
+        } else {
+            shard.exists(db, slot, k, ctx.now)
+        };
         n += found as i64;
     }
     ctx.out.int(n);
@@ -210,10 +223,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let (ss, ds) = (key_slot(src), key_slot(dst));
     let mut locked = ctx.server.keyspace.lock_shards([ss, ds]);
     let db = ctx.session.db;
-    let Some(copied) = locked
-        .shard(ss)
-        .peek(db, ss, src, ctx.now)
-        .map(|e| e.duplicate(dst, e.expire_at()))
+    let Some(copied) = locked.shard(ss).peek(db, ss, src, ctx.now).map(|e| e.duplicate(dst, e.expire_at()))
     else {
         ctx.out.int(0);
         return Ok(());

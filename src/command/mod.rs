@@ -24,12 +24,8 @@ pub use dispatch::dispatch;
 pub use table::{CommandSpec, table};
 
 /// Every family's command list, in the order COMMAND lists them.
-pub const FAMILIES: &[&[CommandSpec]] = &[
-    connection::COMMANDS,
-    string::COMMANDS,
-    keyspace::COMMANDS,
-    server::COMMANDS,
-];
+pub const FAMILIES: &[&[CommandSpec]] =
+    &[connection::COMMANDS, string::COMMANDS, keyspace::COMMANDS, server::COMMANDS];
 
 /// What a handler works with.
 pub struct Ctx<'a> {

@@ -18,25 +18,37 @@ use crate::server::{REDIS_VERSION, SLOTCACHE_VERSION};
 const SRV: u32 = SERVER;
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("info", -1, LOADING | STALE, info).acl(DANGEROUS).group("server")
+    CommandSpec::new("info", -1, LOADING | STALE, info)
+        .acl(DANGEROUS)
+        .group("server")
         .doc("Returns information and statistics about the server.", "1.0.0"),
-    CommandSpec::new("config", -2, 0, config_help).acl(SRV).group("server")
+    CommandSpec::new("config", -2, 0, config_help)
+        .acl(SRV)
+        .group("server")
         .doc("A container for server configuration commands.", "2.0.0")
         .subs(CONFIG_SUBCOMMANDS),
-    CommandSpec::new("command", -1, LOADING | STALE, command).acl(CONNECTION).group("server")
+    CommandSpec::new("command", -1, LOADING | STALE, command)
+        .acl(CONNECTION)
+        .group("server")
         .doc("Returns detailed information about all commands.", "2.8.13")
         .subs(COMMAND_SUBCOMMANDS),
-    CommandSpec::new("time", 1, LOADING | STALE | FAST, time).group("server")
+    CommandSpec::new("time", 1, LOADING | STALE | FAST, time)
+        .group("server")
         .doc("Returns the server time.", "2.6.0"),
-    CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, debug).group("server")
+    CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, debug)
+        .group("server")
         .doc("A container for debugging commands.", "1.0.0"),
-    CommandSpec::new("slowlog", -2, 0, slowlog_help).group("server")
+    CommandSpec::new("slowlog", -2, 0, slowlog_help)
+        .group("server")
         .doc("A container for slow log commands.", "2.2.12")
         .subs(SLOWLOG_SUBCOMMANDS),
-    CommandSpec::new("memory", -2, 0, memory_help).group("server")
+    CommandSpec::new("memory", -2, 0, memory_help)
+        .group("server")
         .doc("A container for memory diagnostics commands.", "4.0.0")
         .subs(MEMORY_SUBCOMMANDS),
-    CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, lastsave).acl(DANGEROUS).group("server")
+    CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, lastsave)
+        .acl(DANGEROUS)
+        .group("server")
         .doc("Returns the Unix timestamp of the last successful save to disk.", "1.0.0"),
     CommandSpec::new("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, shutdown)
         .group("server")
@@ -44,48 +56,72 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, config_get).group("server")
+    CommandSpec::new("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, config_get)
+        .group("server")
         .doc("Returns the effective values of configuration parameters.", "2.0.0"),
-    CommandSpec::new("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, config_set).group("server")
+    CommandSpec::new("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, config_set)
+        .group("server")
         .doc("Sets configuration parameters in-flight.", "2.0.0"),
-    CommandSpec::new("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_resetstat).group("server")
+    CommandSpec::new("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_resetstat)
+        .group("server")
         .doc("Resets the server's statistics.", "2.0.0"),
-    CommandSpec::new("config|rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_rewrite).group("server")
+    CommandSpec::new("config|rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_rewrite)
+        .group("server")
         .doc("Persists the effective configuration to file.", "2.8.0"),
-    CommandSpec::new("config|help", 2, LOADING | STALE, config_help).group("server")
+    CommandSpec::new("config|help", 2, LOADING | STALE, config_help)
+        .group("server")
         .doc("Returns helpful text about the different subcommands.", "5.0.0"),
 ];
 
 const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("command|count", 2, LOADING | STALE, command_count).acl(CONNECTION).group("server")
+    CommandSpec::new("command|count", 2, LOADING | STALE, command_count)
+        .acl(CONNECTION)
+        .group("server")
         .doc("Returns a count of commands.", "2.8.13"),
-    CommandSpec::new("command|info", -2, LOADING | STALE, command_info).acl(CONNECTION).group("server")
+    CommandSpec::new("command|info", -2, LOADING | STALE, command_info)
+        .acl(CONNECTION)
+        .group("server")
         .doc("Returns information about one, multiple or all commands.", "2.8.13"),
-    CommandSpec::new("command|docs", -2, LOADING | STALE, command_docs).acl(CONNECTION).group("server")
+    CommandSpec::new("command|docs", -2, LOADING | STALE, command_docs)
+        .acl(CONNECTION)
+        .group("server")
         .doc("Returns documentary information about one, multiple or all commands.", "7.0.0"),
-    CommandSpec::new("command|list", -2, LOADING | STALE, command_list).acl(CONNECTION).group("server")
+    CommandSpec::new("command|list", -2, LOADING | STALE, command_list)
+        .acl(CONNECTION)
+        .group("server")
         .doc("Returns a list of command names.", "7.0.0"),
-    CommandSpec::new("command|getkeys", -3, LOADING | STALE, command_getkeys).acl(CONNECTION).group("server")
+    CommandSpec::new("command|getkeys", -3, LOADING | STALE, command_getkeys)
+        .acl(CONNECTION)
+        .group("server")
         .doc("Extracts the key names from an arbitrary command.", "2.8.13"),
-    CommandSpec::new("command|help", 2, LOADING | STALE, command_help).acl(CONNECTION).group("server")
+    CommandSpec::new("command|help", 2, LOADING | STALE, command_help)
+        .acl(CONNECTION)
+        .group("server")
         .doc("Returns helpful text about the different subcommands.", "5.0.0"),
 ];
 
 const SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("slowlog|get", -2, ADMIN | LOADING | STALE, slowlog_get).group("server")
+    CommandSpec::new("slowlog|get", -2, ADMIN | LOADING | STALE, slowlog_get)
+        .group("server")
         .doc("Returns the slow log's entries.", "2.2.12"),
-    CommandSpec::new("slowlog|len", 2, ADMIN | LOADING | STALE, slowlog_len).group("server")
+    CommandSpec::new("slowlog|len", 2, ADMIN | LOADING | STALE, slowlog_len)
+        .group("server")
         .doc("Returns the number of entries in the slow log.", "2.2.12"),
-    CommandSpec::new("slowlog|reset", 2, ADMIN | LOADING | STALE, slowlog_reset).group("server")
+    CommandSpec::new("slowlog|reset", 2, ADMIN | LOADING | STALE, slowlog_reset)
+        .group("server")
         .doc("Clears all entries from the slow log.", "2.2.12"),
-    CommandSpec::new("slowlog|help", 2, LOADING | STALE, slowlog_help).group("server")
+    CommandSpec::new("slowlog|help", 2, LOADING | STALE, slowlog_help)
+        .group("server")
         .doc("Show helpful text about the different subcommands", "6.2.0"),
 ];
 
 const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("memory|usage", -3, READONLY, memory_usage).keys(2, 2, 1).group("server")
+    CommandSpec::new("memory|usage", -3, READONLY, memory_usage)
+        .keys(2, 2, 1)
+        .group("server")
         .doc("Estimates the memory usage of a key.", "4.0.0"),
-    CommandSpec::new("memory|help", 2, LOADING | STALE, memory_help).group("server")
+    CommandSpec::new("memory|help", 2, LOADING | STALE, memory_help)
+        .group("server")
         .doc("Returns helpful text about the different subcommands.", "4.0.0"),
 ];
 
@@ -139,11 +175,29 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 const DEFAULT_SECTIONS: &[&str] = &[
-    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "errorstats", "cluster", "keyspace",
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "errorstats",
+    "cluster",
+    "keyspace",
 ];
 const ALL_SECTIONS: &[&str] = &[
-    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "commandstats", "errorstats",
-    "cluster", "keyspace",
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
 ];
 
 /// INFO [section [section ...]]
@@ -211,7 +265,10 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("configured_hz", &cfg.hz);
             line("lru_clock", &crate::storage::keyspace::lru_clock(ctx.now));
             line("executable", &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
-            line("config_file", &cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
+            line(
+                "config_file",
+                &cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            );
             line("io_threads_active", &0);
             line("slotcache_threads", &server.threads);
             line("slotcache_shards", &server.keyspace.shard_count());
@@ -378,7 +435,9 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             vec![value]
         };
         next.set(&name, &values).map_err(|e| {
-            CommandError::owned(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"))
+            CommandError::owned(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
+            ))
         })?;
     }
     *ctx.server.config_mut() = next;
@@ -593,7 +652,8 @@ fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(CommandError::new("ERR Invalid command specified"));
     };
     if !t.specs[idx].subcommands.is_empty() && cmd.len() >= 2 {
-        idx = t.lookup_sub(t.specs[idx], &cmd[1]).ok_or(CommandError::new("ERR Invalid command specified"))?;
+        idx =
+            t.lookup_sub(t.specs[idx], &cmd[1]).ok_or(CommandError::new("ERR Invalid command specified"))?;
     }
     let spec = t.specs[idx];
     if !spec.arity_ok(cmd.len()) {

@@ -89,11 +89,15 @@ fn expire_at(arg: &[u8], unit: ExpireUnit, now: u64, cmd: &str) -> Result<u64, C
         return Err(error::invalid_expire(cmd));
     }
     let ms = match unit {
-        ExpireUnit::Seconds | ExpireUnit::UnixSeconds => v.checked_mul(1000).ok_or_else(|| error::invalid_expire(cmd))?,
+        ExpireUnit::Seconds | ExpireUnit::UnixSeconds => {
+            v.checked_mul(1000).ok_or_else(|| error::invalid_expire(cmd))?
+        }
         _ => v,
     };
     let at = match unit {
-        ExpireUnit::Seconds | ExpireUnit::Millis => ms.checked_add(now as i64).ok_or_else(|| error::invalid_expire(cmd))?,
+        ExpireUnit::Seconds | ExpireUnit::Millis => {
+            ms.checked_add(now as i64).ok_or_else(|| error::invalid_expire(cmd))?
+        }
         _ => ms,
     };
     Ok(at as u64)
@@ -582,9 +586,7 @@ fn lcs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         i += 1;
     }
     if want_len && want_idx {
-        return Err(CommandError::new(
-            "ERR If you want both the length and indexes, please just use IDX.",
-        ));
+        return Err(CommandError::new("ERR If you want both the length and indexes, please just use IDX."));
     }
     let (a, b) = {
         let slots = [key_slot(&argv[1]), key_slot(&argv[2])];
@@ -594,9 +596,9 @@ fn lcs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 Some(e) => {
                     let mut scratch = itoa::Buffer::new();
                     let v = e.value();
-                    v.as_str(&mut scratch).map(|s| s.to_vec()).ok_or(CommandError::new(
-                        "ERR The specified keys must contain string values",
-                    ))
+                    v.as_str(&mut scratch)
+                        .map(|s| s.to_vec())
+                        .ok_or(CommandError::new("ERR The specified keys must contain string values"))
                 }
                 None => Ok(Vec::new()),
             }
@@ -664,7 +666,9 @@ fn lcs_compute(a: &[u8], b: &[u8], ranges: bool) -> (usize, Vec<Match>, Vec<u8>)
             text[idx] = a[i - 1];
             let (ai, bj) = (i - 1, j - 1);
             current = match current {
-                Some(((as_, ae), (bs, be), n)) if as_ == ai + 1 && bs == bj + 1 => Some(((ai, ae), (bj, be), n + 1)),
+                Some(((as_, ae), (bs, be), n)) if as_ == ai + 1 && bs == bj + 1 => {
+                    Some(((ai, ae), (bj, be), n + 1))
+                }
                 Some(m) => {
                     if ranges {
                         matches.push(m);

@@ -58,12 +58,8 @@ pub const CONNECTION: u32 = 1 << 2;
 pub const DANGEROUS: u32 = 1 << 3;
 pub const SERVER: u32 = 1 << 4;
 
-const ACL_NAMES: &[(u32, &str)] = &[
-    (KEYSPACE, "@keyspace"),
-    (STRING, "@string"),
-    (CONNECTION, "@connection"),
-    (DANGEROUS, "@dangerous"),
-];
+const ACL_NAMES: &[(u32, &str)] =
+    &[(KEYSPACE, "@keyspace"), (STRING, "@string"), (CONNECTION, "@connection"), (DANGEROUS, "@dangerous")];
 
 /// One command or subcommand.
 pub struct CommandSpec {
@@ -175,10 +171,7 @@ impl CommandSpec {
         let (first, step) = (self.first_key, self.step.max(1));
         let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
         let last = last.min(argc as i32 - 1);
-        (first..=last)
-            .step_by(step as usize)
-            .filter(move |_| first > 0)
-            .map(|i| i as usize)
+        (first..=last).step_by(step as usize).filter(move |_| first > 0).map(|i| i as usize)
     }
 }
 

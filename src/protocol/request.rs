@@ -61,11 +61,8 @@ impl RequestParser {
             if buf.is_empty() || buf.len() < self.need {
                 return Ok(None);
             }
-            let parsed = if buf[0] == b'*' {
-                self.scan_multibulk(buf, max_bulk_len)?
-            } else {
-                scan_inline(buf)?
-            };
+            let parsed =
+                if buf[0] == b'*' { self.scan_multibulk(buf, max_bulk_len)? } else { scan_inline(buf)? };
             match parsed {
                 Scan::Incomplete(need) => {
                     self.need = need;
@@ -91,9 +88,7 @@ impl RequestParser {
     }
 
     fn scan_multibulk(&mut self, buf: &[u8], max_bulk_len: usize) -> Result<Scan, DecodeError> {
-        let Some((count, mut pos)) =
-            read_count_line(buf, 1, ProtocolError::BIG_MBULK_COUNT)?
-        else {
+        let Some((count, mut pos)) = read_count_line(buf, 1, ProtocolError::BIG_MBULK_COUNT)? else {
             return Ok(Scan::Incomplete(buf.len() + 1));
         };
         let count = count.ok_or(DecodeError::new(ProtocolError::INVALID_MULTIBULK_LEN))?;
@@ -110,13 +105,9 @@ impl RequestParser {
                 return Ok(Scan::Incomplete(pos + 1));
             }
             if buf[pos] != b'$' {
-                return Err(DecodeError {
-                    error: ProtocolError::EXPECTED_DOLLAR,
-                    got: Some(buf[pos]),
-                });
+                return Err(DecodeError { error: ProtocolError::EXPECTED_DOLLAR, got: Some(buf[pos]) });
             }
-            let Some((len, data)) = read_count_line(buf, pos + 1, ProtocolError::BIG_BULK_COUNT)?
-            else {
+            let Some((len, data)) = read_count_line(buf, pos + 1, ProtocolError::BIG_BULK_COUNT)? else {
                 return Ok(Scan::Incomplete(buf.len() + 1));
             };
             let len = match len {
@@ -306,11 +297,7 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
         v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
     }
     if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
+        if v > i64::MAX as u64 + 1 { None } else { Some((v as i64).wrapping_neg()) }
     } else if v > i64::MAX as u64 {
         None
     } else {
@@ -358,11 +345,11 @@ mod tests {
     #[test]
     fn inline_quotes() {
         let cmds = parse_all(b"SET \"a b\" 'c\\'d' \"\\x41\\n\"\r\n").unwrap();
-        assert_eq!(cmds[0], vec![Bytes::from("SET"), Bytes::from("a b"), Bytes::from("c'd"), Bytes::from("A\n")]);
         assert_eq!(
-            parse_all(b"SET \"abc\r\n").unwrap_err().error,
-            ProtocolError::UNBALANCED_QUOTES
+            cmds[0],
+            vec![Bytes::from("SET"), Bytes::from("a b"), Bytes::from("c'd"), Bytes::from("A\n")]
         );
+        assert_eq!(parse_all(b"SET \"abc\r\n").unwrap_err().error, ProtocolError::UNBALANCED_QUOTES);
         assert!(parse_all(b"\r\n\r\n").unwrap().is_empty());
     }
 

@@ -79,10 +79,7 @@ impl ClientInfo {
     pub fn describe(&self, now_ms: u64) -> String {
         let name = self.name().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
         let (lib_name, lib_ver) = self.lib.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let cmd = crate::command::table()
-            .specs
-            .get(self.last_cmd.load(Relaxed))
-            .map_or("NULL", |s| s.name);
+        let cmd = crate::command::table().specs.get(self.last_cmd.load(Relaxed)).map_or("NULL", |s| s.name);
         let qbuf = self.qbuf.load(Relaxed);
         let omem = self.omem.load(Relaxed);
         format!(

@@ -125,7 +125,9 @@ pub async fn serve<S>(
         }
         let now = crate::storage::now_ms();
         info.touch(now);
-        match run_batch(&server, &stats, &mut session, &mut parser, &mut rbuf, &mut out, &mut stream, now).await {
+        match run_batch(&server, &stats, &mut session, &mut parser, &mut rbuf, &mut out, &mut stream, now)
+            .await
+        {
             Ok(()) => {}
             Err(c) => break c,
         }
@@ -206,7 +208,11 @@ async fn run_batch<S: AsyncWrite + Unpin>(
     }
 }
 
-async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Reply, stats: &ThreadStats) -> std::io::Result<()> {
+async fn flush<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    out: &mut Reply,
+    stats: &ThreadStats,
+) -> std::io::Result<()> {
     stream.write_all(&out.buf).await?;
     stats.net_output.add(out.buf.len() as u64);
     out.buf.clear();

@@ -118,7 +118,8 @@ impl Acceptor {
                 return;
             }
         };
-        let unix_path = self.unix.as_ref().and_then(|l| l.local_addr().ok()?.as_pathname().map(|p| p.to_path_buf()));
+        let unix_path =
+            self.unix.as_ref().and_then(|l| l.local_addr().ok()?.as_pathname().map(|p| p.to_path_buf()));
         rt.block_on(self.serve());
         if let Some(p) = unix_path {
             let _ = std::fs::remove_file(p);
@@ -251,7 +252,8 @@ impl Acceptor {
 
 async fn signals(server: Arc<Server>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -13,12 +13,12 @@ pub mod session;
 pub mod slowlog;
 pub mod stats;
 
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -168,9 +168,7 @@ impl Server {
 fn random_hex40() -> String {
     let state = std::collections::hash_map::RandomState::new();
     let seed = crate::storage::now_ms() ^ (std::process::id() as u64) << 32;
-    (0..3)
-        .map(|i| format!("{:016x}", state.hash_one(seed.wrapping_add(i))))
-        .collect::<String>()[..40]
+    (0..3).map(|i| format!("{:016x}", state.hash_one(seed.wrapping_add(i)))).collect::<String>()[..40]
         .to_string()
 }
 

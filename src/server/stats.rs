@@ -40,9 +40,27 @@ pub struct CmdStat {
 
 /// Error codes counted separately in INFO errorstats; anything else counts as ERR.
 pub const ERROR_CODES: &[&str] = &[
-    "ERR", "WRONGTYPE", "NOAUTH", "WRONGPASS", "NOPROTO", "OOM", "EXECABORT", "NOSCRIPT",
-    "BUSY", "MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "NOPERM",
-    "READONLY", "MASTERDOWN", "NOREPLICAS", "UNBLOCKED", "BUSYKEY",
+    "ERR",
+    "WRONGTYPE",
+    "NOAUTH",
+    "WRONGPASS",
+    "NOPROTO",
+    "OOM",
+    "EXECABORT",
+    "NOSCRIPT",
+    "BUSY",
+    "MOVED",
+    "ASK",
+    "CROSSSLOT",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "LOADING",
+    "NOPERM",
+    "READONLY",
+    "MASTERDOWN",
+    "NOREPLICAS",
+    "UNBLOCKED",
+    "BUSYKEY",
 ];
 
 #[derive(Debug)]

@@ -181,11 +181,7 @@ impl Db {
 
     /// Live entries of one slot table.
     pub fn slot_iter(&self, local: usize, now: u64) -> impl Iterator<Item = &Entry> {
-        self.tables
-            .get(local)
-            .into_iter()
-            .flat_map(|t| t.map.iter())
-            .filter(move |e| !e.is_expired(now))
+        self.tables.get(local).into_iter().flat_map(|t| t.map.iter()).filter(move |e| !e.is_expired(now))
     }
 
     /// Live entries of the whole database, slot by slot.

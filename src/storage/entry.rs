@@ -342,9 +342,7 @@ impl Block {
         let layout = Layout::from_size_align(len.max(1), 1).expect("block layout");
         // SAFETY: the layout has non-zero size.
         let ptr = unsafe { alloc(layout) };
-        let Some(ptr) = NonNull::new(ptr) else {
-            std::alloc::handle_alloc_error(layout)
-        };
+        let Some(ptr) = NonNull::new(ptr) else { std::alloc::handle_alloc_error(layout) };
         // SAFETY: freshly allocated, len bytes; zeroing makes it initialised.
         unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, len) };
         Block { ptr, len }

@@ -187,11 +187,7 @@ impl<'a> Locked<'a> {
     /// the caller, never a result of input.
     pub fn shard(&mut self, slot: u16) -> &mut Shard {
         let idx = slot as usize % self.nshards();
-        let pos = self
-            .guards
-            .iter()
-            .position(|(i, _)| *i == idx)
-            .expect("shard of this slot was locked");
+        let pos = self.guards.iter().position(|(i, _)| *i == idx).expect("shard of this slot was locked");
         &mut self.guards[pos].1
     }
 
@@ -252,9 +248,7 @@ impl Keyspace {
     }
 
     pub fn lock_all(&self) -> Locked<'_> {
-        Locked {
-            guards: (0..self.shards.len()).map(|i| (i, lock(&self.shards[i].0))).collect(),
-        }
+        Locked { guards: (0..self.shards.len()).map(|i| (i, lock(&self.shards[i].0))).collect() }
     }
 
     /// Keys in a database, summed over shards one lock at a time.
