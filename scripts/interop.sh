@@ -75,11 +75,11 @@ echo "redis-cli --pipe ok"
 
 # redis-benchmark: zero errors
 $CLI config resetstat >/dev/null
-bench=$(redis-benchmark -p "$PORT" -t set,get,incr,mset -n 50000 -q 2>&1)
+bench=$(redis-benchmark -p "$PORT" -t set,get,incr,mset -n 50000 -q 2>&1 | tr '\r' '\n' | grep -v -e 'rps=' -e '^ *$')
 echo "$bench"
 if echo "$bench" | grep -qiE "error|ERR "; then fail "redis-benchmark reported errors"; fi
 for t in SET GET INCR MSET; do
-    echo "$bench" | grep -q "^$t.*requests per second" || fail "redis-benchmark did not run $t"
+    echo "$bench" | grep -qE "^ *$t.*: [0-9.]+ requests per second" || fail "redis-benchmark did not run $t"
 done
 errors=$($CLI info stats | grep total_error_replies | cut -d: -f2 | tr -d '\r')
 [ "$errors" = "0" ] || fail "server counted $errors error replies during redis-benchmark"

@@ -354,7 +354,9 @@ impl Config {
                         "replica" | "slave" => self.output_limit_replica = limit,
                         "pubsub" => self.output_limit_pubsub = limit,
                         _ => {
-                            return Err("Invalid client class specified in buffer limit configuration.".into());
+                            return Err(
+                                "Invalid client class specified in buffer limit configuration.".into()
+                            );
                         }
                     }
                 }
