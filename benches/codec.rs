@@ -1,1 +1,46 @@
-fn main() {}
+//! RESP request decoding: typical single commands and a pipelined batch.
+
+use std::hint::black_box;
+
+use bytes::BytesMut;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use slotcache::protocol::RequestParser;
+
+fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn decode_all(input: &[u8], parser: &mut RequestParser) -> usize {
+    let mut buf = BytesMut::from(input);
+    let mut n = 0;
+    while let Some(argv) = parser.next(&mut buf, 512 << 20).unwrap() {
+        n += argv.len();
+    }
+    n
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("decode");
+    let get = resp(&[b"GET", b"key:000000012345"]);
+    let set16 = resp(&[b"SET", b"key:000000012345", &[b'x'; 16]]);
+    let set100 = resp(&[b"SET", b"key:000000012345", &[b'x'; 100]]);
+    let pipeline: Vec<u8> = get.repeat(64);
+    let mut parser = RequestParser::new();
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("get", |b| b.iter(|| decode_all(black_box(&get), &mut parser)));
+    g.bench_function("set/16b", |b| b.iter(|| decode_all(black_box(&set16), &mut parser)));
+    g.bench_function("set/100b", |b| b.iter(|| decode_all(black_box(&set100), &mut parser)));
+    g.bench_function("inline/ping", |b| b.iter(|| decode_all(black_box(b"PING\r\n"), &mut parser)));
+    g.throughput(Throughput::Elements(64));
+    g.bench_function("pipeline/64", |b| b.iter(|| decode_all(black_box(&pipeline), &mut parser)));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -305,7 +305,7 @@ fn scan_survives_concurrent_writes() {
         let mut i = 0u64;
         while !stop2.load(std::sync::atomic::Ordering::Relaxed) && i < 200_000 {
             let _: () = cmd("SET").arg(format!("churn:{i}")).arg(i).query(&mut w).unwrap();
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 let _: i64 = cmd("DEL").arg(format!("churn:{}", i / 2)).query(&mut w).unwrap();
             }
             i += 1;

@@ -128,7 +128,7 @@ pub struct Registration<'a> {
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        self.clients.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+        self.clients.unregister(self.id);
     }
 }
 
@@ -175,6 +175,10 @@ impl Clients {
 
     pub fn registration(&self, id: u64) -> Registration<'_> {
         Registration { clients: self, id }
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 
     pub fn count(&self) -> usize {

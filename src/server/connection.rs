@@ -179,14 +179,7 @@ async fn run_batch<S: AsyncWrite + Unpin>(
             Ok(None) => return Ok(()),
             Err(e) => return Err(Close::Protocol(e.reply_text())),
         };
-        let mark = out.len();
-        let skip_this = std::mem::take(&mut session.skip_next);
-        let mut ctx = Ctx { server, session, out, stats, now, slot: 0 };
-        dispatch(&mut ctx, &argv);
-        let suppress = std::mem::take(&mut session.suppress_current);
-        if session.reply_off || skip_this || suppress {
-            out.truncate(mark);
-        }
+        execute(server, stats, session, out, &argv, now);
         if session.close_after_reply {
             return Ok(());
         }
@@ -205,6 +198,25 @@ async fn run_batch<S: AsyncWrite + Unpin>(
             flush(stream, out, stats).await.map_err(|_| Close::Quiet)?;
             session.info.omem.store(0, Relaxed);
         }
+    }
+}
+
+/// Runs one request and applies CLIENT REPLY OFF/SKIP to its reply.
+pub fn execute(
+    server: &Server,
+    stats: &ThreadStats,
+    session: &mut Session,
+    out: &mut Reply,
+    argv: &[bytes::Bytes],
+    now: u64,
+) {
+    let mark = out.len();
+    let skip_this = std::mem::take(&mut session.skip_next);
+    let mut ctx = Ctx { server, session, out, stats, now, slot: 0 };
+    dispatch(&mut ctx, argv);
+    let suppress = std::mem::take(&mut session.suppress_current);
+    if session.reply_off || skip_this || suppress {
+        out.truncate(mark);
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod clients;
 pub mod connection;
 pub mod listener;
+pub mod local;
 pub mod session;
 pub mod slowlog;
 pub mod stats;

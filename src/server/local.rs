@@ -1,0 +1,105 @@
+//! A client without a socket: bytes in, replies out, through the same parser, dispatch
+//! and storage as a TCP connection. Used by the end-to-end benchmark and by in-process
+//! command tests.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use super::Server;
+use super::clients::{ClientInfo, Peer};
+use super::connection::execute;
+use super::session::Session;
+use super::stats::ThreadStats;
+use crate::protocol::{DecodeError, Reply, RequestParser};
+
+pub struct LocalClient {
+    server: Arc<Server>,
+    stats: Arc<ThreadStats>,
+    session: Session,
+    info: Arc<ClientInfo>,
+    parser: RequestParser,
+    input: BytesMut,
+    pub out: Reply,
+}
+
+impl LocalClient {
+    /// A new client of `server`, registered like a connection (it counts towards
+    /// `maxclients`; None when the server is full).
+    pub fn new(server: Arc<Server>) -> Option<LocalClient> {
+        let peer = Peer { addr: "local:0".into(), laddr: "local".into(), fd: -1, unix: false };
+        let max = server.limits.maxclients.load(std::sync::atomic::Ordering::Relaxed);
+        let info = server.clients.register(peer, max, &server.shutdown, crate::storage::now_ms())?;
+        let stats = Arc::new(ThreadStats::new(crate::command::table().specs.len()));
+        server.stats.register(stats.clone());
+        let needs_auth = !server.config().requirepass.is_empty();
+        Some(LocalClient {
+            session: Session::new(info.clone(), needs_auth),
+            server,
+            stats,
+            info,
+            parser: RequestParser::new(),
+            input: BytesMut::new(),
+            out: Reply::new(false),
+        })
+    }
+
+    /// Feeds raw request bytes; every complete request runs and its reply is appended
+    /// to `out`.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+        self.input.extend_from_slice(bytes);
+        let now = crate::storage::now_ms();
+        let max_bulk = self.server.limits.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
+        while let Some(argv) = self.parser.next(&mut self.input, max_bulk as usize)? {
+            execute(&self.server, &self.stats, &mut self.session, &mut self.out, &argv, now);
+        }
+        Ok(())
+    }
+
+    /// Runs one command given as arguments and returns its raw reply.
+    pub fn run(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
+        }
+        self.out.buf.clear();
+        self.feed(&req).expect("well-formed request");
+        std::mem::take(&mut self.out.buf)
+    }
+}
+
+impl Drop for LocalClient {
+    fn drop(&mut self) {
+        self.server.clients.unregister(self.info.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn client() -> LocalClient {
+        let server = Arc::new(Server::new(Config::load(None, &["--shards".into(), "3".into()]).unwrap()));
+        LocalClient::new(server).unwrap()
+    }
+
+    #[test]
+    fn commands_run_without_a_socket() {
+        let mut c = client();
+        assert_eq!(c.run(&[b"SET", b"k", b"v"]), b"+OK\r\n");
+        assert_eq!(c.run(&[b"GET", b"k"]), b"$1\r\nv\r\n");
+        assert_eq!(c.run(&[b"INCR", b"k"]), b"-ERR value is not an integer or out of range\r\n");
+        assert_eq!(c.run(&[b"get"]), b"-ERR wrong number of arguments for 'get' command\r\n");
+        assert_eq!(c.run(&[b"DBSIZE"]), b":1\r\n");
+    }
+
+    #[test]
+    fn pipelined_bytes_reply_in_order() {
+        let mut c = client();
+        c.feed(b"SET a 1\r\nINCR a\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n").unwrap();
+        assert_eq!(c.out.buf, b"+OK\r\n:2\r\n$1\r\n2\r\n");
+    }
+}
