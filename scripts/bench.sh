@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# slotcache vs redis-server, side by side on this machine.
+#
+# Both servers are pinned to CPU 0 (slotcache with one I/O thread, so both use one
+# core), redis-benchmark to CPU 1. Runs alternate between the servers; each case
+# reports the median of ROUNDS runs and the slotcache/redis ratio. Then memory per key:
+# RSS growth and used_memory growth per key after loading 1,000,000 keys (11-byte
+# keys, 100-byte values) into each server.
+#
+# Usage: scripts/bench.sh            (ROUNDS=3 KEYS=1000000 by default)
+#        ROUNDS=5 scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+MEM_KEYS=${KEYS:-1000000}
+SC_PORT=${SC_PORT:-7701}
+RD_PORT=${RD_PORT:-7702}
+OUT=bench-results
+mkdir -p "$OUT"
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+cargo build --release --quiet
+
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+wait_ready() {
+    for _ in $(seq 1 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "server on $1 did not start" >&2; exit 1
+}
+
+start_servers() {
+    cleanup; PIDS=()
+    taskset -c 0 target/release/slotcache --bind 127.0.0.1 --port "$SC_PORT" --threads 1 --shards 1 \
+        --loglevel warning >"$OUT/slotcache.log" 2>&1 &
+    PIDS+=($!); SC_PID=$!
+    taskset -c 0 redis-server --bind 127.0.0.1 --port "$RD_PORT" --save "" --appendonly no \
+        --daemonize no --loglevel warning >"$OUT/redis.log" 2>&1 &
+    PIDS+=($!); RD_PID=$!
+    wait_ready "$SC_PORT"; wait_ready "$RD_PORT"
+}
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+used_memory() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r'; }
+
+# bench PORT ARGS... -> ops/s
+bench() {
+    local port=$1; shift
+    taskset -c 1 redis-benchmark -p "$port" --csv "$@" 2>/dev/null | awk -F'","' 'NR==2 {print $2}'
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+start_servers
+printf "%-22s %14s %14s %8s\n" "case" "redis ops/s" "slotcache ops/s" "ratio" | tee "$OUT/throughput.txt"
+run_case() {
+    local name=$1; shift
+    local rd=() sc=()
+    for r in $(seq 1 "$ROUNDS"); do
+        if (( r % 2 )); then
+            rd+=("$(bench "$RD_PORT" "$@")"); sc+=("$(bench "$SC_PORT" "$@")")
+        else
+            sc+=("$(bench "$SC_PORT" "$@")"); rd+=("$(bench "$RD_PORT" "$@")")
+        fi
+    done
+    local rdm scm
+    rdm=$(printf "%s\n" "${rd[@]}" | median)
+    scm=$(printf "%s\n" "${sc[@]}" | median)
+    awk -v n="$name" -v r="$rdm" -v s="$scm" 'BEGIN {printf "%-22s %14.0f %14.0f %8.2f\n", n, r, s, s / r}' \
+        | tee -a "$OUT/throughput.txt"
+}
+COMMON=(-c 50 -r 1000000 -d 100)
+run_case "SET -P 1"   "${COMMON[@]}" -t set  -n 200000 -P 1
+run_case "GET -P 1"   "${COMMON[@]}" -t get  -n 200000 -P 1
+run_case "SET -P 16"  "${COMMON[@]}" -t set  -n 2000000 -P 16
+run_case "GET -P 16"  "${COMMON[@]}" -t get  -n 2000000 -P 16
+run_case "INCR -P 1"  "${COMMON[@]}" -t incr -n 200000 -P 1
+run_case "MSET -P 1"  "${COMMON[@]}" -t mset -n 100000 -P 1
+
+# Memory per key: fresh servers, load MEM_KEYS keys of 11 bytes with 100-byte values.
+start_servers
+python3 - "$OUT/load.resp" "$MEM_KEYS" <<'PY'
+import sys
+n = int(sys.argv[2])
+val = b"x" * 100
+with open(sys.argv[1], "wb") as f:
+    for i in range(n):
+        k = b"key:%07d" % i
+        f.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$100\r\n%s\r\n" % (len(k), k, val))
+PY
+echo | tee -a "$OUT/throughput.txt"
+printf "%-10s %16s %22s\n" "server" "RSS B/key" "used_memory B/key" | tee "$OUT/memory.txt"
+for which in redis slotcache; do
+    if [ "$which" = redis ]; then port=$RD_PORT; pid=$RD_PID; else port=$SC_PORT; pid=$SC_PID; fi
+    rss0=$(rss_kb "$pid"); used0=$(used_memory "$port")
+    redis-cli -p "$port" --pipe <"$OUT/load.resp" >/dev/null
+    n=$(redis-cli -p "$port" dbsize)
+    sleep 1
+    rss1=$(rss_kb "$pid"); used1=$(used_memory "$port")
+    awk -v w="$which" -v r0="$rss0" -v r1="$rss1" -v u0="$used0" -v u1="$used1" -v n="$n" \
+        'BEGIN {printf "%-10s %16.1f %22.1f\n", w, (r1 - r0) * 1024 / n, (u1 - u0) / n}' | tee -a "$OUT/memory.txt"
+done
+rm -f "$OUT/load.resp"
