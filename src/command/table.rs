@@ -4,7 +4,6 @@
 //! slot of a command's keys all read these specs. Adding a command is one spec in its
 //! family's `COMMANDS` list plus one handler.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -178,7 +177,7 @@ impl CommandSpec {
 /// The flattened table with name lookups.
 pub struct Table {
     pub specs: Vec<&'static CommandSpec>,
-    by_name: HashMap<&'static str, usize>,
+    by_name: hashbrown::HashMap<&'static [u8], usize>,
 }
 
 /// Longest command name looked up; longer names are unknown by construction.
@@ -187,14 +186,14 @@ const MAX_NAME: usize = 64;
 impl Table {
     fn build() -> Table {
         let mut specs: Vec<&'static CommandSpec> = Vec::new();
-        let mut by_name = HashMap::new();
+        let mut by_name = hashbrown::HashMap::new();
         for family in super::FAMILIES {
             for spec in family.iter() {
-                let previous = by_name.insert(spec.name, specs.len());
+                let previous = by_name.insert(spec.name.as_bytes(), specs.len());
                 assert!(previous.is_none(), "duplicate command {}", spec.name);
                 specs.push(spec);
                 for sub in spec.subcommands {
-                    let previous = by_name.insert(sub.name, specs.len());
+                    let previous = by_name.insert(sub.name.as_bytes(), specs.len());
                     assert!(previous.is_none(), "duplicate subcommand {}", sub.name);
                     specs.push(sub);
                 }
@@ -218,7 +217,7 @@ impl Table {
     }
 
     pub fn get(&self, name: &str) -> Option<&'static CommandSpec> {
-        self.by_name.get(name).map(|&i| self.specs[i])
+        self.by_name.get(name.as_bytes()).map(|&i| self.specs[i])
     }
 
     /// Top-level commands only.
@@ -227,7 +226,7 @@ impl Table {
     }
 }
 
-fn lowercase_into<'b>(buf: &'b mut [u8; MAX_NAME], parts: &[&[u8]]) -> Option<&'b str> {
+fn lowercase_into<'b>(buf: &'b mut [u8; MAX_NAME], parts: &[&[u8]]) -> Option<&'b [u8]> {
     let mut n = 0;
     for part in parts {
         if n + part.len() > MAX_NAME {
@@ -238,7 +237,7 @@ fn lowercase_into<'b>(buf: &'b mut [u8; MAX_NAME], parts: &[&[u8]]) -> Option<&'
         }
         n += part.len();
     }
-    std::str::from_utf8(&buf[..n]).ok()
+    Some(&buf[..n])
 }
 
 pub fn table() -> &'static Table {

@@ -95,6 +95,9 @@ pub async fn serve<S>(
     let mut parser = RequestParser::new();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = Reply::new(false);
+    // Registered once: polling it again per read costs nothing, re-creating it would.
+    let killed = info.kill.cancelled();
+    tokio::pin!(killed);
     let close = loop {
         if rbuf.capacity() - rbuf.len() < READ_CHUNK {
             rbuf.reserve(READ_CHUNK.max(rbuf.len().min(READ_GROW_MAX)));
@@ -102,7 +105,7 @@ pub async fn serve<S>(
         let timeout_s = server.limits.timeout_s.load(Relaxed);
         let read = tokio::select! {
             biased;
-            _ = info.kill.cancelled() => break Close::Quiet,
+            _ = &mut killed => break Close::Quiet,
             r = read_with_timeout(&mut stream, &mut rbuf, timeout_s) => r,
         };
         let n = match read {
@@ -173,6 +176,7 @@ async fn run_batch<S: AsyncWrite + Unpin>(
     now: u64,
 ) -> Result<(), Close> {
     let max_bulk = server.limits.proto_max_bulk_len.load(Relaxed) as usize;
+    session.mark = std::time::Instant::now();
     loop {
         let argv = match parser.next(rbuf, max_bulk) {
             Ok(Some(argv)) => argv,

@@ -1,6 +1,7 @@
 //! Per-connection state that commands read and change.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::clients::ClientInfo;
 
@@ -16,6 +17,9 @@ pub struct Session {
     /// Close the connection once the current reply is written (QUIT).
     pub close_after_reply: bool,
     pub info: Arc<ClientInfo>,
+    /// When the last command finished (or the current batch started): the start time
+    /// of the next command, for commandstats and the slowlog.
+    pub mark: Instant,
 }
 
 impl Session {
@@ -28,6 +32,7 @@ impl Session {
             suppress_current: false,
             close_after_reply: false,
             info,
+            mark: Instant::now(),
         }
     }
 
