@@ -181,6 +181,21 @@ impl Clients {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 
+    /// Disconnects clients idle for more than `timeout_s` seconds (the `timeout`
+    /// directive); returns how many.
+    pub fn close_idle(&self, timeout_s: u64, now_ms: u64) -> usize {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut closed = 0;
+        for c in map.values() {
+            if c.idle_seconds(now_ms) >= timeout_s && !c.kill.is_cancelled() {
+                tracing::debug!("closing idle client id={} addr={}", c.id, c.addr);
+                c.kill.cancel();
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     pub fn count(&self) -> usize {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
     }

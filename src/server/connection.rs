@@ -8,19 +8,19 @@
 //! batch of its replies. A non-zero `client-output-buffer-limit normal` hard limit
 //! closes a client whose pending output passes it.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::task::TaskTracker;
 
+use super::Server;
 use super::listener::Incoming;
 use super::session::Session;
 use super::stats::ThreadStats;
-use super::{SHUTDOWN_GRACE, Server};
 use crate::command::{Ctx, dispatch};
 use crate::protocol::{Reply, RequestParser};
 
@@ -32,9 +32,14 @@ const READ_GROW_MAX: usize = 1024 * 1024;
 pub const FLUSH_AT: usize = 64 * 1024;
 
 /// Body of an I/O thread: a single-threaded runtime serving the connections it is
-/// handed until shutdown, then waiting (bounded) for them to finish.
+/// handed until shutdown, then waiting for them to finish their batch in flight
+/// (`ServerHandle::wait` bounds that wait).
+///
+/// The runtime has no timer driver: a connection never sleeps or times out on its own
+/// (idle clients are closed by the cron), and a timer wheel would cost a clock read on
+/// every park of a hot loop.
 pub fn io_thread(server: Arc<Server>, mut rx: UnboundedReceiver<Incoming>) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start an I/O runtime: {e}");
@@ -69,7 +74,7 @@ pub fn io_thread(server: Arc<Server>, mut rx: UnboundedReceiver<Incoming>) {
             });
         }
         tracker.close();
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
+        tracker.wait().await;
     });
 }
 
@@ -102,19 +107,14 @@ pub async fn serve<S>(
         if rbuf.capacity() - rbuf.len() < READ_CHUNK {
             rbuf.reserve(READ_CHUNK.max(rbuf.len().min(READ_GROW_MAX)));
         }
-        let timeout_s = server.limits.timeout_s.load(Relaxed);
         let read = tokio::select! {
             biased;
             _ = &mut killed => break Close::Quiet,
-            r = read_with_timeout(&mut stream, &mut rbuf, timeout_s) => r,
+            r = stream.read_buf(&mut rbuf) => r,
         };
         let n = match read {
-            Some(Ok(0)) | Some(Err(_)) => break Close::Quiet,
-            Some(Ok(n)) => n,
-            None => {
-                tracing::debug!("closing idle client id={} addr={}", info.id, info.addr);
-                break Close::Quiet;
-            }
+            Ok(0) | Err(_) => break Close::Quiet,
+            Ok(n) => n,
         };
         stats.net_input.add(n as u64);
         if rbuf.len() as u64 > server.limits.query_buffer_limit.load(Relaxed) {
@@ -126,15 +126,18 @@ pub async fn serve<S>(
             );
             break Close::Quiet;
         }
-        let now = crate::storage::now_ms();
+        let batch_start = std::time::Instant::now();
+        let now = crate::storage::clock::unix_ms_at(batch_start);
+        session.mark = batch_start;
         info.touch(now);
-        match run_batch(&server, &stats, &mut session, &mut parser, &mut rbuf, &mut out, &mut stream, now)
-            .await
+        let mut io = Io { stream: &mut stream, stats: &stats };
+        if let Err(c) =
+            run_batch(&server, &mut session, &mut parser, &mut rbuf, &mut out, &mut io, killed.as_mut(), now)
+                .await
         {
-            Ok(()) => {}
-            Err(c) => break c,
+            break c;
         }
-        if !out.is_empty() && flush(&mut stream, &mut out, &stats).await.is_err() {
+        if !out.is_empty() && io.flush(&mut out, killed.as_mut()).await.is_err() {
             break Close::Quiet;
         }
         info.qbuf.store(rbuf.len(), Relaxed);
@@ -142,48 +145,66 @@ pub async fn serve<S>(
             break Close::Quiet;
         }
     };
-    if let Close::Protocol(text) = close {
+    if let Close::Protocol(text) = &close {
         tracing::debug!("protocol error from client id={} addr={}: {text}", info.id, info.addr);
-        out.error(&text);
-        let _ = flush(&mut stream, &mut out, &stats).await;
-    } else if !out.is_empty() {
-        let _ = flush(&mut stream, &mut out, &stats).await;
+        out.error(text);
+    }
+    if !out.is_empty() {
+        let _ = Io { stream: &mut stream, stats: &stats }.flush(&mut out, killed.as_mut()).await;
     }
     let _ = stream.shutdown().await;
 }
 
-async fn read_with_timeout<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    buf: &mut BytesMut,
-    timeout_s: u64,
-) -> Option<std::io::Result<usize>> {
-    if timeout_s == 0 {
-        return Some(stream.read_buf(buf).await);
+/// The write side of a connection.
+struct Io<'a, S> {
+    stream: &'a mut S,
+    stats: &'a ThreadStats,
+}
+
+impl<S: AsyncWrite + Unpin> Io<'_, S> {
+    /// Writes `out` and clears it. The write is polled first, so a write that completes
+    /// at once always completes (the batch in flight is delivered even during
+    /// shutdown); a write stalled on a client that does not read is abandoned when the
+    /// client is killed or the server shuts down.
+    async fn flush<K: Future<Output = ()>>(
+        &mut self,
+        out: &mut Reply,
+        killed: Pin<&mut K>,
+    ) -> std::io::Result<()> {
+        tokio::select! {
+            biased;
+            r = self.stream.write_all(&out.buf) => r?,
+            _ = killed => return Err(std::io::ErrorKind::ConnectionAborted.into()),
+        }
+        self.stats.net_output.add(out.buf.len() as u64);
+        out.buf.clear();
+        if out.buf.capacity() > 4 * FLUSH_AT {
+            out.buf.shrink_to(FLUSH_AT);
+        }
+        Ok(())
     }
-    tokio::time::timeout(Duration::from_secs(timeout_s), stream.read_buf(buf)).await.ok()
 }
 
 /// Decodes and runs every complete request in `rbuf`, in order, appending replies.
 #[allow(clippy::too_many_arguments)]
-async fn run_batch<S: AsyncWrite + Unpin>(
+async fn run_batch<S: AsyncWrite + Unpin, K: Future<Output = ()>>(
     server: &Server,
-    stats: &ThreadStats,
     session: &mut Session,
     parser: &mut RequestParser,
     rbuf: &mut BytesMut,
     out: &mut Reply,
-    stream: &mut S,
+    io: &mut Io<'_, S>,
+    mut killed: Pin<&mut K>,
     now: u64,
 ) -> Result<(), Close> {
     let max_bulk = server.limits.proto_max_bulk_len.load(Relaxed) as usize;
-    session.mark = std::time::Instant::now();
     loop {
         let argv = match parser.next(rbuf, max_bulk) {
             Ok(Some(argv)) => argv,
             Ok(None) => return Ok(()),
             Err(e) => return Err(Close::Protocol(e.reply_text())),
         };
-        execute(server, stats, session, out, &argv, now);
+        execute(server, io.stats, session, out, &argv, now);
         if session.close_after_reply {
             return Ok(());
         }
@@ -199,7 +220,7 @@ async fn run_batch<S: AsyncWrite + Unpin>(
         }
         if out.len() >= FLUSH_AT {
             session.info.omem.store(out.len(), Relaxed);
-            flush(stream, out, stats).await.map_err(|_| Close::Quiet)?;
+            io.flush(out, killed.as_mut()).await.map_err(|_| Close::Quiet)?;
             session.info.omem.store(0, Relaxed);
         }
     }
@@ -222,18 +243,4 @@ pub fn execute(
     if session.reply_off || skip_this || suppress {
         out.truncate(mark);
     }
-}
-
-async fn flush<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    out: &mut Reply,
-    stats: &ThreadStats,
-) -> std::io::Result<()> {
-    stream.write_all(&out.buf).await?;
-    stats.net_output.add(out.buf.len() as u64);
-    out.buf.clear();
-    if out.buf.capacity() > 4 * FLUSH_AT {
-        out.buf.shrink_to(FLUSH_AT);
-    }
-    Ok(())
 }

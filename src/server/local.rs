@@ -48,8 +48,8 @@ impl LocalClient {
     /// to `out`.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
         self.input.extend_from_slice(bytes);
-        let now = crate::storage::now_ms();
         self.session.mark = std::time::Instant::now();
+        let now = crate::storage::clock::unix_ms_at(self.session.mark);
         let max_bulk = self.server.limits.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
         while let Some(argv) = self.parser.next(&mut self.input, max_bulk as usize)? {
             execute(&self.server, &self.stats, &mut self.session, &mut self.out, &argv, now);

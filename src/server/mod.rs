@@ -126,6 +126,11 @@ impl Server {
     /// One pass of the periodic work: active expiry on every shard, within a time
     /// budget of a quarter of the tick (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC).
     pub fn cron(&self, tick: Duration) {
+        crate::storage::clock::refresh();
+        let timeout = self.limits.timeout_s.load(Relaxed);
+        if timeout > 0 {
+            self.clients.close_idle(timeout, crate::storage::now_ms());
+        }
         {
             let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
             samples.push_back((Instant::now(), self.stats.totals()));
@@ -186,7 +191,8 @@ pub struct ServerHandle {
     pub server: Arc<Server>,
     pub addrs: Vec<SocketAddr>,
     pub unix_socket: Option<PathBuf>,
-    threads: Vec<JoinHandle<()>>,
+    io_threads: Vec<JoinHandle<()>>,
+    acceptor: JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -200,10 +206,21 @@ impl ServerHandle {
         self.server.shutdown.cancel();
     }
 
-    /// Waits for every thread to finish.
+    /// Waits until the server shuts down, then up to [`SHUTDOWN_GRACE`] for the I/O
+    /// threads to deliver their batches in flight. Threads still stuck after that
+    /// (writing to a client that never reads) are left behind.
     pub fn wait(self) {
-        for t in self.threads {
-            let _ = t.join();
+        let _ = self.acceptor.join();
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while Instant::now() < deadline && !self.io_threads.iter().all(|t| t.is_finished()) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for t in self.io_threads {
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                tracing::warn!("an I/O thread did not finish within {SHUTDOWN_GRACE:?}; exiting anyway");
+            }
         }
     }
 }
@@ -224,19 +241,19 @@ pub fn start(config: Config, opts: StartOptions) -> io::Result<ServerHandle> {
         server.tcp_port.store(a.port() as u64, Relaxed);
     }
 
-    let mut threads = Vec::new();
+    let mut io_threads = Vec::new();
     let mut senders = Vec::new();
     for i in 0..threads_n {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         senders.push(tx);
         let server = server.clone();
-        threads.push(
+        io_threads.push(
             std::thread::Builder::new()
                 .name(format!("slotcache-io-{i}"))
                 .spawn(move || connection::io_thread(server, rx))?,
         );
     }
     let acceptor = listener::Acceptor::new(server.clone(), senders, tcp, unix, opts);
-    threads.push(std::thread::Builder::new().name("slotcache-main".into()).spawn(move || acceptor.run())?);
-    Ok(ServerHandle { server, addrs, unix_socket: unix_path, threads })
+    let acceptor = std::thread::Builder::new().name("slotcache-main".into()).spawn(move || acceptor.run())?;
+    Ok(ServerHandle { server, addrs, unix_socket: unix_path, io_threads, acceptor })
 }
