@@ -101,6 +101,22 @@ fn sigterm_and_sigint_shut_down_cleanly() {
 }
 
 #[test]
+fn shutdown_does_not_hang_on_a_client_that_never_reads() {
+    let p = Proc::start(TEST_FLAGS);
+    let mut c = p.conn();
+    let _: () = cmd("SET").arg("big").arg(vec![b'x'; 1 << 20]).query(&mut c).unwrap();
+    let mut stuck = std::net::TcpStream::connect(p.addr).unwrap();
+    stuck.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let req = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(200);
+    let _ = std::io::Write::write_all(&mut stuck, &req);
+    std::thread::sleep(Duration::from_millis(200));
+    p.signal("TERM");
+    let (code, _) = p.wait();
+    assert_eq!(code, Some(0));
+    drop(stuck);
+}
+
+#[test]
 fn shutdown_command_exits_zero() {
     let dir = temp_dir("pid");
     let pidfile = dir.join("slotcache.pid");

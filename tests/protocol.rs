@@ -278,6 +278,17 @@ fn client_that_never_reads_is_bounded() {
     assert!(used < 64 * 1024 * 1024, "server memory stays bounded: {used}");
     let pong: String = cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
+
+    // The stuck client can still be killed: its stalled write is abandoned.
+    let list: String = cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
+    assert_eq!(list.lines().count(), 2);
+    let me: i64 = cmd("CLIENT").arg("ID").query(&mut c).unwrap();
+    let killed: i64 = cmd("CLIENT").arg("KILL").arg("SKIPME").arg("yes").query(&mut c).unwrap();
+    assert_eq!(killed, 1);
+    assert!(eventually(|| {
+        let list: String = cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
+        list.lines().count() == 1 && list.starts_with(&format!("id={me} "))
+    }));
 }
 
 #[test]
