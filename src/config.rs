@@ -22,6 +22,9 @@ pub const DEFAULT_SLOWLOG_SLOWER_THAN: i64 = 10_000;
 pub const DEFAULT_SLOWLOG_MAX_LEN: u64 = 128;
 pub const DEFAULT_MAXMEMORY_SAMPLES: u32 = 5;
 pub const DEFAULT_UNIXSOCKETPERM: u32 = 0;
+/// Largest accepted `proto-max-bulk-len`: keeps every stored key and value within the
+/// storage layer's 32-bit block lengths.
+pub const MAX_PROTO_BULK_LEN: u64 = 2 * 1024 * 1024 * 1024;
 /// `include` nesting limit, so a file including itself fails instead of looping.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
@@ -326,8 +329,8 @@ impl Config {
             }
             "proto-max-bulk-len" => {
                 let v = parse_mem(single()?)?;
-                if v < 1024 * 1024 {
-                    return Err("argument must be a memory value of at least 1mb".into());
+                if !(1024 * 1024..=MAX_PROTO_BULK_LEN).contains(&v) {
+                    return Err("argument must be a memory value between 1mb and 2gb".into());
                 }
                 self.proto_max_bulk_len = v;
             }
@@ -555,6 +558,9 @@ mod tests {
         assert_eq!(cfg.save, "");
         let err = Config::load(None, &["--nosuch".into(), "1".into()]).unwrap_err();
         assert!(err.contains("nosuch 1"), "{err}");
+        let err = Config::load(None, &["--proto-max-bulk-len".into(), "3gb".into()]).unwrap_err();
+        assert!(err.contains("between 1mb and 2gb"), "{err}");
+        assert!(Config::load(None, &["--proto-max-bulk-len".into(), "2gb".into()]).is_ok());
     }
 
     #[test]

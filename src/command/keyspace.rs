@@ -2,6 +2,7 @@
 //! DBSIZE, FLUSHDB/FLUSHALL, SWAPDB, TYPE, OBJECT.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
 
@@ -536,12 +537,28 @@ fn flush_dbs(ctx: &Ctx<'_>, which: Option<usize>, background: bool) {
             }
         }
     }
+    // At most MAX_LAZYFREE_THREADS free in the background at once; past that the
+    // caller frees inline, as a SYNC flush would.
     if background {
-        let _ = std::thread::Builder::new().name("slotcache-lazyfree".into()).spawn(move || drop(old));
-    } else {
-        drop(old);
+        if LAZYFREE_THREADS.fetch_add(1, Relaxed) < MAX_LAZYFREE_THREADS {
+            let spawned = std::thread::Builder::new().name("slotcache-lazyfree".into()).spawn(move || {
+                drop(old);
+                LAZYFREE_THREADS.fetch_sub(1, Relaxed);
+            });
+            if spawned.is_err() {
+                // The closure, and the databases in it, were freed right here.
+                LAZYFREE_THREADS.fetch_sub(1, Relaxed);
+            }
+            return;
+        }
+        LAZYFREE_THREADS.fetch_sub(1, Relaxed);
     }
+    drop(old);
 }
+
+/// Background threads freeing flushed databases right now.
+static LAZYFREE_THREADS: AtomicUsize = AtomicUsize::new(0);
+const MAX_LAZYFREE_THREADS: usize = 2;
 
 /// FLUSHDB [ASYNC | SYNC]
 fn flushdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {

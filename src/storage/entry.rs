@@ -27,8 +27,9 @@ const CLOCK_SHIFT: u32 = 8;
 /// Mask of the access clock kept in the upper 24 bits of `meta`.
 pub const CLOCK_MASK: u32 = (1 << 24) - 1;
 
-/// Longest block stored inline; longer strings become `Object::Str`.
-const MAX_BLOCK: usize = u32::MAX as usize;
+/// Longest string value stored inline; longer ones become `Object::Str`. With keys
+/// bounded by `proto-max-bulk-len` (at most 2 GiB), every block length fits in a u32.
+const MAX_INLINE_VALUE: usize = 1 << 30;
 
 pub struct Entry {
     ptr: NonNull<u8>,
@@ -40,6 +41,12 @@ pub struct Entry {
 // else holds the pointer, so moving it across threads is as safe as moving a Box.
 unsafe impl Send for Entry {}
 unsafe impl Sync for Entry {}
+
+/// A block length as stored. The argument limits make overflow impossible; should a
+/// bug break that, stop rather than corrupt memory.
+fn block_len(total: usize) -> u32 {
+    u32::try_from(total).expect("entry block length fits in u32")
+}
 
 fn varint_len(mut v: usize) -> usize {
     let mut n = 1;
@@ -91,7 +98,7 @@ impl Entry {
         let ttl_len = if expire_at.is_some() { 8 } else { 0 };
         let head = ttl_len + varint_len(key.len()) + key.len();
         let (enc, value) = match value {
-            NewValue::Str(s) if head + s.len() > MAX_BLOCK => {
+            NewValue::Str(s) if s.len() > MAX_INLINE_VALUE => {
                 (ENC_OBJ, NewValue::Obj(Box::new(Object::Str(s.to_vec()))))
             }
             NewValue::Str(s) => (ENC_EMBSTR, NewValue::Str(s)),
@@ -125,7 +132,7 @@ impl Entry {
         if expire_at.is_some() {
             meta |= HAS_TTL;
         }
-        Entry { ptr: block.into_raw(), len: total as u32, meta }
+        Entry { ptr: block.into_raw(), len: block_len(total), meta }
     }
 
     fn bytes(&self) -> &[u8] {
@@ -270,7 +277,7 @@ impl Entry {
         if expire_at.is_some() {
             meta |= HAS_TTL;
         }
-        let new = Entry { ptr: block.into_raw(), len: total as u32, meta };
+        let new = Entry { ptr: block.into_raw(), len: block_len(total), meta };
         // The payload (and any object pointer in it) now belongs to `new`: free the
         // old block without running Entry's drop, which would drop the object.
         let old = std::mem::ManuallyDrop::new(self);
