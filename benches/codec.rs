@@ -6,15 +6,7 @@ use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use slotcache::protocol::RequestParser;
 
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
+use slotcache::protocol::request::encode as resp;
 
 fn decode_all(input: &[u8], parser: &mut RequestParser) -> usize {
     let mut buf = BytesMut::from(input);

@@ -9,15 +9,7 @@ use slotcache::Config;
 use slotcache::server::Server;
 use slotcache::server::local::LocalClient;
 
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
+use slotcache::protocol::request::encode as resp;
 
 fn bench(c: &mut Criterion) {
     let config = Config::load(None, &["--shards".into(), "2".into()]).unwrap();

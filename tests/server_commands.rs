@@ -258,10 +258,8 @@ fn client_subcommands() {
     assert_eq!(n, 1);
     assert!(cmd("PING").query::<String>(&mut other).is_err(), "killed client is disconnected");
     let mut third = s.raw();
-    third.roundtrip(b"CLIENT INFO\r\n", b"$");
-    let mut buf = vec![0u8; 1024];
-    let n = std::io::Read::read(&mut third.stream, &mut buf).unwrap();
-    let line = String::from_utf8_lossy(&buf[..n]).to_string();
+    third.send(b"CLIENT INFO\r\n");
+    let line = String::from_utf8(third.read_bulk()).unwrap();
     let addr = line.split(' ').find_map(|f| f.strip_prefix("addr=")).unwrap().to_string();
     let _: () = cmd("CLIENT").arg("KILL").arg(&addr).query(&mut c).unwrap();
     assert!(third.read_to_close().is_empty());
@@ -298,10 +296,9 @@ fn reset_restores_defaults() {
     let s = TestServer::start();
     let mut r = s.raw();
     r.send(&resp(&[b"HELLO", b"3"]));
-    let _ = r.read_exact(4);
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let mut sink = [0u8; 4096];
-    let _ = std::io::Read::read(&mut r.stream, &mut sink).unwrap();
+    let hello = r.read_until(b"$7\r\nmodules\r\n*0\r\n");
+    assert!(hello.starts_with(b"%7\r\n"));
+    r.roundtrip(&resp(&[b"GET", b"x"]), b"_\r\n");
     r.roundtrip(&resp(&[b"SELECT", b"2"]), b"+OK\r\n");
     r.roundtrip(&resp(&[b"RESET"]), b"+RESET\r\n");
     r.roundtrip(&resp(&[b"GET", b"x"]), b"$-1\r\n");

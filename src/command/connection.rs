@@ -479,10 +479,7 @@ fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 /// CLIENT HELP
-fn client_help(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    if argv.len() == 1 {
-        return Err(error::wrong_arity("client"));
-    }
+fn client_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     help(
         ctx,
         "CLIENT",

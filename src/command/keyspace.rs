@@ -12,6 +12,7 @@ use super::table::*;
 use crate::cluster::slot::{SLOTS, key_slot};
 use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
+use crate::storage::Entry;
 use crate::storage::db::Db;
 use crate::storage::keyspace::idle_seconds;
 
@@ -615,12 +616,7 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));
     }
-    let mut shard = ctx.shard();
-    match shard.peek(ctx.db(), ctx.slot, &argv[2], ctx.now) {
-        Some(_) => ctx.out.int(0),
-        None => ctx.out.null(),
-    }
-    Ok(())
+    object_reply(ctx, &argv[2], |_| 0)
 }
 
 /// OBJECT IDLETIME key
@@ -630,29 +626,27 @@ fn object_idletime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             "ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));
     }
-    let mut shard = ctx.shard();
-    match shard.peek(ctx.db(), ctx.slot, &argv[2], ctx.now) {
-        Some(e) => ctx.out.int(idle_seconds(e.clock(), ctx.now) as i64),
-        None => ctx.out.null(),
-    }
-    Ok(())
+    let now = ctx.now;
+    object_reply(ctx, &argv[2], |e| idle_seconds(e.clock(), now) as i64)
 }
 
 /// OBJECT REFCOUNT key
 fn object_refcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    object_reply(ctx, &argv[2], |_| 1)
+}
+
+/// Replies `f(entry)` for an existing key (without touching its access time), or nil.
+fn object_reply(ctx: &mut Ctx<'_>, key: &[u8], f: impl Fn(&Entry) -> i64) -> CmdResult {
     let mut shard = ctx.shard();
-    match shard.peek(ctx.db(), ctx.slot, &argv[2], ctx.now) {
-        Some(_) => ctx.out.int(1),
+    match shard.peek(ctx.db(), ctx.slot, key, ctx.now) {
+        Some(e) => ctx.out.int(f(&e)),
         None => ctx.out.null(),
     }
     Ok(())
 }
 
 /// OBJECT HELP
-fn object_help(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    if argv.len() == 1 {
-        return Err(error::wrong_arity("object"));
-    }
+fn object_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     help(
         ctx,
         "OBJECT",

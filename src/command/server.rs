@@ -462,10 +462,7 @@ fn config_rewrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 }
 
 /// CONFIG HELP
-fn config_help(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    if argv.len() == 1 {
-        return Err(error::wrong_arity("config"));
-    }
+fn config_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     help(
         ctx,
         "CONFIG",
@@ -779,10 +776,7 @@ fn slowlog_reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 }
 
 /// SLOWLOG HELP
-fn slowlog_help(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    if argv.len() == 1 {
-        return Err(error::wrong_arity("slowlog"));
-    }
+fn slowlog_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     help(
         ctx,
         "SLOWLOG",
@@ -823,10 +817,7 @@ fn memory_usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 /// MEMORY HELP
-fn memory_help(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    if argv.len() == 1 {
-        return Err(error::wrong_arity("memory"));
-    }
+fn memory_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     help(
         ctx,
         "MEMORY",

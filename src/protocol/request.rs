@@ -273,6 +273,17 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
+/// Encodes a command as a RESP multibulk request (what a client sends).
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
 /// Parses an integer exactly as Redis's `string2ll`: optional `-`, no `+`, no leading
 /// zeros, no spaces, within i64.
 pub fn parse_i64(b: &[u8]) -> Option<i64> {

@@ -59,14 +59,8 @@ impl LocalClient {
 
     /// Runs one command given as arguments and returns its raw reply.
     pub fn run(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a);
-            req.extend_from_slice(b"\r\n");
-        }
         self.out.buf.clear();
-        self.feed(&req).expect("well-formed request");
+        self.feed(&crate::protocol::request::encode(args)).expect("well-formed request");
         std::mem::take(&mut self.out.buf)
     }
 }

@@ -95,8 +95,6 @@ impl Entry {
     }
 
     fn build(key: &[u8], value: NewValue<'_>, expire_at: Option<u64>, clock: u32) -> Entry {
-        let ttl_len = if expire_at.is_some() { 8 } else { 0 };
-        let head = ttl_len + varint_len(key.len()) + key.len();
         let (enc, value) = match value {
             NewValue::Str(s) if s.len() > MAX_INLINE_VALUE => {
                 (ENC_OBJ, NewValue::Obj(Box::new(Object::Str(s.to_vec()))))
@@ -109,17 +107,9 @@ impl Entry {
             NewValue::Str(s) => s.len(),
             _ => 8,
         };
-        let total = head + payload_len;
-        let mut block = Block::alloc(total);
+        let (mut block, pos) = Block::with_head(key, expire_at, payload_len);
+        let total = block.len;
         let buf = block.as_mut_slice();
-        let mut pos = 0;
-        if let Some(at) = expire_at {
-            buf[..8].copy_from_slice(&at.to_le_bytes());
-            pos = 8;
-        }
-        pos += write_varint(&mut buf[pos..], key.len());
-        buf[pos..pos + key.len()].copy_from_slice(key);
-        pos += key.len();
         match value {
             NewValue::Str(s) => buf[pos..].copy_from_slice(s),
             NewValue::Int(i) => buf[pos..].copy_from_slice(&i.to_le_bytes()),
@@ -260,19 +250,9 @@ impl Entry {
         let (ks, ke, p) = self.layout();
         let key = key.unwrap_or(&self.bytes()[ks..ke]);
         let payload = &self.bytes()[p..];
-        let ttl_len = if expire_at.is_some() { 8 } else { 0 };
-        let total = ttl_len + varint_len(key.len()) + key.len() + payload.len();
-        let mut block = Block::alloc(total);
-        let buf = block.as_mut_slice();
-        let mut pos = 0;
-        if let Some(at) = expire_at {
-            buf[..8].copy_from_slice(&at.to_le_bytes());
-            pos = 8;
-        }
-        pos += write_varint(&mut buf[pos..], key.len());
-        buf[pos..pos + key.len()].copy_from_slice(key);
-        pos += key.len();
-        buf[pos..].copy_from_slice(payload);
+        let (mut block, pos) = Block::with_head(key, expire_at, payload.len());
+        let total = block.len;
+        block.as_mut_slice()[pos..].copy_from_slice(payload);
         let mut meta = self.meta & !HAS_TTL;
         if expire_at.is_some() {
             meta |= HAS_TTL;
@@ -353,6 +333,21 @@ impl Block {
         // SAFETY: freshly allocated, len bytes; zeroing makes it initialised.
         unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, len) };
         Block { ptr, len }
+    }
+
+    /// A block for `key` (and its TTL) followed by `payload_len` bytes still to fill;
+    /// returns it with the payload's offset.
+    fn with_head(key: &[u8], expire_at: Option<u64>, payload_len: usize) -> (Block, usize) {
+        let ttl_len = if expire_at.is_some() { 8 } else { 0 };
+        let mut block = Block::alloc(ttl_len + varint_len(key.len()) + key.len() + payload_len);
+        let buf = block.as_mut_slice();
+        if let Some(at) = expire_at {
+            buf[..8].copy_from_slice(&at.to_le_bytes());
+        }
+        let mut pos = ttl_len + write_varint(&mut buf[ttl_len..], key.len());
+        buf[pos..pos + key.len()].copy_from_slice(key);
+        pos += key.len();
+        (block, pos)
     }
 
     fn as_mut_slice(&mut self) -> &mut [u8] {

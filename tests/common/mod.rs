@@ -109,6 +109,28 @@ impl Raw {
         );
     }
 
+    /// Reads until what was read ends with `suffix`; returns all of it.
+    pub fn read_until(&mut self, suffix: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        while !out.ends_with(suffix) {
+            out.extend(self.read_exact(1));
+        }
+        out
+    }
+
+    /// Reads one bulk string reply (`$<len>\r\n<data>\r\n`) and returns its data.
+    pub fn read_bulk(&mut self) -> Vec<u8> {
+        let mut header = Vec::new();
+        while !header.ends_with(b"\r\n") {
+            header.extend(self.read_exact(1));
+        }
+        assert_eq!(header[0], b'$', "bulk reply expected: {:?}", String::from_utf8_lossy(&header));
+        let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
+        let mut data = self.read_exact(len + 2);
+        data.truncate(len);
+        data
+    }
+
     /// Reads until the peer closes the connection; returns what came before.
     pub fn read_to_close(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -127,15 +149,8 @@ impl Raw {
 }
 
 /// Encodes a command as a RESP multibulk request.
-pub fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
+#[allow(unused_imports)]
+pub use slotcache::protocol::request::encode as resp;
 
 /// Polls `f` until it returns true or the wait bound passes.
 pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
