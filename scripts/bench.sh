@@ -45,7 +45,7 @@ wait_ready() {
 start_servers() {
     cleanup; PIDS=()
     taskset -c 0 target/release/slotcache --bind 127.0.0.1 --port "$SC_PORT" --threads 1 --shards 1 \
-        --loglevel warning >"$OUT/slotcache.log" 2>&1 &
+        --metrics-port "${METRICS_PORT:-0}" --loglevel warning >"$OUT/slotcache.log" 2>&1 &
     PIDS+=($!); SC_PID=$!
     taskset -c 0 redis-server --bind 127.0.0.1 --port "$RD_PORT" --save "" --appendonly no \
         --daemonize no --loglevel warning >"$OUT/redis.log" 2>&1 &

@@ -26,7 +26,7 @@ fail() { echo "interop FAILED: $*" >&2; exit 1; }
 
 # Starts slotcache with the given flags on a free port; sets PORT.
 start() {
-    "$BIN" --bind 127.0.0.1 --port 0 "$@" >"$WORK/server.log" 2>&1 &
+    "$BIN" --bind 127.0.0.1 --port 0 --metrics-port 0 "$@" >"$WORK/server.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 100); do
         PORT=$(grep -o 'Ready to accept connections tcp 127.0.0.1:[0-9]*' "$WORK/server.log" | head -1 | sed 's/.*://') || true
@@ -90,16 +90,19 @@ $CLI shutdown >/dev/null 2>&1 || true
 for _ in $(seq 1 50); do kill -0 "${PIDS[0]}" 2>/dev/null || break; sleep 0.1; done
 kill -0 "${PIDS[0]}" 2>/dev/null && fail "server still running after SHUTDOWN"
 
-# With no arguments it serves 127.0.0.1:6379, when that port is free.
-if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+# With no arguments it serves 127.0.0.1:6379 and metrics on 127.0.0.1:9121, when
+# those ports are free.
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/9121) 2>/dev/null; then
     "$BIN" >"$WORK/default.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
     [ "$(redis-cli -p 6379 ping)" = "PONG" ] || fail "no-argument start on 6379"
+    health=$(exec 3<>/dev/tcp/127.0.0.1/9121 && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && cat <&3)
+    echo "$health" | grep -q "200 OK" || fail "no-argument start: /healthz on 9121: $health"
     redis-cli -p 6379 shutdown >/dev/null 2>&1 || true
-    echo "default start on 127.0.0.1:6379 ok"
+    echo "default start on 127.0.0.1:6379 (metrics on 9121) ok"
 else
-    echo "port 6379 busy: skipped the no-argument start check"
+    echo "port 6379 or 9121 busy: skipped the no-argument start check"
 fi
 
 echo "interop: all checks passed"

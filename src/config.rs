@@ -22,6 +22,9 @@ pub const DEFAULT_SLOWLOG_SLOWER_THAN: i64 = 10_000;
 pub const DEFAULT_SLOWLOG_MAX_LEN: u64 = 128;
 pub const DEFAULT_MAXMEMORY_SAMPLES: u32 = 5;
 pub const DEFAULT_UNIXSOCKETPERM: u32 = 0;
+/// The port Redis exporters conventionally use, so existing scrape configs find it.
+pub const DEFAULT_METRICS_PORT: u16 = 9121;
+pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1";
 /// Largest accepted `proto-max-bulk-len`: keeps every stored key and value within the
 /// storage layer's 32-bit block lengths.
 pub const MAX_PROTO_BULK_LEN: u64 = 2 * 1024 * 1024 * 1024;
@@ -71,6 +74,8 @@ pub struct Config {
     pub daemonize: bool,
     pub pidfile: String,
     pub lazyfree_lazy_user_flush: bool,
+    pub metrics_port: u16,
+    pub metrics_bind: String,
     /// The file this configuration was read from, for CONFIG REWRITE.
     pub config_file: Option<PathBuf>,
 }
@@ -97,7 +102,7 @@ directives! {
     "maxmemory" => true, "maxmemory-policy" => true, "maxmemory-samples" => true,
     "dir" => true, "dbfilename" => true, "save" => true, "appendonly" => true,
     "protected-mode" => true, "daemonize" => false, "pidfile" => false,
-    "lazyfree-lazy-user-flush" => true,
+    "lazyfree-lazy-user-flush" => true, "metrics-port" => false, "metrics-bind" => false,
 }
 
 pub const MAXMEMORY_POLICIES: &[&str] = &[
@@ -150,6 +155,8 @@ impl Default for Config {
             daemonize: false,
             pidfile: String::new(),
             lazyfree_lazy_user_flush: false,
+            metrics_port: DEFAULT_METRICS_PORT,
+            metrics_bind: DEFAULT_METRICS_BIND.into(),
             config_file: None,
         }
     }
@@ -395,6 +402,12 @@ impl Config {
             }
             "pidfile" => self.pidfile = if args.is_empty() { String::new() } else { single()?.to_string() },
             "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = parse_bool(single()?)?,
+            "metrics-port" => self.metrics_port = parse_num(single()?)?,
+            "metrics-bind" => {
+                let addr = single()?;
+                addr.parse::<std::net::IpAddr>().map_err(|_| format!("invalid address '{addr}'"))?;
+                self.metrics_bind = addr.to_string();
+            }
             _ => return Err("Bad directive or wrong number of arguments".into()),
         }
         Ok(())
@@ -440,6 +453,8 @@ impl Config {
             "daemonize" => yes_no(self.daemonize),
             "pidfile" => self.pidfile.clone(),
             "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush),
+            "metrics-port" => self.metrics_port.to_string(),
+            "metrics-bind" => self.metrics_bind.clone(),
             _ => return None,
         })
     }

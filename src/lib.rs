@@ -46,6 +46,7 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod storage;

@@ -65,6 +65,9 @@ fn main() -> ExitCode {
     for addr in &handle.addrs {
         tracing::info!("Ready to accept connections tcp {addr}");
     }
+    if let Some(addr) = handle.metrics_addr {
+        tracing::info!("Metrics at http://{addr}/metrics");
+    }
     if let Some(path) = &handle.unix_socket {
         tracing::info!("Ready to accept connections unix {}", path.display());
     }

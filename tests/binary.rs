@@ -84,7 +84,7 @@ fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
-const TEST_FLAGS: &[&str] = &["--bind", "127.0.0.1", "--port", "0"];
+const TEST_FLAGS: &[&str] = &["--bind", "127.0.0.1", "--port", "0", "--metrics-port", "0"];
 
 #[test]
 fn sigterm_and_sigint_shut_down_cleanly() {
@@ -120,7 +120,7 @@ fn shutdown_does_not_hang_on_a_client_that_never_reads() {
 fn shutdown_command_exits_zero() {
     let dir = temp_dir("pid");
     let pidfile = dir.join("slotcache.pid");
-    let p = Proc::start(&["--bind", "127.0.0.1", "--port", "0", "--pidfile", pidfile.to_str().unwrap()]);
+    let p = Proc::start(&[TEST_FLAGS, &["--pidfile", pidfile.to_str().unwrap()]].concat());
     let written = std::fs::read_to_string(&pidfile).unwrap();
     assert_eq!(written.trim(), p.child.id().to_string());
     let mut c = p.conn();
@@ -150,7 +150,15 @@ fn config_file_include_quotes_and_flag_overrides() {
             inc.display()
         ),
     );
-    let p = Proc::start(&[conf.to_str().unwrap(), "--maxclients", "77", "--databases", "4"]);
+    let p = Proc::start(&[
+        conf.to_str().unwrap(),
+        "--maxclients",
+        "77",
+        "--databases",
+        "4",
+        "--metrics-port",
+        "0",
+    ]);
     let client = redis::Client::open(format!("redis://:pa%20ss@{}/", p.addr)).unwrap();
     let mut c = client.get_connection_with_timeout(WAIT).unwrap();
     let v: std::collections::HashMap<String, String> = cmd("CONFIG")
@@ -217,7 +225,7 @@ fn port_in_use_is_a_clear_error() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_slotcache"))
-        .args(["--bind", "127.0.0.1", "--port", &port])
+        .args(["--bind", "127.0.0.1", "--port", &port, "--metrics-port", "0"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -228,7 +236,7 @@ fn port_in_use_is_a_clear_error() {
 #[test]
 fn shipped_config_file_loads() {
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/slotcache.conf");
-    let p = Proc::start(&[conf.to_str().unwrap(), "--bind", "127.0.0.1", "--port", "0"]);
+    let p = Proc::start(&[&[conf.to_str().unwrap()], TEST_FLAGS].concat());
     let mut c = p.conn();
     let pong: String = cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");

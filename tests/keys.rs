@@ -130,8 +130,8 @@ fn active_expiry_removes_untouched_keys() {
 
     // With active expiry off, untouched keys stay counted until accessed.
     let _: () = cmd("DEBUG").arg("SET-ACTIVE-EXPIRE").arg(0).query(&mut c).unwrap();
-    let _: () = cmd("SET").arg("late").arg("v").arg("PX").arg(20).query(&mut c).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let _: () = cmd("SET").arg("late").arg("v").arg("PX").arg(100).query(&mut c).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
     let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(n, 3);
     let _: () = cmd("DEBUG").arg("SET-ACTIVE-EXPIRE").arg(1).query(&mut c).unwrap();

@@ -51,8 +51,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
     ctx.session.mark = end;
 
     let stat = &ctx.stats.commands[idx];
-    stat.calls.incr();
-    stat.usec.add(micros);
+    stat.record(micros);
     ctx.stats.commands_processed.incr();
     if let Err(e) = result {
         stat.failed.incr();

@@ -12,6 +12,7 @@ use super::table::*;
 use crate::config::DIRECTIVES;
 use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
+use crate::server::memory::memory_info;
 use crate::server::stats::ERROR_CODES;
 use crate::server::{REDIS_VERSION, SLOTCACHE_VERSION};
 
@@ -124,33 +125,6 @@ const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
         .group("server")
         .doc("Returns helpful text about the different subcommands.", "4.0.0"),
 ];
-
-/// Memory figures for INFO memory.
-pub struct MemoryInfo {
-    pub allocated: u64,
-    pub active: u64,
-    pub resident: u64,
-    pub rss: u64,
-}
-
-pub fn memory_info() -> MemoryInfo {
-    use tikv_jemalloc_ctl::{epoch, stats};
-    let _ = epoch::advance();
-    MemoryInfo {
-        allocated: stats::allocated::read().unwrap_or(0) as u64,
-        active: stats::active::read().unwrap_or(0) as u64,
-        resident: stats::resident::read().unwrap_or(0) as u64,
-        rss: process_rss(),
-    }
-}
-
-/// Resident set size from /proc (0 where unavailable).
-fn process_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
-        .map_or(0, |pages| pages * 4096)
-}
 
 /// User and system CPU seconds of this process (from /proc/self/stat).
 fn cpu_seconds() -> (f64, f64) {
@@ -354,13 +328,13 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
         "commandstats" => {
             let s = server.stats_snapshot();
             for (spec, c) in table().specs.iter().zip(s.commands.iter()) {
-                if c[0] == 0 && c[3] == 0 {
+                if c.calls == 0 && c.rejected == 0 {
                     continue;
                 }
-                let per = if c[0] > 0 { c[1] as f64 / c[0] as f64 } else { 0.0 };
+                let per = if c.calls > 0 { c.usec as f64 / c.calls as f64 } else { 0.0 };
                 let v = format!(
                     "calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}",
-                    c[0], c[1], c[3], c[2]
+                    c.calls, c.usec, c.rejected, c.failed
                 );
                 line(&format!("cmdstat_{}", spec.name), &v);
             }

@@ -60,6 +60,23 @@ pub fn bind_tcp(cfg: &Config) -> io::Result<Vec<std::net::TcpListener>> {
     Ok(out)
 }
 
+/// Binds the metrics port (`metrics-port 0` disables it).
+pub fn bind_metrics(cfg: &Config) -> io::Result<Option<std::net::TcpListener>> {
+    if cfg.metrics_port == 0 {
+        return Ok(None);
+    }
+    let ip: IpAddr = cfg.metrics_bind.parse().map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("invalid metrics-bind '{}'", cfg.metrics_bind))
+    })?;
+    let addr = SocketAddr::new(ip, cfg.metrics_port);
+    listen(addr, cfg.tcp_backlog).map(Some).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("Could not create metrics listening socket {addr} (metrics-port): {e}"),
+        )
+    })
+}
+
 fn listen(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -95,6 +112,7 @@ pub struct Acceptor {
     next: AtomicUsize,
     tcp: Vec<std::net::TcpListener>,
     unix: Option<std::os::unix::net::UnixListener>,
+    metrics: Option<std::net::TcpListener>,
     opts: StartOptions,
 }
 
@@ -104,9 +122,10 @@ impl Acceptor {
         senders: Vec<UnboundedSender<Incoming>>,
         tcp: Vec<std::net::TcpListener>,
         unix: Option<std::os::unix::net::UnixListener>,
+        metrics: Option<std::net::TcpListener>,
         opts: StartOptions,
     ) -> Acceptor {
-        Acceptor { server, senders, next: AtomicUsize::new(0), tcp, unix, opts }
+        Acceptor { server, senders, next: AtomicUsize::new(0), tcp, unix, metrics, opts }
     }
 
     pub fn run(self) {
@@ -144,6 +163,14 @@ impl Acceptor {
                     tasks.spawn(this.clone().accept_unix(l));
                 }
                 Err(e) => tracing::error!("cannot watch the unix socket: {e}"),
+            }
+        }
+        if let Some(l) = &this.metrics {
+            match l.try_clone().and_then(tokio::net::TcpListener::from_std) {
+                Ok(l) => {
+                    tasks.spawn(crate::metrics::http::serve(this.server.clone(), l));
+                }
+                Err(e) => tracing::error!("cannot watch the metrics socket: {e}"),
             }
         }
         tasks.spawn(this.clone().cron());

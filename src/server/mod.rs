@@ -10,6 +10,7 @@ pub mod clients;
 pub mod connection;
 pub mod listener;
 pub mod local;
+pub mod memory;
 pub mod session;
 pub mod slowlog;
 pub mod stats;
@@ -191,6 +192,8 @@ pub struct ServerHandle {
     pub server: Arc<Server>,
     pub addrs: Vec<SocketAddr>,
     pub unix_socket: Option<PathBuf>,
+    /// Where `/metrics` is served, when `metrics-port` is not 0.
+    pub metrics_addr: Option<SocketAddr>,
     io_threads: Vec<JoinHandle<()>>,
     acceptor: JoinHandle<()>,
 }
@@ -230,6 +233,8 @@ impl ServerHandle {
 pub fn start(config: Config, opts: StartOptions) -> io::Result<ServerHandle> {
     let tcp = listener::bind_tcp(&config)?;
     let unix = listener::bind_unix(&config)?;
+    let metrics = listener::bind_metrics(&config)?;
+    let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
     if tcp.is_empty() && unix.is_none() {
         return Err(io::Error::other("no listening sockets: check 'bind', 'port' and 'unixsocket'"));
     }
@@ -253,7 +258,7 @@ pub fn start(config: Config, opts: StartOptions) -> io::Result<ServerHandle> {
                 .spawn(move || connection::io_thread(server, rx))?,
         );
     }
-    let acceptor = listener::Acceptor::new(server.clone(), senders, tcp, unix, opts);
+    let acceptor = listener::Acceptor::new(server.clone(), senders, tcp, unix, metrics, opts);
     let acceptor = std::thread::Builder::new().name("slotcache-main".into()).spawn(move || acceptor.run())?;
-    Ok(ServerHandle { server, addrs, unix_socket: unix_path, io_threads, acceptor })
+    Ok(ServerHandle { server, addrs, unix_socket: unix_path, metrics_addr, io_threads, acceptor })
 }

@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+use crate::metrics::names::{COMMAND_BUCKETS_US, bucket_index};
+
 /// A counter with one writing thread and any number of readers.
 #[derive(Default, Debug)]
 pub struct Counter(AtomicU64);
@@ -29,13 +31,38 @@ impl Counter {
     }
 }
 
-/// Per-command counters (INFO commandstats).
+/// Buckets of the command duration histogram, +Inf included.
+pub const DURATION_BUCKETS: usize = COMMAND_BUCKETS_US.len() + 1;
+
+/// Per-command counters (INFO commandstats, the metrics' per-command series).
 #[derive(Default, Debug)]
 pub struct CmdStat {
     pub calls: Counter,
     pub usec: Counter,
     pub failed: Counter,
     pub rejected: Counter,
+    /// Calls per duration bucket (not cumulative).
+    pub buckets: [Counter; DURATION_BUCKETS],
+}
+
+impl CmdStat {
+    /// Counts one executed call that took `micros`.
+    #[inline]
+    pub fn record(&self, micros: u64) {
+        self.calls.incr();
+        self.usec.add(micros);
+        self.buckets[bucket_index(&COMMAND_BUCKETS_US, micros)].incr();
+    }
+}
+
+/// A summed reading of one command's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CmdSnapshot {
+    pub calls: u64,
+    pub usec: u64,
+    pub failed: u64,
+    pub rejected: u64,
+    pub buckets: [u64; DURATION_BUCKETS],
 }
 
 /// Error codes counted separately in INFO errorstats; anything else counts as ERR.
@@ -96,8 +123,7 @@ impl ThreadStats {
 /// A summed reading of every counter.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
-    /// Per command: calls, usec, failed, rejected.
-    pub commands: Vec<[u64; 4]>,
+    pub commands: Vec<CmdSnapshot>,
     pub commands_processed: u64,
     pub net_input: u64,
     pub net_output: u64,
@@ -113,8 +139,12 @@ impl Snapshot {
     fn minus(mut self, base: &Snapshot) -> Snapshot {
         let sub = |a: &mut u64, b: u64| *a = a.saturating_sub(b);
         for (c, b) in self.commands.iter_mut().zip(base.commands.iter()) {
-            for i in 0..4 {
-                sub(&mut c[i], b[i]);
+            sub(&mut c.calls, b.calls);
+            sub(&mut c.usec, b.usec);
+            sub(&mut c.failed, b.failed);
+            sub(&mut c.rejected, b.rejected);
+            for (x, y) in c.buckets.iter_mut().zip(b.buckets.iter()) {
+                sub(x, *y);
             }
         }
         for (e, b) in self.errors.iter_mut().zip(base.errors.iter()) {
@@ -152,7 +182,7 @@ impl Stats {
 
     fn raw(&self, commands: usize, expired_keys: u64) -> Snapshot {
         let mut s = Snapshot {
-            commands: vec![[0; 4]; commands],
+            commands: vec![CmdSnapshot::default(); commands],
             errors: vec![0; ERROR_CODES.len()],
             connections_received: self.connections_received.load(Relaxed),
             rejected_connections: self.rejected_connections.load(Relaxed),
@@ -161,10 +191,13 @@ impl Stats {
         };
         for t in self.threads.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             for (acc, c) in s.commands.iter_mut().zip(t.commands.iter()) {
-                acc[0] += c.calls.get();
-                acc[1] += c.usec.get();
-                acc[2] += c.failed.get();
-                acc[3] += c.rejected.get();
+                acc.calls += c.calls.get();
+                acc.usec += c.usec.get();
+                acc.failed += c.failed.get();
+                acc.rejected += c.rejected.get();
+                for (a, b) in acc.buckets.iter_mut().zip(c.buckets.iter()) {
+                    *a += b.get();
+                }
             }
             for (acc, e) in s.errors.iter_mut().zip(t.errors.iter()) {
                 *acc += e.get();
@@ -212,14 +245,16 @@ mod tests {
         let t = Arc::new(ThreadStats::new(2));
         stats.register(t.clone());
         t.commands[1].calls.add(5);
+        t.commands[1].record(30);
         t.count_error("WRONGTYPE");
         t.count_error("SOMETHINGELSE");
         let s = stats.snapshot(2, 0);
-        assert_eq!(s.commands[1][0], 5);
+        assert_eq!(s.commands[1].calls, 6);
+        assert_eq!(s.commands[1].buckets[2], 1, "30 us falls in the (25, 50] us bucket");
         assert_eq!(s.errors[1], 1);
         assert_eq!(s.errors[0], 1);
         stats.reset(2, 0);
         t.commands[1].calls.incr();
-        assert_eq!(stats.snapshot(2, 0).commands[1][0], 1);
+        assert_eq!(stats.snapshot(2, 0).commands[1].calls, 1);
     }
 }

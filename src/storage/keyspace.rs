@@ -7,12 +7,15 @@
 //!   them in ascending index order, so two commands can never deadlock;
 //! - a lock is held for the data operation only: never across `.await` or I/O.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use super::db::{Db, EntryMut, Expired, Hasher};
 use super::entry::{CLOCK_MASK, Entry};
 use super::value::NewValue;
 use crate::cluster::slot::SLOTS;
+use crate::metrics::names::{LOCK_WAIT_BUCKETS_US, bucket_index};
 
 /// Keys checked per active-expiry sample (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP).
 pub const EXPIRE_SAMPLE: usize = 20;
@@ -169,8 +172,36 @@ impl Shard {
     }
 }
 
+/// Waits for a contended shard lock, per shard. Written only when `try_lock` fails, so
+/// the uncontended path pays nothing.
+#[derive(Default)]
+pub struct LockWait {
+    pub buckets: [AtomicU64; LOCK_WAIT_BUCKETS_US.len() + 1],
+    pub sum_us: AtomicU64,
+}
+
 #[repr(align(128))]
-struct PaddedShard(Mutex<Shard>);
+struct PaddedShard {
+    lock: Mutex<Shard>,
+    wait: LockWait,
+}
+
+impl PaddedShard {
+    fn lock(&self) -> MutexGuard<'_, Shard> {
+        match self.lock.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                let start = Instant::now();
+                let g = lock(&self.lock);
+                let us = start.elapsed().as_micros() as u64;
+                self.wait.buckets[bucket_index(&LOCK_WAIT_BUCKETS_US, us)].fetch_add(1, Relaxed);
+                self.wait.sum_us.fetch_add(us, Relaxed);
+                g
+            }
+        }
+    }
+}
 
 pub struct Keyspace {
     shards: Box<[PaddedShard]>,
@@ -210,7 +241,12 @@ impl Keyspace {
     pub fn new(shards: usize, databases: usize) -> Keyspace {
         let n = shards.clamp(1, SLOTS);
         Keyspace {
-            shards: (0..n).map(|i| PaddedShard(Mutex::new(Shard::new(i, n, databases)))).collect(),
+            shards: (0..n)
+                .map(|i| PaddedShard {
+                    lock: Mutex::new(Shard::new(i, n, databases)),
+                    wait: LockWait::default(),
+                })
+                .collect(),
             databases,
         }
     }
@@ -231,11 +267,11 @@ impl Keyspace {
     /// Locks the shard owning `slot`.
     #[inline]
     pub fn lock(&self, slot: u16) -> MutexGuard<'_, Shard> {
-        lock(&self.shards[self.shard_of(slot)].0)
+        self.shards[self.shard_of(slot)].lock()
     }
 
     pub fn lock_index(&self, index: usize) -> MutexGuard<'_, Shard> {
-        lock(&self.shards[index].0)
+        self.shards[index].lock()
     }
 
     /// Locks the shards owning `slots`, in ascending index order: the one way to hold
@@ -244,11 +280,11 @@ impl Keyspace {
         let mut idx: Vec<usize> = slots.into_iter().map(|s| self.shard_of(s)).collect();
         idx.sort_unstable();
         idx.dedup();
-        Locked { guards: idx.into_iter().map(|i| (i, lock(&self.shards[i].0))).collect() }
+        Locked { guards: idx.into_iter().map(|i| (i, self.shards[i].lock())).collect() }
     }
 
     pub fn lock_all(&self) -> Locked<'_> {
-        Locked { guards: (0..self.shards.len()).map(|i| (i, lock(&self.shards[i].0))).collect() }
+        Locked { guards: (0..self.shards.len()).map(|i| (i, self.shards[i].lock())).collect() }
     }
 
     /// Keys in a database, summed over shards one lock at a time.
@@ -267,6 +303,11 @@ impl Keyspace {
             }
         }
         out
+    }
+
+    /// Lock wait statistics of shard `index`.
+    pub fn lock_wait(&self, index: usize) -> &LockWait {
+        &self.shards[index].wait
     }
 
     pub fn expired_keys(&self) -> u64 {

@@ -28,6 +28,8 @@ impl TestServer {
             "2".into(),
             "--shards".into(),
             "4".into(),
+            "--metrics-port".into(),
+            "0".into(),
         ];
         let mut i = 0;
         while i < directives.len() {

@@ -1,0 +1,118 @@
+//! Every metric slotcache exports, named once. Names follow the widely used Redis
+//! exporter where a metric means the same thing (so its dashboards work), and take a
+//! `slotcache_` prefix otherwise. Labels come only from small bounded sets: command
+//! names from the command table, error codes from `ERROR_CODES`, database and shard
+//! numbers.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Metric {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+}
+
+macro_rules! metrics {
+    ($($id:ident = $name:literal, $kind:ident, $help:literal;)*) => {
+        $(pub const $id: Metric = Metric { name: $name, kind: Kind::$kind, help: $help };)*
+        /// All metrics, in exposition order.
+        pub const ALL: &[Metric] = &[$($id),*];
+    };
+}
+
+metrics! {
+    UP = "redis_up", Gauge, "1 while the server is serving.";
+    UPTIME = "redis_uptime_in_seconds", Gauge, "Seconds since the server started.";
+    CONNECTED_CLIENTS = "redis_connected_clients", Gauge, "Connected clients.";
+    BLOCKED_CLIENTS = "redis_blocked_clients", Gauge, "Clients blocked on a blocking command.";
+    MAX_CLIENTS = "redis_config_maxclients", Gauge, "The maxclients setting.";
+    MEMORY_USED = "redis_memory_used_bytes", Gauge, "Bytes allocated by the server (allocator statistics).";
+    MEMORY_RSS = "redis_memory_used_rss_bytes", Gauge, "Resident set size of the process.";
+    MEMORY_MAX = "redis_memory_max_bytes", Gauge, "The maxmemory setting (0: none).";
+    COMMANDS_PROCESSED = "redis_commands_processed_total", Counter, "Commands executed.";
+    COMMANDS = "redis_commands_total", Counter, "Calls per command.";
+    COMMANDS_DURATION = "redis_commands_duration_seconds_total", Counter, "Seconds spent executing each command.";
+    COMMANDS_FAILED = "redis_commands_failed_calls_total", Counter, "Calls per command that returned an error.";
+    COMMANDS_REJECTED = "redis_commands_rejected_calls_total", Counter, "Calls per command refused before running (arity, auth).";
+    ERRORS = "redis_errors_total", Counter, "Error replies by error code.";
+    KEYSPACE_HITS = "redis_keyspace_hits_total", Counter, "Key lookups that found the key.";
+    KEYSPACE_MISSES = "redis_keyspace_misses_total", Counter, "Key lookups that did not find the key.";
+    EXPIRED_KEYS = "redis_expired_keys_total", Counter, "Keys removed because their TTL passed.";
+    EVICTED_KEYS = "redis_evicted_keys_total", Counter, "Keys evicted to stay under maxmemory.";
+    DB_KEYS = "redis_db_keys", Gauge, "Keys per database.";
+    DB_KEYS_EXPIRING = "redis_db_keys_expiring", Gauge, "Keys with a TTL per database.";
+    NET_INPUT = "redis_net_input_bytes_total", Counter, "Bytes read from clients.";
+    NET_OUTPUT = "redis_net_output_bytes_total", Counter, "Bytes written to clients.";
+    CONNECTIONS_RECEIVED = "redis_connections_received_total", Counter, "Connections accepted.";
+    REJECTED_CONNECTIONS = "redis_rejected_connections_total", Counter, "Connections refused because of maxclients.";
+    SLOWLOG_LENGTH = "redis_slowlog_length", Gauge, "Entries in the slow log.";
+    COMMAND_DURATION = "slotcache_command_duration_seconds", Histogram, "Command execution time.";
+    SHARD_KEYS = "slotcache_shard_keys", Gauge, "Keys per keyspace shard, all databases.";
+    SHARD_LOCK_WAIT = "slotcache_shard_lock_wait_seconds", Histogram, "Time spent waiting for a contended shard lock.";
+}
+
+/// Upper bounds (microseconds) of the command duration histogram: 10 µs to 1 s.
+pub const COMMAND_BUCKETS_US: [u64; 16] = [
+    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000,
+];
+
+/// Upper bounds (microseconds) of the shard lock wait histogram: 1 µs to 100 ms.
+pub const LOCK_WAIT_BUCKETS_US: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 1_000, 5_000, 25_000, 100_000];
+
+/// The bucket a duration falls in; `bounds.len()` is the +Inf bucket.
+#[inline]
+pub fn bucket_index(bounds: &[u64], micros: u64) -> usize {
+    bounds.iter().position(|&b| micros <= b).unwrap_or(bounds.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_conventional() {
+        let mut names: Vec<&str> = ALL.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "metric names are unique");
+        for m in ALL {
+            assert!(m.name.starts_with("redis_") || m.name.starts_with("slotcache_"), "{}", m.name);
+            assert!(m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+            assert_eq!(
+                m.kind == Kind::Counter,
+                m.name.ends_with("_total"),
+                "{}: counters and only counters end in _total",
+                m.name
+            );
+            assert!(!m.help.is_empty());
+        }
+    }
+
+    #[test]
+    fn buckets() {
+        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 0), 0);
+        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 10), 0);
+        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 11), 1);
+        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 2_000_000), 16);
+        assert!(COMMAND_BUCKETS_US.windows(2).all(|w| w[0] < w[1]));
+        assert!(LOCK_WAIT_BUCKETS_US.windows(2).all(|w| w[0] < w[1]));
+    }
+}

@@ -1,0 +1,133 @@
+//! The side HTTP port: /metrics after a known workload (exact values), /healthz,
+//! /readyz, and the HTTP server's bounds.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use common::{TestServer, WAIT};
+use redis::cmd;
+
+/// A port that was free a moment ago (the metrics port cannot be 0: that disables it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start() -> (TestServer, SocketAddr) {
+    let port = free_port().to_string();
+    let s = TestServer::start_with(&["metrics-port", &port]);
+    let addr = s.handle.as_ref().unwrap().metrics_addr.expect("metrics enabled");
+    (s, addr)
+}
+
+/// Sends a raw HTTP request; returns (status line, body).
+fn http(addr: SocketAddr, request: &[u8]) -> (String, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8(response).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+fn get(addr: SocketAddr, path: &str) -> (String, String) {
+    http(addr, format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+}
+
+/// Parses the exposition into `series -> value`, checking every sample has a TYPE.
+fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let mut typed = Vec::new();
+    let mut samples = HashMap::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            typed.push(rest.split(' ').next().unwrap().to_string());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let name = series.split('{').next().unwrap();
+            let base = name.trim_end_matches("_bucket").trim_end_matches("_sum").trim_end_matches("_count");
+            assert!(typed.iter().any(|t| t == name || t == base), "{name} has no # TYPE line");
+            let previous = samples.insert(series.to_string(), value.parse::<f64>().unwrap());
+            assert!(previous.is_none(), "duplicate series {series}");
+        }
+    }
+    samples
+}
+
+#[test]
+fn metrics_count_a_known_workload_exactly() {
+    let (s, addr) = start();
+    let mut c = s.conn();
+    for i in 0..100 {
+        let _: () = cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+    }
+    // 50 GETs, 20 of them on keys that do not exist.
+    for i in 0..50 {
+        let key = if i < 30 { format!("k{i}") } else { format!("missing{i}") };
+        let _: Option<String> = cmd("GET").arg(key).query(&mut c).unwrap();
+    }
+    let _: () = cmd("SET").arg("ttl").arg(1).arg("EX").arg(100).query(&mut c).unwrap();
+    let _ = cmd("INCR").arg("nope").arg("extra").query::<i64>(&mut c).unwrap_err();
+    let _ = cmd("GET").arg("k1").arg("extra").query::<String>(&mut c).unwrap_err();
+
+    let m = scrape(addr);
+    assert_eq!(m["redis_up"], 1.0);
+    assert_eq!(m["redis_commands_total{cmd=\"set\"}"], 101.0);
+    assert_eq!(m["redis_commands_total{cmd=\"get\"}"], 50.0);
+    assert_eq!(m["redis_commands_rejected_calls_total{cmd=\"get\"}"], 1.0);
+    assert_eq!(m["redis_commands_rejected_calls_total{cmd=\"incr\"}"], 1.0);
+    assert_eq!(m["redis_keyspace_hits_total"], 30.0);
+    assert_eq!(m["redis_keyspace_misses_total"], 20.0);
+    assert_eq!(m["redis_errors_total{err=\"ERR\"}"], 2.0);
+    assert_eq!(m["redis_db_keys{db=\"db0\"}"], 101.0);
+    assert_eq!(m["redis_db_keys_expiring{db=\"db0\"}"], 1.0);
+    assert_eq!(m["redis_connected_clients"], 1.0);
+    assert_eq!(m["redis_config_maxclients"], 10000.0);
+    assert!(m["redis_memory_used_bytes"] > 0.0);
+    assert!(m["redis_net_input_bytes_total"] > 0.0);
+    // The histogram agrees with the counter, and its buckets are cumulative.
+    assert_eq!(m["slotcache_command_duration_seconds_count{cmd=\"get\"}"], 50.0);
+    assert_eq!(m["slotcache_command_duration_seconds_bucket{cmd=\"get\",le=\"+Inf\"}"], 50.0);
+    let small = m["slotcache_command_duration_seconds_bucket{cmd=\"get\",le=\"0.00001\"}"];
+    let larger = m["slotcache_command_duration_seconds_bucket{cmd=\"get\",le=\"0.001\"}"];
+    assert!(small <= larger && larger <= 50.0);
+    let shard_keys: f64 = (0..4).map(|i| m[&format!("slotcache_shard_keys{{shard=\"{i}\"}}")]).sum();
+    assert_eq!(shard_keys, 101.0);
+    assert!(m.contains_key("slotcache_shard_lock_wait_seconds_count{shard=\"0\"}"));
+
+    // INFO reads the same counters.
+    let info: String = cmd("INFO").arg("stats").query(&mut c).unwrap();
+    assert!(info.contains("keyspace_hits:30\r\n") && info.contains("keyspace_misses:20\r\n"));
+
+    // Counters keep counting between scrapes.
+    let _: Option<String> = cmd("GET").arg("k1").query(&mut c).unwrap();
+    let m = scrape(addr);
+    assert_eq!(m["redis_commands_total{cmd=\"get\"}"], 51.0);
+}
+
+#[test]
+fn health_endpoints_and_http_bounds() {
+    let (s, addr) = start();
+    assert_eq!(get(addr, "/healthz"), ("HTTP/1.1 200 OK".into(), "ok\n".into()));
+    assert_eq!(get(addr, "/readyz"), ("HTTP/1.1 200 OK".into(), "ready\n".into()));
+    assert_eq!(get(addr, "/metrics?x=1").0, "HTTP/1.1 200 OK");
+    assert_eq!(get(addr, "/nope").0, "HTTP/1.1 404 Not Found");
+    assert_eq!(http(addr, b"DELETE /metrics HTTP/1.1\r\n\r\n").0, "HTTP/1.1 405 Method Not Allowed");
+    let huge = format!("GET /metrics HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(10_000));
+    assert_eq!(http(addr, huge.as_bytes()).0, "HTTP/1.1 431 Request Header Fields Too Large");
+    // The data port is unaffected by anything above.
+    let mut c = s.conn();
+    let pong: String = cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn metrics_port_zero_disables_it() {
+    let s = TestServer::start();
+    assert!(s.handle.as_ref().unwrap().metrics_addr.is_none());
+}
