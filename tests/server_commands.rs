@@ -90,6 +90,10 @@ fn info_sections_and_counters() {
     assert!(!default.contains("# Commandstats"), "commandstats is not a default section");
     let everything: String = cmd("INFO").arg("everything").query(&mut c).unwrap();
     assert!(everything.contains("# Commandstats\r\n"));
+    assert!(!default.contains("# Latencystats"), "latencystats is not a default section");
+    let lat = info_map(&mut c, "latencystats");
+    let get = &lat["latency_percentiles_usec_get"];
+    assert!(get.starts_with("p50=") && get.contains(",p99=") && get.contains(",p99.9="), "{get}");
     let two: String = cmd("INFO").arg("server").arg("clients").query(&mut c).unwrap();
     assert!(two.starts_with("# Server\r\n") && two.contains("\r\n\r\n# Clients\r\n"));
 

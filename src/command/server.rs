@@ -11,6 +11,7 @@ use super::connection::help;
 use super::table::*;
 use crate::config::DIRECTIVES;
 use crate::error::{self, CmdResult, CommandError};
+use crate::metrics::names::COMMAND_BUCKETS_US;
 use crate::protocol::args;
 use crate::server::memory::memory_info;
 use crate::server::stats::ERROR_CODES;
@@ -135,6 +136,23 @@ fn cpu_seconds() -> (f64, f64) {
     (tick(11), tick(12))
 }
 
+/// The `q` quantile of a duration histogram (per-bucket counts), in microseconds, as
+/// the upper bound of the bucket holding it: an estimate never below the true value
+/// (calls past the last bound report that bound).
+pub fn percentile_us(buckets: &[u64], q: f64) -> f64 {
+    let total: u64 = buckets.iter().sum();
+    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, n) in buckets.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            let i = i.min(COMMAND_BUCKETS_US.len() - 1);
+            return COMMAND_BUCKETS_US[i] as f64;
+        }
+    }
+    0.0
+}
+
 pub fn human_bytes(n: u64) -> String {
     let n = n as f64;
     if n < 1024.0 {
@@ -170,6 +188,7 @@ const ALL_SECTIONS: &[&str] = &[
     "cpu",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
@@ -337,6 +356,19 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                     c.calls, c.usec, c.rejected, c.failed
                 );
                 line(&format!("cmdstat_{}", spec.name), &v);
+            }
+        }
+        "latencystats" => {
+            let s = server.stats_snapshot();
+            for (spec, c) in table().specs.iter().zip(s.commands.iter()) {
+                if c.calls == 0 {
+                    continue;
+                }
+                let [p50, p99, p999] = [0.5, 0.99, 0.999].map(|q| percentile_us(&c.buckets, q));
+                line(
+                    &format!("latency_percentiles_usec_{}", spec.name),
+                    &format!("p50={p50:.3},p99={p99:.3},p99.9={p999:.3}"),
+                );
             }
         }
         "errorstats" => {
@@ -823,4 +855,21 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     ctx.session.close_after_reply = true;
     ctx.server.shutdown.cancel();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile_us;
+
+    #[test]
+    fn percentiles_from_buckets() {
+        let mut b = [0u64; 17];
+        b[0] = 98; // <= 10 us
+        b[3] = 1; // <= 100 us
+        b[16] = 1; // past 1 s
+        assert_eq!(percentile_us(&b, 0.5), 10.0);
+        assert_eq!(percentile_us(&b, 0.99), 100.0);
+        assert_eq!(percentile_us(&b, 0.999), 1_000_000.0);
+        assert_eq!(percentile_us(&[0; 17], 0.5), 0.0);
+    }
 }
