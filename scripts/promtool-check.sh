@@ -46,3 +46,16 @@ echo "promtool check metrics: ok ($(grep -vc '^#' "$WORK/metrics.txt") samples)"
 promtool check rules conf/alerts.yml
 promtool check config conf/prometheus.yml >/dev/null
 echo "promtool check config conf/prometheus.yml: ok"
+
+# Every query of the Grafana dashboard parses: check them as recording rules.
+python3 - conf/grafana-dashboard.json >"$WORK/dashboard-rules.yml" <<'PY'
+import json, sys
+dash = json.load(open(sys.argv[1]))
+print("groups:\n  - name: dashboard\n    rules:")
+for p in dash["panels"]:
+    for t in p["targets"]:
+        expr = t["expr"].replace("$instance", ".*")
+        print(f"      - record: dashboard:panel{p['id']}:{t['refId']}\n        expr: {json.dumps(expr)}")
+PY
+promtool check rules "$WORK/dashboard-rules.yml" >/dev/null
+echo "grafana dashboard queries: ok"
