@@ -12,6 +12,8 @@
 #
 # Usage: scripts/bench.sh            (ROUNDS=3 KEYS=1000000 by default)
 #        ROUNDS=5 scripts/bench.sh
+#        METRICS_PORT=9199 scripts/bench.sh   (slotcache with its metrics port on,
+#                                              scraped once a second during the runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +53,14 @@ start_servers() {
         --daemonize no --loglevel warning >"$OUT/redis.log" 2>&1 &
     PIDS+=($!); RD_PID=$!
     wait_ready "$SC_PORT"; wait_ready "$RD_PORT"
+    if [ "${METRICS_PORT:-0}" != 0 ]; then
+        ( while sleep 1; do
+              exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" || continue
+              printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3 >/dev/null
+              exec 3<&-
+          done ) &
+        PIDS+=($!)
+    fi
 }
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
