@@ -76,6 +76,7 @@ pub struct Config {
     pub lazyfree_lazy_user_flush: bool,
     pub metrics_port: u16,
     pub metrics_bind: String,
+    pub http_api: bool,
     /// The file this configuration was read from, for CONFIG REWRITE.
     pub config_file: Option<PathBuf>,
 }
@@ -103,6 +104,7 @@ directives! {
     "dir" => true, "dbfilename" => true, "save" => true, "appendonly" => true,
     "protected-mode" => true, "daemonize" => false, "pidfile" => false,
     "lazyfree-lazy-user-flush" => true, "metrics-port" => false, "metrics-bind" => false,
+    "http-api" => true,
 }
 
 pub const MAXMEMORY_POLICIES: &[&str] = &[
@@ -157,6 +159,7 @@ impl Default for Config {
             lazyfree_lazy_user_flush: false,
             metrics_port: DEFAULT_METRICS_PORT,
             metrics_bind: DEFAULT_METRICS_BIND.into(),
+            http_api: false,
             config_file: None,
         }
     }
@@ -403,6 +406,7 @@ impl Config {
             "pidfile" => self.pidfile = if args.is_empty() { String::new() } else { single()?.to_string() },
             "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = parse_bool(single()?)?,
             "metrics-port" => self.metrics_port = parse_num(single()?)?,
+            "http-api" => self.http_api = parse_bool(single()?)?,
             "metrics-bind" => {
                 let addr = single()?;
                 addr.parse::<std::net::IpAddr>().map_err(|_| format!("invalid address '{addr}'"))?;
@@ -455,6 +459,7 @@ impl Config {
             "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush),
             "metrics-port" => self.metrics_port.to_string(),
             "metrics-bind" => self.metrics_bind.clone(),
+            "http-api" => yes_no(self.http_api),
             _ => return None,
         })
     }

@@ -131,3 +131,78 @@ fn metrics_port_zero_disables_it() {
     let s = TestServer::start();
     assert!(s.handle.as_ref().unwrap().metrics_addr.is_none());
 }
+
+fn post(addr: SocketAddr, path: &str, body: &str, auth: Option<&str>) -> (String, String) {
+    let auth = auth.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    http(addr, req.as_bytes())
+}
+
+fn get_auth(addr: SocketAddr, path: &str, token: &str) -> (String, String) {
+    http(addr, format!("GET {path} HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n").as_bytes())
+}
+
+fn start_api(extra: &[&str]) -> (TestServer, SocketAddr) {
+    let port = free_port().to_string();
+    let mut directives = vec!["metrics-port", port.as_str(), "http-api", "yes"];
+    directives.extend_from_slice(extra);
+    let s = TestServer::start_with(&directives);
+    let addr = s.handle.as_ref().unwrap().metrics_addr.unwrap();
+    (s, addr)
+}
+
+#[test]
+fn json_key_api_round_trips() {
+    let (s, addr) = start_api(&[]);
+    let (status, body) = post(addr, "/set", r#"{"key": "user:1", "value": "Ada \"L\" ☃"}"#, None);
+    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "{\"ok\":true}\n"));
+    let (status, body) = get(addr, "/get?key=user%3A1");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["value"], "Ada \"L\" ☃");
+    assert_eq!(get(addr, "/get?key=nope").0, "HTTP/1.1 404 Not Found");
+
+    // ttl_ms becomes a real TTL, visible over RESP.
+    let (status, _) = post(addr, "/set", r#"{"key": "t", "value": "x", "ttl_ms": 60000}"#, None);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let mut c = s.conn();
+    let pttl: i64 = cmd("PTTL").arg("t").query(&mut c).unwrap();
+    assert!(pttl > 50_000 && pttl <= 60_000, "{pttl}");
+    // And RESP writes are visible over HTTP.
+    let _: () = cmd("SET").arg("fromresp").arg("yes").query(&mut c).unwrap();
+    assert!(get(addr, "/get?key=fromresp").1.contains("\"yes\""));
+
+    for bad in [
+        r#"not json"#,
+        r#"{"key": 1, "value": "x"}"#,
+        r#"{"key": "k"}"#,
+        r#"{"key": "k", "value": "v", "ttl_ms": -5}"#,
+    ] {
+        assert_eq!(post(addr, "/set", bad, None).0, "HTTP/1.1 400 Bad Request", "{bad}");
+    }
+    assert_eq!(get(addr, "/get").0, "HTTP/1.1 400 Bad Request");
+    assert_eq!(get(addr, "/set").0, "HTTP/1.1 405 Method Not Allowed");
+}
+
+#[test]
+fn json_key_api_follows_requirepass() {
+    let (_s, addr) = start_api(&["requirepass", "s3cret"]);
+    let set = r#"{"key": "k", "value": "v"}"#;
+    assert_eq!(post(addr, "/set", set, None).0, "HTTP/1.1 401 Unauthorized");
+    assert_eq!(post(addr, "/set", set, Some("wrong")).0, "HTTP/1.1 401 Unauthorized");
+    assert_eq!(post(addr, "/set", set, Some("s3cret")).0, "HTTP/1.1 200 OK");
+    // Authentication does not carry over to the next request.
+    assert_eq!(get(addr, "/get?key=k").0, "HTTP/1.1 401 Unauthorized");
+    let (status, body) = get_auth(addr, "/get?key=k", "s3cret");
+    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "{\"value\":\"v\"}\n"));
+}
+
+#[test]
+fn json_key_api_is_off_by_default() {
+    let (_s, addr) = start();
+    assert_eq!(post(addr, "/set", r#"{"key": "k", "value": "v"}"#, None).0, "HTTP/1.1 404 Not Found");
+    assert_eq!(get(addr, "/get?key=k").0, "HTTP/1.1 404 Not Found");
+}
