@@ -368,3 +368,45 @@ fn memory_usage_is_reported() {
     let n: i64 = cmd("MEMORY").arg("USAGE").arg("big").arg("SAMPLES").arg(5).query(&mut c).unwrap();
     assert!(n >= 10_000);
 }
+
+#[test]
+fn latency_monitor_records_spikes() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let latest: Vec<Value> = cmd("LATENCY").arg("LATEST").query(&mut c).unwrap();
+    assert!(latest.is_empty());
+    let doctor: String = cmd("LATENCY").arg("DOCTOR").query(&mut c).unwrap();
+    assert!(doctor.contains("disabled"), "{doctor}");
+
+    let _: () = cmd("CONFIG").arg("SET").arg("latency-monitor-threshold").arg(20).query(&mut c).unwrap();
+    let _: () = cmd("GET").arg("fast").query(&mut c).unwrap_or(());
+    let _: () = cmd("DEBUG").arg("SLEEP").arg("0.05").query(&mut c).unwrap();
+    let latest: Vec<(String, i64, i64, i64)> = cmd("LATENCY").arg("LATEST").query(&mut c).unwrap();
+    assert_eq!(latest.len(), 1, "{latest:?}");
+    let (event, at, last, max) = &latest[0];
+    assert_eq!(event, "command");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((now - at).abs() <= 2);
+    assert!(*last >= 50 && *max >= *last, "{last} {max}");
+    let history: Vec<(i64, i64)> = cmd("LATENCY").arg("HISTORY").arg("command").query(&mut c).unwrap();
+    assert_eq!(history.len(), 1);
+    assert!(history[0].1 >= 50);
+    let none: Vec<Value> = cmd("LATENCY").arg("HISTORY").arg("nosuchevent").query(&mut c).unwrap();
+    assert!(none.is_empty());
+    let doctor: String = cmd("LATENCY").arg("DOCTOR").query(&mut c).unwrap();
+    assert!(doctor.contains("command: 1 latency spikes"), "{doctor}");
+
+    let hist: HashMap<String, HashMap<String, Value>> =
+        cmd("LATENCY").arg("HISTOGRAM").arg("debug").query(&mut c).unwrap();
+    assert_eq!(hist["debug"]["calls"], Value::Int(1));
+    let Value::Array(points) = &hist["debug"]["histogram_usec"] else { panic!("{hist:?}") };
+    // One call, of at least 50 ms: one (bucket bound, cumulative count) point.
+    let [Value::Int(bound), Value::Int(count)] = points.as_slice() else { panic!("{points:?}") };
+    assert!(*bound >= 50_000 && *bound <= 1_000_000, "{bound}");
+    assert_eq!(*count, 1);
+
+    let n: i64 = cmd("LATENCY").arg("RESET").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let latest: Vec<Value> = cmd("LATENCY").arg("LATEST").query(&mut c).unwrap();
+    assert!(latest.is_empty());
+}

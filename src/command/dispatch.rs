@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Ctx;
-use super::table::{NO_AUTH, SKIP_SLOWLOG, table};
+use super::table::{FAST, NO_AUTH, SKIP_SLOWLOG, table};
 use crate::cluster::slot::key_slot;
 use crate::error::{self, CommandError};
 
@@ -58,6 +58,8 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
         ctx.out.error(e.text());
         ctx.stats.count_error(e.code());
     }
+    let event = if spec.has(FAST) { "fast-command" } else { "command" };
+    ctx.server.latency.observe(event, micros / 1000, ctx.now / 1000);
     if !spec.has(SKIP_SLOWLOG) {
         ctx.server.slowlog.maybe_record(&ctx.session.info, argv, micros, ctx.now);
     }

@@ -44,6 +44,10 @@ pub const COMMANDS: &[CommandSpec] = &[
         .group("server")
         .doc("A container for slow log commands.", "2.2.12")
         .subs(SLOWLOG_SUBCOMMANDS),
+    CommandSpec::new("latency", -2, 0, latency_help)
+        .group("server")
+        .doc("A container for latency diagnostics commands.", "2.8.13")
+        .subs(LATENCY_SUBCOMMANDS),
     CommandSpec::new("memory", -2, 0, memory_help)
         .group("server")
         .doc("A container for memory diagnostics commands.", "4.0.0")
@@ -115,6 +119,27 @@ const SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("slowlog|help", 2, LOADING | STALE, slowlog_help)
         .group("server")
         .doc("Show helpful text about the different subcommands", "6.2.0"),
+];
+
+const LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("latency|latest", 2, ADMIN | NOSCRIPT | LOADING | STALE, latency_latest)
+        .group("server")
+        .doc("Returns the latest latency samples for all events.", "2.8.13"),
+    CommandSpec::new("latency|history", 3, ADMIN | NOSCRIPT | LOADING | STALE, latency_history)
+        .group("server")
+        .doc("Returns timestamp-latency samples for an event.", "2.8.13"),
+    CommandSpec::new("latency|reset", -2, ADMIN | NOSCRIPT | LOADING | STALE, latency_reset)
+        .group("server")
+        .doc("Resets the latency data for one or more events.", "2.8.13"),
+    CommandSpec::new("latency|doctor", 2, ADMIN | NOSCRIPT | LOADING | STALE, latency_doctor)
+        .group("server")
+        .doc("Returns a human-readable latency analysis report.", "2.8.13"),
+    CommandSpec::new("latency|histogram", -2, ADMIN | NOSCRIPT | LOADING | STALE, latency_histogram)
+        .group("server")
+        .doc("Returns the cumulative distribution of latencies of a subset or all commands.", "7.0.0"),
+    CommandSpec::new("latency|help", 2, LOADING | STALE, latency_help)
+        .group("server")
+        .doc("Returns helpful text about the different subcommands.", "2.8.13"),
 ];
 
 const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
@@ -796,6 +821,110 @@ fn slowlog_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             "    Return the length of the slowlog.",
             "RESET",
             "    Reset the slowlog.",
+        ],
+    );
+    Ok(())
+}
+
+/// LATENCY LATEST
+fn latency_latest(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let events = ctx.server.latency.snapshot();
+    ctx.out.array(events.len());
+    for (name, s) in &events {
+        let (at, ms) = s.samples.back().copied().unwrap_or_default();
+        ctx.out.array(4);
+        ctx.out.bulk(name.as_bytes());
+        ctx.out.int(at as i64);
+        ctx.out.int(ms as i64);
+        ctx.out.int(s.max_ms as i64);
+    }
+    Ok(())
+}
+
+/// LATENCY HISTORY event
+fn latency_history(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let events = ctx.server.latency.snapshot();
+    let series = events.iter().find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(&argv[2]));
+    let samples: Vec<(u64, u64)> =
+        series.map(|(_, s)| s.samples.iter().copied().collect()).unwrap_or_default();
+    ctx.out.array(samples.len());
+    for (at, ms) in samples {
+        ctx.out.array(2);
+        ctx.out.int(at as i64);
+        ctx.out.int(ms as i64);
+    }
+    Ok(())
+}
+
+/// LATENCY RESET [event [event ...]]
+fn latency_reset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let which: Vec<&[u8]> = argv[2..].iter().map(|a| &a[..]).collect();
+    ctx.out.int(ctx.server.latency.reset(&which) as i64);
+    Ok(())
+}
+
+/// LATENCY DOCTOR
+fn latency_doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let report = ctx.server.latency.doctor();
+    ctx.out.verbatim(report.as_bytes());
+    Ok(())
+}
+
+/// LATENCY HISTOGRAM [command [command ...]]
+///
+/// Per command: calls and the cumulative count of calls at or under each bucket bound
+/// (microseconds), from the same histogram /metrics exports.
+fn latency_histogram(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let s = ctx.server.stats_snapshot();
+    let specs = &table().specs;
+    let wanted =
+        |name: &str| argv.len() == 2 || argv[2..].iter().any(|a| a.eq_ignore_ascii_case(name.as_bytes()));
+    let rows: Vec<usize> =
+        (0..specs.len()).filter(|&i| s.commands[i].calls > 0 && wanted(specs[i].name)).collect();
+    ctx.out.map(rows.len());
+    for i in rows {
+        let c = &s.commands[i];
+        ctx.out.bulk(specs[i].name.as_bytes());
+        ctx.out.map(2);
+        ctx.out.bulk(b"calls");
+        ctx.out.int(c.calls as i64);
+        ctx.out.bulk(b"histogram_usec");
+        let mut cumulative = 0;
+        let points: Vec<(u64, u64)> = COMMAND_BUCKETS_US
+            .iter()
+            .zip(c.buckets.iter())
+            .filter_map(|(&bound, &n)| {
+                cumulative += n;
+                (n > 0).then_some((bound, cumulative))
+            })
+            .collect();
+        ctx.out.map(points.len());
+        for (bound, count) in points {
+            ctx.out.int(bound as i64);
+            ctx.out.int(count as i64);
+        }
+    }
+    Ok(())
+}
+
+/// LATENCY HELP
+fn latency_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    help(
+        ctx,
+        "LATENCY",
+        &[
+            "DOCTOR",
+            "    Return a human readable latency analysis report.",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified",
+            "    command names. If no commands are specified then all histograms are replied.",
         ],
     );
     Ok(())

@@ -8,6 +8,7 @@
 
 pub mod clients;
 pub mod connection;
+pub mod latency;
 pub mod listener;
 pub mod local;
 pub mod memory;
@@ -57,6 +58,7 @@ pub struct Server {
     pub clients: Clients,
     pub stats: Stats,
     pub slowlog: SlowLog,
+    pub latency: latency::LatencyMonitor,
     pub run_id: String,
     pub started: Instant,
     pub start_ms: u64,
@@ -80,6 +82,7 @@ impl Server {
             clients: Clients::default(),
             stats: Stats::default(),
             slowlog: SlowLog::default(),
+            latency: latency::LatencyMonitor::default(),
             run_id: random_hex40(),
             started: Instant::now(),
             start_ms: crate::storage::now_ms(),
@@ -114,6 +117,7 @@ impl Server {
         self.slowlog.slower_than.store(c.slowlog_log_slower_than, Relaxed);
         self.slowlog.max_len.store(c.slowlog_max_len, Relaxed);
         self.slowlog.trim();
+        self.latency.threshold_ms.store(c.latency_monitor_threshold, Relaxed);
     }
 
     pub fn stats_snapshot(&self) -> Snapshot {
@@ -142,7 +146,8 @@ impl Server {
         if !self.active_expire.load(Relaxed) {
             return;
         }
-        let deadline = Instant::now() + tick / 4;
+        let started = Instant::now();
+        let deadline = started + tick / 4;
         for i in 0..self.keyspace.shard_count() {
             loop {
                 let now = crate::storage::now_ms();
@@ -153,6 +158,8 @@ impl Server {
                 }
             }
         }
+        let now = crate::storage::now_ms();
+        self.latency.observe("expire-cycle", started.elapsed().as_millis() as u64, now / 1000);
     }
 }
 
