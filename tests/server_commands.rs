@@ -410,3 +410,43 @@ fn latency_monitor_records_spikes() {
     let latest: Vec<Value> = cmd("LATENCY").arg("LATEST").query(&mut c).unwrap();
     assert!(latest.is_empty());
 }
+
+#[test]
+fn monitor_streams_other_clients_commands() {
+    let s = TestServer::start();
+    let mut m = s.raw();
+    m.roundtrip(b"MONITOR\r\n", b"+OK\r\n");
+    let mut c = s.conn();
+    let _: () = cmd("SET").arg("k").arg("v\n\"q\"").query(&mut c).unwrap();
+    let _: HashMap<String, String> = cmd("CONFIG").arg("GET").arg("port").query(&mut c).unwrap();
+    let _ = cmd("AUTH").arg("secret-password").query::<()>(&mut c);
+    let _: Option<String> = cmd("GET").arg("k").query(&mut c).unwrap();
+    let text = String::from_utf8(m.read_until(b"\"GET\" \"k\"\r\n")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let set = lines.iter().find(|l| l.contains("\"SET\"")).expect("SET was streamed");
+    // +<seconds>.<micros> [<db> <addr>] "SET" "k" "v\n\"q\""
+    let (ts, rest) = set.strip_prefix('+').unwrap().split_once(' ').unwrap();
+    let (secs, micros) = ts.split_once('.').unwrap();
+    assert!(secs.parse::<u64>().is_ok() && micros.len() == 6, "{set}");
+    assert!(rest.starts_with("[0 127.0.0.1:"), "{set}");
+    assert!(rest.ends_with("] \"SET\" \"k\" \"v\\n\\\"q\\\"\""), "{set}");
+    assert!(lines.iter().any(|l| l.ends_with("\"AUTH\" \"(redacted)\"")), "{text}");
+    assert!(!text.contains("secret-password"));
+    assert!(!text.contains("\"CONFIG\""), "admin commands are not shown: {text}");
+}
+
+#[test]
+fn slow_monitor_is_dropped_and_others_are_unaffected() {
+    let s = TestServer::start();
+    let mut m = s.raw();
+    m.roundtrip(b"MONITOR\r\n", b"+OK\r\n");
+    // The monitor never reads again; 1 MB lines pile up until its budget is spent.
+    let mut c = s.conn();
+    let big = vec![b'x'; 1 << 20];
+    for i in 0..80 {
+        let _: () = cmd("SET").arg(format!("k{i}")).arg(&big).query(&mut c).unwrap();
+    }
+    assert!(eventually(|| cmd("CLIENT").arg("LIST").query::<String>(&mut c).unwrap().lines().count() == 1));
+    let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 80);
+}

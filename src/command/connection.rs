@@ -39,6 +39,10 @@ pub const COMMANDS: &[CommandSpec] = &[
         .acl(CONN)
         .group("connection")
         .doc("Resets the connection.", "6.2.0"),
+    CommandSpec::new("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, monitor)
+        .acl(CONN)
+        .group("server")
+        .doc("Listens for all requests received by the server in real-time.", "1.0.0"),
     CommandSpec::new("client", -2, 0, client_help)
         .acl(CONN)
         .group("connection")
@@ -239,8 +243,18 @@ fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// MONITOR
+fn monitor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    if ctx.session.monitor.is_none() {
+        ctx.session.monitor = Some(ctx.server.monitors.subscribe(ctx.session.info.clone()));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
 /// RESET
 fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.session.monitor = None;
     ctx.session.select(0);
     ctx.session.reply_off = false;
     ctx.session.skip_next = false;

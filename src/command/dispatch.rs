@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Ctx;
-use super::table::{FAST, NO_AUTH, SKIP_SLOWLOG, table};
+use super::table::{ADMIN, FAST, NO_AUTH, SKIP_MONITOR, SKIP_SLOWLOG, table};
 use crate::cluster::slot::key_slot;
 use crate::error::{self, CommandError};
 
@@ -57,6 +57,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
         stat.failed.incr();
         ctx.out.error(e.text());
         ctx.stats.count_error(e.code());
+    }
+    if ctx.server.monitors.active() && !spec.has(SKIP_MONITOR | ADMIN) {
+        ctx.server.monitors.feed(ctx.now, ctx.session.db, &ctx.session.info, argv);
     }
     let event = if spec.has(FAST) { "fast-command" } else { "command" };
     ctx.server.latency.observe(event, micros / 1000, ctx.now / 1000);

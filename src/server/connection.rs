@@ -110,6 +110,13 @@ pub async fn serve<S>(
         let read = tokio::select! {
             biased;
             _ = &mut killed => break Close::Quiet,
+            more = next_monitor_lines(&mut session.monitor, &mut out.buf) => {
+                let mut io = Io { stream: &mut stream, stats: &stats };
+                if !more || io.flush(&mut out, killed.as_mut()).await.is_err() {
+                    break Close::Quiet;
+                }
+                continue;
+            }
             r = stream.read_buf(&mut rbuf) => r,
         };
         let n = match read {
@@ -153,6 +160,14 @@ pub async fn serve<S>(
         let _ = Io { stream: &mut stream, stats: &stats }.flush(&mut out, killed.as_mut()).await;
     }
     let _ = stream.shutdown().await;
+}
+
+/// The next lines for a MONITOR client; never completes for other clients.
+async fn next_monitor_lines(feed: &mut Option<super::monitor::MonitorFeed>, out: &mut Vec<u8>) -> bool {
+    match feed {
+        Some(f) => f.next_batch(out).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The write side of a connection.

@@ -12,6 +12,7 @@ pub mod latency;
 pub mod listener;
 pub mod local;
 pub mod memory;
+pub mod monitor;
 pub mod session;
 pub mod slowlog;
 pub mod stats;
@@ -59,6 +60,7 @@ pub struct Server {
     pub stats: Stats,
     pub slowlog: SlowLog,
     pub latency: latency::LatencyMonitor,
+    pub monitors: monitor::Monitors,
     pub run_id: String,
     pub started: Instant,
     pub start_ms: u64,
@@ -83,6 +85,7 @@ impl Server {
             stats: Stats::default(),
             slowlog: SlowLog::default(),
             latency: latency::LatencyMonitor::default(),
+            monitors: monitor::Monitors::default(),
             run_id: random_hex40(),
             started: Instant::now(),
             start_ms: crate::storage::now_ms(),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::clients::ClientInfo;
+use super::monitor::MonitorFeed;
 
 pub struct Session {
     pub db: usize,
@@ -20,6 +21,8 @@ pub struct Session {
     /// When the last command finished (or the current batch started): the start time
     /// of the next command, for commandstats and the slowlog.
     pub mark: Instant,
+    /// Set once the client ran MONITOR: the lines to stream to it.
+    pub monitor: Option<MonitorFeed>,
 }
 
 impl Session {
@@ -33,6 +36,7 @@ impl Session {
             close_after_reply: false,
             info,
             mark: Instant::now(),
+            monitor: None,
         }
     }
 

@@ -1,0 +1,144 @@
+//! MONITOR: every command executed, streamed to the clients that asked.
+//!
+//! The data path pays one relaxed atomic load per command while no one monitors. With
+//! monitors, each command is formatted once and queued to each monitor without
+//! waiting: a monitor that falls more than [`MAX_PENDING_BYTES`] behind is disconnected
+//! (as Redis does past the output buffer limit), so a slow reader never slows anyone
+//! else and never grows server memory beyond that bound.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use super::clients::ClientInfo;
+
+/// Queued, unread output allowed per monitor.
+pub const MAX_PENDING_BYTES: usize = 32 * 1024 * 1024;
+
+struct Sink {
+    tx: UnboundedSender<Bytes>,
+    pending: Arc<AtomicUsize>,
+    client: Arc<ClientInfo>,
+}
+
+#[derive(Default)]
+pub struct Monitors {
+    count: AtomicUsize,
+    sinks: Mutex<Vec<Sink>>,
+}
+
+/// The receiving end, held by the monitoring connection.
+pub struct MonitorFeed {
+    rx: UnboundedReceiver<Bytes>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl MonitorFeed {
+    /// Waits for the next line, then takes every line already queued (one write for
+    /// the lot).
+    pub async fn next_batch(&mut self, out: &mut Vec<u8>) -> bool {
+        let Some(line) = self.rx.recv().await else { return false };
+        let mut taken = line.len();
+        out.extend_from_slice(&line);
+        while let Ok(line) = self.rx.try_recv() {
+            taken += line.len();
+            out.extend_from_slice(&line);
+        }
+        self.pending.fetch_sub(taken, Relaxed);
+        true
+    }
+}
+
+impl Monitors {
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.count.load(Relaxed) > 0
+    }
+
+    pub fn subscribe(&self, client: Arc<ClientInfo>) -> MonitorFeed {
+        let (tx, rx) = unbounded_channel();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.push(Sink { tx, pending: pending.clone(), client });
+        self.count.store(sinks.len(), Relaxed);
+        MonitorFeed { rx, pending }
+    }
+
+    /// Queues one command line to every monitor; drops monitors that are gone or too
+    /// far behind.
+    pub fn feed(&self, now_ms: u64, db: usize, client: &ClientInfo, argv: &[Bytes]) {
+        let line = Bytes::from(format_line(now_ms, db, client, argv));
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.retain(|s| {
+            if s.pending.load(Relaxed) + line.len() > MAX_PENDING_BYTES {
+                tracing::warn!("closing MONITOR client id={}: it reads too slowly", s.client.id);
+                s.client.kill.cancel();
+                return false;
+            }
+            s.pending.fetch_add(line.len(), Relaxed);
+            s.tx.send(line.clone()).is_ok()
+        });
+        self.count.store(sinks.len(), Relaxed);
+    }
+}
+
+/// `+1339518083.107412 [0 127.0.0.1:60866] "set" "k" "v"\r\n`, with AUTH passwords
+/// (and HELLO's AUTH arguments) redacted.
+fn format_line(now_ms: u64, db: usize, client: &ClientInfo, argv: &[Bytes]) -> Vec<u8> {
+    let addr = if client.unix { format!("unix:{}", client.laddr) } else { client.addr.clone() };
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_micros())
+        .unwrap_or(0);
+    let mut out = format!("+{}.{:06} [{} {}]", now_ms / 1000, micros, db, addr).into_bytes();
+    let redact_from = if argv[0].eq_ignore_ascii_case(b"AUTH") {
+        1
+    } else if argv[0].eq_ignore_ascii_case(b"HELLO") {
+        argv.iter().position(|a| a.eq_ignore_ascii_case(b"AUTH")).map_or(argv.len(), |i| i + 1)
+    } else {
+        argv.len()
+    };
+    for (i, arg) in argv.iter().enumerate() {
+        out.push(b' ');
+        if i >= redact_from {
+            out.extend_from_slice(b"\"(redacted)\"");
+        } else {
+            quote_into(&mut out, arg);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Redis's `sdscatrepr`: a double-quoted string with C escapes.
+fn quote_into(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &c in s {
+        match c {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            7 => out.extend_from_slice(b"\\a"),
+            8 => out.extend_from_slice(b"\\b"),
+            c if c.is_ascii_graphic() || c == b' ' => out.push(c),
+            c => out.extend_from_slice(format!("\\x{c:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_matches_sdscatrepr() {
+        let mut out = Vec::new();
+        quote_into(&mut out, b"a \"b\"\n\x01\\");
+        assert_eq!(out, b"\"a \\\"b\\\"\\n\\x01\\\\\"");
+    }
+}
