@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use slotcache::{Config, StartOptions};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{fmt, reload};
 
 /// A Redis-compatible cache server.
 ///
@@ -79,20 +82,30 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `loglevel` maps Redis's names onto tracing levels; `logfile` empty means stdout.
+/// Redis's `loglevel` names as tracing filters.
+fn level_filter(loglevel: &str) -> LevelFilter {
+    match loglevel {
+        "debug" | "verbose" => LevelFilter::DEBUG,
+        "warning" => LevelFilter::WARN,
+        _ => LevelFilter::INFO,
+    }
+}
+
+/// Logs go to stdout, or to `logfile` when set; `loglevel` can change at runtime
+/// (CONFIG SET loglevel) through a reloadable filter.
 fn init_logging(config: &Config) -> std::io::Result<()> {
-    let level = match config.loglevel.as_str() {
-        "debug" => tracing::Level::DEBUG,
-        "verbose" => tracing::Level::DEBUG,
-        "warning" => tracing::Level::WARN,
-        _ => tracing::Level::INFO,
-    };
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
+    let (filter, handle) = reload::Layer::new(level_filter(&config.loglevel));
+    let registry = tracing_subscriber::registry().with(filter);
     if config.logfile.is_empty() {
-        builder.with_writer(std::io::stdout).init();
+        registry.with(fmt::layer().with_target(false).with_writer(std::io::stdout)).init();
     } else {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&config.logfile)?;
-        builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+        registry
+            .with(fmt::layer().with_target(false).with_ansi(false).with_writer(std::sync::Mutex::new(file)))
+            .init();
     }
+    let _ = slotcache::server::LOGLEVEL_HOOK.set(Box::new(move |name: &str| {
+        let _ = handle.modify(|f| *f = level_filter(name));
+    }));
     Ok(())
 }

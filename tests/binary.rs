@@ -254,3 +254,40 @@ fn embedded_defaults_match_redis() {
     assert_eq!(cfg.client_query_buffer_limit, 1 << 30);
     assert!(cfg.threads >= 1 && cfg.shards == cfg.threads);
 }
+
+#[test]
+fn loglevel_changes_at_runtime() {
+    // Lowered to `warning` at runtime, the shutdown notice is not logged...
+    let p = Proc::start(TEST_FLAGS);
+    let mut c = p.conn();
+    let _: () = cmd("CONFIG").arg("SET").arg("loglevel").arg("warning").query(&mut c).unwrap();
+    let _ = cmd("SHUTDOWN").query::<()>(&mut c);
+    let (code, log) = p.wait();
+    assert_eq!(code, Some(0));
+    assert!(!log.iter().any(|l| l.contains("User requested shutdown")), "{log:?}");
+    // ...and raised back to `notice`, it is.
+    let p = Proc::start(TEST_FLAGS);
+    let mut c = p.conn();
+    let _: () = cmd("CONFIG").arg("SET").arg("loglevel").arg("warning").query(&mut c).unwrap();
+    let _: () = cmd("CONFIG").arg("SET").arg("loglevel").arg("notice").query(&mut c).unwrap();
+    let _ = cmd("SHUTDOWN").query::<()>(&mut c);
+    let (code, log) = p.wait();
+    assert_eq!(code, Some(0));
+    assert!(log.iter().any(|l| l.contains("User requested shutdown")), "{log:?}");
+}
+
+#[test]
+fn metrics_port_in_use_is_a_start_up_error() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_slotcache"))
+        .args(["--bind", "127.0.0.1", "--port", "0", "--metrics-port", &port])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Could not create metrics listening socket") && err.contains("metrics-port"),
+        "{err}"
+    );
+}

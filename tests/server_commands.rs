@@ -433,6 +433,8 @@ fn monitor_streams_other_clients_commands() {
     assert!(lines.iter().any(|l| l.ends_with("\"AUTH\" \"(redacted)\"")), "{text}");
     assert!(!text.contains("secret-password"));
     assert!(!text.contains("\"CONFIG\""), "admin commands are not shown: {text}");
+    let list: String = cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
+    assert_eq!(list.lines().filter(|l| l.contains(" flags=O ")).count(), 1, "{list}");
 }
 
 #[test]

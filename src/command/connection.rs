@@ -247,6 +247,7 @@ fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 fn monitor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     if ctx.session.monitor.is_none() {
         ctx.session.monitor = Some(ctx.server.monitors.subscribe(ctx.session.info.clone()));
+        ctx.session.info.monitor.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     ctx.out.ok();
     Ok(())
@@ -255,6 +256,7 @@ fn monitor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 /// RESET
 fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.session.monitor = None;
+    ctx.session.info.monitor.store(false, std::sync::atomic::Ordering::Relaxed);
     ctx.session.select(0);
     ctx.session.reply_off = false;
     ctx.session.skip_next = false;

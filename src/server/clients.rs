@@ -5,7 +5,7 @@
 //! connection down. The registry's lock is taken on connect, disconnect and listing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -29,6 +29,8 @@ pub struct ClientInfo {
     resp: AtomicU8,
     pub qbuf: AtomicUsize,
     pub omem: AtomicUsize,
+    /// In MONITOR mode (flag `O`).
+    pub monitor: AtomicBool,
 }
 
 impl ClientInfo {
@@ -80,6 +82,16 @@ impl ClientInfo {
         let name = self.name().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
         let (lib_name, lib_ver) = self.lib.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let cmd = crate::command::table().specs.get(self.last_cmd.load(Relaxed)).map_or("NULL", |s| s.name);
+        let mut flags = String::new();
+        if self.monitor.load(Relaxed) {
+            flags.push('O');
+        }
+        if self.unix {
+            flags.push('U');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         let qbuf = self.qbuf.load(Relaxed);
         let omem = self.omem.load(Relaxed);
         format!(
@@ -93,7 +105,7 @@ impl ClientInfo {
             name,
             self.age_seconds(),
             self.idle_seconds(now_ms),
-            if self.unix { "U" } else { "N" },
+            flags,
             self.db.load(Relaxed),
             qbuf,
             omem,
@@ -168,6 +180,7 @@ impl Clients {
             resp: AtomicU8::new(2),
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
+            monitor: AtomicBool::new(false),
         });
         map.insert(id, info.clone());
         Some(info)

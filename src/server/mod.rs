@@ -41,6 +41,13 @@ pub const SLOTCACHE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How long shutdown waits for connections to finish their batch in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Set by the binary once it has installed its log subscriber: applies a `loglevel`
+/// name (CONFIG SET loglevel). The library never installs a subscriber itself.
+pub static LOGLEVEL_HOOK: std::sync::OnceLock<SetLogLevel> = std::sync::OnceLock::new();
+
+/// Applies a `loglevel` name to the process's log filter.
+pub type SetLogLevel = Box<dyn Fn(&str) + Send + Sync>;
+
 /// Configuration values read on hot paths, mirrored into atomics on every change.
 #[derive(Default)]
 pub struct Limits {
@@ -121,6 +128,9 @@ impl Server {
         self.slowlog.max_len.store(c.slowlog_max_len, Relaxed);
         self.slowlog.trim();
         self.latency.threshold_ms.store(c.latency_monitor_threshold, Relaxed);
+        if let Some(set_level) = LOGLEVEL_HOOK.get() {
+            set_level(&c.loglevel);
+        }
     }
 
     pub fn stats_snapshot(&self) -> Snapshot {
