@@ -14,10 +14,13 @@
 #        ROUNDS=5 scripts/bench.sh
 #        METRICS_PORT=9199 scripts/bench.sh   (slotcache with its metrics port on,
 #                                              scraped once a second during the runs)
+#        MODE=metrics scripts/bench.sh        (no redis: slotcache with metrics off vs
+#                                              on and scraped once a second, same run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
+MODE=${MODE:-redis}
 MEM_KEYS=${KEYS:-1000000}
 SC_PORT=${SC_PORT:-7701}
 RD_PORT=${RD_PORT:-7702}
@@ -44,8 +47,30 @@ wait_ready() {
     echo "server on $1 did not start" >&2; exit 1
 }
 
+start_scraper() {
+    ( while sleep 1; do
+          exec 3<>"/dev/tcp/127.0.0.1/$1" || continue
+          printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3 >/dev/null
+          exec 3<&-
+      done ) &
+    PIDS+=($!)
+}
+
 start_servers() {
     cleanup; PIDS=()
+    if [ "$MODE" = metrics ]; then
+        # "A" is slotcache without metrics, "B" slotcache with metrics scraped each second.
+        local mport=${METRICS_PORT:-9199}
+        taskset -c 0 target/release/slotcache --bind 127.0.0.1 --port "$RD_PORT" --threads 1 --shards 1 \
+            --metrics-port 0 --loglevel warning >"$OUT/slotcache-a.log" 2>&1 &
+        PIDS+=($!); RD_PID=$!
+        taskset -c 0 target/release/slotcache --bind 127.0.0.1 --port "$SC_PORT" --threads 1 --shards 1 \
+            --metrics-port "$mport" --loglevel warning >"$OUT/slotcache-b.log" 2>&1 &
+        PIDS+=($!); SC_PID=$!
+        wait_ready "$SC_PORT"; wait_ready "$RD_PORT"
+        start_scraper "$mport"
+        return
+    fi
     taskset -c 0 target/release/slotcache --bind 127.0.0.1 --port "$SC_PORT" --threads 1 --shards 1 \
         --metrics-port "${METRICS_PORT:-0}" --loglevel warning >"$OUT/slotcache.log" 2>&1 &
     PIDS+=($!); SC_PID=$!
@@ -54,12 +79,7 @@ start_servers() {
     PIDS+=($!); RD_PID=$!
     wait_ready "$SC_PORT"; wait_ready "$RD_PORT"
     if [ "${METRICS_PORT:-0}" != 0 ]; then
-        ( while sleep 1; do
-              exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" || continue
-              printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3 >/dev/null
-              exec 3<&-
-          done ) &
-        PIDS+=($!)
+        start_scraper "$METRICS_PORT"
     fi
 }
 
@@ -82,8 +102,9 @@ bench() {
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 start_servers
-printf "%-12s %12s %12s %6s   %14s %14s %6s\n" "case" "redis ops/s" "slotcache" "ratio" \
-    "redis ops/cpu-s" "slotcache" "ratio" | tee "$OUT/throughput.txt"
+if [ "$MODE" = metrics ]; then A="metrics off"; B="on"; else A="redis"; B="slotcache"; fi
+printf "%-12s %12s %12s %6s   %14s %14s %6s\n" "case" "$A ops/s" "$B" "ratio" \
+    "$A ops/cpu-s" "$B" "ratio" | tee "$OUT/throughput.txt"
 run_case() {
     local name=$1 n=$2; shift 2
     local rd=() sc=()
@@ -110,6 +131,8 @@ run_case "SET -P 16" 2000000 "${COMMON[@]}" -t set  -P 16
 run_case "GET -P 16" 2000000 "${COMMON[@]}" -t get  -P 16
 run_case "INCR -P 1" 200000  "${COMMON[@]}" -t incr -P 1
 run_case "MSET -P 1" 100000  "${COMMON[@]}" -t mset -P 1
+
+[ "$MODE" = metrics ] && exit 0
 
 # Memory per key: fresh servers, load MEM_KEYS keys of 11 bytes with 100-byte values.
 start_servers
