@@ -67,6 +67,8 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub maxmemory_samples: u32,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
     pub dir: String,
     pub dbfilename: String,
     pub save: String,
@@ -103,6 +105,7 @@ directives! {
     "logfile" => false, "slowlog-log-slower-than" => true, "slowlog-max-len" => true,
     "latency-monitor-threshold" => true,
     "maxmemory" => true, "maxmemory-policy" => true, "maxmemory-samples" => true,
+    "lfu-log-factor" => true, "lfu-decay-time" => true,
     "dir" => true, "dbfilename" => true, "save" => true, "appendonly" => true,
     "protected-mode" => true, "daemonize" => false, "pidfile" => false,
     "lazyfree-lazy-user-flush" => true, "metrics-port" => false, "metrics-bind" => false,
@@ -152,6 +155,8 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             maxmemory_samples: DEFAULT_MAXMEMORY_SAMPLES,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
             dir: ".".into(),
             dbfilename: "dump.rdb".into(),
             save: String::new(),
@@ -392,6 +397,8 @@ impl Config {
                 }
                 self.maxmemory_samples = v;
             }
+            "lfu-log-factor" => self.lfu_log_factor = parse_num(single()?)?,
+            "lfu-decay-time" => self.lfu_decay_time = parse_num(single()?)?,
             "dir" => self.dir = single()?.to_string(),
             "dbfilename" => self.dbfilename = single()?.to_string(),
             "save" => self.save = joined,
@@ -454,6 +461,8 @@ impl Config {
             "maxmemory" => self.maxmemory.to_string(),
             "maxmemory-policy" => self.maxmemory_policy.clone(),
             "maxmemory-samples" => self.maxmemory_samples.to_string(),
+            "lfu-log-factor" => self.lfu_log_factor.to_string(),
+            "lfu-decay-time" => self.lfu_decay_time.to_string(),
             "dir" => self.dir.clone(),
             "dbfilename" => self.dbfilename.clone(),
             "save" => self.save.clone(),

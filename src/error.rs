@@ -95,6 +95,7 @@ pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '{}' command";
 pub const TIMEOUT_NOT_INTEGER: CommandError =
     CommandError::new("ERR timeout is not an integer or out of range");
 pub const NOPROTO: CommandError = CommandError::new("NOPROTO unsupported protocol version");
+pub const OOM: CommandError = CommandError::new("OOM command not allowed when used memory > 'maxmemory'.");
 pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
 pub const NO_SUCH_CLIENT: CommandError = CommandError::new("ERR No such client");
 pub const EXPIRE_NX_XX: CommandError =

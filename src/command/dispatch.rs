@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Ctx;
-use super::table::{ADMIN, FAST, NO_AUTH, SKIP_MONITOR, SKIP_SLOWLOG, table};
+use super::table::{ADMIN, DENYOOM, FAST, NO_AUTH, SKIP_MONITOR, SKIP_SLOWLOG, table};
 use crate::cluster::slot::key_slot;
 use crate::error::{self, CommandError};
 
@@ -35,6 +35,12 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
     }
     if !ctx.session.authenticated && !spec.has(NO_AUTH) {
         reject(ctx, Some(idx), error::NOAUTH);
+        return;
+    }
+    if spec.has(DENYOOM)
+        && let Err(e) = ctx.server.make_room(ctx.now)
+    {
+        reject(ctx, Some(idx), e);
         return;
     }
     ctx.slot = match spec.key_indices(argv.len()).next() {

@@ -1,7 +1,6 @@
 //! Generic key commands: DEL, EXISTS, TTLs, RENAME/COPY/MOVE, KEYS/SCAN/RANDOMKEY,
 //! DBSIZE, FLUSHDB/FLUSHALL, SWAPDB, TYPE, OBJECT.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
@@ -12,9 +11,9 @@ use super::table::*;
 use crate::cluster::slot::{SLOTS, key_slot};
 use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
-use crate::storage::Entry;
 use crate::storage::db::Db;
 use crate::storage::keyspace::idle_seconds;
+use crate::storage::{Entry, random_u64};
 
 const K: u32 = KEYSPACE;
 
@@ -459,25 +458,6 @@ fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-thread_local! {
-    static RNG: Cell<u64> = Cell::new({
-        use std::hash::BuildHasher;
-        std::collections::hash_map::RandomState::new().hash_one(0u64) | 1
-    });
-}
-
-/// A fast thread-local pseudo-random number (xorshift64*), for sampling only.
-pub fn random_u64() -> u64 {
-    RNG.with(|r| {
-        let mut x = r.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        r.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    })
-}
-
 /// RANDOMKEY
 fn randomkey(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let db = ctx.session.db;
@@ -616,7 +596,9 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));
     }
-    object_reply(ctx, &argv[2], |_| 0)
+    let now = ctx.now;
+    let access = ctx.shard().access;
+    object_reply(ctx, &argv[2], |e| access.lfu_counter(e.clock(), now) as i64)
 }
 
 /// OBJECT IDLETIME key

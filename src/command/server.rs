@@ -16,6 +16,7 @@ use crate::protocol::args;
 use crate::server::memory::memory_info;
 use crate::server::stats::ERROR_CODES;
 use crate::server::{REDIS_VERSION, SLOTCACHE_VERSION};
+use crate::storage::keyspace::TABLE_BYTES_PER_KEY;
 
 const SRV: u32 = SERVER;
 
@@ -345,7 +346,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("instantaneous_output_kbps", &format!("{out_kbps:.2}"));
             line("rejected_connections", &s.rejected_connections);
             line("expired_keys", &s.expired_keys);
-            line("evicted_keys", &0);
+            line("evicted_keys", &server.keyspace.evicted_keys());
             line("keyspace_hits", &s.keyspace_hits);
             line("keyspace_misses", &s.keyspace_misses);
             line("pubsub_channels", &0);
@@ -929,10 +930,6 @@ fn latency_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     );
     Ok(())
 }
-
-/// Table bytes charged to each key: a 16-byte entry and its control byte, over
-/// hashbrown's typical load.
-const TABLE_BYTES_PER_KEY: usize = 24;
 
 /// MEMORY USAGE key [SAMPLES count]
 fn memory_usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {

@@ -129,7 +129,7 @@ pub fn render(server: &Server) -> String {
     e.single(&KEYSPACE_HITS, s.keyspace_hits);
     e.single(&KEYSPACE_MISSES, s.keyspace_misses);
     e.single(&EXPIRED_KEYS, s.expired_keys);
-    e.single(&EVICTED_KEYS, 0);
+    e.single(&EVICTED_KEYS, server.keyspace.evicted_keys());
     let dbs = server.keyspace.db_stats();
     for (metric, expiring) in [(&DB_KEYS, false), (&DB_KEYS_EXPIRING, true)] {
         e.header(metric);

@@ -26,3 +26,39 @@ fn process_rss() -> u64 {
         .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
 }
+
+/// The allocator's bytes in use, cached: reading jemalloc's global statistics costs
+/// about 10 µs, so it is refreshed by the cron every tick and, while maxmemory is set,
+/// at most once a millisecond by the writes that need it.
+#[derive(Default)]
+pub struct MemoryGauge {
+    used: std::sync::atomic::AtomicU64,
+    refreshed_ms: std::sync::atomic::AtomicU64,
+}
+
+impl MemoryGauge {
+    pub fn refresh(&self, now_ms: u64) -> u64 {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        let _ = epoch::advance();
+        let used = stats::allocated::read().unwrap_or(0) as u64;
+        self.used.store(used, std::sync::atomic::Ordering::Relaxed);
+        self.refreshed_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
+        used
+    }
+
+    /// The reading, refreshed first unless it was taken during `now_ms` already.
+    pub fn current(&self, now_ms: u64) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.refreshed_ms.load(Relaxed);
+        if last != now_ms && self.refreshed_ms.compare_exchange(last, now_ms, Relaxed, Relaxed).is_ok() {
+            return self.refresh(now_ms);
+        }
+        self.used.load(Relaxed)
+    }
+
+    /// Lowers the reading by bytes just freed (until the next refresh corrects it).
+    pub fn freed(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = self.used.fetch_update(Relaxed, Relaxed, |u| Some(u.saturating_sub(bytes)));
+    }
+}

@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::error::{CmdResult, OOM};
 use crate::storage::Keyspace;
+use crate::storage::evict::{Access, Policy};
 use clients::Clients;
 use slowlog::SlowLog;
 use stats::{Snapshot, Stats};
@@ -56,6 +58,7 @@ pub struct Limits {
     pub proto_max_bulk_len: AtomicU64,
     pub query_buffer_limit: AtomicU64,
     pub output_hard_limit: AtomicU64,
+    pub maxmemory: AtomicU64,
     pub tcp_keepalive_s: AtomicU64,
 }
 
@@ -68,6 +71,9 @@ pub struct Server {
     pub slowlog: SlowLog,
     pub latency: latency::LatencyMonitor,
     pub monitors: monitor::Monitors,
+    pub memory: memory::MemoryGauge,
+    /// The eviction policy and samples, mirrored from the configuration.
+    eviction: std::sync::Mutex<(Policy, usize)>,
     pub run_id: String,
     pub started: Instant,
     pub start_ms: u64,
@@ -93,6 +99,8 @@ impl Server {
             slowlog: SlowLog::default(),
             latency: latency::LatencyMonitor::default(),
             monitors: monitor::Monitors::default(),
+            memory: memory::MemoryGauge::default(),
+            eviction: std::sync::Mutex::new((Policy::NoEviction, 5)),
             run_id: random_hex40(),
             started: Instant::now(),
             start_ms: crate::storage::now_ms(),
@@ -123,6 +131,14 @@ impl Server {
         self.limits.proto_max_bulk_len.store(c.proto_max_bulk_len, Relaxed);
         self.limits.query_buffer_limit.store(c.client_query_buffer_limit, Relaxed);
         self.limits.output_hard_limit.store(c.output_limit_normal.hard, Relaxed);
+        self.limits.maxmemory.store(c.maxmemory, Relaxed);
+        let policy = Policy::parse(&c.maxmemory_policy);
+        *self.eviction.lock().unwrap_or_else(|p| p.into_inner()) = (policy, c.maxmemory_samples as usize);
+        self.keyspace.set_access(Access {
+            lfu: policy.is_lfu(),
+            lfu_log_factor: c.lfu_log_factor,
+            lfu_decay_time: c.lfu_decay_time,
+        });
         self.limits.tcp_keepalive_s.store(c.tcp_keepalive, Relaxed);
         self.slowlog.slower_than.store(c.slowlog_log_slower_than, Relaxed);
         self.slowlog.max_len.store(c.slowlog_max_len, Relaxed);
@@ -131,6 +147,33 @@ impl Server {
         if let Some(set_level) = LOGLEVEL_HOOK.get() {
             set_level(&c.loglevel);
         }
+    }
+
+    /// Before a write that may grow memory: with maxmemory set and exceeded, evicts by
+    /// the policy until under it again, or fails with -OOM (noeviction, or nothing left
+    /// to evict).
+    pub fn make_room(&self, now_ms: u64) -> CmdResult {
+        let max = self.limits.maxmemory.load(Relaxed);
+        if max == 0 {
+            return Ok(());
+        }
+        let used = self.memory.current(now_ms);
+        if used <= max {
+            return Ok(());
+        }
+        if self.evict_down_to(max, used, now_ms) { Ok(()) } else { Err(OOM) }
+    }
+
+    /// Evicts until `used` is at or under `max`; false when that was not possible.
+    fn evict_down_to(&self, max: u64, used: u64, now_ms: u64) -> bool {
+        let (policy, samples) = *self.eviction.lock().unwrap_or_else(|p| p.into_inner());
+        if policy == Policy::NoEviction {
+            return false;
+        }
+        let need = used - max;
+        let freed = self.keyspace.evict(policy, samples, need, now_ms);
+        self.memory.freed(freed);
+        freed >= need
     }
 
     pub fn stats_snapshot(&self) -> Snapshot {
@@ -145,6 +188,13 @@ impl Server {
     /// budget of a quarter of the tick (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC).
     pub fn cron(&self, tick: Duration) {
         crate::storage::clock::refresh();
+        let now = crate::storage::now_ms();
+        let used = self.memory.refresh(now);
+        let max = self.limits.maxmemory.load(Relaxed);
+        if max > 0 && used > max {
+            // Also after CONFIG SET maxmemory lowered it: evict without waiting for writes.
+            self.evict_down_to(max, used, now);
+        }
         let timeout = self.limits.timeout_s.load(Relaxed);
         if timeout > 0 {
             self.clients.close_idle(timeout, crate::storage::now_ms());

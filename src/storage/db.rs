@@ -24,6 +24,18 @@ pub struct SlotTable {
     pub(super) volatile: u32,
 }
 
+impl SlotTable {
+    /// After removals: an empty table frees its allocation, a sparse one shrinks, so
+    /// deleted, expired and evicted keys give their table space back.
+    fn reclaim(&mut self, h: &Hasher) {
+        if self.map.is_empty() {
+            self.map = HashTable::new();
+        } else if self.map.capacity() > 16 && self.map.len() * 4 < self.map.capacity() {
+            self.map.shrink_to(self.map.len() * 2, |e| h.hash_one(e.key()));
+        }
+    }
+}
+
 pub struct Db {
     /// Indexed by the shard-local slot number; empty until the first key is written.
     tables: Vec<SlotTable>,
@@ -76,6 +88,8 @@ impl Db {
         match table.map.find_entry(hash, |e| e.key() == key) {
             Ok(occ) => {
                 if occ.get().is_expired(now) {
+                    // Table space is reclaimed by the next removal or expiry sweep of
+                    // this slot, keeping this hot lookup to one probe.
                     occ.remove();
                     table.volatile -= 1;
                     self.volatile -= 1;
@@ -140,6 +154,7 @@ impl Db {
         match table.map.find_entry(hash, |e| e.key() == key) {
             Ok(occ) => {
                 let (entry, _) = occ.remove();
+                table.reclaim(h);
                 self.keys -= 1;
                 if entry.expire_at().is_some() {
                     table.volatile -= 1;
@@ -156,7 +171,7 @@ impl Db {
     }
 
     /// Removes expired keys of one slot table. Returns (volatile keys checked, expired).
-    pub fn expire_slot(&mut self, local: usize, now: u64) -> (usize, usize) {
+    pub fn expire_slot(&mut self, h: &Hasher, local: usize, now: u64) -> (usize, usize) {
         let Some(table) = self.tables.get_mut(local) else { return (0, 0) };
         if table.volatile == 0 {
             return (0, 0);
@@ -165,6 +180,9 @@ impl Db {
         let before = table.map.len();
         table.map.retain(|e| !e.is_expired(now));
         let expired = before - table.map.len();
+        if expired > 0 {
+            table.reclaim(h);
+        }
         table.volatile -= expired as u32;
         self.volatile -= expired;
         self.keys -= expired;

@@ -13,9 +13,19 @@ use std::time::Instant;
 
 use super::db::{Db, EntryMut, Expired, Hasher};
 use super::entry::{CLOCK_MASK, Entry};
+use super::evict::{Access, Policy};
 use super::value::NewValue;
 use crate::cluster::slot::SLOTS;
 use crate::metrics::names::{LOCK_WAIT_BUCKETS_US, bucket_index};
+use crate::storage::random_u64;
+
+/// Table bytes charged to each key: a 16-byte entry and its control byte, over
+/// hashbrown's typical load.
+pub const TABLE_BYTES_PER_KEY: usize = 24;
+
+/// Most keys one call to [`Keyspace::evict`] removes, so a single write never stalls on
+/// a huge eviction burst (the cron continues the work).
+pub const MAX_EVICTIONS_PER_CALL: usize = 4096;
 
 /// Keys checked per active-expiry sample (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP).
 pub const EXPIRE_SAMPLE: usize = 20;
@@ -39,6 +49,10 @@ pub struct Shard {
     local_slots: usize,
     /// Keys removed because their TTL passed (lazily or actively).
     pub expired_keys: u64,
+    /// Keys removed to stay under maxmemory.
+    pub evicted_keys: u64,
+    /// How accesses are recorded (LRU clock or LFU counter).
+    pub access: Access,
     /// Where the active expiry sweep resumes: `db * local_slots + local slot`.
     expire_cursor: usize,
 }
@@ -60,6 +74,8 @@ impl Shard {
             nshards,
             local_slots,
             expired_keys: 0,
+            evicted_keys: 0,
+            access: Access::default(),
             expire_cursor: 0,
         }
     }
@@ -84,8 +100,10 @@ impl Shard {
 
     /// Looks a key up (expiring it if due) and marks it accessed.
     pub fn get(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
+        let access = self.access;
         let mut e = self.peek(db, slot, key, now)?;
-        e.set_clock(lru_clock(now));
+        let random = if access.lfu { crate::storage::random_u64() } else { 0 };
+        e.set_clock(access.touched(e.clock(), now, random));
         Some(e)
     }
 
@@ -115,7 +133,7 @@ impl Shard {
         now: u64,
     ) -> bool {
         let mut entry = Entry::new(key, value, expire_at);
-        entry.set_clock(lru_clock(now));
+        entry.set_clock(self.access.initial(now));
         self.insert(db, slot, entry, now)
     }
 
@@ -142,6 +160,60 @@ impl Shard {
         entry
     }
 
+    /// Samples up to `samples` keys (only keys with a TTL for volatile policies) of one
+    /// database chosen at random, weighted by size, and returns the best victim by the
+    /// policy's score: (db, slot, key).
+    pub fn pick_victim(&self, policy: Policy, samples: usize, now: u64) -> Option<(usize, u16, Vec<u8>)> {
+        let volatile = policy.volatile_only();
+        let weight = |d: &Db| if volatile { d.volatile() } else { d.len() };
+        let total: usize = self.dbs.iter().map(weight).sum();
+        if total == 0 || policy == Policy::NoEviction {
+            return None;
+        }
+        let mut r = (random_u64() % total as u64) as usize;
+        let db = self.dbs.iter().position(|d| {
+            let w = weight(d);
+            if r < w {
+                return true;
+            }
+            r -= w;
+            false
+        })?;
+        let d = &self.dbs[db];
+        let mut best: Option<(u64, usize, &Entry)> = None;
+        let mut found = 0;
+        // Bounded probing: sparse databases may need many slots to find `samples` keys.
+        for _ in 0..samples.max(1) * 64 {
+            if found >= samples {
+                break;
+            }
+            let local = (random_u64() % self.local_slots as u64) as usize;
+            let n = d.slot_len(local);
+            if n == 0 || (volatile && !d.slot_has_volatile(local)) {
+                continue;
+            }
+            let start = (random_u64() % n as u64) as usize;
+            let pick = (0..n)
+                .filter_map(|k| d.slot_nth(local, (start + k) % n))
+                .find(|e| !volatile || e.expire_at().is_some());
+            if let Some(e) = pick {
+                found += 1;
+                let score = policy.score(e, now, &self.access, random_u64());
+                if best.is_none_or(|b| score > b.0) {
+                    best = Some((score, local, e));
+                }
+            }
+        }
+        best.map(|(_, local, e)| (db, self.global_slot(local) as u16, e.key().to_vec()))
+    }
+
+    /// Evicts a key; returns the bytes it held (entry, value and its table share).
+    pub fn evict(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<u64> {
+        let entry = self.remove(db, slot, key, now)?;
+        self.evicted_keys += 1;
+        Some((entry.heap_size() + TABLE_BYTES_PER_KEY) as u64)
+    }
+
     /// One active-expiry sample: walks slot tables from the cursor until it has checked
     /// at least [`EXPIRE_SAMPLE`] keys with a TTL, or has walked one database's worth of
     /// slots. Databases with no TTL keys are skipped whole.
@@ -161,7 +233,7 @@ impl Shard {
                 }
                 continue;
             }
-            let (checked, expired) = self.dbs[db].expire_slot(local, now);
+            let (checked, expired) = self.dbs[db].expire_slot(&self.hasher, local, now);
             round.checked += checked;
             round.expired += expired;
             self.expired_keys += expired as u64;
@@ -308,6 +380,37 @@ impl Keyspace {
     /// Lock wait statistics of shard `index`.
     pub fn lock_wait(&self, index: usize) -> &LockWait {
         &self.shards[index].wait
+    }
+
+    pub fn evicted_keys(&self) -> u64 {
+        (0..self.shards.len()).map(|i| self.lock_index(i).evicted_keys).sum()
+    }
+
+    /// Applies how accesses are recorded to every shard.
+    pub fn set_access(&self, access: Access) {
+        for i in 0..self.shards.len() {
+            self.lock_index(i).access = access;
+        }
+    }
+
+    /// Evicts keys by `policy` until about `need` bytes are freed; returns the bytes
+    /// freed (less than `need` when nothing more can be evicted).
+    pub fn evict(&self, policy: Policy, samples: usize, need: u64, now: u64) -> u64 {
+        let n = self.shards.len();
+        let (mut freed, mut evicted, mut misses) = (0, 0, 0);
+        while freed < need && evicted < MAX_EVICTIONS_PER_CALL && misses < 4 * n {
+            let mut shard = self.lock_index((random_u64() % n as u64) as usize);
+            let victim = shard.pick_victim(policy, samples, now);
+            match victim.and_then(|(db, slot, key)| shard.evict(db, slot, &key, now)) {
+                Some(bytes) => {
+                    freed += bytes;
+                    evicted += 1;
+                    misses = 0;
+                }
+                None => misses += 1,
+            }
+        }
+        freed
     }
 
     pub fn expired_keys(&self) -> u64 {

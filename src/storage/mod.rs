@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod db;
 pub mod entry;
+pub mod evict;
 pub mod keyspace;
 pub mod value;
 
@@ -15,3 +16,24 @@ pub use keyspace::{Keyspace, Locked, Shard};
 pub use value::{NewValue, Object, ValueRef};
 
 pub use clock::now_ms;
+
+use std::cell::Cell;
+
+thread_local! {
+    static RNG: Cell<u64> = Cell::new({
+        use std::hash::BuildHasher;
+        std::collections::hash_map::RandomState::new().hash_one(0u64) | 1
+    });
+}
+
+/// A fast thread-local pseudo-random number (xorshift64*), for sampling only.
+pub fn random_u64() -> u64 {
+    RNG.with(|r| {
+        let mut x = r.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        r.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}

@@ -1,0 +1,164 @@
+//! Eviction under `maxmemory`: Redis's policies by sampling, with a few bytes of
+//! metadata per key and no linked lists.
+//!
+//! Each key's 24 access bits hold, under an LRU (or random/TTL) policy, the access
+//! clock in seconds; under an LFU policy, Redis's layout: 16 bits of minutes (last
+//! decay) and an 8-bit logarithmic access counter. A victim is chosen by sampling
+//! `maxmemory-samples` keys of one shard and evicting the best candidate by the
+//! policy's score; eviction repeats until enough memory is freed or nothing is left to
+//! evict.
+
+use super::entry::{CLOCK_MASK, Entry};
+use super::keyspace::{idle_seconds, lru_clock};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    NoEviction,
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl Policy {
+    pub fn parse(name: &str) -> Policy {
+        match name {
+            "allkeys-lru" => Policy::AllKeysLru,
+            "allkeys-lfu" => Policy::AllKeysLfu,
+            "allkeys-random" => Policy::AllKeysRandom,
+            "volatile-lru" => Policy::VolatileLru,
+            "volatile-lfu" => Policy::VolatileLfu,
+            "volatile-random" => Policy::VolatileRandom,
+            "volatile-ttl" => Policy::VolatileTtl,
+            _ => Policy::NoEviction,
+        }
+    }
+
+    pub fn is_lfu(self) -> bool {
+        matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
+    }
+
+    /// Whether only keys with a TTL may be evicted.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl
+        )
+    }
+
+    /// How good a victim `e` is: higher is evicted first.
+    pub fn score(self, e: &Entry, now_ms: u64, access: &Access, random: u64) -> u64 {
+        match self {
+            Policy::NoEviction => 0,
+            Policy::AllKeysLru | Policy::VolatileLru => idle_seconds(e.clock(), now_ms),
+            Policy::AllKeysLfu | Policy::VolatileLfu => 255 - access.lfu_counter(e.clock(), now_ms) as u64,
+            Policy::AllKeysRandom | Policy::VolatileRandom => random,
+            Policy::VolatileTtl => u64::MAX - e.expire_at().unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Initial LFU counter of a new key, so it is not evicted before it has a chance to be
+/// read (Redis's LFU_INIT_VAL).
+pub const LFU_INIT_VAL: u32 = 5;
+
+/// How key accesses are recorded; set from the configuration on every shard.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    pub lfu: bool,
+    pub lfu_log_factor: u32,
+    /// Minutes without access for the counter to decrease by one (0: never decays).
+    pub lfu_decay_time: u32,
+}
+
+impl Default for Access {
+    fn default() -> Access {
+        Access { lfu: false, lfu_log_factor: 10, lfu_decay_time: 1 }
+    }
+}
+
+fn minutes(now_ms: u64) -> u32 {
+    ((now_ms / 60_000) & 0xFFFF) as u32
+}
+
+impl Access {
+    /// The access bits of a new key.
+    pub fn initial(&self, now_ms: u64) -> u32 {
+        if self.lfu { (minutes(now_ms) << 8) | LFU_INIT_VAL } else { lru_clock(now_ms) }
+    }
+
+    /// The access bits after one more access.
+    pub fn touched(&self, bits: u32, now_ms: u64, random: u64) -> u32 {
+        if !self.lfu {
+            return lru_clock(now_ms);
+        }
+        let mut counter = self.lfu_counter(bits, now_ms);
+        // Logarithmic increment: the higher the counter, the less likely a bump.
+        if counter < 255 {
+            let base = counter.saturating_sub(LFU_INIT_VAL) as f64;
+            let p = 1.0 / (base * self.lfu_log_factor as f64 + 1.0);
+            let r = (random >> 11) as f64 / (1u64 << 53) as f64;
+            if r < p {
+                counter += 1;
+            }
+        }
+        ((minutes(now_ms) << 8) | counter) & CLOCK_MASK
+    }
+
+    /// The LFU counter with decay applied (OBJECT FREQ), without changing the key.
+    pub fn lfu_counter(&self, bits: u32, now_ms: u64) -> u32 {
+        let counter = bits & 0xFF;
+        if self.lfu_decay_time == 0 {
+            return counter;
+        }
+        let last = (bits >> 8) & 0xFFFF;
+        let elapsed = (minutes(now_ms).wrapping_sub(last)) & 0xFFFF;
+        let periods = elapsed / self.lfu_decay_time;
+        counter.saturating_sub(periods)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::NewValue;
+
+    #[test]
+    fn lfu_counter_grows_logarithmically_and_decays() {
+        let a = Access { lfu: true, lfu_log_factor: 10, lfu_decay_time: 1 };
+        let t0 = 10 * 60_000;
+        let mut bits = a.initial(t0);
+        assert_eq!(a.lfu_counter(bits, t0), LFU_INIT_VAL);
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..1000 {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            bits = a.touched(bits, t0, rng);
+        }
+        let after_1000 = a.lfu_counter(bits, t0);
+        assert!(after_1000 > 10 && after_1000 < 40, "{after_1000}");
+        // Three minutes without access: three decrements.
+        assert_eq!(a.lfu_counter(bits, t0 + 3 * 60_000), after_1000 - 3);
+        // A second key touched once stays near the initial value.
+        let once = a.touched(a.initial(t0), t0, 0);
+        assert!(a.lfu_counter(once, t0) <= LFU_INIT_VAL + 1);
+    }
+
+    #[test]
+    fn scores_order_victims() {
+        let access = Access::default();
+        let now = 1_000_000;
+        let mut old = Entry::new(b"old", NewValue::Str(b"v"), Some(now + 10));
+        old.set_clock(lru_clock(now - 50_000));
+        let mut fresh = Entry::new(b"fresh", NewValue::Str(b"v"), Some(now + 99_000));
+        fresh.set_clock(lru_clock(now));
+        let lru = Policy::AllKeysLru;
+        assert!(lru.score(&old, now, &access, 0) > lru.score(&fresh, now, &access, 0));
+        let ttl = Policy::VolatileTtl;
+        assert!(ttl.score(&old, now, &access, 0) > ttl.score(&fresh, now, &access, 0));
+        assert!(Policy::parse("volatile-ttl").volatile_only());
+        assert_eq!(Policy::parse("bogus"), Policy::NoEviction);
+    }
+}

@@ -1,0 +1,222 @@
+//! maxmemory and eviction, against the real binary: each test runs its own server
+//! process, because `used_memory` is the allocator's count for the whole process.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use common::{WAIT, error_text, eventually};
+use redis::cmd;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_slotcache"))
+            .args(["--bind", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--threads", "2"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + WAIT;
+        let addr = loop {
+            assert!(Instant::now() < deadline, "server did not start");
+            let line = lines.next().expect("ready line").unwrap();
+            if let Some(a) = line.split("Ready to accept connections tcp ").nth(1) {
+                break a.trim().parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    fn conn(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://{}/", self.addr))
+            .unwrap()
+            .get_connection_with_timeout(WAIT)
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = cmd("INFO").arg(section).query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in {info}"))
+}
+
+/// Writes `n` keys `prefix:i` with `size`-byte values in pipelines of 500.
+fn write_keys(c: &mut redis::Connection, prefix: &str, n: usize, size: usize, ttl: Option<u64>) {
+    let value = vec![b'v'; size];
+    for start in (0..n).step_by(500) {
+        let mut p = redis::pipe();
+        for i in start..(start + 500).min(n) {
+            let k = format!("{prefix}:{i}");
+            match ttl {
+                Some(s) => p.cmd("SET").arg(k).arg(&value).arg("EX").arg(s).ignore(),
+                None => p.cmd("SET").arg(k).arg(&value).ignore(),
+            };
+        }
+        let _: () = p.query(c).unwrap();
+    }
+}
+
+fn count_existing(c: &mut redis::Connection, prefix: &str, n: usize) -> usize {
+    let mut total = 0;
+    for start in (0..n).step_by(500) {
+        let mut e = cmd("EXISTS");
+        for i in start..(start + 500).min(n) {
+            e.arg(format!("{prefix}:{i}"));
+        }
+        total += e.query::<usize>(c).unwrap();
+    }
+    total
+}
+
+const MB: u64 = 1024 * 1024;
+
+#[test]
+fn writes_far_past_maxmemory_stay_bounded() {
+    let s = Server::start(&["--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut c = s.conn();
+    // About 10x maxmemory of data, checking the bound as it goes.
+    for round in 0..10 {
+        write_keys(&mut c, &format!("r{round}"), 25_000, 300, None);
+        let used = info_field(&mut c, "memory", "used_memory");
+        assert!(used <= 8 * MB + MB / 2, "round {round}: used_memory {used} over 8mb");
+    }
+    let pong: String = cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+    assert!(info_field(&mut c, "stats", "evicted_keys") > 100_000);
+    let keys: u64 = cmd("DBSIZE").query(&mut c).unwrap();
+    assert!(keys > 1000 && keys < 250_000, "{keys}");
+}
+
+#[test]
+fn noeviction_refuses_writes_but_serves_reads_and_deletes() {
+    let s = Server::start(&["--maxmemory", "3mb"]);
+    let mut c = s.conn();
+    let value = vec![b'v'; 1000];
+    let mut refused = None;
+    for i in 0..20_000 {
+        if let Err(e) = cmd("SET").arg(format!("k:{i}")).arg(&value).query::<()>(&mut c) {
+            refused = Some((i, error_text(&e)));
+            break;
+        }
+    }
+    let (stored, text) = refused.expect("writes are refused past maxmemory");
+    assert_eq!(text, "OOM command not allowed when used memory > 'maxmemory'.");
+    let v: Vec<u8> = cmd("GET").arg("k:0").query(&mut c).unwrap();
+    assert_eq!(v, value, "reads still work");
+    assert!(cmd("APPEND").arg("k:0").arg("x").query::<i64>(&mut c).is_err(), "denyoom writes fail");
+    let n: i64 = cmd("DEL").arg("k:1").query(&mut c).unwrap();
+    assert_eq!(n, 1, "deletes still work");
+    assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
+    let keys: usize = cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(keys, stored - 1, "nothing stored was lost");
+}
+
+#[test]
+fn volatile_policies_never_evict_keys_without_ttl() {
+    for policy in ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"] {
+        let s = Server::start(&["--maxmemory", "6mb", "--maxmemory-policy", policy]);
+        let mut c = s.conn();
+        write_keys(&mut c, "persistent", 5_000, 200, None);
+        write_keys(&mut c, "volatile", 40_000, 200, Some(10_000));
+        assert!(info_field(&mut c, "stats", "evicted_keys") > 0, "{policy}");
+        assert_eq!(count_existing(&mut c, "persistent", 5_000), 5_000, "{policy} evicted a key without TTL");
+        // With no volatile key left to evict, writes fail instead.
+        let _: () = cmd("FLUSHDB").query(&mut c).unwrap();
+        let value = vec![b'v'; 1000];
+        let refused =
+            (0..20_000).any(|i| cmd("SET").arg(format!("p:{i}")).arg(&value).query::<()>(&mut c).is_err());
+        assert!(refused, "{policy}: OOM once only keys without TTL remain");
+    }
+}
+
+#[test]
+fn volatile_ttl_evicts_the_soonest_expiring_first() {
+    let s = Server::start(&[
+        "--maxmemory",
+        "6mb",
+        "--maxmemory-policy",
+        "volatile-ttl",
+        "--maxmemory-samples",
+        "64",
+    ]);
+    let mut c = s.conn();
+    write_keys(&mut c, "late", 2_000, 200, Some(100_000));
+    write_keys(&mut c, "soon", 2_000, 200, Some(1_000));
+    write_keys(&mut c, "fill", 30_000, 200, Some(50_000));
+    assert!(info_field(&mut c, "stats", "evicted_keys") > 2_000);
+    assert_eq!(count_existing(&mut c, "soon", 2_000), 0, "the soonest-expiring keys go first");
+    assert_eq!(count_existing(&mut c, "late", 2_000), 2_000, "the latest-expiring keys stay");
+}
+
+#[test]
+fn allkeys_lru_keeps_a_recently_read_key() {
+    let s = Server::start(&["--maxmemory-policy", "allkeys-lru", "--maxmemory-samples", "64"]);
+    let mut c = s.conn();
+    let _: () = cmd("SET").arg("hot").arg("v").query(&mut c).unwrap();
+    write_keys(&mut c, "old", 3_000, 200, None);
+    // The access clock has one-second resolution: let the old keys age.
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    let _: String = cmd("GET").arg("hot").query(&mut c).unwrap();
+    let used = info_field(&mut c, "memory", "used_memory");
+    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg(used + 200 * 1024).query(&mut c).unwrap();
+    write_keys(&mut c, "new", 2_000, 200, None);
+    let old_left = count_existing(&mut c, "old", 3_000);
+    assert!(old_left < 3_000, "untouched keys were evicted");
+    let hot: Option<String> = cmd("GET").arg("hot").query(&mut c).unwrap();
+    assert_eq!(hot.as_deref(), Some("v"), "the recently read key survives ({old_left} old keys left)");
+}
+
+#[test]
+fn allkeys_lfu_keeps_a_frequently_read_key() {
+    let s = Server::start(&["--maxmemory-policy", "allkeys-lfu", "--maxmemory-samples", "64"]);
+    let mut c = s.conn();
+    let _: () = cmd("SET").arg("hot").arg("v").query(&mut c).unwrap();
+    write_keys(&mut c, "once", 3_000, 200, None);
+    for _ in 0..200 {
+        let _: String = cmd("GET").arg("hot").query(&mut c).unwrap();
+    }
+    let freq: i64 = cmd("OBJECT").arg("FREQ").arg("hot").query(&mut c).unwrap();
+    let cold: i64 = cmd("OBJECT").arg("FREQ").arg("once:1").query(&mut c).unwrap();
+    assert!(freq > cold, "OBJECT FREQ: hot {freq}, cold {cold}");
+    let used = info_field(&mut c, "memory", "used_memory");
+    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg(used + 200 * 1024).query(&mut c).unwrap();
+    write_keys(&mut c, "new", 2_000, 200, None);
+    assert!(count_existing(&mut c, "once", 3_000) < 3_000);
+    let hot: Option<String> = cmd("GET").arg("hot").query(&mut c).unwrap();
+    assert_eq!(hot.as_deref(), Some("v"), "the frequently read key survives");
+}
+
+#[test]
+fn lowering_maxmemory_at_runtime_evicts_down_to_it() {
+    let s = Server::start(&["--maxmemory-policy", "allkeys-random"]);
+    let mut c = s.conn();
+    write_keys(&mut c, "k", 30_000, 200, None);
+    let before = info_field(&mut c, "memory", "used_memory");
+    assert!(before > 6 * MB, "{before}");
+    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg("4mb").query(&mut c).unwrap();
+    // No writes: the cron evicts on its own.
+    assert!(eventually(|| info_field(&mut c, "memory", "used_memory") <= 4 * MB));
+    let keys: u64 = cmd("DBSIZE").query(&mut c).unwrap();
+    assert!(keys > 0 && keys < 30_000, "{keys}");
+}
