@@ -367,6 +367,18 @@ fn memory_usage_is_reported() {
     assert_eq!(none, None);
     let n: i64 = cmd("MEMORY").arg("USAGE").arg("big").arg("SAMPLES").arg(5).query(&mut c).unwrap();
     assert!(n >= 10_000);
+
+    let _: () = cmd("SELECT").arg(2).query(&mut c).unwrap();
+    let _: () = cmd("SET").arg("in-db-2").arg("v").query(&mut c).unwrap();
+    let stats: HashMap<String, Value> = cmd("MEMORY").arg("STATS").query(&mut c).unwrap();
+    assert_eq!(stats["keys.count"], Value::Int(3));
+    let Value::Int(total) = stats["total.allocated"] else { panic!("{stats:?}") };
+    let Value::Int(peak) = stats["peak.allocated"] else { panic!("{stats:?}") };
+    assert!(total > 0 && peak >= total, "{total} {peak}");
+    assert!(stats.contains_key("db.0") && stats.contains_key("db.2") && !stats.contains_key("db.1"));
+    assert!(stats.contains_key("fragmentation") && stats.contains_key("dataset.bytes"));
+    let doctor: String = cmd("MEMORY").arg("DOCTOR").query(&mut c).unwrap();
+    assert!(doctor.starts_with("Hi Sam") || doctor.starts_with("Sam,"), "{doctor}");
 }
 
 #[test]

@@ -148,6 +148,12 @@ const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
         .keys(2, 2, 1)
         .group("server")
         .doc("Estimates the memory usage of a key.", "4.0.0"),
+    CommandSpec::new("memory|stats", 2, 0, memory_stats)
+        .group("server")
+        .doc("Returns details about memory usage.", "4.0.0"),
+    CommandSpec::new("memory|doctor", 2, 0, memory_doctor)
+        .group("server")
+        .doc("Outputs a memory problems report.", "4.0.0"),
     CommandSpec::new("memory|help", 2, LOADING | STALE, memory_help)
         .group("server")
         .doc("Returns helpful text about the different subcommands.", "4.0.0"),
@@ -309,8 +315,10 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("used_memory_human", &human_bytes(m.allocated));
             line("used_memory_rss", &m.rss);
             line("used_memory_rss_human", &human_bytes(m.rss));
-            line("used_memory_peak", &m.allocated.max(m.active));
-            line("used_memory_peak_human", &human_bytes(m.allocated.max(m.active)));
+            let peak = server.memory.peak.load(Relaxed).max(m.allocated);
+            line("used_memory_peak", &peak);
+            line("used_memory_peak_human", &human_bytes(peak));
+            line("used_memory_startup", &server.startup_allocated);
             line("used_memory_dataset", &m.allocated);
             line("allocator_allocated", &m.allocated);
             line("allocator_active", &m.active);
@@ -948,12 +956,107 @@ fn memory_usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// MEMORY STATS
+fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let server = ctx.server;
+    let m = memory_info();
+    let peak = server.memory.peak.load(Relaxed).max(m.allocated);
+    let dbs = server.keyspace.db_stats();
+    let keys: usize = dbs.iter().map(|d| d.0).sum();
+    let dataset = m.allocated.saturating_sub(server.startup_allocated);
+    let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+    let used_dbs: Vec<(usize, usize)> =
+        dbs.iter().enumerate().filter(|(_, d)| d.0 > 0).map(|(i, d)| (i, d.0)).collect();
+    let out = &mut *ctx.out;
+    out.map(14 + used_dbs.len());
+    for (name, value) in [
+        ("peak.allocated", peak),
+        ("total.allocated", m.allocated),
+        ("startup.allocated", server.startup_allocated),
+        ("clients.normal", 0),
+        ("keys.count", keys as u64),
+    ] {
+        out.bulk(name.as_bytes());
+        out.int(value as i64);
+    }
+    for (db, n) in used_dbs {
+        out.bulk(format!("db.{db}").as_bytes());
+        out.map(1);
+        out.bulk(b"keys");
+        out.int(n as i64);
+    }
+    out.bulk(b"keys.bytes-per-key");
+    out.int(if keys > 0 { (dataset / keys as u64) as i64 } else { 0 });
+    out.bulk(b"dataset.bytes");
+    out.int(dataset as i64);
+    out.bulk(b"dataset.percentage");
+    out.double(100.0 * ratio(dataset, m.allocated));
+    out.bulk(b"peak.percentage");
+    out.double(100.0 * ratio(m.allocated, peak));
+    for (name, value) in [
+        ("allocator.allocated", m.allocated),
+        ("allocator.active", m.active),
+        ("allocator.resident", m.resident),
+        ("rss", m.rss),
+    ] {
+        out.bulk(name.as_bytes());
+        out.int(value as i64);
+    }
+    out.bulk(b"fragmentation");
+    out.double(ratio(m.rss, m.allocated));
+    Ok(())
+}
+
+/// MEMORY DOCTOR
+fn memory_doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let m = memory_info();
+    let peak = ctx.server.memory.peak.load(Relaxed).max(m.allocated);
+    let mut issues = Vec::new();
+    if m.allocated < 5 * 1024 * 1024 {
+        issues.push(None);
+    } else {
+        if peak > m.allocated * 3 / 2 {
+            issues.push(Some(format!(
+                "Peak memory: at some point the allocator held {} ({}% more than the {} now in use).                  The process may not give all of it back to the system.",
+                human_bytes(peak),
+                (peak - m.allocated) * 100 / m.allocated.max(1),
+                human_bytes(m.allocated)
+            )));
+        }
+        let frag = m.rss as f64 / m.allocated.max(1) as f64;
+        if frag > 1.4 {
+            issues.push(Some(format!(
+                "High fragmentation: RSS is {frag:.2} times the memory in use. Many small deletions or                  evictions after a peak leave pages partly used."
+            )));
+        }
+    }
+    let report = match issues.as_slice() {
+        [None] => "Hi Sam, this instance is empty or is using very little memory, my issues detector can't                    be used in these conditions. Please, leave for your mission on Earth and fill it with                    some data. The new Sam and I will be back to our programming as soon as I finished                    rebooting.\n"
+            .to_string(),
+        [] => "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs                on this base.\n"
+            .to_string(),
+        found => {
+            let lines: Vec<String> = found.iter().flatten().map(|l| format!(" * {l}\n")).collect();
+            format!("Sam, I detected a few issues in this slotcache instance memory implants:\n\n{}", lines.concat())
+        }
+    };
+    ctx.out.verbatim(report.as_bytes());
+    Ok(())
+}
+
 /// MEMORY HELP
 fn memory_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     help(
         ctx,
         "MEMORY",
-        &["USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value."],
+        &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value.",
+        ],
     );
     Ok(())
 }

@@ -34,6 +34,8 @@ fn process_rss() -> u64 {
 pub struct MemoryGauge {
     used: std::sync::atomic::AtomicU64,
     refreshed_ms: std::sync::atomic::AtomicU64,
+    /// Highest reading seen (MEMORY STATS peak.allocated, INFO used_memory_peak).
+    pub peak: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryGauge {
@@ -42,6 +44,7 @@ impl MemoryGauge {
         let _ = epoch::advance();
         let used = stats::allocated::read().unwrap_or(0) as u64;
         self.used.store(used, std::sync::atomic::Ordering::Relaxed);
+        self.peak.fetch_max(used, std::sync::atomic::Ordering::Relaxed);
         self.refreshed_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
         used
     }
