@@ -206,3 +206,14 @@ fn json_key_api_is_off_by_default() {
     assert_eq!(post(addr, "/set", r#"{"key": "k", "value": "v"}"#, None).0, "HTTP/1.1 404 Not Found");
     assert_eq!(get(addr, "/get?key=k").0, "HTTP/1.1 404 Not Found");
 }
+
+#[test]
+fn json_key_api_survives_an_oversized_value() {
+    let (_s, addr) = start_api(&["proto-max-bulk-len", "1mb"]);
+    let big = format!(r#"{{"key": "k", "value": "{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    let (status, body) = post(addr, "/set", &big, None);
+    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    assert!(body.contains("Protocol error: invalid bulk length"), "{body}");
+    assert_eq!(post(addr, "/set", r#"{"key": "k", "value": "small"}"#, None).0, "HTTP/1.1 200 OK");
+    assert!(get(addr, "/get?key=k").1.contains("\"small\""));
+}

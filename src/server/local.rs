@@ -45,22 +45,35 @@ impl LocalClient {
     }
 
     /// Feeds raw request bytes; every complete request runs and its reply is appended
-    /// to `out`.
+    /// to `out`. On a protocol error the unparsed input is dropped (where a socket
+    /// would be closed), so the client stays usable.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
         self.input.extend_from_slice(bytes);
         self.session.mark = std::time::Instant::now();
         let now = crate::storage::clock::unix_ms_at(self.session.mark);
         let max_bulk = self.server.limits.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
-        while let Some(argv) = self.parser.next(&mut self.input, max_bulk as usize)? {
-            execute(&self.server, &self.stats, &mut self.session, &mut self.out, &argv, now);
+        loop {
+            match self.parser.next(&mut self.input, max_bulk as usize) {
+                Ok(Some(argv)) => {
+                    execute(&self.server, &self.stats, &mut self.session, &mut self.out, &argv, now)
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    self.input.clear();
+                    self.parser = RequestParser::new();
+                    return Err(e);
+                }
+            }
         }
-        Ok(())
     }
 
     /// Runs one command given as arguments and returns its raw reply.
     pub fn run(&mut self, args: &[&[u8]]) -> Vec<u8> {
         self.out.buf.clear();
-        self.feed(&crate::protocol::request::encode(args)).expect("well-formed request");
+        if let Err(e) = self.feed(&crate::protocol::request::encode(args)) {
+            // Only a limit can fail here (an argument over proto-max-bulk-len).
+            self.out.error(&e.reply_text());
+        }
         std::mem::take(&mut self.out.buf)
     }
 }
@@ -89,6 +102,15 @@ mod tests {
         assert_eq!(c.run(&[b"INCR", b"k"]), b"-ERR value is not an integer or out of range\r\n");
         assert_eq!(c.run(&[b"get"]), b"-ERR wrong number of arguments for 'get' command\r\n");
         assert_eq!(c.run(&[b"DBSIZE"]), b":1\r\n");
+    }
+
+    #[test]
+    fn oversized_argument_is_an_error_reply_and_the_client_recovers() {
+        let mut c = client();
+        let big = vec![b'x'; 2 * 1024 * 1024];
+        c.server.limits.proto_max_bulk_len.store(1024 * 1024, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(c.run(&[b"SET", b"k", &big]), b"-ERR Protocol error: invalid bulk length\r\n");
+        assert_eq!(c.run(&[b"SET", b"k", b"v"]), b"+OK\r\n");
     }
 
     #[test]
