@@ -3,54 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::Instant;
-
-use common::{WAIT, error_text, eventually};
+use common::{Proc, error_text, eventually};
 use redis::cmd;
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_slotcache"))
-            .args(["--bind", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--threads", "2"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let deadline = Instant::now() + WAIT;
-        let addr = loop {
-            assert!(Instant::now() < deadline, "server did not start");
-            let line = lines.next().expect("ready line").unwrap();
-            if let Some(a) = line.split("Ready to accept connections tcp ").nth(1) {
-                break a.trim().parse().unwrap();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
-    }
-
-    fn conn(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://{}/", self.addr))
-            .unwrap()
-            .get_connection_with_timeout(WAIT)
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A server process with the eviction tests' common flags plus `args`.
+fn start(args: &[&str]) -> Proc {
+    let base = ["--bind", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--threads", "2"];
+    Proc::start(&[&base[..], args].concat())
 }
 
 fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
@@ -93,7 +52,7 @@ const MB: u64 = 1024 * 1024;
 
 #[test]
 fn writes_far_past_maxmemory_stay_bounded() {
-    let s = Server::start(&["--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lru"]);
+    let s = start(&["--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lru"]);
     let mut c = s.conn();
     // About 10x maxmemory of data, checking the bound as it goes.
     for round in 0..10 {
@@ -110,7 +69,7 @@ fn writes_far_past_maxmemory_stay_bounded() {
 
 #[test]
 fn noeviction_refuses_writes_but_serves_reads_and_deletes() {
-    let s = Server::start(&["--maxmemory", "3mb"]);
+    let s = start(&["--maxmemory", "3mb"]);
     let mut c = s.conn();
     let value = vec![b'v'; 1000];
     let mut refused = None;
@@ -135,7 +94,7 @@ fn noeviction_refuses_writes_but_serves_reads_and_deletes() {
 #[test]
 fn volatile_policies_never_evict_keys_without_ttl() {
     for policy in ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"] {
-        let s = Server::start(&["--maxmemory", "6mb", "--maxmemory-policy", policy]);
+        let s = start(&["--maxmemory", "6mb", "--maxmemory-policy", policy]);
         let mut c = s.conn();
         write_keys(&mut c, "persistent", 5_000, 200, None);
         write_keys(&mut c, "volatile", 40_000, 200, Some(10_000));
@@ -152,14 +111,7 @@ fn volatile_policies_never_evict_keys_without_ttl() {
 
 #[test]
 fn volatile_ttl_evicts_the_soonest_expiring_first() {
-    let s = Server::start(&[
-        "--maxmemory",
-        "6mb",
-        "--maxmemory-policy",
-        "volatile-ttl",
-        "--maxmemory-samples",
-        "64",
-    ]);
+    let s = start(&["--maxmemory", "6mb", "--maxmemory-policy", "volatile-ttl", "--maxmemory-samples", "64"]);
     let mut c = s.conn();
     write_keys(&mut c, "late", 2_000, 200, Some(100_000));
     write_keys(&mut c, "soon", 2_000, 200, Some(1_000));
@@ -171,7 +123,7 @@ fn volatile_ttl_evicts_the_soonest_expiring_first() {
 
 #[test]
 fn allkeys_lru_keeps_a_recently_read_key() {
-    let s = Server::start(&["--maxmemory-policy", "allkeys-lru", "--maxmemory-samples", "64"]);
+    let s = start(&["--maxmemory-policy", "allkeys-lru", "--maxmemory-samples", "64"]);
     let mut c = s.conn();
     let _: () = cmd("SET").arg("hot").arg("v").query(&mut c).unwrap();
     write_keys(&mut c, "old", 3_000, 200, None);
@@ -189,7 +141,7 @@ fn allkeys_lru_keeps_a_recently_read_key() {
 
 #[test]
 fn allkeys_lfu_keeps_a_frequently_read_key() {
-    let s = Server::start(&["--maxmemory-policy", "allkeys-lfu", "--maxmemory-samples", "64"]);
+    let s = start(&["--maxmemory-policy", "allkeys-lfu", "--maxmemory-samples", "64"]);
     let mut c = s.conn();
     let _: () = cmd("SET").arg("hot").arg("v").query(&mut c).unwrap();
     write_keys(&mut c, "once", 3_000, 200, None);
@@ -209,7 +161,7 @@ fn allkeys_lfu_keeps_a_frequently_read_key() {
 
 #[test]
 fn lowering_maxmemory_at_runtime_evicts_down_to_it() {
-    let s = Server::start(&["--maxmemory-policy", "allkeys-random"]);
+    let s = start(&["--maxmemory-policy", "allkeys-random"]);
     let mut c = s.conn();
     write_keys(&mut c, "k", 30_000, 200, None);
     let before = info_field(&mut c, "memory", "used_memory");

@@ -2,8 +2,10 @@
 //! crate clients, and raw-socket helpers for byte-exact RESP.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use slotcache::{Config, ServerHandle, StartOptions};
@@ -72,6 +74,80 @@ impl Drop for TestServer {
             h.shutdown();
             h.wait();
         }
+    }
+}
+
+/// The real `slotcache` binary in its own process, with its log lines.
+pub struct Proc {
+    pub child: Child,
+    pub addr: SocketAddr,
+    log: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    pub fn start(args: &[&str]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_slotcache"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn slotcache");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        let addr = loop {
+            let line =
+                rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("ready line");
+            if let Some(a) = line.split("Ready to accept connections tcp ").nth(1) {
+                break a.trim().parse().expect("address");
+            }
+        };
+        Proc { child, addr, log: rx }
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://{}/", self.addr))
+            .unwrap()
+            .get_connection_with_timeout(WAIT)
+            .unwrap()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok =
+            Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for exit; returns the exit code and the log lines seen.
+    pub fn wait(mut self) -> (Option<i32>, Vec<String>) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                let lines: Vec<String> = self.log.try_iter().collect();
+                return (status.code(), lines);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("slotcache did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    /// A test that fails midway must not leave its server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
