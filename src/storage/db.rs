@@ -24,15 +24,13 @@ pub struct SlotTable {
     pub(super) volatile: u32,
 }
 
-impl SlotTable {
-    /// After removals: an empty table frees its allocation, a sparse one shrinks, so
-    /// deleted, expired and evicted keys give their table space back.
-    fn reclaim(&mut self, h: &Hasher) {
-        if self.map.is_empty() {
-            self.map = HashTable::new();
-        } else if self.map.capacity() > 16 && self.map.len() * 4 < self.map.capacity() {
-            self.map.shrink_to(self.map.len() * 2, |e| h.hash_one(e.key()));
-        }
+/// After removals: an empty table frees its allocation, a sparse one shrinks, so
+/// deleted, expired and evicted keys give their table space back.
+fn reclaim(map: &mut HashTable<Entry>, h: &Hasher) {
+    if map.is_empty() {
+        *map = HashTable::new();
+    } else if map.capacity() > 16 && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2, |e| h.hash_one(e.key()));
     }
 }
 
@@ -88,9 +86,7 @@ impl Db {
         match table.map.find_entry(hash, |e| e.key() == key) {
             Ok(occ) => {
                 if occ.get().is_expired(now) {
-                    // Table space is reclaimed by the next removal or expiry sweep of
-                    // this slot, keeping this hot lookup to one probe.
-                    occ.remove();
+                    reclaim(occ.remove().1.into_table(), h);
                     table.volatile -= 1;
                     self.volatile -= 1;
                     self.keys -= 1;
@@ -153,8 +149,8 @@ impl Db {
         let table = &mut self.tables[local];
         match table.map.find_entry(hash, |e| e.key() == key) {
             Ok(occ) => {
-                let (entry, _) = occ.remove();
-                table.reclaim(h);
+                let (entry, vacant) = occ.remove();
+                reclaim(vacant.into_table(), h);
                 self.keys -= 1;
                 if entry.expire_at().is_some() {
                     table.volatile -= 1;
@@ -181,7 +177,7 @@ impl Db {
         table.map.retain(|e| !e.is_expired(now));
         let expired = before - table.map.len();
         if expired > 0 {
-            table.reclaim(h);
+            reclaim(&mut table.map, h);
         }
         table.volatile -= expired as u32;
         self.volatile -= expired;
@@ -266,5 +262,30 @@ impl std::ops::Deref for EntryMut<'_> {
     type Target = Entry;
     fn deref(&self) -> &Entry {
         self.entry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_give_space_back_on_every_kind_of_removal() {
+        let h = Hasher::default();
+        let mut db = Db::new(4);
+        db.set(&h, 1, b"lazy", NewValue::Str(b"v"), Some(10));
+        assert!(db.tables[1].map.capacity() > 0);
+        // A lookup after the TTL removes the key and frees the emptied table.
+        assert!(db.get_mut(&h, 1, b"lazy", 20).0.is_none());
+        assert_eq!(db.tables[1].map.capacity(), 0);
+        assert_eq!((db.len(), db.volatile()), (0, 0));
+
+        db.set(&h, 2, b"del", NewValue::Str(b"v"), None);
+        assert!(db.remove(&h, 2, b"del", 0).0.is_some());
+        assert_eq!(db.tables[2].map.capacity(), 0);
+
+        db.set(&h, 3, b"swept", NewValue::Str(b"v"), Some(10));
+        assert_eq!(db.expire_slot(&h, 3, 20), (1, 1));
+        assert_eq!(db.tables[3].map.capacity(), 0);
     }
 }
