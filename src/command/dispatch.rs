@@ -65,7 +65,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
         ctx.stats.count_error(e.code());
     }
     if ctx.server.monitors.active() && !spec.has(SKIP_MONITOR | ADMIN) {
-        ctx.server.monitors.feed(ctx.now, ctx.session.db, &ctx.session.info, argv);
+        ctx.server.monitors.feed(ctx.session.db, &ctx.session.info, argv);
     }
     let event = if spec.has(FAST) { "fast-command" } else { "command" };
     ctx.server.latency.observe(event, micros / 1000, ctx.now / 1000);

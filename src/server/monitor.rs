@@ -68,8 +68,8 @@ impl Monitors {
 
     /// Queues one command line to every monitor; drops monitors that are gone or too
     /// far behind.
-    pub fn feed(&self, now_ms: u64, db: usize, client: &ClientInfo, argv: &[Bytes]) {
-        let line = Bytes::from(format_line(now_ms, db, client, argv));
+    pub fn feed(&self, db: usize, client: &ClientInfo, argv: &[Bytes]) {
+        let line = Bytes::from(format_line(db, client, argv));
         let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
         sinks.retain(|s| {
             if s.pending.load(Relaxed) + line.len() > MAX_PENDING_BYTES {
@@ -86,13 +86,12 @@ impl Monitors {
 
 /// `+1339518083.107412 [0 127.0.0.1:60866] "set" "k" "v"\r\n`, with AUTH passwords
 /// (and HELLO's AUTH arguments) redacted.
-fn format_line(now_ms: u64, db: usize, client: &ClientInfo, argv: &[Bytes]) -> Vec<u8> {
+/// The timestamp is one wall-clock reading with microseconds, as Redis prints it (the
+/// batch's cached millisecond clock would not do).
+fn format_line(db: usize, client: &ClientInfo, argv: &[Bytes]) -> Vec<u8> {
     let addr = if client.unix { format!("unix:{}", client.laddr) } else { client.addr.clone() };
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_micros())
-        .unwrap_or(0);
-    let mut out = format!("+{}.{:06} [{} {}]", now_ms / 1000, micros, db, addr).into_bytes();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut out = format!("+{}.{:06} [{} {}]", now.as_secs(), now.subsec_micros(), db, addr).into_bytes();
     let redact_from = if argv[0].eq_ignore_ascii_case(b"AUTH") {
         1
     } else if argv[0].eq_ignore_ascii_case(b"HELLO") {
