@@ -200,7 +200,7 @@ impl Server {
         }
         let timeout = self.limits.timeout_s.load(Relaxed);
         if timeout > 0 {
-            self.clients.close_idle(timeout, crate::storage::now_ms());
+            self.clients.close_idle(timeout, now);
         }
         {
             let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());

@@ -102,7 +102,7 @@ impl Shard {
     pub fn get(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let access = self.access;
         let mut e = self.peek(db, slot, key, now)?;
-        let random = if access.lfu { crate::storage::random_u64() } else { 0 };
+        let random = if access.lfu { random_u64() } else { 0 };
         e.set_clock(access.touched(e.clock(), now, random));
         Some(e)
     }
