@@ -249,6 +249,20 @@ fn idle_timeout_closes_connections() {
 }
 
 #[test]
+fn idle_timeout_spares_monitor_clients() {
+    let s = TestServer::start_with(&["timeout", "1"]);
+    let mut m = s.raw();
+    m.roundtrip(b"MONITOR\r\n", b"+OK\r\n");
+    let mut idle = s.raw();
+    idle.roundtrip(b"PING\r\n", b"+PONG\r\n");
+    assert!(idle.read_to_close().is_empty(), "an ordinary idle client is closed");
+    // The monitor, idle just as long, still streams.
+    let mut c = s.conn();
+    let _: () = cmd("SET").arg("after").arg("timeout").query(&mut c).unwrap();
+    m.read_until(b"\"SET\" \"after\" \"timeout\"\r\n");
+}
+
+#[test]
 fn quit_replies_then_closes() {
     let s = TestServer::start();
     let mut r = s.raw();

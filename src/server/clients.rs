@@ -195,12 +195,14 @@ impl Clients {
     }
 
     /// Disconnects clients idle for more than `timeout_s` seconds (the `timeout`
-    /// directive); returns how many.
+    /// directive); returns how many. MONITOR clients are exempt, as in Redis: they
+    /// only listen.
     pub fn close_idle(&self, timeout_s: u64, now_ms: u64) -> usize {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let mut closed = 0;
         for c in map.values() {
-            if c.idle_seconds(now_ms) >= timeout_s && !c.kill.is_cancelled() {
+            let monitoring = c.monitor.load(Relaxed);
+            if !monitoring && c.idle_seconds(now_ms) >= timeout_s && !c.kill.is_cancelled() {
                 tracing::debug!("closing idle client id={} addr={}", c.id, c.addr);
                 c.kill.cancel();
                 closed += 1;
