@@ -169,7 +169,7 @@ def main():
     maxmemory = int(args.keys * (args.value_size + 100) * 0.10) + 2 * 1024 * 1024
     phases = workload(args.keys, args.requests, seed=42)
     print(f"keys={args.keys} requests/phase={args.requests} value={args.value_size}B maxmemory={maxmemory}")
-    print(f"{'server':10} {'policy':16} {'steady':>7} {'scan':>7} {'shift':>7} {'RSS MB':>7}")
+    print(f"{'server':10} {'policy':16} {'steady':>7} {'scan':>7} {'shift':>7} {'keys':>7} {'RSS MB':>7}")
     for policy in args.policies.split(","):
         for kind in args.servers.split(","):
             port = free_port()
@@ -178,8 +178,9 @@ def main():
                 # volatile-* policies only evict keys with a TTL: give every key one.
                 ttl = 3600 if policy.startswith("volatile") else None
                 ratios = [run_phase(client, keys, value, ttl) for keys in phases]
+                held = int(client.call("DBSIZE"))
                 print(f"{kind:10} {policy:16} {ratios[1]:7.3f} {ratios[2]:7.3f} {ratios[3]:7.3f} "
-                      f"{rss(proc.pid) / 1e6:7.1f}", flush=True)
+                      f"{held:7d} {rss(proc.pid) / 1e6:7.1f}", flush=True)
             finally:
                 proc.kill()
                 proc.wait()

@@ -12,7 +12,7 @@ use crate::cluster::slot::{SLOTS, key_slot};
 use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
 use crate::storage::db::Db;
-use crate::storage::keyspace::idle_seconds;
+use crate::storage::evict::idle_ms;
 use crate::storage::{Entry, random_u64};
 
 const K: u32 = KEYSPACE;
@@ -569,6 +569,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         let mut locked = ctx.server.keyspace.lock_all();
         for shard in locked.iter_mut() {
             shard.dbs.swap(a as usize, b as usize);
+            shard.clear_pool();
         }
     }
     ctx.out.ok();
@@ -609,7 +610,7 @@ fn object_idletime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ));
     }
     let now = ctx.now;
-    object_reply(ctx, &argv[2], |e| idle_seconds(e.clock(), now) as i64)
+    object_reply(ctx, &argv[2], |e| (idle_ms(e.clock(), now) / 1000) as i64)
 }
 
 /// OBJECT REFCOUNT key

@@ -288,7 +288,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("uptime_in_days", &(uptime / 86400));
             line("hz", &cfg.hz);
             line("configured_hz", &cfg.hz);
-            line("lru_clock", &crate::storage::keyspace::lru_clock(ctx.now));
+            line("lru_clock", &crate::storage::evict::lru_clock(ctx.now));
             line("executable", &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
             line(
                 "config_file",

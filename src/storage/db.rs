@@ -107,6 +107,12 @@ impl Db {
         }
     }
 
+    /// Looks a key up without expiring or touching it (expired keys included).
+    pub fn find(&self, h: &Hasher, local: usize, key: &[u8]) -> Option<&Entry> {
+        let table = self.tables.get(local)?;
+        table.map.find(h.hash_one(key), |e| e.key() == key)
+    }
+
     /// Inserts or replaces; returns the previous entry (expired or not).
     pub fn insert(&mut self, h: &Hasher, local: usize, entry: Entry) -> Option<Entry> {
         let hash = h.hash_one(entry.key());

@@ -23,9 +23,9 @@ const ENC_EMBSTR: u32 = 0;
 const ENC_INT: u32 = 1;
 const ENC_OBJ: u32 = 2;
 const HAS_TTL: u32 = 0b100;
-const CLOCK_SHIFT: u32 = 8;
-/// Mask of the access clock kept in the upper 24 bits of `meta`.
-pub const CLOCK_MASK: u32 = (1 << 24) - 1;
+const CLOCK_SHIFT: u32 = 4;
+/// Mask of the access bits kept in the upper 28 bits of `meta`.
+pub const CLOCK_MASK: u32 = (1 << 28) - 1;
 
 /// Longest string value stored inline; longer ones become `Object::Str`. With keys
 /// bounded by `proto-max-bulk-len` (at most 2 GiB), every block length fits in a u32.

@@ -1,15 +1,36 @@
 //! Eviction under `maxmemory`: Redis's policies by sampling, with a few bytes of
 //! metadata per key and no linked lists.
 //!
-//! Each key's 24 access bits hold, under an LRU (or random/TTL) policy, the access
-//! clock in seconds; under an LFU policy, Redis's layout: 16 bits of minutes (last
-//! decay) and an 8-bit logarithmic access counter. A victim is chosen by sampling
+//! Each key's 28 access bits hold, under an LRU (or random/TTL) policy, the access
+//! clock in ticks of [`ACCESS_TICK_MS`] (Redis's clock ticks once a second, so keys
+//! read within the same second look alike to it; this one separates them and wraps
+//! after 31 days, where Redis's wraps after 194); under an LFU policy, Redis's layout:
+//! 16 bits of minutes (last decay) and an 8-bit logarithmic access counter. A victim is chosen by sampling
 //! `maxmemory-samples` keys of one shard and evicting the best candidate by the
 //! policy's score; eviction repeats until enough memory is freed or nothing is left to
 //! evict.
 
 use super::entry::{CLOCK_MASK, Entry};
-use super::keyspace::{idle_seconds, lru_clock};
+
+/// Resolution of the access clock.
+pub const ACCESS_TICK_MS: u64 = 10;
+
+/// The access clock stored with a key read or written at `now_ms`.
+#[inline]
+pub fn access_clock(now_ms: u64) -> u32 {
+    ((now_ms / ACCESS_TICK_MS) as u32) & CLOCK_MASK
+}
+
+/// Milliseconds since a key with access clock `clock` was last read or written (at
+/// tick resolution; a clock older than one wrap reads as more recent, as in Redis).
+pub fn idle_ms(clock: u32, now_ms: u64) -> u64 {
+    (access_clock(now_ms).wrapping_sub(clock) & CLOCK_MASK) as u64 * ACCESS_TICK_MS
+}
+
+/// Redis's `lru_clock` (INFO server): seconds, 24 bits.
+pub fn lru_clock(now_ms: u64) -> u32 {
+    ((now_ms / 1000) as u32) & ((1 << 24) - 1)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -41,6 +62,10 @@ impl Policy {
         matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
     }
 
+    pub fn is_random(self) -> bool {
+        matches!(self, Policy::AllKeysRandom | Policy::VolatileRandom)
+    }
+
     /// Whether only keys with a TTL may be evicted.
     pub fn volatile_only(self) -> bool {
         matches!(
@@ -53,7 +78,7 @@ impl Policy {
     pub fn score(self, e: &Entry, now_ms: u64, access: &Access, random: u64) -> u64 {
         match self {
             Policy::NoEviction => 0,
-            Policy::AllKeysLru | Policy::VolatileLru => idle_seconds(e.clock(), now_ms),
+            Policy::AllKeysLru | Policy::VolatileLru => idle_ms(e.clock(), now_ms),
             Policy::AllKeysLfu | Policy::VolatileLfu => 255 - access.lfu_counter(e.clock(), now_ms) as u64,
             Policy::AllKeysRandom | Policy::VolatileRandom => random,
             Policy::VolatileTtl => u64::MAX - e.expire_at().unwrap_or(u64::MAX),
@@ -87,13 +112,13 @@ fn minutes(now_ms: u64) -> u32 {
 impl Access {
     /// The access bits of a new key.
     pub fn initial(&self, now_ms: u64) -> u32 {
-        if self.lfu { (minutes(now_ms) << 8) | LFU_INIT_VAL } else { lru_clock(now_ms) }
+        if self.lfu { (minutes(now_ms) << 8) | LFU_INIT_VAL } else { access_clock(now_ms) }
     }
 
     /// The access bits after one more access.
     pub fn touched(&self, bits: u32, now_ms: u64, random: u64) -> u32 {
         if !self.lfu {
-            return lru_clock(now_ms);
+            return access_clock(now_ms);
         }
         let mut counter = self.lfu_counter(bits, now_ms);
         // Logarithmic increment: the higher the counter, the less likely a bump.
@@ -151,14 +176,19 @@ mod tests {
         let access = Access::default();
         let now = 1_000_000;
         let mut old = Entry::new(b"old", NewValue::Str(b"v"), Some(now + 10));
-        old.set_clock(lru_clock(now - 50_000));
+        old.set_clock(access_clock(now - 50_000));
         let mut fresh = Entry::new(b"fresh", NewValue::Str(b"v"), Some(now + 99_000));
-        fresh.set_clock(lru_clock(now));
+        fresh.set_clock(access_clock(now));
         let lru = Policy::AllKeysLru;
         assert!(lru.score(&old, now, &access, 0) > lru.score(&fresh, now, &access, 0));
         let ttl = Policy::VolatileTtl;
         assert!(ttl.score(&old, now, &access, 0) > ttl.score(&fresh, now, &access, 0));
         assert!(Policy::parse("volatile-ttl").volatile_only());
+        // Keys read 30 ms apart are told apart.
+        let mut a = Entry::new(b"a", NewValue::Str(b"v"), None);
+        a.set_clock(access_clock(now - 30));
+        assert!(lru.score(&a, now, &access, 0) > lru.score(&fresh, now, &access, 0));
+        assert_eq!(idle_ms(a.clock(), now), 30);
         assert_eq!(Policy::parse("bogus"), Policy::NoEviction);
     }
 }

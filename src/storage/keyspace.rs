@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::db::{Db, EntryMut, Expired, Hasher};
-use super::entry::{CLOCK_MASK, Entry};
+use super::entry::Entry;
 use super::evict::{Access, Policy};
 use super::value::NewValue;
 use crate::cluster::slot::SLOTS;
@@ -27,19 +27,20 @@ pub const TABLE_BYTES_PER_KEY: usize = 24;
 /// a huge eviction burst (the cron continues the work).
 pub const MAX_EVICTIONS_PER_CALL: usize = 4096;
 
+/// Eviction candidates a shard keeps between evictions (Redis's EVPOOL_SIZE).
+pub const POOL_SIZE: usize = 16;
+
+/// A pooled eviction candidate.
+struct Candidate {
+    score: u64,
+    db: usize,
+    /// Global cluster slot.
+    slot: u16,
+    key: Vec<u8>,
+}
+
 /// Keys checked per active-expiry sample (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP).
 pub const EXPIRE_SAMPLE: usize = 20;
-
-/// The access clock stored with each key: seconds, 24 bits, as Redis's LRU clock.
-#[inline]
-pub fn lru_clock(now_ms: u64) -> u32 {
-    ((now_ms / 1000) as u32) & CLOCK_MASK
-}
-
-/// Seconds since the key was last accessed.
-pub fn idle_seconds(entry_clock: u32, now_ms: u64) -> u64 {
-    (lru_clock(now_ms).wrapping_sub(entry_clock) & CLOCK_MASK) as u64
-}
 
 pub struct Shard {
     pub dbs: Vec<Db>,
@@ -55,6 +56,10 @@ pub struct Shard {
     pub access: Access,
     /// Where the active expiry sweep resumes: `db * local_slots + local slot`.
     expire_cursor: usize,
+    /// Best eviction candidates so far, ascending by score, and the policy that scored
+    /// them.
+    pool: Vec<Candidate>,
+    pool_policy: Option<Policy>,
 }
 
 /// The outcome of one active-expiry sample on one shard.
@@ -77,6 +82,8 @@ impl Shard {
             evicted_keys: 0,
             access: Access::default(),
             expire_cursor: 0,
+            pool: Vec::new(),
+            pool_policy: None,
         }
     }
 
@@ -161,32 +168,63 @@ impl Shard {
     }
 
     /// Samples up to `samples` keys (only keys with a TTL for volatile policies) of one
-    /// database chosen at random, weighted by size, and returns the best victim by the
-    /// policy's score: (db, slot, key).
-    pub fn pick_victim(&self, policy: Policy, samples: usize, now: u64) -> Option<(usize, u16, Vec<u8>)> {
+    /// database chosen at random, weighted by size, into the shard's eviction pool, and
+    /// takes the pool's best victim by the policy's score: (db, slot, key).
+    ///
+    /// The pool (Redis's approach) keeps the best [`POOL_SIZE`] candidates across calls,
+    /// so each eviction weighs far more keys than one sample. A candidate's score is
+    /// recomputed when it is taken: one read since it was pooled goes back in its place.
+    pub fn pick_victim(&mut self, policy: Policy, samples: usize, now: u64) -> Option<(usize, u16, Vec<u8>)> {
+        if policy == Policy::NoEviction {
+            return None;
+        }
+        if self.pool_policy != Some(policy) {
+            self.pool.clear();
+            self.pool_policy = Some(policy);
+        }
+        self.sample_into_pool(policy, samples, now);
+        for _ in 0..2 * POOL_SIZE {
+            let c = self.pool.pop()?;
+            let local = self.local(c.slot);
+            let Some(e) = self.dbs[c.db].find(&self.hasher, local, &c.key) else { continue };
+            if policy.volatile_only() && e.expire_at().is_none() {
+                continue;
+            }
+            let score = policy.score(e, now, &self.access, random_u64());
+            if !policy.is_random() && self.pool.last().is_some_and(|next| score < next.score) {
+                self.pool_insert(Candidate { score, ..c });
+                continue;
+            }
+            return Some((c.db, c.slot, c.key));
+        }
+        None
+    }
+
+    fn sample_into_pool(&mut self, policy: Policy, samples: usize, now: u64) {
         let volatile = policy.volatile_only();
         let weight = |d: &Db| if volatile { d.volatile() } else { d.len() };
         let total: usize = self.dbs.iter().map(weight).sum();
-        if total == 0 || policy == Policy::NoEviction {
-            return None;
+        if total == 0 {
+            return;
         }
         let mut r = (random_u64() % total as u64) as usize;
-        let db = self.dbs.iter().position(|d| {
+        let Some(db) = self.dbs.iter().position(|d| {
             let w = weight(d);
             if r < w {
                 return true;
             }
             r -= w;
             false
-        })?;
-        let d = &self.dbs[db];
-        let mut best: Option<(u64, usize, &Entry)> = None;
+        }) else {
+            return;
+        };
         let mut found = 0;
         // Bounded probing: sparse databases may need many slots to find `samples` keys.
         for _ in 0..samples.max(1) * 64 {
             if found >= samples {
                 break;
             }
+            let d = &self.dbs[db];
             let local = (random_u64() % self.local_slots as u64) as usize;
             let n = d.slot_len(local);
             if n == 0 || (volatile && !d.slot_has_volatile(local)) {
@@ -196,15 +234,33 @@ impl Shard {
             let pick = (0..n)
                 .filter_map(|k| d.slot_nth(local, (start + k) % n))
                 .find(|e| !volatile || e.expire_at().is_some());
-            if let Some(e) = pick {
-                found += 1;
-                let score = policy.score(e, now, &self.access, random_u64());
-                if best.is_none_or(|b| score > b.0) {
-                    best = Some((score, local, e));
-                }
+            let Some(e) = pick else { continue };
+            found += 1;
+            let score = policy.score(e, now, &self.access, random_u64());
+            let full = self.pool.len() >= POOL_SIZE;
+            if full && self.pool[0].score >= score {
+                continue;
             }
+            if self.pool.iter().any(|c| c.db == db && c.key == e.key()) {
+                continue;
+            }
+            let c = Candidate { score, db, slot: self.global_slot(local) as u16, key: e.key().to_vec() };
+            if full {
+                self.pool.remove(0);
+            }
+            self.pool_insert(c);
         }
-        best.map(|(_, local, e)| (db, self.global_slot(local) as u16, e.key().to_vec()))
+    }
+
+    /// Inserts keeping the pool sorted by ascending score (best victim last).
+    fn pool_insert(&mut self, c: Candidate) {
+        let at = self.pool.partition_point(|p| p.score <= c.score);
+        self.pool.insert(at, c);
+    }
+
+    /// Forgets pooled candidates (their database numbers or scores no longer hold).
+    pub fn clear_pool(&mut self) {
+        self.pool.clear();
     }
 
     /// Evicts a key; returns the bytes it held (entry, value and its table share).
@@ -389,7 +445,9 @@ impl Keyspace {
     /// Applies how accesses are recorded to every shard.
     pub fn set_access(&self, access: Access) {
         for i in 0..self.shards.len() {
-            self.lock_index(i).access = access;
+            let mut shard = self.lock_index(i);
+            shard.access = access;
+            shard.clear_pool();
         }
     }
 
