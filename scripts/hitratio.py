@@ -25,8 +25,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-POLICIES = ["allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
-            "volatile-random", "volatile-ttl"]
+REDIS_POLICIES = ["allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
+                  "volatile-random", "volatile-ttl"]
+# allkeys-tinylfu is slotcache's own; Redis does not have it.
+POLICIES = REDIS_POLICIES[:2] + ["allkeys-tinylfu"] + REDIS_POLICIES[2:]
 
 
 class Resp:
@@ -91,7 +93,7 @@ def start(kind, port, maxmemory, policy):
     else:
         cmd = [os.path.join(ROOT, "target/release/slotcache"), "--port", str(port), "--bind", "127.0.0.1",
                "--metrics-port", "0", "--maxmemory", str(maxmemory), "--maxmemory-policy", policy,
-               "--loglevel", "warning"]
+               "--loglevel", "warning"] + os.environ.get("SC_ARGS", "").split()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
@@ -172,6 +174,8 @@ def main():
     print(f"{'server':10} {'policy':16} {'steady':>7} {'scan':>7} {'shift':>7} {'keys':>7} {'RSS MB':>7}")
     for policy in args.policies.split(","):
         for kind in args.servers.split(","):
+            if kind == "redis" and policy not in REDIS_POLICIES:
+                continue
             port = free_port()
             proc, client = start(kind, port, maxmemory, policy)
             try:

@@ -116,6 +116,7 @@ pub const MAXMEMORY_POLICIES: &[&str] = &[
     "noeviction",
     "allkeys-lru",
     "allkeys-lfu",
+    "allkeys-tinylfu",
     "allkeys-random",
     "volatile-lru",
     "volatile-lfu",

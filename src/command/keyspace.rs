@@ -586,6 +586,7 @@ fn object_encoding(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Whether the policy counts accesses (OBJECT FREQ) rather than timing them (IDLETIME).
 fn lfu_policy(ctx: &Ctx<'_>) -> bool {
     ctx.server.config().maxmemory_policy.ends_with("lfu")
 }
@@ -598,13 +599,22 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ));
     }
     let now = ctx.now;
-    let access = ctx.shard().access;
-    object_reply(ctx, &argv[2], |e| access.lfu_counter(e.clock(), now) as i64)
+    let (db, slot) = (ctx.db(), ctx.slot);
+    let mut shard = ctx.shard();
+    let access = shard.access;
+    let freq = shard.sketch_frequency(&argv[2]);
+    match shard.peek(db, slot, &argv[2], now) {
+        // Under allkeys-tinylfu, the sketch's estimate of recent accesses (0-15).
+        Some(e) => ctx.out.int(freq.map_or_else(|| access.lfu_counter(e.clock(), now), u32::from) as i64),
+        None => ctx.out.null(),
+    }
+    Ok(())
 }
 
 /// OBJECT IDLETIME key
 fn object_idletime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    if lfu_policy(ctx) {
+    // allkeys-tinylfu keeps both: frequencies in its sketch, access times in the keys.
+    if ctx.shard().access.lfu {
         return Err(CommandError::new(
             "ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));

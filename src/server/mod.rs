@@ -139,6 +139,7 @@ impl Server {
         *self.eviction.lock().unwrap_or_else(|p| p.into_inner()) = (policy, c.maxmemory_samples as usize);
         self.keyspace.set_access(Access {
             lfu: policy.is_lfu(),
+            admission: policy == Policy::AllKeysTinyLfu,
             lfu_log_factor: c.lfu_log_factor,
             lfu_decay_time: c.lfu_decay_time,
         });

@@ -11,6 +11,7 @@
 //! evict.
 
 use super::entry::{CLOCK_MASK, Entry};
+use super::sketch::MAX_FREQUENCY;
 
 /// Resolution of the access clock.
 pub const ACCESS_TICK_MS: u64 = 10;
@@ -37,6 +38,11 @@ pub enum Policy {
     NoEviction,
     AllKeysLru,
     AllKeysLfu,
+    /// Sampled eviction of the least frequently asked-for key (by a per-shard
+    /// frequency sketch that also remembers keys not stored), with TinyLFU admission:
+    /// a new key waits in a small FIFO window and, when memory is needed, stays only if
+    /// it has been asked for more often than the victim it would replace.
+    AllKeysTinyLfu,
     AllKeysRandom,
     VolatileLru,
     VolatileLfu,
@@ -49,6 +55,7 @@ impl Policy {
         match name {
             "allkeys-lru" => Policy::AllKeysLru,
             "allkeys-lfu" => Policy::AllKeysLfu,
+            "allkeys-tinylfu" => Policy::AllKeysTinyLfu,
             "allkeys-random" => Policy::AllKeysRandom,
             "volatile-lru" => Policy::VolatileLru,
             "volatile-lfu" => Policy::VolatileLfu,
@@ -74,10 +81,23 @@ impl Policy {
         )
     }
 
-    /// How good a victim `e` is: higher is evicted first.
-    pub fn score(self, e: &Entry, now_ms: u64, access: &Access, random: u64) -> u64 {
+    /// How good a victim `e` is: higher is evicted first. `frequency` is the sketch's
+    /// estimate for the key (only read by `allkeys-tinylfu`).
+    pub fn score(
+        self,
+        e: &Entry,
+        now_ms: u64,
+        access: &Access,
+        random: u64,
+        frequency: impl Fn() -> u8,
+    ) -> u64 {
         match self {
             Policy::NoEviction => 0,
+            // Least asked-for first; among equals, least recently used first.
+            Policy::AllKeysTinyLfu => {
+                let rare = (MAX_FREQUENCY - frequency().min(MAX_FREQUENCY)) as u64;
+                (rare << 40) | idle_ms(e.clock(), now_ms).min((1 << 40) - 1)
+            }
             Policy::AllKeysLru | Policy::VolatileLru => idle_ms(e.clock(), now_ms),
             Policy::AllKeysLfu | Policy::VolatileLfu => 255 - access.lfu_counter(e.clock(), now_ms) as u64,
             Policy::AllKeysRandom | Policy::VolatileRandom => random,
@@ -91,9 +111,11 @@ impl Policy {
 pub const LFU_INIT_VAL: u32 = 5;
 
 /// How key accesses are recorded; set from the configuration on every shard.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
     pub lfu: bool,
+    /// Frequencies are kept in a sketch and new keys pass TinyLFU admission.
+    pub admission: bool,
     pub lfu_log_factor: u32,
     /// Minutes without access for the counter to decrease by one (0: never decays).
     pub lfu_decay_time: u32,
@@ -101,7 +123,7 @@ pub struct Access {
 
 impl Default for Access {
     fn default() -> Access {
-        Access { lfu: false, lfu_log_factor: 10, lfu_decay_time: 1 }
+        Access { lfu: false, admission: false, lfu_log_factor: 10, lfu_decay_time: 1 }
     }
 }
 
@@ -153,7 +175,7 @@ mod tests {
 
     #[test]
     fn lfu_counter_grows_logarithmically_and_decays() {
-        let a = Access { lfu: true, lfu_log_factor: 10, lfu_decay_time: 1 };
+        let a = Access { lfu: true, admission: false, lfu_log_factor: 10, lfu_decay_time: 1 };
         let t0 = 10 * 60_000;
         let mut bits = a.initial(t0);
         assert_eq!(a.lfu_counter(bits, t0), LFU_INIT_VAL);
@@ -180,14 +202,14 @@ mod tests {
         let mut fresh = Entry::new(b"fresh", NewValue::Str(b"v"), Some(now + 99_000));
         fresh.set_clock(access_clock(now));
         let lru = Policy::AllKeysLru;
-        assert!(lru.score(&old, now, &access, 0) > lru.score(&fresh, now, &access, 0));
+        assert!(lru.score(&old, now, &access, 0, || 0) > lru.score(&fresh, now, &access, 0, || 0));
         let ttl = Policy::VolatileTtl;
-        assert!(ttl.score(&old, now, &access, 0) > ttl.score(&fresh, now, &access, 0));
+        assert!(ttl.score(&old, now, &access, 0, || 0) > ttl.score(&fresh, now, &access, 0, || 0));
         assert!(Policy::parse("volatile-ttl").volatile_only());
         // Keys read 30 ms apart are told apart.
         let mut a = Entry::new(b"a", NewValue::Str(b"v"), None);
         a.set_clock(access_clock(now - 30));
-        assert!(lru.score(&a, now, &access, 0) > lru.score(&fresh, now, &access, 0));
+        assert!(lru.score(&a, now, &access, 0, || 0) > lru.score(&fresh, now, &access, 0, || 0));
         assert_eq!(idle_ms(a.clock(), now), 30);
         assert_eq!(Policy::parse("bogus"), Policy::NoEviction);
     }

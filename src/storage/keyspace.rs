@@ -7,6 +7,8 @@
 //!   them in ascending index order, so two commands can never deadlock;
 //! - a lock is held for the data operation only: never across `.await` or I/O.
 
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
@@ -14,6 +16,7 @@ use std::time::Instant;
 use super::db::{Db, EntryMut, Expired, Hasher};
 use super::entry::Entry;
 use super::evict::{Access, Policy};
+use super::sketch::Sketch;
 use super::value::NewValue;
 use crate::cluster::slot::SLOTS;
 use crate::metrics::names::{LOCK_WAIT_BUCKETS_US, bucket_index};
@@ -39,6 +42,18 @@ struct Candidate {
     key: Vec<u8>,
 }
 
+/// A key written for the first time under `allkeys-tinylfu`, waiting in the window.
+struct Pending {
+    db: usize,
+    slot: u16,
+    key: Box<[u8]>,
+}
+
+/// Keys a shard's TinyLFU window holds: 1% of its keys, as in W-TinyLFU.
+fn window_target(keys: usize) -> usize {
+    (keys / 100).max(1)
+}
+
 /// Keys checked per active-expiry sample (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP).
 pub const EXPIRE_SAMPLE: usize = 20;
 
@@ -60,6 +75,10 @@ pub struct Shard {
     /// them.
     pool: Vec<Candidate>,
     pool_policy: Option<Policy>,
+    /// Under `allkeys-tinylfu`: recent accesses of keys, stored or not, and the FIFO
+    /// window of new keys that have not yet competed for their place.
+    sketch: Option<Sketch>,
+    window: VecDeque<Pending>,
 }
 
 /// The outcome of one active-expiry sample on one shard.
@@ -84,6 +103,8 @@ impl Shard {
             expire_cursor: 0,
             pool: Vec::new(),
             pool_policy: None,
+            sketch: None,
+            window: VecDeque::new(),
         }
     }
 
@@ -108,6 +129,10 @@ impl Shard {
     /// Looks a key up (expiring it if due) and marks it accessed.
     pub fn get(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let access = self.access;
+        if let Some(sketch) = &mut self.sketch {
+            // Misses count too: a key asked for often earns its place once written.
+            sketch.record(self.hasher.hash_one(key));
+        }
         let mut e = self.peek(db, slot, key, now)?;
         let random = if access.lfu { random_u64() } else { 0 };
         e.set_clock(access.touched(e.clock(), now, random));
@@ -148,6 +173,9 @@ impl Shard {
     /// replaced.
     pub fn insert(&mut self, db: usize, slot: u16, entry: Entry, now: u64) -> bool {
         let local = self.local(slot);
+        if self.sketch.is_some() {
+            self.admit(db, slot, entry.key());
+        }
         match self.dbs[db].insert(&self.hasher, local, entry) {
             Some(old) if old.is_expired(now) => {
                 self.expired_keys += 1;
@@ -156,6 +184,53 @@ impl Shard {
             Some(_) => true,
             None => false,
         }
+    }
+
+    /// Under `allkeys-tinylfu`: records the write and queues a new key in the window.
+    /// Without memory pressure nothing takes keys out of the window, so it is trimmed
+    /// here (the trimmed keys simply stay).
+    fn admit(&mut self, db: usize, slot: u16, key: &[u8]) {
+        let Some(sketch) = &mut self.sketch else { return };
+        // A write counts as an access unless the key was just asked for (the read that
+        // missed before a cache-aside write has counted already).
+        let hash = self.hasher.hash_one(key);
+        if sketch.frequency(hash) == 0 {
+            sketch.record(hash);
+        }
+        if self.dbs[db].find(&self.hasher, self.local(slot), key).is_some() {
+            return;
+        }
+        self.window.push_back(Pending { db, slot, key: key.into() });
+        let limit = 2 * window_target(self.key_count()) + 1;
+        while self.window.len() > limit {
+            self.window.pop_front();
+        }
+    }
+
+    /// Keys in every database of this shard.
+    pub fn key_count(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+
+    /// How the shard records accesses; a change forgets what the old way recorded.
+    pub fn set_access(&mut self, access: Access) {
+        if access == self.access {
+            return;
+        }
+        self.access = access;
+        self.pool.clear();
+        if access.admission {
+            self.sketch.get_or_insert_with(|| Sketch::new(self.dbs.iter().map(Db::len).sum()));
+        } else {
+            self.sketch = None;
+            self.window = VecDeque::new();
+        }
+    }
+
+    /// The sketch's estimate of how often a key was asked for recently (OBJECT FREQ
+    /// under `allkeys-tinylfu`); None without a sketch.
+    pub fn sketch_frequency(&self, key: &[u8]) -> Option<u8> {
+        Some(self.sketch.as_ref()?.frequency(self.hasher.hash_one(key)))
     }
 
     pub fn remove(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<Entry> {
@@ -182,6 +257,47 @@ impl Shard {
             self.pool.clear();
             self.pool_policy = Some(policy);
         }
+        if policy == Policy::AllKeysTinyLfu
+            && let Some(victim) = self.window_contest(samples, now)
+        {
+            return Some(victim);
+        }
+        self.take_from_pool(policy, samples, now).map(|c| (c.db, c.slot, c.key))
+    }
+
+    /// TinyLFU admission: the oldest key of an overfull window competes with the best
+    /// sampled victim; the one asked for less often is evicted (the key in the window
+    /// on a tie). None when the window holds no more than its share.
+    fn window_contest(&mut self, samples: usize, now: u64) -> Option<(usize, u16, Vec<u8>)> {
+        let keys = self.key_count();
+        if let Some(sketch) = &self.sketch
+            && keys > sketch.capacity()
+        {
+            self.sketch = Some(Sketch::new(keys));
+        }
+        let target = window_target(keys);
+        while self.window.len() > target {
+            let w = self.window.pop_front()?;
+            if self.dbs[w.db].find(&self.hasher, self.local(w.slot), &w.key).is_none() {
+                continue;
+            }
+            let new = (w.db, w.slot, w.key.into_vec());
+            let Some(v) = self.take_from_pool(Policy::AllKeysTinyLfu, samples, now) else { return Some(new) };
+            if (v.db, &v.key) == (new.0, &new.2) {
+                return Some(new);
+            }
+            let freq = |key: &[u8]| self.sketch_frequency(key).unwrap_or(0);
+            if freq(&new.2) > freq(&v.key) {
+                return Some((v.db, v.slot, v.key));
+            }
+            self.pool_insert(v);
+            return Some(new);
+        }
+        None
+    }
+
+    /// The pool's best candidate that still exists, after sampling more keys into it.
+    fn take_from_pool(&mut self, policy: Policy, samples: usize, now: u64) -> Option<Candidate> {
         self.sample_into_pool(policy, samples, now);
         for _ in 0..2 * POOL_SIZE {
             let c = self.pool.pop()?;
@@ -190,14 +306,18 @@ impl Shard {
             if policy.volatile_only() && e.expire_at().is_none() {
                 continue;
             }
-            let score = policy.score(e, now, &self.access, random_u64());
+            let score = self.score(policy, e, now);
             if !policy.is_random() && self.pool.last().is_some_and(|next| score < next.score) {
                 self.pool_insert(Candidate { score, ..c });
                 continue;
             }
-            return Some((c.db, c.slot, c.key));
+            return Some(c);
         }
         None
+    }
+
+    fn score(&self, policy: Policy, e: &Entry, now: u64) -> u64 {
+        policy.score(e, now, &self.access, random_u64(), || self.sketch_frequency(e.key()).unwrap_or(0))
     }
 
     fn sample_into_pool(&mut self, policy: Policy, samples: usize, now: u64) {
@@ -236,7 +356,7 @@ impl Shard {
                 .find(|e| !volatile || e.expire_at().is_some());
             let Some(e) = pick else { continue };
             found += 1;
-            let score = policy.score(e, now, &self.access, random_u64());
+            let score = self.score(policy, e, now);
             let full = self.pool.len() >= POOL_SIZE;
             if full && self.pool[0].score >= score {
                 continue;
@@ -445,9 +565,7 @@ impl Keyspace {
     /// Applies how accesses are recorded to every shard.
     pub fn set_access(&self, access: Access) {
         for i in 0..self.shards.len() {
-            let mut shard = self.lock_index(i);
-            shard.access = access;
-            shard.clear_pool();
+            self.lock_index(i).set_access(access);
         }
     }
 

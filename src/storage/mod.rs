@@ -9,6 +9,7 @@ pub mod db;
 pub mod entry;
 pub mod evict;
 pub mod keyspace;
+pub mod sketch;
 pub mod value;
 
 pub use entry::Entry;
