@@ -6,7 +6,7 @@
 //! keys; and a slot's keys can be counted, listed or migrated on their own.
 //!
 //! Invariants: `keys` equals the number of entries in all tables; `volatile` (and each
-//! table's `volatile`) equals the number of entries with a TTL. Every mutation that can
+//! large table's `volatile`) equals the number of entries with a TTL. Every mutation that can
 //! change either goes through this type or through [`EntryMut`].
 
 use hashbrown::HashTable;
@@ -18,19 +18,257 @@ use super::value::NewValue;
 
 pub type Hasher = hashbrown::DefaultHashBuilder;
 
-#[derive(Default)]
-pub struct SlotTable {
-    pub(super) map: HashTable<Entry>,
-    pub(super) volatile: u32,
+/// Most keys a slot keeps in a plain array before it becomes a hash table.
+pub const SMALL_MAX: usize = 8;
+
+/// One slot's keys. Most slots of a modest dataset hold a handful of keys, for which a
+/// hash table's fixed cost (about 96 bytes) would outweigh the keys' own: up to
+/// [`SMALL_MAX`] keys live in an array sized exactly to them (16 bytes a key, compared in
+/// turn), beyond that in a hash table, which goes back to an array when it empties to
+/// half of that.
+enum SlotTable {
+    Small(Small),
+    Large(Box<Large>),
 }
 
-/// After removals: an empty table frees its allocation, a sparse one shrinks, so
-/// deleted, expired and evicted keys give their table space back.
-fn reclaim(map: &mut HashTable<Entry>, h: &Hasher) {
-    if map.is_empty() {
-        *map = HashTable::new();
-    } else if map.capacity() > 16 && map.len() * 4 < map.capacity() {
-        map.shrink_to(map.len() * 2, |e| h.hash_one(e.key()));
+/// Up to [`SMALL_MAX`] entries, each with 8 bits of its key's hash beside it so a
+/// lookup reads only the blocks of keys whose tag matches.
+#[derive(Default)]
+struct Small {
+    entries: Box<[Entry]>,
+    tags: [u8; SMALL_MAX],
+}
+
+#[inline]
+fn tag(hash: u64) -> u8 {
+    (hash >> 56) as u8
+}
+
+impl Small {
+    fn position(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        let t = tag(hash);
+        (0..self.entries.len()).find(|&i| self.tags[i] == t && self.entries[i].key() == key)
+    }
+
+    /// Appends; the caller checks there is room.
+    fn push(&mut self, hash: u64, entry: Entry) {
+        let mut v = std::mem::take(&mut self.entries).into_vec();
+        self.tags[v.len()] = tag(hash);
+        v.reserve_exact(1);
+        v.push(entry);
+        self.entries = v.into_boxed_slice();
+    }
+
+    fn swap_remove(&mut self, i: usize) -> Entry {
+        let mut v = std::mem::take(&mut self.entries).into_vec();
+        let last = v.len() - 1;
+        self.tags[i] = self.tags[last];
+        let e = v.swap_remove(i);
+        self.entries = v.into_boxed_slice();
+        e
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        let mut i = 0;
+        while i < self.entries.len() {
+            if keep(&self.entries[i]) {
+                i += 1;
+            } else {
+                self.swap_remove(i);
+            }
+        }
+    }
+}
+
+struct Large {
+    map: HashTable<Entry>,
+    /// Entries with a TTL.
+    volatile: u32,
+}
+
+impl Default for SlotTable {
+    fn default() -> SlotTable {
+        SlotTable::Small(Small::default())
+    }
+}
+
+impl SlotTable {
+    fn len(&self) -> usize {
+        match self {
+            SlotTable::Small(a) => a.entries.len(),
+            SlotTable::Large(t) => t.map.len(),
+        }
+    }
+
+    fn has_volatile(&self) -> bool {
+        match self {
+            SlotTable::Small(a) => a.entries.iter().any(Entry::has_ttl),
+            SlotTable::Large(t) => t.volatile > 0,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Entry> {
+        let (small, large) = match self {
+            SlotTable::Small(a) => (&a.entries[..], None),
+            SlotTable::Large(t) => (&[][..], Some(t.map.iter())),
+        };
+        small.iter().chain(large.into_iter().flatten())
+    }
+
+    fn find(&self, h: &Hasher, key: &[u8]) -> Option<&Entry> {
+        match self {
+            SlotTable::Small(a) => a.position(h.hash_one(key), key).map(|i| &a.entries[i]),
+            SlotTable::Large(t) => t.map.find(h.hash_one(key), |e| e.key() == key),
+        }
+    }
+
+    /// Inserts or replaces; returns the previous entry.
+    fn insert(&mut self, h: &Hasher, entry: Entry) -> Option<Entry> {
+        match self {
+            SlotTable::Small(a) => {
+                let hash = h.hash_one(entry.key());
+                if let Some(i) = a.position(hash, entry.key()) {
+                    return Some(std::mem::replace(&mut a.entries[i], entry));
+                }
+                if a.entries.len() < SMALL_MAX {
+                    a.push(hash, entry);
+                } else {
+                    let mut map = HashTable::with_capacity(2 * SMALL_MAX);
+                    let v = std::mem::take(&mut a.entries).into_vec();
+                    for e in v.into_iter().chain([entry]) {
+                        map.insert_unique(h.hash_one(e.key()), e, |e| h.hash_one(e.key()));
+                    }
+                    *self = SlotTable::Large(Box::new(Large { map, volatile: 0 }));
+                    self.recount();
+                }
+                None
+            }
+            SlotTable::Large(t) => {
+                let hash = h.hash_one(entry.key());
+                let has_ttl = entry.has_ttl() as u32;
+                let old = match t.map.entry(hash, |e| e.key() == entry.key(), |e| h.hash_one(e.key())) {
+                    TableEntry::Occupied(mut occ) => Some(std::mem::replace(occ.get_mut(), entry)),
+                    TableEntry::Vacant(vac) => {
+                        vac.insert(entry);
+                        None
+                    }
+                };
+                t.volatile = t.volatile + has_ttl - old.as_ref().is_some_and(Entry::has_ttl) as u32;
+                old
+            }
+        }
+    }
+
+    /// Finds a key's place, to read, change or remove the entry with one lookup.
+    fn locate<'a, 'h>(&'a mut self, h: &'h Hasher, key: &[u8]) -> Option<Found<'a, 'h>> {
+        match self {
+            SlotTable::Small(a) => {
+                let i = a.position(h.hash_one(key), key)?;
+                Some(Found::Small(a, i))
+            }
+            SlotTable::Large(t) => {
+                let Large { map, volatile } = &mut **t;
+                let occ = map.find_entry(h.hash_one(key), |e| e.key() == key).ok()?;
+                Some(Found::Large(occ, volatile, h))
+            }
+        }
+    }
+
+    /// Removes a key; the table gives space back as it empties.
+    fn remove(&mut self, h: &Hasher, key: &[u8]) -> Option<Entry> {
+        let removed = self.locate(h, key)?.remove();
+        self.reclaim(h);
+        Some(removed)
+    }
+
+    /// Keeps the entries `keep` accepts; returns how many it dropped.
+    fn retain(&mut self, h: &Hasher, mut keep: impl FnMut(&Entry) -> bool) -> usize {
+        let before = self.len();
+        match self {
+            SlotTable::Small(a) => a.retain(keep),
+            SlotTable::Large(t) => {
+                t.map.retain(|e| keep(e));
+                self.recount();
+            }
+        }
+        let dropped = before - self.len();
+        if dropped > 0 {
+            self.reclaim(h);
+        }
+        dropped
+    }
+
+    fn recount(&mut self) {
+        if let SlotTable::Large(t) = self {
+            t.volatile = t.map.iter().filter(|e| e.has_ttl()).count() as u32;
+        }
+    }
+
+    /// After removals: a large table that fell to half of [`SMALL_MAX`] becomes an
+    /// array again, a sparse one shrinks, so deleted, expired and evicted keys give
+    /// their table space back.
+    fn reclaim(&mut self, h: &Hasher) {
+        let SlotTable::Large(t) = self else { return };
+        if t.map.len() <= SMALL_MAX / 2 {
+            let map = std::mem::take(&mut t.map);
+            let mut small = Small::default();
+            for e in map {
+                small.push(h.hash_one(e.key()), e);
+            }
+            *self = SlotTable::Small(small);
+        } else if t.map.capacity() > 4 * SMALL_MAX && t.map.len() * 4 < t.map.capacity() {
+            t.map.shrink_to(t.map.len() * 2, |e| h.hash_one(e.key()));
+        }
+    }
+
+    /// Heap bytes of the table itself (not of its entries' blocks).
+    fn heap_size(&self) -> usize {
+        match self {
+            SlotTable::Small(a) => a.entries.len() * std::mem::size_of::<Entry>(),
+            SlotTable::Large(t) => {
+                std::mem::size_of::<Large>() + t.map.capacity() * (std::mem::size_of::<Entry>() + 1)
+            }
+        }
+    }
+}
+
+/// A located entry of a slot table.
+enum Found<'a, 'h> {
+    Small(&'a mut Small, usize),
+    Large(hashbrown::hash_table::OccupiedEntry<'a, Entry>, &'a mut u32, &'h Hasher),
+}
+
+impl<'a> Found<'a, '_> {
+    fn get(&self) -> &Entry {
+        match self {
+            Found::Small(a, i) => &a.entries[*i],
+            Found::Large(occ, ..) => occ.get(),
+        }
+    }
+
+    /// The entry, and the table's count of entries with a TTL where it keeps one.
+    fn into_mut(self) -> (&'a mut Entry, Option<&'a mut u32>) {
+        match self {
+            Found::Small(a, i) => (&mut a.entries[i], None),
+            Found::Large(occ, volatile, _) => (occ.into_mut(), Some(volatile)),
+        }
+    }
+
+    /// Removes the entry. A large table shrinks when sparse here; it becomes an array
+    /// again on the next removal through [`SlotTable::remove`] or the expiry sweep.
+    fn remove(self) -> Entry {
+        match self {
+            Found::Small(a, i) => a.swap_remove(i),
+            Found::Large(occ, volatile, h) => {
+                let (e, vacant) = occ.remove();
+                *volatile -= e.has_ttl() as u32;
+                let map = vacant.into_table();
+                if map.capacity() > 4 * SMALL_MAX && map.len() * 4 < map.capacity() {
+                    map.shrink_to(map.len() * 2, |e| h.hash_one(e.key()));
+                }
+                e
+            }
+        }
     }
 }
 
@@ -78,56 +316,32 @@ impl Db {
         key: &[u8],
         now: u64,
     ) -> (Option<EntryMut<'_>>, Expired) {
-        if self.tables.is_empty() {
-            return (None, Expired(false));
-        }
-        let hash = h.hash_one(key);
-        let table = &mut self.tables[local];
-        match table.map.find_entry(hash, |e| e.key() == key) {
-            Ok(occ) => {
-                if occ.get().is_expired(now) {
-                    reclaim(occ.remove().1.into_table(), h);
-                    table.volatile -= 1;
-                    self.volatile -= 1;
-                    self.keys -= 1;
-                    (None, Expired(true))
-                } else {
-                    let entry = occ.into_mut();
-                    (
-                        Some(EntryMut {
-                            entry,
-                            table_volatile: &mut table.volatile,
-                            db_volatile: &mut self.volatile,
-                        }),
-                        Expired(false),
-                    )
-                }
+        let Some(table) = self.tables.get_mut(local) else { return (None, Expired(false)) };
+        match table.locate(h, key) {
+            None => (None, Expired(false)),
+            Some(found) if found.get().is_expired(now) => {
+                found.remove();
+                self.volatile -= 1;
+                self.keys -= 1;
+                (None, Expired(true))
             }
-            Err(_) => (None, Expired(false)),
+            Some(found) => {
+                let (entry, table_volatile) = found.into_mut();
+                (Some(EntryMut { entry, table_volatile, db_volatile: &mut self.volatile }), Expired(false))
+            }
         }
     }
 
     /// Looks a key up without expiring or touching it (expired keys included).
     pub fn find(&self, h: &Hasher, local: usize, key: &[u8]) -> Option<&Entry> {
-        let table = self.tables.get(local)?;
-        table.map.find(h.hash_one(key), |e| e.key() == key)
+        self.tables.get(local)?.find(h, key)
     }
 
     /// Inserts or replaces; returns the previous entry (expired or not).
     pub fn insert(&mut self, h: &Hasher, local: usize, entry: Entry) -> Option<Entry> {
-        let hash = h.hash_one(entry.key());
-        let has_ttl = entry.expire_at().is_some() as u32;
-        let table = self.table(local);
-        let old = match table.map.entry(hash, |e| e.key() == entry.key(), |e| h.hash_one(e.key())) {
-            TableEntry::Occupied(mut occ) => Some(std::mem::replace(occ.get_mut(), entry)),
-            TableEntry::Vacant(vac) => {
-                vac.insert(entry);
-                None
-            }
-        };
-        let old_ttl = old.as_ref().is_some_and(|o| o.expire_at().is_some()) as u32;
-        table.volatile = table.volatile + has_ttl - old_ttl;
-        self.volatile = self.volatile + has_ttl as usize - old_ttl as usize;
+        let has_ttl = entry.has_ttl() as usize;
+        let old = self.table(local).insert(h, entry);
+        self.volatile = self.volatile + has_ttl - old.as_ref().is_some_and(Entry::has_ttl) as usize;
         if old.is_none() {
             self.keys += 1;
         }
@@ -148,24 +362,12 @@ impl Db {
 
     /// Removes a key; an expired key is removed too but reported as absent.
     pub fn remove(&mut self, h: &Hasher, local: usize, key: &[u8], now: u64) -> (Option<Entry>, Expired) {
-        if self.tables.is_empty() {
+        let Some(entry) = self.tables.get_mut(local).and_then(|t| t.remove(h, key)) else {
             return (None, Expired(false));
-        }
-        let hash = h.hash_one(key);
-        let table = &mut self.tables[local];
-        match table.map.find_entry(hash, |e| e.key() == key) {
-            Ok(occ) => {
-                let (entry, vacant) = occ.remove();
-                reclaim(vacant.into_table(), h);
-                self.keys -= 1;
-                if entry.expire_at().is_some() {
-                    table.volatile -= 1;
-                    self.volatile -= 1;
-                }
-                if entry.is_expired(now) { (None, Expired(true)) } else { (Some(entry), Expired(false)) }
-            }
-            Err(_) => (None, Expired(false)),
-        }
+        };
+        self.keys -= 1;
+        self.volatile -= entry.has_ttl() as usize;
+        if entry.is_expired(now) { (None, Expired(true)) } else { (Some(entry), Expired(false)) }
     }
 
     pub fn clear(&mut self) {
@@ -175,50 +377,54 @@ impl Db {
     /// Removes expired keys of one slot table. Returns (volatile keys checked, expired).
     pub fn expire_slot(&mut self, h: &Hasher, local: usize, now: u64) -> (usize, usize) {
         let Some(table) = self.tables.get_mut(local) else { return (0, 0) };
-        if table.volatile == 0 {
+        if !table.has_volatile() {
             return (0, 0);
         }
-        let checked = table.volatile as usize;
-        let before = table.map.len();
-        table.map.retain(|e| !e.is_expired(now));
-        let expired = before - table.map.len();
-        if expired > 0 {
-            reclaim(&mut table.map, h);
-        }
-        table.volatile -= expired as u32;
+        let checked = table.iter().filter(|e| e.has_ttl()).count();
+        let expired = table.retain(h, |e| !e.is_expired(now));
         self.volatile -= expired;
         self.keys -= expired;
         (checked, expired)
     }
 
     pub fn slot_has_volatile(&self, local: usize) -> bool {
-        self.tables.get(local).is_some_and(|t| t.volatile > 0)
+        self.tables.get(local).is_some_and(SlotTable::has_volatile)
     }
 
     pub fn slot_len(&self, local: usize) -> usize {
-        self.tables.get(local).map_or(0, |t| t.map.len())
+        self.tables.get(local).map_or(0, SlotTable::len)
     }
 
     /// Live entries of one slot table.
     pub fn slot_iter(&self, local: usize, now: u64) -> impl Iterator<Item = &Entry> {
-        self.tables.get(local).into_iter().flat_map(|t| t.map.iter()).filter(move |e| !e.is_expired(now))
+        self.tables.get(local).into_iter().flat_map(SlotTable::iter).filter(move |e| !e.is_expired(now))
     }
 
     /// Live entries of the whole database, slot by slot.
     pub fn iter(&self, now: u64) -> impl Iterator<Item = &Entry> {
-        self.tables.iter().flat_map(|t| t.map.iter()).filter(move |e| !e.is_expired(now))
+        self.tables.iter().flat_map(SlotTable::iter).filter(move |e| !e.is_expired(now))
     }
 
     /// The `n`th entry (in iteration order) of a slot table, for random sampling.
     pub fn slot_nth(&self, local: usize, n: usize) -> Option<&Entry> {
-        self.tables.get(local)?.map.iter().nth(n)
+        match self.tables.get(local)? {
+            SlotTable::Small(a) => a.entries.get(n),
+            SlotTable::Large(t) => t.map.iter().nth(n),
+        }
+    }
+
+    /// Heap bytes of the slot tables themselves (MEMORY STATS).
+    pub fn tables_heap_size(&self) -> usize {
+        self.tables.capacity() * std::mem::size_of::<SlotTable>()
+            + self.tables.iter().map(SlotTable::heap_size).sum::<usize>()
     }
 }
 
 /// Mutable access to a stored entry that keeps the TTL counters right.
 pub struct EntryMut<'a> {
     entry: &'a mut Entry,
-    table_volatile: &'a mut u32,
+    /// A large slot table's count of entries with a TTL (arrays count on demand).
+    table_volatile: Option<&'a mut u32>,
     db_volatile: &'a mut usize,
 }
 
@@ -232,11 +438,15 @@ impl EntryMut<'_> {
     fn count_ttl_change(&mut self, had: bool, has: bool) {
         match (had, has) {
             (false, true) => {
-                *self.table_volatile += 1;
+                if let Some(v) = self.table_volatile.as_deref_mut() {
+                    *v += 1;
+                }
                 *self.db_volatile += 1;
             }
             (true, false) => {
-                *self.table_volatile -= 1;
+                if let Some(v) = self.table_volatile.as_deref_mut() {
+                    *v -= 1;
+                }
                 *self.db_volatile -= 1;
             }
             _ => {}
@@ -280,18 +490,54 @@ mod tests {
         let h = Hasher::default();
         let mut db = Db::new(4);
         db.set(&h, 1, b"lazy", NewValue::Str(b"v"), Some(10));
-        assert!(db.tables[1].map.capacity() > 0);
+        assert_eq!(db.tables[1].heap_size(), 16);
         // A lookup after the TTL removes the key and frees the emptied table.
         assert!(db.get_mut(&h, 1, b"lazy", 20).0.is_none());
-        assert_eq!(db.tables[1].map.capacity(), 0);
+        assert_eq!(db.tables[1].heap_size(), 0);
         assert_eq!((db.len(), db.volatile()), (0, 0));
 
         db.set(&h, 2, b"del", NewValue::Str(b"v"), None);
         assert!(db.remove(&h, 2, b"del", 0).0.is_some());
-        assert_eq!(db.tables[2].map.capacity(), 0);
+        assert_eq!(db.tables[2].heap_size(), 0);
 
         db.set(&h, 3, b"swept", NewValue::Str(b"v"), Some(10));
         assert_eq!(db.expire_slot(&h, 3, 20), (1, 1));
-        assert_eq!(db.tables[3].map.capacity(), 0);
+        assert_eq!(db.tables[3].heap_size(), 0);
+    }
+
+    #[test]
+    fn slots_grow_into_hash_tables_and_back() {
+        let h = Hasher::default();
+        let mut db = Db::new(1);
+        let key = |i: usize| format!("key:{i}").into_bytes();
+        for i in 0..100 {
+            let ttl = (i % 3 == 0).then_some(1_000);
+            assert!(db.set(&h, 0, &key(i), NewValue::Int(i as i64), ttl).is_none());
+            assert_eq!(matches!(db.tables[0], SlotTable::Small(_)), i < SMALL_MAX);
+            assert_eq!(std::mem::size_of::<SlotTable>(), 24);
+        }
+        assert_eq!((db.len(), db.volatile()), (100, 34));
+        // Replacing keeps counts right in both forms.
+        assert!(db.set(&h, 0, &key(1), NewValue::Int(-1), Some(5)).is_some());
+        assert_eq!((db.len(), db.volatile()), (100, 35));
+        for i in 0..100 {
+            let e = db.find(&h, 0, &key(i)).unwrap();
+            assert!(
+                matches!(e.value(), crate::storage::ValueRef::Int(v) if v == if i == 1 { -1 } else { i as i64 })
+            );
+        }
+        for i in 0..98 {
+            assert!(db.remove(&h, 0, &key(i), 0).0.is_some());
+        }
+        assert!(matches!(db.tables[0], SlotTable::Small(_)));
+        assert_eq!(db.len(), 2);
+        assert_eq!(db.slot_iter(0, 0).count(), 2);
+        assert_eq!(db.tables[0].heap_size(), 32);
+        // A TTL change through EntryMut on an array entry keeps the database's count.
+        let (e, _) = db.get_mut(&h, 0, &key(98), 0);
+        e.unwrap().set_expire(Some(50));
+        assert_eq!(db.volatile(), 2);
+        assert_eq!(db.expire_slot(&h, 0, 60), (2, 1));
+        assert_eq!((db.len(), db.volatile()), (1, 1));
     }
 }

@@ -200,6 +200,12 @@ impl Entry {
         true
     }
 
+    /// Whether the key has a TTL (read from the entry, without touching its block).
+    #[inline]
+    pub fn has_ttl(&self) -> bool {
+        self.meta & HAS_TTL != 0
+    }
+
     pub fn expire_at(&self) -> Option<u64> {
         if self.meta & HAS_TTL == 0 {
             return None;
