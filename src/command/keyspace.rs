@@ -12,7 +12,7 @@ use crate::cluster::slot::{SLOTS, key_slot};
 use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
 use crate::storage::db::Db;
-use crate::storage::evict::idle_ms;
+use crate::storage::evict::{idle_ms, tiny_count};
 use crate::storage::{Entry, random_u64};
 
 const K: u32 = KEYSPACE;
@@ -601,11 +601,13 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let now = ctx.now;
     let (db, slot) = (ctx.db(), ctx.slot);
     let mut shard = ctx.shard();
-    let access = shard.access;
-    let freq = shard.sketch_frequency(&argv[2]);
+    let (access, epoch) = (shard.access, shard.tiny_epoch());
     match shard.peek(db, slot, &argv[2], now) {
-        // Under allkeys-tinylfu, the sketch's estimate of recent accesses (0-15).
-        Some(e) => ctx.out.int(freq.map_or_else(|| access.lfu_counter(e.clock(), now), u32::from) as i64),
+        // Under allkeys-tinylfu, the key's aged access count (0-255).
+        Some(e) => ctx.out.int(match epoch {
+            Some(epoch) => tiny_count(e.clock(), epoch),
+            None => access.lfu_counter(e.clock(), now),
+        } as i64),
         None => ctx.out.null(),
     }
     Ok(())
@@ -613,8 +615,7 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// OBJECT IDLETIME key
 fn object_idletime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    // allkeys-tinylfu keeps both: frequencies in its sketch, access times in the keys.
-    if ctx.shard().access.lfu {
+    if lfu_policy(ctx) {
         return Err(CommandError::new(
             "ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));

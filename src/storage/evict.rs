@@ -11,7 +11,6 @@
 //! evict.
 
 use super::entry::{CLOCK_MASK, Entry};
-use super::sketch::MAX_FREQUENCY;
 
 /// Resolution of the access clock.
 pub const ACCESS_TICK_MS: u64 = 10;
@@ -38,10 +37,11 @@ pub enum Policy {
     NoEviction,
     AllKeysLru,
     AllKeysLfu,
-    /// Sampled eviction of the least frequently asked-for key (by a per-shard
-    /// frequency sketch that also remembers keys not stored), with TinyLFU admission:
-    /// a new key waits in a small FIFO window and, when memory is needed, stays only if
-    /// it has been asked for more often than the victim it would replace.
+    /// Sampled eviction of the key read least often lately, with TinyLFU admission: a
+    /// new key starts from what a per-shard frequency sketch remembers of it (reads of
+    /// keys not stored count too), waits in a small FIFO window and, when memory is
+    /// needed, stays only if it has been read more often than the victim it would
+    /// replace. Counts age by halving as traffic flows, not by wall-clock time.
     AllKeysTinyLfu,
     AllKeysRandom,
     VolatileLru,
@@ -81,23 +81,13 @@ impl Policy {
         )
     }
 
-    /// How good a victim `e` is: higher is evicted first. `frequency` is the sketch's
-    /// estimate for the key (only read by `allkeys-tinylfu`).
-    pub fn score(
-        self,
-        e: &Entry,
-        now_ms: u64,
-        access: &Access,
-        random: u64,
-        frequency: impl Fn() -> u8,
-    ) -> u64 {
+    /// How good a victim `e` is: higher is evicted first. `epoch` is the shard's
+    /// sketch epoch (only read by `allkeys-tinylfu`).
+    pub fn score(self, e: &Entry, now_ms: u64, access: &Access, random: u64, epoch: u32) -> u64 {
         match self {
             Policy::NoEviction => 0,
             // Least asked-for first; among equals, least recently used first.
-            Policy::AllKeysTinyLfu => {
-                let rare = (MAX_FREQUENCY - frequency().min(MAX_FREQUENCY)) as u64;
-                (rare << 40) | idle_ms(e.clock(), now_ms).min((1 << 40) - 1)
-            }
+            Policy::AllKeysTinyLfu => 255 - tiny_count(e.clock(), epoch) as u64,
             Policy::AllKeysLru | Policy::VolatileLru => idle_ms(e.clock(), now_ms),
             Policy::AllKeysLfu | Policy::VolatileLfu => 255 - access.lfu_counter(e.clock(), now_ms) as u64,
             Policy::AllKeysRandom | Policy::VolatileRandom => random,
@@ -125,6 +115,19 @@ impl Default for Access {
     fn default() -> Access {
         Access { lfu: false, admission: false, lfu_log_factor: 10, lfu_decay_time: 1 }
     }
+}
+
+/// Under `allkeys-tinylfu` a key's access bits are `(epoch << 8) | count`: reads since
+/// it was written (starting from the sketch's estimate), halved for every sketch epoch
+/// that passed since the last one. This is that count now.
+pub fn tiny_count(bits: u32, epoch: u32) -> u32 {
+    let elapsed = epoch.wrapping_sub(bits >> 8) & 0xFFFF;
+    if elapsed >= 8 { 0 } else { (bits & 0xFF) >> elapsed }
+}
+
+/// Access bits holding `count` (saturating at 255) as of `epoch`.
+pub fn tiny_bits(count: u32, epoch: u32) -> u32 {
+    ((epoch & 0xFFFF) << 8) | count.min(255)
 }
 
 fn minutes(now_ms: u64) -> u32 {
@@ -194,6 +197,27 @@ mod tests {
     }
 
     #[test]
+    fn tiny_counts_grow_and_halve_per_epoch() {
+        let mut bits = tiny_bits(3, 7);
+        for _ in 0..10 {
+            bits = tiny_bits(tiny_count(bits, 7) + 1, 7);
+        }
+        assert_eq!(tiny_count(bits, 7), 13);
+        assert_eq!(tiny_count(bits, 8), 6);
+        assert_eq!(tiny_count(bits, 10), 1);
+        assert_eq!(tiny_count(bits, 20), 0);
+        // Saturates at 255; the epoch wraps at 16 bits.
+        assert_eq!(tiny_count(tiny_bits(1000, 0xFFFF), 1), 255 >> 2);
+        let mut hot = Entry::new(b"h", NewValue::Str(b"v"), None);
+        let mut cold = Entry::new(b"c", NewValue::Str(b"v"), None);
+        hot.set_clock(tiny_bits(9, 2));
+        cold.set_clock(tiny_bits(2, 2));
+        let p = Policy::AllKeysTinyLfu;
+        let access = Access::default();
+        assert!(p.score(&cold, 0, &access, 0, 2) > p.score(&hot, 0, &access, 0, 2));
+    }
+
+    #[test]
     fn scores_order_victims() {
         let access = Access::default();
         let now = 1_000_000;
@@ -202,14 +226,14 @@ mod tests {
         let mut fresh = Entry::new(b"fresh", NewValue::Str(b"v"), Some(now + 99_000));
         fresh.set_clock(access_clock(now));
         let lru = Policy::AllKeysLru;
-        assert!(lru.score(&old, now, &access, 0, || 0) > lru.score(&fresh, now, &access, 0, || 0));
+        assert!(lru.score(&old, now, &access, 0, 0) > lru.score(&fresh, now, &access, 0, 0));
         let ttl = Policy::VolatileTtl;
-        assert!(ttl.score(&old, now, &access, 0, || 0) > ttl.score(&fresh, now, &access, 0, || 0));
+        assert!(ttl.score(&old, now, &access, 0, 0) > ttl.score(&fresh, now, &access, 0, 0));
         assert!(Policy::parse("volatile-ttl").volatile_only());
         // Keys read 30 ms apart are told apart.
         let mut a = Entry::new(b"a", NewValue::Str(b"v"), None);
         a.set_clock(access_clock(now - 30));
-        assert!(lru.score(&a, now, &access, 0, || 0) > lru.score(&fresh, now, &access, 0, || 0));
+        assert!(lru.score(&a, now, &access, 0, 0) > lru.score(&fresh, now, &access, 0, 0));
         assert_eq!(idle_ms(a.clock(), now), 30);
         assert_eq!(Policy::parse("bogus"), Policy::NoEviction);
     }

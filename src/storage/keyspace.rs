@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::db::{Db, EntryMut, Expired, Hasher};
 use super::entry::Entry;
-use super::evict::{Access, Policy};
+use super::evict::{Access, Policy, tiny_bits, tiny_count};
 use super::sketch::Sketch;
 use super::value::NewValue;
 use crate::cluster::slot::SLOTS;
@@ -129,13 +129,20 @@ impl Shard {
     /// Looks a key up (expiring it if due) and marks it accessed.
     pub fn get(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let access = self.access;
-        if let Some(sketch) = &mut self.sketch {
-            // Misses count too: a key asked for often earns its place once written.
-            sketch.record(self.hasher.hash_one(key));
-        }
+        let epoch = match &mut self.sketch {
+            Some(sketch) => {
+                // Misses count too: a key asked for often earns its place once written.
+                sketch.record(self.hasher.hash_one(key));
+                Some(sketch.epoch())
+            }
+            None => None,
+        };
         let mut e = self.peek(db, slot, key, now)?;
-        let random = if access.lfu { random_u64() } else { 0 };
-        e.set_clock(access.touched(e.clock(), now, random));
+        let bits = match epoch {
+            Some(epoch) => tiny_bits(tiny_count(e.clock(), epoch) + 1, epoch),
+            None => access.touched(e.clock(), now, if access.lfu { random_u64() } else { 0 }),
+        };
+        e.set_clock(bits);
         Some(e)
     }
 
@@ -165,7 +172,11 @@ impl Shard {
         now: u64,
     ) -> bool {
         let mut entry = Entry::new(key, value, expire_at);
-        entry.set_clock(self.access.initial(now));
+        entry.set_clock(match &self.sketch {
+            // What the sketch remembers of the key, the write included.
+            Some(s) => tiny_bits((s.frequency(self.hasher.hash_one(key)) as u32).max(1), s.epoch()),
+            None => self.access.initial(now),
+        });
         self.insert(db, slot, entry, now)
     }
 
@@ -227,10 +238,15 @@ impl Shard {
         }
     }
 
-    /// The sketch's estimate of how often a key was asked for recently (OBJECT FREQ
-    /// under `allkeys-tinylfu`); None without a sketch.
-    pub fn sketch_frequency(&self, key: &[u8]) -> Option<u8> {
-        Some(self.sketch.as_ref()?.frequency(self.hasher.hash_one(key)))
+    /// The shard's sketch epoch (0 without a sketch).
+    fn epoch(&self) -> u32 {
+        self.sketch.as_ref().map_or(0, Sketch::epoch)
+    }
+
+    /// Under `allkeys-tinylfu`, the epoch keys' access counts are aged against; None
+    /// under other policies.
+    pub fn tiny_epoch(&self) -> Option<u32> {
+        self.sketch.as_ref().map(Sketch::epoch)
     }
 
     pub fn remove(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<Entry> {
@@ -273,7 +289,7 @@ impl Shard {
         if let Some(sketch) = &self.sketch
             && keys > sketch.capacity()
         {
-            self.sketch = Some(Sketch::new(keys));
+            self.sketch = Some(sketch.resized(keys));
         }
         let target = window_target(keys);
         while self.window.len() > target {
@@ -286,8 +302,12 @@ impl Shard {
             if (v.db, &v.key) == (new.0, &new.2) {
                 return Some(new);
             }
-            let freq = |key: &[u8]| self.sketch_frequency(key).unwrap_or(0);
-            if freq(&new.2) > freq(&v.key) {
+            let epoch = self.epoch();
+            let count = |db: usize, slot: u16, key: &[u8]| {
+                let e = self.dbs[db].find(&self.hasher, self.local(slot), key);
+                e.map_or(0, |e| tiny_count(e.clock(), epoch))
+            };
+            if count(new.0, new.1, &new.2) > count(v.db, v.slot, &v.key) {
                 return Some((v.db, v.slot, v.key));
             }
             self.pool_insert(v);
@@ -317,7 +337,7 @@ impl Shard {
     }
 
     fn score(&self, policy: Policy, e: &Entry, now: u64) -> u64 {
-        policy.score(e, now, &self.access, random_u64(), || self.sketch_frequency(e.key()).unwrap_or(0))
+        policy.score(e, now, &self.access, random_u64(), self.epoch())
     }
 
     fn sample_into_pool(&mut self, policy: Policy, samples: usize, now: u64) {

@@ -20,6 +20,8 @@ pub struct Sketch {
     table: Vec<u64>,
     capacity: usize,
     additions: usize,
+    /// Halvings so far (16 bits): the age unit of the keys' own access counts.
+    epoch: u32,
 }
 
 const SEEDS: [u64; 4] =
@@ -31,7 +33,16 @@ impl Sketch {
         let capacity = keys.max(MIN_CAPACITY);
         // About eight counters per key of capacity.
         let words = (capacity / 2).next_power_of_two();
-        Sketch { table: vec![0; words], capacity, additions: 0 }
+        Sketch { table: vec![0; words], capacity, additions: 0, epoch: 0 }
+    }
+
+    /// An empty sketch for `keys` keys that continues this one's epochs.
+    pub fn resized(&self, keys: usize) -> Sketch {
+        Sketch { epoch: self.epoch, ..Sketch::new(keys) }
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.epoch
     }
 
     pub fn capacity(&self) -> usize {
@@ -86,6 +97,7 @@ impl Sketch {
             *w = (*w >> 1) & 0x7777_7777_7777_7777;
         }
         self.additions /= 2;
+        self.epoch = (self.epoch + 1) & 0xFFFF;
     }
 }
 
@@ -126,6 +138,7 @@ mod tests {
         }
         let f = s.frequency(hash(7));
         assert!((5..=7).contains(&f), "{f}");
+        assert_eq!(s.epoch(), 1);
         // A crowded sketch still tells a frequent key from a rare one.
         assert!(s.frequency(hash(1_000_000 + 5)) < f);
     }
