@@ -16,12 +16,20 @@
 #                                              scraped once a second during the runs)
 #        MODE=metrics scripts/bench.sh        (no redis: slotcache with metrics off vs
 #                                              on and scraped once a second, same run)
+#        MODE=evict scripts/bench.sh          (only the eviction case below)
+#
+# Last, eviction under a sustained write load: fresh servers with maxmemory EVICT_MB
+# (64) and allkeys-lru take 3,000,000 pipelined SETs of 100-byte values over 10,000,000
+# random keys; it reports the peak RSS (sampled every 0.2 s) against maxmemory, the
+# used_memory and the keys held at the end, and the evictions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 MODE=${MODE:-redis}
 MEM_KEYS=${KEYS:-1000000}
+EVICT_MB=${EVICT_MB:-64}
+SERVER_ARGS=()
 SC_PORT=${SC_PORT:-7701}
 RD_PORT=${RD_PORT:-7702}
 OUT=bench-results
@@ -72,10 +80,10 @@ start_servers() {
         return
     fi
     taskset -c 0 target/release/slotcache --bind 127.0.0.1 --port "$SC_PORT" --threads 1 --shards 1 \
-        --metrics-port "${METRICS_PORT:-0}" --loglevel warning >"$OUT/slotcache.log" 2>&1 &
+        --metrics-port "${METRICS_PORT:-0}" --loglevel warning "${SERVER_ARGS[@]}" >"$OUT/slotcache.log" 2>&1 &
     PIDS+=($!); SC_PID=$!
     taskset -c 0 redis-server --bind 127.0.0.1 --port "$RD_PORT" --save "" --appendonly no \
-        --daemonize no --loglevel warning >"$OUT/redis.log" 2>&1 &
+        --daemonize no --loglevel warning "${SERVER_ARGS[@]}" >"$OUT/redis.log" 2>&1 &
     PIDS+=($!); RD_PID=$!
     wait_ready "$SC_PORT"; wait_ready "$RD_PORT"
     if [ "${METRICS_PORT:-0}" != 0 ]; then
@@ -100,6 +108,36 @@ bench() {
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+info_field() { redis-cli -p "$1" info "$2" | awk -F: -v f="$3" '$1 == f {print $2}' | tr -d '\r'; }
+
+evict_section() {
+    SERVER_ARGS=(--maxmemory "${EVICT_MB}mb" --maxmemory-policy allkeys-lru)
+    start_servers
+    printf "\n%-10s %14s %12s %14s %12s %12s\n" "server" "peak RSS MB" "RSS/max" "used_memory MB" \
+        "keys held" "evicted" | tee "$OUT/evict.txt"
+    for which in redis slotcache; do
+        if [ "$which" = redis ]; then port=$RD_PORT; pid=$RD_PID; else port=$SC_PORT; pid=$SC_PID; fi
+        taskset -c 1 redis-benchmark -p "$port" -q -c 50 -P 16 -t set -d 100 -r 10000000 -n 3000000 \
+            >/dev/null 2>&1 &
+        local load=$! peak=0 r
+        while kill -0 "$load" 2>/dev/null; do
+            r=$(rss_kb "$pid"); (( r > peak )) && peak=$r
+            sleep 0.2
+        done
+        wait "$load" || true
+        awk -v w="$which" -v p="$peak" -v m="$EVICT_MB" -v u="$(used_memory "$port")" \
+            -v k="$(redis-cli -p "$port" dbsize)" -v e="$(info_field "$port" stats evicted_keys)" \
+            'BEGIN {printf "%-10s %14.1f %12.2f %14.1f %12d %12d\n", w, p / 1024, p / 1024 / m, u / 1048576, k, e}' \
+            | tee -a "$OUT/evict.txt"
+    done
+    SERVER_ARGS=()
+}
+
+if [ "$MODE" = evict ]; then
+    evict_section
+    exit 0
+fi
 
 start_servers
 if [ "$MODE" = metrics ]; then A="metrics off"; B="on"; else A="redis"; B="slotcache"; fi
@@ -158,3 +196,5 @@ for which in redis slotcache; do
         'BEGIN {printf "%-10s %16.1f %22.1f\n", w, (r1 - r0) * 1024 / n, (u1 - u0) / n}' | tee -a "$OUT/memory.txt"
 done
 rm -f "$OUT/load.resp"
+
+evict_section

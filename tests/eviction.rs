@@ -192,6 +192,28 @@ fn allkeys_tinylfu_keeps_frequently_read_keys_through_a_scan() {
 }
 
 #[test]
+fn a_write_far_over_the_limit_evicts_in_steps_instead_of_failing() {
+    let s = start(&["--maxmemory-policy", "allkeys-random"]);
+    let mut c = s.conn();
+    write_keys(&mut c, "big", 20_000, 1_000, None);
+    let used = info_field(&mut c, "memory", "used_memory");
+    // Right after the limit drops ~18 MB below use (some 18,000 keys, more than one
+    // write evicts at once), the next write still succeeds.
+    let (ok, set): (String, String) = redis::pipe()
+        .cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(used - 18 * MB)
+        .cmd("SET")
+        .arg("after")
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!((ok.as_str(), set.as_str()), ("OK", "OK"));
+    assert!(info_field(&mut c, "stats", "evicted_keys") >= 4_096);
+}
+
+#[test]
 fn lowering_maxmemory_at_runtime_evicts_down_to_it() {
     let s = start(&["--maxmemory-policy", "allkeys-random"]);
     let mut c = s.conn();

@@ -65,3 +65,12 @@ impl MemoryGauge {
         let _ = self.used.fetch_update(Relaxed, Relaxed, |u| Some(u.saturating_sub(bytes)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn allocator_runs_one_arena() {
+        // The shared arena, plus the one jemalloc keeps apart for huge allocations.
+        assert_eq!(tikv_jemalloc_ctl::arenas::narenas::read().unwrap(), 2);
+    }
+}

@@ -405,6 +405,14 @@ impl Db {
         self.tables.iter().flat_map(SlotTable::iter).filter(move |e| !e.is_expired(now))
     }
 
+    /// A slot table's entries in iteration order, starting at the `start`th and
+    /// wrapping around, for random sampling.
+    pub fn slot_entries_from(&self, local: usize, start: usize) -> impl Iterator<Item = &Entry> {
+        let table = self.tables.get(local);
+        let all = move || table.into_iter().flat_map(SlotTable::iter);
+        all().skip(start).chain(all().take(start))
+    }
+
     /// The `n`th entry (in iteration order) of a slot table, for random sampling.
     pub fn slot_nth(&self, local: usize, n: usize) -> Option<&Entry> {
         match self.tables.get(local)? {

@@ -36,6 +36,8 @@ pub const POOL_SIZE: usize = 16;
 /// A pooled eviction candidate.
 struct Candidate {
     score: u64,
+    /// The entry's address when pooled (never dereferenced).
+    id: usize,
     db: usize,
     /// Global cluster slot.
     slot: u16,
@@ -360,6 +362,9 @@ impl Shard {
         };
         let mut found = 0;
         // Bounded probing: sparse databases may need many slots to find `samples` keys.
+        // Each probe takes consecutive entries of one slot from a random position (as
+        // Redis's dictGetSomeKeys takes consecutive buckets): one table's memory serves
+        // several samples, and scores read only the 16-byte entries.
         for _ in 0..samples.max(1) * 64 {
             if found >= samples {
                 break;
@@ -371,24 +376,28 @@ impl Shard {
                 continue;
             }
             let start = (random_u64() % n as u64) as usize;
-            let pick = (0..n)
-                .filter_map(|k| d.slot_nth(local, (start + k) % n))
-                .find(|e| !volatile || e.expire_at().is_some());
-            let Some(e) = pick else { continue };
-            found += 1;
-            let score = self.score(policy, e, now);
-            let full = self.pool.len() >= POOL_SIZE;
-            if full && self.pool[0].score >= score {
-                continue;
+            let picks =
+                d.slot_entries_from(local, start).filter(|e| !volatile || e.has_ttl()).take(samples - found);
+            for e in picks {
+                found += 1;
+                let score = self.score(policy, e, now);
+                let full = self.pool.len() >= POOL_SIZE;
+                if full && self.pool[0].score >= score {
+                    continue;
+                }
+                // The same entry pooled twice is told by its address, without reading keys.
+                let id = e.id();
+                if self.pool.iter().any(|c| c.id == id) {
+                    continue;
+                }
+                let c =
+                    Candidate { score, id, db, slot: self.global_slot(local) as u16, key: e.key().to_vec() };
+                if full {
+                    self.pool.remove(0);
+                }
+                let at = self.pool.partition_point(|p| p.score <= c.score);
+                self.pool.insert(at, c);
             }
-            if self.pool.iter().any(|c| c.db == db && c.key == e.key()) {
-                continue;
-            }
-            let c = Candidate { score, db, slot: self.global_slot(local) as u16, key: e.key().to_vec() };
-            if full {
-                self.pool.remove(0);
-            }
-            self.pool_insert(c);
         }
     }
 
@@ -589,9 +598,10 @@ impl Keyspace {
         }
     }
 
-    /// Evicts keys by `policy` until about `need` bytes are freed; returns the bytes
-    /// freed (less than `need` when nothing more can be evicted).
-    pub fn evict(&self, policy: Policy, samples: usize, need: u64, now: u64) -> u64 {
+    /// Evicts keys by `policy` until about `need` bytes are freed, at most
+    /// [`MAX_EVICTIONS_PER_CALL`] keys; returns the bytes freed and whether it stopped
+    /// because nothing more could be evicted.
+    pub fn evict(&self, policy: Policy, samples: usize, need: u64, now: u64) -> (u64, bool) {
         let n = self.shards.len();
         let (mut freed, mut evicted, mut misses) = (0, 0, 0);
         while freed < need && evicted < MAX_EVICTIONS_PER_CALL && misses < 4 * n {
@@ -606,7 +616,7 @@ impl Keyspace {
                 None => misses += 1,
             }
         }
-        freed
+        (freed, freed < need && evicted < MAX_EVICTIONS_PER_CALL)
     }
 
     pub fn expired_keys(&self) -> u64 {
