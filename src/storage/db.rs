@@ -18,25 +18,70 @@ use super::value::NewValue;
 
 pub type Hasher = hashbrown::DefaultHashBuilder;
 
-/// Most keys a slot keeps in a plain array before it becomes a hash table.
+/// Most keys a slot keeps in its inline-tagged array.
 pub const SMALL_MAX: usize = 8;
 
-/// One slot's keys. Most slots of a modest dataset hold a handful of keys, for which a
-/// hash table's fixed cost (about 96 bytes) would outweigh the keys' own: up to
-/// [`SMALL_MAX`] keys live in an array sized exactly to them (16 bytes a key, compared in
-/// turn), beyond that in a hash table, which goes back to an array when it empties to
-/// half of that.
+/// Most keys a slot keeps in a tagged array before it becomes a hash table.
+pub const MEDIUM_MAX: usize = 128;
+
+/// One slot's keys, in the cheapest form for their number. A hash table costs about
+/// twice its keys' 16-byte entries (it doubles as it grows, and is at most 7/8 full),
+/// plus ~100 bytes however few keys it holds; an array sized exactly to its keys costs
+/// 16 bytes a key, and a byte of hash beside each entry (its tag) lets a lookup compare
+/// only the keys whose tag matches: up to [`SMALL_MAX`] keys with the tags inline, up
+/// to [`MEDIUM_MAX`] with the tags in their own array (scanned eight at a time), beyond
+/// that a hash table. Tables step back down as they empty (at half the threshold).
 enum SlotTable {
-    Small(Small),
-    Large(Box<Large>),
+    Small(Tagged<[u8; SMALL_MAX]>),
+    /// One boxed variant for both bigger forms keeps the enum at 24 bytes (the array's
+    /// pointer has room for one more variant, not two).
+    Big(Box<Big>),
 }
 
-/// Up to [`SMALL_MAX`] entries, each with 8 bits of its key's hash beside it so a
-/// lookup reads only the blocks of keys whose tag matches.
+enum Big {
+    Medium(Medium),
+    Large(Large),
+}
+
+/// A slot table's form, borrowed.
+enum Form<'a> {
+    Small(&'a Tagged<[u8; SMALL_MAX]>),
+    Medium(&'a Medium),
+    Large(&'a Large),
+}
+
+/// A slot table's form, borrowed mutably.
+enum FormMut<'a> {
+    Small(&'a mut Tagged<[u8; SMALL_MAX]>),
+    Medium(&'a mut Medium),
+    Large(&'a mut Large),
+}
+
+/// Entries sized exactly to their number, with their keys' hash tags.
 #[derive(Default)]
-struct Small {
+struct Tagged<T> {
     entries: Box<[Entry]>,
-    tags: [u8; SMALL_MAX],
+    tags: T,
+}
+
+/// Where a tagged array keeps its tags: inline, or in an array of their own.
+trait Tags: Default + AsRef<[u8]> + AsMut<[u8]> {
+    /// Makes room for `len` tags.
+    fn resize(&mut self, len: usize);
+}
+
+impl Tags for [u8; SMALL_MAX] {
+    fn resize(&mut self, len: usize) {
+        debug_assert!(len <= SMALL_MAX);
+    }
+}
+
+impl Tags for Box<[u8]> {
+    fn resize(&mut self, len: usize) {
+        let mut v = std::mem::take(self).into_vec();
+        v.resize(len, 0);
+        *self = v.into_boxed_slice();
+    }
 }
 
 #[inline]
@@ -44,16 +89,38 @@ fn tag(hash: u64) -> u8 {
     (hash >> 56) as u8
 }
 
-impl Small {
+/// Indexes of `t` in `tags`, eight bytes at a time.
+fn tag_matches(tags: &[u8], t: u8) -> impl Iterator<Item = usize> + '_ {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    tags.chunks(8).enumerate().flat_map(move |(c, chunk)| {
+        let mut w = [!t; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w) ^ (LO * t as u64);
+        // A high bit per zero byte (an exact test: no borrow crosses into a match).
+        let mut zero = !(((x & !HI) + !HI) | x) & HI;
+        std::iter::from_fn(move || {
+            if zero == 0 {
+                return None;
+            }
+            let i = zero.trailing_zeros() as usize / 8;
+            zero &= zero - 1;
+            Some(c * 8 + i)
+        })
+    })
+}
+
+impl<T: Tags> Tagged<T> {
     fn position(&self, hash: u64, key: &[u8]) -> Option<usize> {
-        let t = tag(hash);
-        (0..self.entries.len()).find(|&i| self.tags[i] == t && self.entries[i].key() == key)
+        let n = self.entries.len();
+        tag_matches(&self.tags.as_ref()[..n], tag(hash)).find(|&i| self.entries[i].key() == key)
     }
 
     /// Appends; the caller checks there is room.
     fn push(&mut self, hash: u64, entry: Entry) {
         let mut v = std::mem::take(&mut self.entries).into_vec();
-        self.tags[v.len()] = tag(hash);
+        self.tags.resize(v.len() + 1);
+        self.tags.as_mut()[v.len()] = tag(hash);
         v.reserve_exact(1);
         v.push(entry);
         self.entries = v.into_boxed_slice();
@@ -62,7 +129,9 @@ impl Small {
     fn swap_remove(&mut self, i: usize) -> Entry {
         let mut v = std::mem::take(&mut self.entries).into_vec();
         let last = v.len() - 1;
-        self.tags[i] = self.tags[last];
+        let tags = self.tags.as_mut();
+        tags[i] = tags[last];
+        self.tags.resize(last);
         let e = v.swap_remove(i);
         self.entries = v.into_boxed_slice();
         e
@@ -78,6 +147,20 @@ impl Small {
             }
         }
     }
+
+    /// Moves every entry into another form.
+    fn drain_into<U: Tags>(&mut self, h: &Hasher, to: &mut Tagged<U>) {
+        let entries = std::mem::take(&mut self.entries).into_vec();
+        for e in entries {
+            to.push(h.hash_one(e.key()), e);
+        }
+    }
+}
+
+struct Medium {
+    arr: Tagged<Box<[u8]>>,
+    /// Entries with a TTL.
+    volatile: u32,
 }
 
 struct Large {
@@ -88,64 +171,106 @@ struct Large {
 
 impl Default for SlotTable {
     fn default() -> SlotTable {
-        SlotTable::Small(Small::default())
+        SlotTable::Small(Tagged::default())
     }
 }
 
 impl SlotTable {
-    fn len(&self) -> usize {
+    fn form(&self) -> Form<'_> {
         match self {
-            SlotTable::Small(a) => a.entries.len(),
-            SlotTable::Large(t) => t.map.len(),
+            SlotTable::Small(a) => Form::Small(a),
+            SlotTable::Big(b) => match &**b {
+                Big::Medium(m) => Form::Medium(m),
+                Big::Large(t) => Form::Large(t),
+            },
+        }
+    }
+
+    fn form_mut(&mut self) -> FormMut<'_> {
+        match self {
+            SlotTable::Small(a) => FormMut::Small(a),
+            SlotTable::Big(b) => match &mut **b {
+                Big::Medium(m) => FormMut::Medium(m),
+                Big::Large(t) => FormMut::Large(t),
+            },
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self.form() {
+            Form::Small(a) => a.entries.len(),
+            Form::Medium(m) => m.arr.entries.len(),
+            Form::Large(t) => t.map.len(),
         }
     }
 
     fn has_volatile(&self) -> bool {
-        match self {
-            SlotTable::Small(a) => a.entries.iter().any(Entry::has_ttl),
-            SlotTable::Large(t) => t.volatile > 0,
+        match self.form() {
+            Form::Small(a) => a.entries.iter().any(Entry::has_ttl),
+            Form::Medium(m) => m.volatile > 0,
+            Form::Large(t) => t.volatile > 0,
         }
     }
 
     fn iter(&self) -> impl Iterator<Item = &Entry> {
-        let (small, large) = match self {
-            SlotTable::Small(a) => (&a.entries[..], None),
-            SlotTable::Large(t) => (&[][..], Some(t.map.iter())),
+        let (arr, large) = match self.form() {
+            Form::Small(a) => (&a.entries[..], None),
+            Form::Medium(m) => (&m.arr.entries[..], None),
+            Form::Large(t) => (&[][..], Some(t.map.iter())),
         };
-        small.iter().chain(large.into_iter().flatten())
+        arr.iter().chain(large.into_iter().flatten())
     }
 
     fn find(&self, h: &Hasher, key: &[u8]) -> Option<&Entry> {
-        match self {
-            SlotTable::Small(a) => a.position(h.hash_one(key), key).map(|i| &a.entries[i]),
-            SlotTable::Large(t) => t.map.find(h.hash_one(key), |e| e.key() == key),
+        let hash = h.hash_one(key);
+        match self.form() {
+            Form::Small(a) => a.position(hash, key).map(|i| &a.entries[i]),
+            Form::Medium(m) => m.arr.position(hash, key).map(|i| &m.arr.entries[i]),
+            Form::Large(t) => t.map.find(hash, |e| e.key() == key),
         }
     }
 
     /// Inserts or replaces; returns the previous entry.
     fn insert(&mut self, h: &Hasher, entry: Entry) -> Option<Entry> {
-        match self {
-            SlotTable::Small(a) => {
-                let hash = h.hash_one(entry.key());
+        let hash = h.hash_one(entry.key());
+        let has_ttl = entry.has_ttl() as u32;
+        match self.form_mut() {
+            FormMut::Small(a) => {
                 if let Some(i) = a.position(hash, entry.key()) {
                     return Some(std::mem::replace(&mut a.entries[i], entry));
                 }
                 if a.entries.len() < SMALL_MAX {
                     a.push(hash, entry);
                 } else {
-                    let mut map = HashTable::with_capacity(2 * SMALL_MAX);
-                    let v = std::mem::take(&mut a.entries).into_vec();
-                    for e in v.into_iter().chain([entry]) {
-                        map.insert_unique(h.hash_one(e.key()), e, |e| h.hash_one(e.key()));
-                    }
-                    *self = SlotTable::Large(Box::new(Large { map, volatile: 0 }));
-                    self.recount();
+                    let mut arr = Tagged::<Box<[u8]>>::default();
+                    a.drain_into(h, &mut arr);
+                    arr.push(hash, entry);
+                    let volatile = arr.entries.iter().filter(|e| e.has_ttl()).count() as u32;
+                    *self = SlotTable::Big(Box::new(Big::Medium(Medium { arr, volatile })));
                 }
                 None
             }
-            SlotTable::Large(t) => {
-                let hash = h.hash_one(entry.key());
-                let has_ttl = entry.has_ttl() as u32;
+            FormMut::Medium(m) => {
+                if let Some(i) = m.arr.position(hash, entry.key()) {
+                    let old = std::mem::replace(&mut m.arr.entries[i], entry);
+                    m.volatile = m.volatile + has_ttl - old.has_ttl() as u32;
+                    return Some(old);
+                }
+                m.volatile += has_ttl;
+                if m.arr.entries.len() < MEDIUM_MAX {
+                    m.arr.push(hash, entry);
+                } else {
+                    let mut map = HashTable::with_capacity(2 * MEDIUM_MAX);
+                    let v = std::mem::take(&mut m.arr.entries).into_vec();
+                    for e in v.into_iter().chain([entry]) {
+                        map.insert_unique(h.hash_one(e.key()), e, |e| h.hash_one(e.key()));
+                    }
+                    let volatile = m.volatile;
+                    *self = SlotTable::Big(Box::new(Big::Large(Large { map, volatile })));
+                }
+                None
+            }
+            FormMut::Large(t) => {
                 let old = match t.map.entry(hash, |e| e.key() == entry.key(), |e| h.hash_one(e.key())) {
                     TableEntry::Occupied(mut occ) => Some(std::mem::replace(occ.get_mut(), entry)),
                     TableEntry::Vacant(vac) => {
@@ -161,14 +286,19 @@ impl SlotTable {
 
     /// Finds a key's place, to read, change or remove the entry with one lookup.
     fn locate<'a, 'h>(&'a mut self, h: &'h Hasher, key: &[u8]) -> Option<Found<'a, 'h>> {
-        match self {
-            SlotTable::Small(a) => {
-                let i = a.position(h.hash_one(key), key)?;
+        let hash = h.hash_one(key);
+        match self.form_mut() {
+            FormMut::Small(a) => {
+                let i = a.position(hash, key)?;
                 Some(Found::Small(a, i))
             }
-            SlotTable::Large(t) => {
-                let Large { map, volatile } = &mut **t;
-                let occ = map.find_entry(h.hash_one(key), |e| e.key() == key).ok()?;
+            FormMut::Medium(m) => {
+                let i = m.arr.position(hash, key)?;
+                Some(Found::Medium(m, i))
+            }
+            FormMut::Large(t) => {
+                let Large { map, volatile } = t;
+                let occ = map.find_entry(hash, |e| e.key() == key).ok()?;
                 Some(Found::Large(occ, volatile, h))
             }
         }
@@ -184,11 +314,15 @@ impl SlotTable {
     /// Keeps the entries `keep` accepts; returns how many it dropped.
     fn retain(&mut self, h: &Hasher, mut keep: impl FnMut(&Entry) -> bool) -> usize {
         let before = self.len();
-        match self {
-            SlotTable::Small(a) => a.retain(keep),
-            SlotTable::Large(t) => {
+        match self.form_mut() {
+            FormMut::Small(a) => a.retain(keep),
+            FormMut::Medium(m) => {
+                m.arr.retain(keep);
+                m.volatile = m.arr.entries.iter().filter(|e| e.has_ttl()).count() as u32;
+            }
+            FormMut::Large(t) => {
                 t.map.retain(|e| keep(e));
-                self.recount();
+                t.volatile = t.map.iter().filter(|e| e.has_ttl()).count() as u32;
             }
         }
         let dropped = before - self.len();
@@ -198,43 +332,52 @@ impl SlotTable {
         dropped
     }
 
-    fn recount(&mut self) {
-        if let SlotTable::Large(t) = self {
-            t.volatile = t.map.iter().filter(|e| e.has_ttl()).count() as u32;
-        }
-    }
-
-    /// After removals: a large table that fell to half of [`SMALL_MAX`] becomes an
-    /// array again, a sparse one shrinks, so deleted, expired and evicted keys give
-    /// their table space back.
+    /// After removals: a table that fell to half of its form's threshold takes the
+    /// smaller form, a sparse hash table shrinks, so deleted, expired and evicted keys
+    /// give their table space back.
     fn reclaim(&mut self, h: &Hasher) {
-        let SlotTable::Large(t) = self else { return };
-        if t.map.len() <= SMALL_MAX / 2 {
-            let map = std::mem::take(&mut t.map);
-            let mut small = Small::default();
-            for e in map {
-                small.push(h.hash_one(e.key()), e);
+        match self.form_mut() {
+            FormMut::Small(_) => {}
+            FormMut::Medium(m) if m.arr.entries.len() <= SMALL_MAX / 2 => {
+                let mut small = Tagged::default();
+                m.arr.drain_into(h, &mut small);
+                *self = SlotTable::Small(small);
             }
-            *self = SlotTable::Small(small);
-        } else if t.map.capacity() > 4 * SMALL_MAX && t.map.len() * 4 < t.map.capacity() {
-            t.map.shrink_to(t.map.len() * 2, |e| h.hash_one(e.key()));
+            FormMut::Medium(_) => {}
+            FormMut::Large(t) if t.map.len() <= MEDIUM_MAX / 2 => {
+                let mut arr = Tagged::<Box<[u8]>>::default();
+                for e in std::mem::take(&mut t.map) {
+                    arr.push(h.hash_one(e.key()), e);
+                }
+                let volatile = t.volatile;
+                *self = SlotTable::Big(Box::new(Big::Medium(Medium { arr, volatile })));
+            }
+            FormMut::Large(t) => shrink_sparse(&mut t.map, h),
         }
     }
 
     /// Heap bytes of the table itself (not of its entries' blocks).
     fn heap_size(&self) -> usize {
-        match self {
-            SlotTable::Small(a) => a.entries.len() * std::mem::size_of::<Entry>(),
-            SlotTable::Large(t) => {
-                std::mem::size_of::<Large>() + t.map.capacity() * (std::mem::size_of::<Entry>() + 1)
-            }
+        let entry = std::mem::size_of::<Entry>();
+        match self.form() {
+            Form::Small(a) => a.entries.len() * entry,
+            Form::Medium(m) => std::mem::size_of::<Medium>() + m.arr.entries.len() * (entry + 1),
+            Form::Large(t) => std::mem::size_of::<Large>() + t.map.capacity() * (entry + 1),
         }
+    }
+}
+
+/// Gives a hash table's space back when it is under a quarter full.
+fn shrink_sparse(map: &mut HashTable<Entry>, h: &Hasher) {
+    if map.capacity() > 4 * MEDIUM_MAX && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2, |e| h.hash_one(e.key()));
     }
 }
 
 /// A located entry of a slot table.
 enum Found<'a, 'h> {
-    Small(&'a mut Small, usize),
+    Small(&'a mut Tagged<[u8; SMALL_MAX]>, usize),
+    Medium(&'a mut Medium, usize),
     Large(hashbrown::hash_table::OccupiedEntry<'a, Entry>, &'a mut u32, &'h Hasher),
 }
 
@@ -242,6 +385,7 @@ impl<'a> Found<'a, '_> {
     fn get(&self) -> &Entry {
         match self {
             Found::Small(a, i) => &a.entries[*i],
+            Found::Medium(m, i) => &m.arr.entries[*i],
             Found::Large(occ, ..) => occ.get(),
         }
     }
@@ -250,22 +394,25 @@ impl<'a> Found<'a, '_> {
     fn into_mut(self) -> (&'a mut Entry, Option<&'a mut u32>) {
         match self {
             Found::Small(a, i) => (&mut a.entries[i], None),
+            Found::Medium(m, i) => (&mut m.arr.entries[i], Some(&mut m.volatile)),
             Found::Large(occ, volatile, _) => (occ.into_mut(), Some(volatile)),
         }
     }
 
-    /// Removes the entry. A large table shrinks when sparse here; it becomes an array
-    /// again on the next removal through [`SlotTable::remove`] or the expiry sweep.
+    /// Removes the entry. A hash table shrinks when sparse here; tables take a smaller
+    /// form on the next removal through [`SlotTable::remove`] or the expiry sweep.
     fn remove(self) -> Entry {
         match self {
             Found::Small(a, i) => a.swap_remove(i),
+            Found::Medium(m, i) => {
+                let e = m.arr.swap_remove(i);
+                m.volatile -= e.has_ttl() as u32;
+                e
+            }
             Found::Large(occ, volatile, h) => {
                 let (e, vacant) = occ.remove();
                 *volatile -= e.has_ttl() as u32;
-                let map = vacant.into_table();
-                if map.capacity() > 4 * SMALL_MAX && map.len() * 4 < map.capacity() {
-                    map.shrink_to(map.len() * 2, |e| h.hash_one(e.key()));
-                }
+                shrink_sparse(vacant.into_table(), h);
                 e
             }
         }
@@ -415,9 +562,10 @@ impl Db {
 
     /// The `n`th entry (in iteration order) of a slot table, for random sampling.
     pub fn slot_nth(&self, local: usize, n: usize) -> Option<&Entry> {
-        match self.tables.get(local)? {
-            SlotTable::Small(a) => a.entries.get(n),
-            SlotTable::Large(t) => t.map.iter().nth(n),
+        match self.tables.get(local)?.form() {
+            Form::Small(a) => a.entries.get(n),
+            Form::Medium(m) => m.arr.entries.get(n),
+            Form::Large(t) => t.map.iter().nth(n),
         }
     }
 
@@ -518,34 +666,63 @@ mod tests {
         let h = Hasher::default();
         let mut db = Db::new(1);
         let key = |i: usize| format!("key:{i}").into_bytes();
-        for i in 0..100 {
+        let form = |db: &Db| match db.tables[0].form() {
+            Form::Small(_) => "small",
+            Form::Medium(_) => "medium",
+            Form::Large(_) => "large",
+        };
+        for i in 0..300 {
             let ttl = (i % 3 == 0).then_some(1_000);
             assert!(db.set(&h, 0, &key(i), NewValue::Int(i as i64), ttl).is_none());
-            assert_eq!(matches!(db.tables[0], SlotTable::Small(_)), i < SMALL_MAX);
+            let expected = if i < SMALL_MAX {
+                "small"
+            } else if i < MEDIUM_MAX {
+                "medium"
+            } else {
+                "large"
+            };
+            assert_eq!(form(&db), expected, "after {} keys", i + 1);
             assert_eq!(std::mem::size_of::<SlotTable>(), 24);
         }
-        assert_eq!((db.len(), db.volatile()), (100, 34));
-        // Replacing keeps counts right in both forms.
+        assert_eq!((db.len(), db.volatile()), (300, 100));
+        // Replacing keeps counts right.
         assert!(db.set(&h, 0, &key(1), NewValue::Int(-1), Some(5)).is_some());
-        assert_eq!((db.len(), db.volatile()), (100, 35));
-        for i in 0..100 {
+        assert_eq!((db.len(), db.volatile()), (300, 101));
+        for i in 0..300 {
             let e = db.find(&h, 0, &key(i)).unwrap();
             assert!(
                 matches!(e.value(), crate::storage::ValueRef::Int(v) if v == if i == 1 { -1 } else { i as i64 })
             );
         }
-        for i in 0..98 {
+        assert!(db.find(&h, 0, b"key:300").is_none());
+        // Down through every form; finds keep working at each step.
+        for i in 0..298 {
             assert!(db.remove(&h, 0, &key(i), 0).0.is_some());
+            assert!(db.find(&h, 0, &key(i + 1)).is_some());
+            let left = 299 - i;
+            if left <= MEDIUM_MAX / 2 && left > SMALL_MAX / 2 {
+                assert_eq!(form(&db), "medium", "{left} keys left");
+            }
         }
-        assert!(matches!(db.tables[0], SlotTable::Small(_)));
+        assert_eq!(form(&db), "small");
         assert_eq!(db.len(), 2);
         assert_eq!(db.slot_iter(0, 0).count(), 2);
         assert_eq!(db.tables[0].heap_size(), 32);
         // A TTL change through EntryMut on an array entry keeps the database's count.
-        let (e, _) = db.get_mut(&h, 0, &key(98), 0);
+        let (e, _) = db.get_mut(&h, 0, &key(298), 0);
         e.unwrap().set_expire(Some(50));
-        assert_eq!(db.volatile(), 2);
-        assert_eq!(db.expire_slot(&h, 0, 60), (2, 1));
-        assert_eq!((db.len(), db.volatile()), (1, 1));
+        assert_eq!(db.volatile(), 1);
+        assert_eq!(db.expire_slot(&h, 0, 60), (1, 1));
+        assert_eq!((db.len(), db.volatile()), (1, 0));
+    }
+
+    #[test]
+    fn tag_scan_finds_every_match_and_nothing_else() {
+        let tags: Vec<u8> =
+            (0..37u8).map(|i| if i % 5 == 0 { 0x80 } else { i.wrapping_mul(29) | 1 }).collect();
+        for t in [0x80u8, 0x00, 0x7f, 0xff, 29 | 1] {
+            let want: Vec<usize> = (0..tags.len()).filter(|&i| tags[i] == t).collect();
+            assert_eq!(tag_matches(&tags, t).collect::<Vec<_>>(), want, "tag {t:#x}");
+        }
     }
 }
