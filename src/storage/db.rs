@@ -27,9 +27,9 @@ pub const MEDIUM_MAX: usize = 128;
 /// One slot's keys, in the cheapest form for their number. A hash table costs about
 /// twice its keys' 16-byte entries (it doubles as it grows, and is at most 7/8 full),
 /// plus ~100 bytes however few keys it holds; an array sized exactly to its keys costs
-/// 16 bytes a key, and a byte of hash beside each entry (its tag) lets a lookup compare
-/// only the keys whose tag matches: up to [`SMALL_MAX`] keys with the tags inline, up
-/// to [`MEDIUM_MAX`] with the tags in their own array (scanned eight at a time), beyond
+/// 16 bytes a key, and a byte of hash per entry (its tag) lets a lookup compare only the
+/// keys whose tag matches: up to [`SMALL_MAX`] keys with the tags inline, up to
+/// [`MEDIUM_MAX`] with the tags in a box of their own (scanned eight at a time), beyond
 /// that a hash table. Tables step back down as they empty (at half the threshold).
 enum SlotTable {
     Small(Tagged<[u8; SMALL_MAX]>),
@@ -58,29 +58,26 @@ enum FormMut<'a> {
 }
 
 /// Entries sized exactly to their number, with their keys' hash tags.
-#[derive(Default)]
 struct Tagged<T> {
     entries: Box<[Entry]>,
     tags: T,
 }
 
-/// Where a tagged array keeps its tags: inline, or in an array of their own.
-trait Tags: Default + AsRef<[u8]> + AsMut<[u8]> {
+/// Where a tagged array keeps its tags.
+trait Tags: AsRef<[u8]> + AsMut<[u8]> {
+    fn empty() -> Self;
+
     /// Makes room for `len` tags.
     fn resize(&mut self, len: usize);
 }
 
-impl Tags for [u8; SMALL_MAX] {
-    fn resize(&mut self, len: usize) {
-        debug_assert!(len <= SMALL_MAX);
+impl<const N: usize> Tags for [u8; N] {
+    fn empty() -> Self {
+        [0; N]
     }
-}
 
-impl Tags for Box<[u8]> {
     fn resize(&mut self, len: usize) {
-        let mut v = std::mem::take(self).into_vec();
-        v.resize(len, 0);
-        *self = v.into_boxed_slice();
+        debug_assert!(len <= N);
     }
 }
 
@@ -111,6 +108,10 @@ fn tag_matches(tags: &[u8], t: u8) -> impl Iterator<Item = usize> + '_ {
 }
 
 impl<T: Tags> Tagged<T> {
+    fn new() -> Self {
+        Tagged { entries: Box::default(), tags: T::empty() }
+    }
+
     fn position(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let n = self.entries.len();
         tag_matches(&self.tags.as_ref()[..n], tag(hash)).find(|&i| self.entries[i].key() == key)
@@ -158,7 +159,8 @@ impl<T: Tags> Tagged<T> {
 }
 
 struct Medium {
-    arr: Tagged<Box<[u8]>>,
+    /// Tags inline in the box: a lookup reads the box, then the one entry it needs.
+    arr: Tagged<[u8; MEDIUM_MAX]>,
     /// Entries with a TTL.
     volatile: u32,
 }
@@ -171,7 +173,7 @@ struct Large {
 
 impl Default for SlotTable {
     fn default() -> SlotTable {
-        SlotTable::Small(Tagged::default())
+        SlotTable::Small(Tagged::new())
     }
 }
 
@@ -242,7 +244,7 @@ impl SlotTable {
                 if a.entries.len() < SMALL_MAX {
                     a.push(hash, entry);
                 } else {
-                    let mut arr = Tagged::<Box<[u8]>>::default();
+                    let mut arr = Tagged::<[u8; MEDIUM_MAX]>::new();
                     a.drain_into(h, &mut arr);
                     arr.push(hash, entry);
                     let volatile = arr.entries.iter().filter(|e| e.has_ttl()).count() as u32;
@@ -339,13 +341,13 @@ impl SlotTable {
         match self.form_mut() {
             FormMut::Small(_) => {}
             FormMut::Medium(m) if m.arr.entries.len() <= SMALL_MAX / 2 => {
-                let mut small = Tagged::default();
+                let mut small = Tagged::new();
                 m.arr.drain_into(h, &mut small);
                 *self = SlotTable::Small(small);
             }
             FormMut::Medium(_) => {}
             FormMut::Large(t) if t.map.len() <= MEDIUM_MAX / 2 => {
-                let mut arr = Tagged::<Box<[u8]>>::default();
+                let mut arr = Tagged::<[u8; MEDIUM_MAX]>::new();
                 for e in std::mem::take(&mut t.map) {
                     arr.push(h.hash_one(e.key()), e);
                 }
@@ -361,7 +363,7 @@ impl SlotTable {
         let entry = std::mem::size_of::<Entry>();
         match self.form() {
             Form::Small(a) => a.entries.len() * entry,
-            Form::Medium(m) => std::mem::size_of::<Medium>() + m.arr.entries.len() * (entry + 1),
+            Form::Medium(m) => std::mem::size_of::<Medium>() + m.arr.entries.len() * entry,
             Form::Large(t) => std::mem::size_of::<Large>() + t.map.capacity() * (entry + 1),
         }
     }
