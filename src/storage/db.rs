@@ -13,7 +13,7 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 use std::hash::BuildHasher;
 
-use super::entry::Entry;
+use super::entry::{Entry, size_class};
 use super::value::NewValue;
 
 pub type Hasher = hashbrown::DefaultHashBuilder;
@@ -32,7 +32,7 @@ pub const MEDIUM_MAX: usize = 128;
 /// [`MEDIUM_MAX`] with the tags in a box of their own (scanned eight at a time), beyond
 /// that a hash table. Tables step back down as they empty (at half the threshold).
 enum SlotTable {
-    Small(Tagged<[u8; SMALL_MAX]>),
+    Small(Tagged<Box<[Entry]>, SMALL_MAX>),
     /// One boxed variant for both bigger forms keeps the enum at 24 bytes (the array's
     /// pointer has room for one more variant, not two).
     Big(Box<Big>),
@@ -45,39 +45,74 @@ enum Big {
 
 /// A slot table's form, borrowed.
 enum Form<'a> {
-    Small(&'a Tagged<[u8; SMALL_MAX]>),
+    Small(&'a Tagged<Box<[Entry]>, SMALL_MAX>),
     Medium(&'a Medium),
     Large(&'a Large),
 }
 
 /// A slot table's form, borrowed mutably.
 enum FormMut<'a> {
-    Small(&'a mut Tagged<[u8; SMALL_MAX]>),
+    Small(&'a mut Tagged<Box<[Entry]>, SMALL_MAX>),
     Medium(&'a mut Medium),
     Large(&'a mut Large),
 }
 
-/// Entries sized exactly to their number, with their keys' hash tags.
-struct Tagged<T> {
-    entries: Box<[Entry]>,
-    tags: T,
+/// Entries with their keys' hash tags (`N` at most).
+struct Tagged<E, const N: usize> {
+    entries: E,
+    tags: [u8; N],
 }
 
-/// Where a tagged array keeps its tags.
-trait Tags: AsRef<[u8]> + AsMut<[u8]> {
-    fn empty() -> Self;
-
-    /// Makes room for `len` tags.
-    fn resize(&mut self, len: usize);
+/// How a tagged array stores its entries.
+trait Entries: Default + std::ops::Deref<Target = [Entry]> + std::ops::DerefMut {
+    fn add(&mut self, e: Entry);
+    fn take_at(&mut self, i: usize) -> Entry;
+    fn take_all(&mut self) -> Vec<Entry>;
 }
 
-impl<const N: usize> Tags for [u8; N] {
-    fn empty() -> Self {
-        [0; N]
+/// Exactly as many as there are (a thin box keeps the small form at 24 bytes);
+/// reallocated on every change.
+impl Entries for Box<[Entry]> {
+    fn add(&mut self, e: Entry) {
+        let mut v = std::mem::take(self).into_vec();
+        v.reserve_exact(1);
+        v.push(e);
+        *self = v.into_boxed_slice();
     }
 
-    fn resize(&mut self, len: usize) {
-        debug_assert!(len <= N);
+    fn take_at(&mut self, i: usize) -> Entry {
+        let mut v = std::mem::take(self).into_vec();
+        let e = v.swap_remove(i);
+        *self = v.into_boxed_slice();
+        e
+    }
+
+    fn take_all(&mut self) -> Vec<Entry> {
+        std::mem::take(self).into_vec()
+    }
+}
+
+/// Growing to fill the allocator's size class: as compact as an exact array (the
+/// class rounds that up anyway), reallocated only when a class is full.
+impl Entries for Vec<Entry> {
+    fn add(&mut self, e: Entry) {
+        if self.len() == self.capacity() {
+            let fits = size_class((self.len() + 1) * size_of::<Entry>()) / size_of::<Entry>();
+            self.reserve_exact(fits - self.len());
+        }
+        self.push(e);
+    }
+
+    fn take_at(&mut self, i: usize) -> Entry {
+        let e = self.swap_remove(i);
+        if self.len() <= self.capacity() / 2 {
+            self.shrink_to_fit();
+        }
+        e
+    }
+
+    fn take_all(&mut self) -> Vec<Entry> {
+        std::mem::take(self)
     }
 }
 
@@ -107,35 +142,25 @@ fn tag_matches(tags: &[u8], t: u8) -> impl Iterator<Item = usize> + '_ {
     })
 }
 
-impl<T: Tags> Tagged<T> {
+impl<E: Entries, const N: usize> Tagged<E, N> {
     fn new() -> Self {
-        Tagged { entries: Box::default(), tags: T::empty() }
+        Tagged { entries: E::default(), tags: [0; N] }
     }
 
     fn position(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let n = self.entries.len();
-        tag_matches(&self.tags.as_ref()[..n], tag(hash)).find(|&i| self.entries[i].key() == key)
+        tag_matches(&self.tags[..n], tag(hash)).find(|&i| self.entries[i].key() == key)
     }
 
     /// Appends; the caller checks there is room.
     fn push(&mut self, hash: u64, entry: Entry) {
-        let mut v = std::mem::take(&mut self.entries).into_vec();
-        self.tags.resize(v.len() + 1);
-        self.tags.as_mut()[v.len()] = tag(hash);
-        v.reserve_exact(1);
-        v.push(entry);
-        self.entries = v.into_boxed_slice();
+        self.tags[self.entries.len()] = tag(hash);
+        self.entries.add(entry);
     }
 
     fn swap_remove(&mut self, i: usize) -> Entry {
-        let mut v = std::mem::take(&mut self.entries).into_vec();
-        let last = v.len() - 1;
-        let tags = self.tags.as_mut();
-        tags[i] = tags[last];
-        self.tags.resize(last);
-        let e = v.swap_remove(i);
-        self.entries = v.into_boxed_slice();
-        e
+        self.tags[i] = self.tags[self.entries.len() - 1];
+        self.entries.take_at(i)
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
@@ -150,9 +175,8 @@ impl<T: Tags> Tagged<T> {
     }
 
     /// Moves every entry into another form.
-    fn drain_into<U: Tags>(&mut self, h: &Hasher, to: &mut Tagged<U>) {
-        let entries = std::mem::take(&mut self.entries).into_vec();
-        for e in entries {
+    fn drain_into<F: Entries, const M: usize>(&mut self, h: &Hasher, to: &mut Tagged<F, M>) {
+        for e in self.entries.take_all() {
             to.push(h.hash_one(e.key()), e);
         }
     }
@@ -160,7 +184,7 @@ impl<T: Tags> Tagged<T> {
 
 struct Medium {
     /// Tags inline in the box: a lookup reads the box, then the one entry it needs.
-    arr: Tagged<[u8; MEDIUM_MAX]>,
+    arr: Tagged<Vec<Entry>, MEDIUM_MAX>,
     /// Entries with a TTL.
     volatile: u32,
 }
@@ -244,7 +268,7 @@ impl SlotTable {
                 if a.entries.len() < SMALL_MAX {
                     a.push(hash, entry);
                 } else {
-                    let mut arr = Tagged::<[u8; MEDIUM_MAX]>::new();
+                    let mut arr = Tagged::<Vec<Entry>, MEDIUM_MAX>::new();
                     a.drain_into(h, &mut arr);
                     arr.push(hash, entry);
                     let volatile = arr.entries.iter().filter(|e| e.has_ttl()).count() as u32;
@@ -263,7 +287,7 @@ impl SlotTable {
                     m.arr.push(hash, entry);
                 } else {
                     let mut map = HashTable::with_capacity(2 * MEDIUM_MAX);
-                    let v = std::mem::take(&mut m.arr.entries).into_vec();
+                    let v = m.arr.entries.take_all();
                     for e in v.into_iter().chain([entry]) {
                         map.insert_unique(h.hash_one(e.key()), e, |e| h.hash_one(e.key()));
                     }
@@ -347,7 +371,7 @@ impl SlotTable {
             }
             FormMut::Medium(_) => {}
             FormMut::Large(t) if t.map.len() <= MEDIUM_MAX / 2 => {
-                let mut arr = Tagged::<[u8; MEDIUM_MAX]>::new();
+                let mut arr = Tagged::<Vec<Entry>, MEDIUM_MAX>::new();
                 for e in std::mem::take(&mut t.map) {
                     arr.push(h.hash_one(e.key()), e);
                 }
@@ -363,7 +387,7 @@ impl SlotTable {
         let entry = std::mem::size_of::<Entry>();
         match self.form() {
             Form::Small(a) => a.entries.len() * entry,
-            Form::Medium(m) => std::mem::size_of::<Medium>() + m.arr.entries.len() * entry,
+            Form::Medium(m) => std::mem::size_of::<Medium>() + m.arr.entries.capacity() * entry,
             Form::Large(t) => std::mem::size_of::<Large>() + t.map.capacity() * (entry + 1),
         }
     }
@@ -378,7 +402,7 @@ fn shrink_sparse(map: &mut HashTable<Entry>, h: &Hasher) {
 
 /// A located entry of a slot table.
 enum Found<'a, 'h> {
-    Small(&'a mut Tagged<[u8; SMALL_MAX]>, usize),
+    Small(&'a mut Tagged<Box<[Entry]>, SMALL_MAX>, usize),
     Medium(&'a mut Medium, usize),
     Large(hashbrown::hash_table::OccupiedEntry<'a, Entry>, &'a mut u32, &'h Hasher),
 }

@@ -309,7 +309,7 @@ impl Entry {
     /// Bytes this entry holds on the heap: its block as the allocator sized it, plus
     /// its object.
     pub fn heap_size(&self) -> usize {
-        let block = Block::allocated_size(self.len as usize);
+        let block = size_class(self.len as usize);
         let obj = match self.value() {
             ValueRef::Obj(o) => o.heap_size(),
             _ => 0,
@@ -327,6 +327,13 @@ impl Drop for Entry {
         // SAFETY: ptr/len describe the block allocated in `build`/`rebuild`.
         unsafe { Block::free(self.ptr, self.len as usize) };
     }
+}
+
+/// What the allocator gives for a request of `len` bytes: its size class, computed from
+/// the size alone (no lookup of a pointer, which costs a cache miss).
+pub fn size_class(len: usize) -> usize {
+    // SAFETY: nallocx only computes a size class; flags 0 asks for no alignment.
+    unsafe { tikv_jemalloc_sys::nallocx(len.max(1), 0) }.max(len)
 }
 
 /// A raw byte allocation with alignment 1.
@@ -375,13 +382,6 @@ impl Block {
         let layout = Layout::from_size_align(len.max(1), 1).expect("block layout");
         // SAFETY: guaranteed by the caller.
         unsafe { dealloc(ptr.as_ptr(), layout) };
-    }
-
-    /// What the allocator gives for a block of `len` bytes: its size class, computed
-    /// from the size alone (no lookup of the pointer, which costs a cache miss).
-    fn allocated_size(len: usize) -> usize {
-        // SAFETY: nallocx only computes a size class; flags 0 asks for no alignment.
-        unsafe { tikv_jemalloc_sys::nallocx(len.max(1), 0) }.max(len)
     }
 }
 
