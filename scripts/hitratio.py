@@ -12,7 +12,10 @@ distribution against each server at the same maxmemory (about 10% of the data se
 It prints the hit ratio of each measured phase and the server's RSS, for every policy of
 both servers. Servers are started here on free ports and stopped at the end.
 
+It also prints how many keys each server holds at the end.
+
 Usage: scripts/hitratio.py [--keys 200000] [--requests 200000] [--policies allkeys-lru,...]
+       SC_ARGS="--maxmemory-samples 10" scripts/hitratio.py   (extra slotcache flags)
 """
 
 import argparse
