@@ -44,6 +44,12 @@ struct Candidate {
     key: Vec<u8>,
 }
 
+/// Inserts keeping the pool sorted by ascending score (best victim last).
+fn pool_insert(pool: &mut Vec<Candidate>, c: Candidate) {
+    let at = pool.partition_point(|p| p.score <= c.score);
+    pool.insert(at, c);
+}
+
 /// A key written for the first time under `allkeys-tinylfu`, waiting in the window.
 struct Pending {
     db: usize,
@@ -312,7 +318,7 @@ impl Shard {
             if count(new.0, new.1, &new.2) > count(v.db, v.slot, &v.key) {
                 return Some((v.db, v.slot, v.key));
             }
-            self.pool_insert(v);
+            pool_insert(&mut self.pool, v);
             return Some(new);
         }
         None
@@ -330,7 +336,7 @@ impl Shard {
             }
             let score = self.score(policy, e, now);
             if !policy.is_random() && self.pool.last().is_some_and(|next| score < next.score) {
-                self.pool_insert(Candidate { score, ..c });
+                pool_insert(&mut self.pool, Candidate { score, ..c });
                 continue;
             }
             return Some(c);
@@ -395,16 +401,9 @@ impl Shard {
                 if full {
                     self.pool.remove(0);
                 }
-                let at = self.pool.partition_point(|p| p.score <= c.score);
-                self.pool.insert(at, c);
+                pool_insert(&mut self.pool, c);
             }
         }
-    }
-
-    /// Inserts keeping the pool sorted by ascending score (best victim last).
-    fn pool_insert(&mut self, c: Candidate) {
-        let at = self.pool.partition_point(|p| p.score <= c.score);
-        self.pool.insert(at, c);
     }
 
     /// Forgets pooled candidates (their database numbers or scores no longer hold).
