@@ -50,6 +50,12 @@ fn count_existing(c: &mut redis::Connection, prefix: &str, n: usize) -> usize {
 
 const MB: u64 = 1024 * 1024;
 
+/// Sets maxmemory to what the server uses now plus `headroom` bytes.
+fn limit_to_current_use_plus(c: &mut redis::Connection, headroom: u64) {
+    let used = info_field(c, "memory", "used_memory");
+    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg(used + headroom).query(c).unwrap();
+}
+
 #[test]
 fn writes_far_past_maxmemory_stay_bounded() {
     let s = start(&["--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lru"]);
@@ -130,8 +136,7 @@ fn allkeys_lru_keeps_a_recently_read_key() {
     // The access clock ticks every 10 ms (Redis's every second): 50 ms apart is enough.
     std::thread::sleep(std::time::Duration::from_millis(50));
     let _: String = cmd("GET").arg("hot").query(&mut c).unwrap();
-    let used = info_field(&mut c, "memory", "used_memory");
-    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg(used + 200 * 1024).query(&mut c).unwrap();
+    limit_to_current_use_plus(&mut c, 200 * 1024);
     write_keys(&mut c, "new", 2_000, 200, None);
     let old_left = count_existing(&mut c, "old", 3_000);
     assert!(old_left < 3_000, "untouched keys were evicted");
@@ -151,8 +156,7 @@ fn allkeys_lfu_keeps_a_frequently_read_key() {
     let freq: i64 = cmd("OBJECT").arg("FREQ").arg("hot").query(&mut c).unwrap();
     let cold: i64 = cmd("OBJECT").arg("FREQ").arg("once:1").query(&mut c).unwrap();
     assert!(freq > cold, "OBJECT FREQ: hot {freq}, cold {cold}");
-    let used = info_field(&mut c, "memory", "used_memory");
-    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg(used + 200 * 1024).query(&mut c).unwrap();
+    limit_to_current_use_plus(&mut c, 200 * 1024);
     write_keys(&mut c, "new", 2_000, 200, None);
     assert!(count_existing(&mut c, "once", 3_000) < 3_000);
     let hot: Option<String> = cmd("GET").arg("hot").query(&mut c).unwrap();
@@ -172,8 +176,7 @@ fn hot_keys_left_after_a_scan(policy: &str) -> usize {
         }
         let _: () = p.query(&mut c).unwrap();
     }
-    let used = info_field(&mut c, "memory", "used_memory");
-    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg(used + 200 * 1024).query(&mut c).unwrap();
+    limit_to_current_use_plus(&mut c, 200 * 1024);
     write_keys(&mut c, "scan", 5_000, 200, None);
     assert!(info_field(&mut c, "stats", "evicted_keys") > 3_000);
     if policy == "allkeys-tinylfu" {

@@ -473,10 +473,8 @@ fn randomkey(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             continue;
         }
         let first = (random_u64() % n as u64) as usize;
-        let live = (0..n)
-            .filter_map(|k| d.slot_nth(local, (first + k) % n))
-            .find(|e| !e.is_expired(ctx.now))
-            .map(|e| e.key().to_vec());
+        let live =
+            d.slot_entries_from(local, first).find(|e| !e.is_expired(ctx.now)).map(|e| e.key().to_vec());
         if let Some(key) = live {
             drop(shard);
             ctx.out.bulk(&key);

@@ -382,7 +382,9 @@ impl SlotTable {
         }
     }
 
-    /// Heap bytes of the table itself (not of its entries' blocks).
+    /// Heap bytes of the table itself (not of its entries' blocks); the tests check
+    /// that tables give space back.
+    #[cfg(test)]
     fn heap_size(&self) -> usize {
         let entry = std::mem::size_of::<Entry>();
         match self.form() {
@@ -584,21 +586,6 @@ impl Db {
         let table = self.tables.get(local);
         let all = move || table.into_iter().flat_map(SlotTable::iter);
         all().skip(start).chain(all().take(start))
-    }
-
-    /// The `n`th entry (in iteration order) of a slot table, for random sampling.
-    pub fn slot_nth(&self, local: usize, n: usize) -> Option<&Entry> {
-        match self.tables.get(local)?.form() {
-            Form::Small(a) => a.entries.get(n),
-            Form::Medium(m) => m.arr.entries.get(n),
-            Form::Large(t) => t.map.iter().nth(n),
-        }
-    }
-
-    /// Heap bytes of the slot tables themselves (MEMORY STATS).
-    pub fn tables_heap_size(&self) -> usize {
-        self.tables.capacity() * std::mem::size_of::<SlotTable>()
-            + self.tables.iter().map(SlotTable::heap_size).sum::<usize>()
     }
 }
 

@@ -22,8 +22,8 @@ use crate::cluster::slot::SLOTS;
 use crate::metrics::names::{LOCK_WAIT_BUCKETS_US, bucket_index};
 use crate::storage::random_u64;
 
-/// Table bytes charged to each key: a 16-byte entry and its control byte, over
-/// hashbrown's typical load.
+/// Table bytes charged to each key: its 16-byte entry plus a share of its slot
+/// table's tags, size-class slack or hash-table control bytes and load.
 pub const TABLE_BYTES_PER_KEY: usize = 24;
 
 /// Most keys one call to [`Keyspace::evict`] removes, so a single write never stalls on

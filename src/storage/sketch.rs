@@ -49,11 +49,6 @@ impl Sketch {
         self.capacity
     }
 
-    /// Heap bytes held.
-    pub fn heap_size(&self) -> usize {
-        self.table.len() * 8
-    }
-
     /// Word index and bit offset of the key's `i`th counter.
     #[inline]
     fn slot(&self, hash: u64, i: usize) -> (usize, u32) {
