@@ -77,6 +77,8 @@ pub struct Config {
     pub daemonize: bool,
     pub pidfile: String,
     pub lazyfree_lazy_user_flush: bool,
+    /// Keyspace notification classes (`notify-keyspace-events`), as flags.
+    pub notify_keyspace_events: u32,
     pub metrics_port: u16,
     pub metrics_bind: String,
     pub http_api: bool,
@@ -108,7 +110,7 @@ directives! {
     "lfu-log-factor" => true, "lfu-decay-time" => true,
     "dir" => true, "dbfilename" => true, "save" => true, "appendonly" => true,
     "protected-mode" => true, "daemonize" => false, "pidfile" => false,
-    "lazyfree-lazy-user-flush" => true, "metrics-port" => false, "metrics-bind" => false,
+    "lazyfree-lazy-user-flush" => true, "notify-keyspace-events" => true, "metrics-port" => false, "metrics-bind" => false,
     "http-api" => true,
 }
 
@@ -166,6 +168,7 @@ impl Default for Config {
             daemonize: false,
             pidfile: String::new(),
             lazyfree_lazy_user_flush: false,
+            notify_keyspace_events: 0,
             metrics_port: DEFAULT_METRICS_PORT,
             metrics_bind: DEFAULT_METRICS_BIND.into(),
             http_api: false,
@@ -417,6 +420,10 @@ impl Config {
             }
             "pidfile" => self.pidfile = if args.is_empty() { String::new() } else { single()?.to_string() },
             "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = parse_bool(single()?)?,
+            "notify-keyspace-events" => {
+                self.notify_keyspace_events = crate::server::pubsub::events::parse(&joined)
+                    .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?
+            }
             "metrics-port" => self.metrics_port = parse_num(single()?)?,
             "http-api" => self.http_api = parse_bool(single()?)?,
             "metrics-bind" => {
@@ -472,6 +479,7 @@ impl Config {
             "daemonize" => yes_no(self.daemonize),
             "pidfile" => self.pidfile.clone(),
             "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush),
+            "notify-keyspace-events" => crate::server::pubsub::events::format(self.notify_keyspace_events),
             "metrics-port" => self.metrics_port.to_string(),
             "metrics-bind" => self.metrics_bind.clone(),
             "http-api" => yes_no(self.http_api),

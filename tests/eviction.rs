@@ -229,3 +229,23 @@ fn lowering_maxmemory_at_runtime_evicts_down_to_it() {
     let keys: u64 = cmd("DBSIZE").query(&mut c).unwrap();
     assert!(keys > 0 && keys < 30_000, "{keys}");
 }
+
+#[test]
+fn evicted_keys_are_published_as_keyspace_events() {
+    let s = start(&["--maxmemory-policy", "allkeys-lru", "--notify-keyspace-events", "Ee"]);
+    let mut c = s.conn();
+    limit_to_current_use_plus(&mut c, 2 * MB);
+    let mut listener = s.conn();
+    let mut events = listener.as_pubsub();
+    events.set_read_timeout(Some(common::WAIT)).unwrap();
+    events.subscribe("__keyevent@0__:evicted").unwrap();
+    write_keys(&mut c, "ev", 10_000, 1000, None);
+    assert!(info_field(&mut c, "stats", "evicted_keys") > 0);
+    let msg = events.get_message().expect("an evicted event");
+    assert_eq!(msg.get_channel_name(), "__keyevent@0__:evicted");
+    let key: String = msg.get_payload().unwrap();
+    let i: usize = key.strip_prefix("ev:").and_then(|i| i.parse().ok()).expect("one of the written keys");
+    assert!(i < 10_000);
+    let present: bool = cmd("EXISTS").arg(&key).query(&mut c).unwrap();
+    assert!(!present, "{key} was evicted");
+}

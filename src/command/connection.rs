@@ -7,6 +7,7 @@ use super::table::*;
 use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
 use crate::server::REDIS_VERSION;
+use crate::server::clients::ClientKind;
 
 const CONN: u32 = CONNECTION;
 
@@ -106,6 +107,13 @@ pub fn help(ctx: &mut Ctx<'_>, cmd: &str, lines: &[&str]) {
 
 /// PING [message]
 fn ping(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() <= 2 && ctx.session.subscribed() && !ctx.out.resp3 {
+        // Subscribed RESP2 clients read arrays only.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(argv.get(1).map_or(&b""[..], |a| &a[..]));
+        return Ok(());
+    }
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(&argv[1]),
@@ -245,8 +253,9 @@ fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 /// MONITOR
 fn monitor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    if ctx.session.monitor.is_none() {
-        ctx.session.monitor = Some(ctx.server.monitors.subscribe(ctx.session.info.clone()));
+    if !ctx.session.info.monitor.load(std::sync::atomic::Ordering::Relaxed) {
+        let tx = ctx.session.push_tx();
+        ctx.server.monitors.subscribe(tx, ctx.session.info.clone());
         ctx.session.info.monitor.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     ctx.out.ok();
@@ -255,8 +264,11 @@ fn monitor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 /// RESET
 fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    ctx.session.monitor = None;
+    ctx.server.monitors.unsubscribe(ctx.session.info.id);
     ctx.session.info.monitor.store(false, std::sync::atomic::Ordering::Relaxed);
+    if let Some(subs) = ctx.session.pubsub.as_mut() {
+        subs.clear(&ctx.server.pubsub);
+    }
     ctx.session.select(0);
     ctx.session.reply_off = false;
     ctx.session.skip_next = false;
@@ -301,25 +313,29 @@ fn client_getname(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// A CLIENT LIST / CLIENT KILL `TYPE` argument.
+fn client_type(name: &[u8]) -> Result<ClientKind, CommandError> {
+    if args::is(name, "normal") {
+        Ok(ClientKind::Normal)
+    } else if args::is(name, "pubsub") {
+        Ok(ClientKind::PubSub)
+    } else if args::is(name, "master") {
+        Ok(ClientKind::Master)
+    } else if args::is(name, "replica") || args::is(name, "slave") {
+        Ok(ClientKind::Replica)
+    } else {
+        Err(CommandError::owned(format!("ERR Unknown client type '{}'", error::sanitize(name))))
+    }
+}
+
 /// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID client-id [client-id ...]]
 fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
-    let mut only_normal = true;
+    let mut kind = None;
     let mut i = 2;
     while i < argv.len() {
         if args::is(&argv[i], "TYPE") && i + 1 < argv.len() {
-            let t = &argv[i + 1];
-            if args::is(t, "normal") {
-                only_normal = true;
-            } else if args::is(t, "master")
-                || args::is(t, "replica")
-                || args::is(t, "slave")
-                || args::is(t, "pubsub")
-            {
-                only_normal = false;
-            } else {
-                return Err(CommandError::owned(format!("ERR Unknown client type '{}'", error::sanitize(t))));
-            }
+            kind = Some(client_type(&argv[i + 1])?);
             i += 2;
         } else if args::is(&argv[i], "ID") && i + 1 < argv.len() {
             let mut list = Vec::new();
@@ -336,14 +352,12 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     let mut text = String::new();
-    if only_normal {
-        for c in ctx.server.clients.all() {
-            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
-                continue;
-            }
-            text.push_str(&c.describe(ctx.now));
-            text.push('\n');
+    for c in ctx.server.clients.all() {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) || kind.is_some_and(|k| k != c.kind()) {
+            continue;
         }
+        text.push_str(&c.describe(ctx.now));
+        text.push('\n');
     }
     ctx.out.verbatim(text.as_bytes());
     Ok(())
@@ -380,7 +394,7 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut addr = None;
     let mut laddr = None;
     let mut user = None;
-    let mut kind_matches = true;
+    let mut kind = None;
     let mut skipme = true;
     for pair in argv[2..].chunks(2) {
         let (opt, val) = (&pair[0], &pair[1]);
@@ -396,16 +410,7 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         } else if args::is(opt, "USER") {
             user = Some(val.clone());
         } else if args::is(opt, "TYPE") {
-            if args::is(val, "normal") {
-                kind_matches = true;
-            } else if ["master", "replica", "slave", "pubsub"].iter().any(|t| args::is(val, t)) {
-                kind_matches = false;
-            } else {
-                return Err(CommandError::owned(format!(
-                    "ERR Unknown client type '{}'",
-                    error::sanitize(val)
-                )));
-            }
+            kind = Some(client_type(val)?);
         } else if args::is(opt, "SKIPME") {
             if args::is(val, "yes") {
                 skipme = true;
@@ -419,22 +424,21 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     let mut killed = 0;
-    if kind_matches {
-        for c in ctx.server.clients.all() {
-            let matches = id.is_none_or(|id| c.id == id)
-                && addr.as_ref().is_none_or(|a| c.addr.as_bytes() == &a[..])
-                && laddr.as_ref().is_none_or(|a| c.laddr.as_bytes() == &a[..])
-                && user.as_ref().is_none_or(|u| &u[..] == b"default");
-            if !matches || (skipme && c.id == me) {
-                continue;
-            }
-            if c.id == me {
-                ctx.session.close_after_reply = true;
-            } else {
-                c.kill.cancel();
-            }
-            killed += 1;
+    for c in ctx.server.clients.all() {
+        let matches = id.is_none_or(|id| c.id == id)
+            && addr.as_ref().is_none_or(|a| c.addr.as_bytes() == &a[..])
+            && laddr.as_ref().is_none_or(|a| c.laddr.as_bytes() == &a[..])
+            && user.as_ref().is_none_or(|u| &u[..] == b"default")
+            && kind.is_none_or(|k| k == c.kind());
+        if !matches || (skipme && c.id == me) {
+            continue;
         }
+        if c.id == me {
+            ctx.session.close_after_reply = true;
+        } else {
+            c.kill.cancel();
+        }
+        killed += 1;
     }
     ctx.out.int(killed);
     Ok(())

@@ -11,6 +11,19 @@ use super::table::{ADMIN, DENYOOM, FAST, NO_AUTH, SKIP_MONITOR, SKIP_SLOWLOG, ta
 use crate::cluster::slot::key_slot;
 use crate::error::{self, CommandError};
 
+/// What a RESP2 connection with subscriptions may still run.
+const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
+    "ping",
+    "subscribe",
+    "ssubscribe",
+    "unsubscribe",
+    "sunsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "quit",
+    "reset",
+];
+
 /// Runs one command and appends its reply (or error) to `ctx.out`.
 pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
     let table = table();
@@ -35,6 +48,15 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
     }
     if !ctx.session.authenticated && !spec.has(NO_AUTH) {
         reject(ctx, Some(idx), error::NOAUTH);
+        return;
+    }
+    if !ctx.out.resp3 && ctx.session.subscribed() && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
+        let text = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are \
+             allowed in this context",
+            spec.name
+        );
+        reject(ctx, Some(idx), CommandError::owned(text));
         return;
     }
     if spec.has(DENYOOM)

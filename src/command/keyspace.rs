@@ -1,6 +1,7 @@
 //! Generic key commands: DEL, EXISTS, TTLs, RENAME/COPY/MOVE, KEYS/SCAN/RANDOMKEY,
 //! DBSIZE, FLUSHDB/FLUSHALL, SWAPDB, TYPE, OBJECT.
 
+use crate::server::pubsub::events;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
@@ -99,11 +100,13 @@ fn del_generic(ctx: &mut Ctx<'_>, keys: &[Bytes]) -> CmdResult {
     let slots: Vec<u16> = keys.iter().map(|k| key_slot(k)).collect();
     let mut locked = ctx.server.keyspace.lock_shards(slots.iter().copied());
     let db = ctx.session.db;
-    let removed = keys
-        .iter()
-        .zip(slots.iter())
-        .filter(|&(k, &slot)| locked.shard(slot).remove(db, slot, k, ctx.now).is_some())
-        .count();
+    let mut removed = 0;
+    for (k, &slot) in keys.iter().zip(slots.iter()) {
+        if locked.shard(slot).remove(db, slot, k, ctx.now).is_some() {
+            removed += 1;
+            ctx.notify(events::GENERIC, "del", k);
+        }
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -176,6 +179,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], nx: bool) -> Result
         return Err(error::NO_SUCH_KEY);
     };
     locked.shard(ds).insert(db, ds, entry.rekey(dst), ctx.now);
+    ctx.notify(events::GENERIC, "rename_from", src);
+    ctx.notify(events::GENERIC, "rename_to", dst);
     Ok(true)
 }
 
@@ -234,6 +239,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     locked.shard(ds).insert(dst_db, ds, copied, ctx.now);
+    ctx.server.pubsub.notify(events::GENERIC, "copy_to", dst, dst_db);
     ctx.out.int(1);
     Ok(())
 }
@@ -253,6 +259,8 @@ fn move_(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if let Some(entry) = shard.remove(db, ctx.slot, &argv[1], ctx.now) {
         shard.insert(target, ctx.slot, entry, ctx.now);
     }
+    ctx.notify(events::GENERIC, "move_from", &argv[1]);
+    ctx.server.pubsub.notify(events::GENERIC, "move_to", &argv[1], target);
     ctx.out.int(1);
     Ok(())
 }
@@ -310,8 +318,10 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], unit_ms: i64, relative: boo
     }
     if at <= ctx.now as i64 {
         shard.remove(db, ctx.slot, &argv[1], ctx.now);
+        ctx.notify(events::GENERIC, "del", &argv[1]);
     } else {
         e.set_expire(Some(at as u64));
+        ctx.notify(events::GENERIC, "expire", &argv[1]);
     }
     ctx.out.int(1);
     Ok(())
@@ -381,6 +391,9 @@ fn persist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
         _ => 0,
     };
+    if changed == 1 {
+        ctx.notify(events::GENERIC, "persist", &argv[1]);
+    }
     ctx.out.int(changed);
     Ok(())
 }

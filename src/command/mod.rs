@@ -8,6 +8,7 @@
 pub mod connection;
 pub mod dispatch;
 pub mod keyspace;
+pub mod pubsub;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -16,6 +17,7 @@ use std::sync::MutexGuard;
 
 use crate::protocol::Reply;
 use crate::server::Server;
+use crate::server::pubsub::events;
 use crate::server::session::Session;
 use crate::server::stats::ThreadStats;
 use crate::storage::Shard;
@@ -25,7 +27,7 @@ pub use table::{CommandSpec, table};
 
 /// Every family's command list, in the order COMMAND lists them.
 pub const FAMILIES: &[&[CommandSpec]] =
-    &[connection::COMMANDS, string::COMMANDS, keyspace::COMMANDS, server::COMMANDS];
+    &[connection::COMMANDS, string::COMMANDS, keyspace::COMMANDS, pubsub::COMMANDS, server::COMMANDS];
 
 /// What a handler works with.
 pub struct Ctx<'a> {
@@ -49,12 +51,28 @@ impl<'a> Ctx<'a> {
         self.server.keyspace.lock(self.slot)
     }
 
-    /// Counts a keyspace hit or miss (INFO keyspace_hits / keyspace_misses).
-    pub fn count_lookup(&self, hit: bool) {
+    /// Counts a keyspace hit or miss (INFO keyspace_hits / keyspace_misses); a miss is
+    /// also a `keymiss` notification.
+    pub fn count_lookup(&self, key: &[u8], hit: bool) {
         if hit {
             self.stats.keyspace_hits.incr();
         } else {
             self.stats.keyspace_misses.incr();
+            self.notify(events::KEY_MISS, "keymiss", key);
         }
+    }
+
+    /// Publishes a keyspace notification about a key of the current database, if its
+    /// class is enabled (`notify-keyspace-events`).
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.server.pubsub.notify(class, event, key, self.session.db);
+    }
+
+    /// After a write stored `key`: `new` if it did not exist, then `event`.
+    pub fn notify_write(&self, class: u32, event: &str, key: &[u8], existed: bool) {
+        if !existed {
+            self.notify(events::NEW, "new", key);
+        }
+        self.notify(class, event, key);
     }
 }

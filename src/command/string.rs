@@ -1,5 +1,6 @@
 //! String commands: GET, SET and friends, counters, ranges, LCS.
 
+use crate::server::pubsub::events;
 use bytes::Bytes;
 
 use super::Ctx;
@@ -108,11 +109,11 @@ fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut shard = ctx.shard();
     match shard.get(ctx.db(), ctx.slot, &argv[1], ctx.now) {
         Some(e) => {
-            ctx.count_lookup(true);
+            ctx.count_lookup(&argv[1], true);
             reply_string(ctx.out, &e.value())
         }
         None => {
-            ctx.count_lookup(false);
+            ctx.count_lookup(&argv[1], false);
             ctx.out.null();
             Ok(())
         }
@@ -176,8 +177,15 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let at = if keep_ttl { old_ttl } else { at };
     if at.is_some_and(|at| at <= ctx.now) {
         shard.remove(db, ctx.slot, key, ctx.now);
+        if exists {
+            ctx.notify(events::GENERIC, "del", key);
+        }
     } else {
         shard.set(db, ctx.slot, key, NewValue::Str(&argv[2]), at, ctx.now);
+        ctx.notify_write(events::STRING, "set", key, exists);
+        if expire.is_some() {
+            ctx.notify(events::GENERIC, "expire", key);
+        }
     }
     if !want_get {
         ctx.out.ok();
@@ -206,6 +214,7 @@ fn setnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.out.int(0);
     } else {
         shard.set(ctx.db(), ctx.slot, &argv[1], NewValue::Str(&argv[2]), None, ctx.now);
+        ctx.notify_write(events::STRING, "set", &argv[1], false);
         ctx.out.int(1);
     }
     Ok(())
@@ -213,7 +222,9 @@ fn setnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 fn setex_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], unit: ExpireUnit, cmd: &str) -> CmdResult {
     let at = expire_at(&argv[2], unit, ctx.now, cmd)?;
-    ctx.shard().set(ctx.db(), ctx.slot, &argv[1], NewValue::Str(&argv[3]), Some(at), ctx.now);
+    let existed = ctx.shard().set(ctx.db(), ctx.slot, &argv[1], NewValue::Str(&argv[3]), Some(at), ctx.now);
+    ctx.notify_write(events::STRING, "set", &argv[1], existed);
+    ctx.notify(events::GENERIC, "expire", &argv[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -235,7 +246,8 @@ fn getset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         Some(e) => reply_string(ctx.out, &e.value())?,
         None => ctx.out.null(),
     }
-    shard.set(ctx.db(), ctx.slot, &argv[1], NewValue::Str(&argv[2]), None, ctx.now);
+    let existed = shard.set(ctx.db(), ctx.slot, &argv[1], NewValue::Str(&argv[2]), None, ctx.now);
+    ctx.notify_write(events::STRING, "set", &argv[1], existed);
     Ok(())
 }
 
@@ -244,12 +256,13 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut shard = ctx.shard();
     match shard.get(ctx.db(), ctx.slot, &argv[1], ctx.now) {
         Some(e) => {
-            ctx.count_lookup(true);
+            ctx.count_lookup(&argv[1], true);
             reply_string(ctx.out, &e.value())?;
             shard.remove(ctx.db(), ctx.slot, &argv[1], ctx.now);
+            ctx.notify(events::GENERIC, "del", &argv[1]);
         }
         None => {
-            ctx.count_lookup(false);
+            ctx.count_lookup(&argv[1], false);
             ctx.out.null();
         }
     }
@@ -277,18 +290,26 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let mut shard = ctx.shard();
     let Some(mut e) = shard.get(db, ctx.slot, &argv[1], ctx.now) else {
-        ctx.count_lookup(false);
+        ctx.count_lookup(&argv[1], false);
         ctx.out.null();
         return Ok(());
     };
-    ctx.count_lookup(true);
+    ctx.count_lookup(&argv[1], true);
     reply_string(ctx.out, &e.value())?;
     match change {
         Some(Some(at)) if at <= ctx.now => {
             shard.remove(db, ctx.slot, &argv[1], ctx.now);
+            ctx.notify(events::GENERIC, "del", &argv[1]);
         }
-        Some(at) => e.set_expire(at),
-        None => {}
+        Some(Some(at)) => {
+            e.set_expire(Some(at));
+            ctx.notify(events::GENERIC, "expire", &argv[1]);
+        }
+        Some(None) if e.expire_at().is_some() => {
+            e.set_expire(None);
+            ctx.notify(events::GENERIC, "persist", &argv[1]);
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -303,14 +324,14 @@ fn mget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     for (key, &slot) in keys.iter().zip(slots.iter()) {
         match locked.shard(slot).get(ctx.session.db, slot, key, ctx.now) {
             Some(e) => {
-                ctx.count_lookup(true);
+                ctx.count_lookup(key, true);
                 match e.value().as_str(&mut scratch) {
                     Some(s) => ctx.out.bulk(s),
                     None => ctx.out.null(),
                 }
             }
             None => {
-                ctx.count_lookup(false);
+                ctx.count_lookup(key, false);
                 ctx.out.null();
             }
         }
@@ -330,7 +351,8 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], only_new: bool, cmd: &str) ->
         return Ok(false);
     }
     for &(k, v, slot) in &pairs {
-        locked.shard(slot).set(db, slot, k, NewValue::Str(v), None, ctx.now);
+        let existed = locked.shard(slot).set(db, slot, k, NewValue::Str(v), None, ctx.now);
+        ctx.notify_write(events::STRING, "set", k, existed);
     }
     Ok(true)
 }
@@ -360,6 +382,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut shard = ctx.shard();
     let Some(mut e) = shard.get(db, ctx.slot, &argv[1], ctx.now) else {
         shard.set(db, ctx.slot, &argv[1], NewValue::Str(&argv[2]), None, ctx.now);
+        ctx.notify_write(events::STRING, "append", &argv[1], false);
         ctx.out.int(argv[2].len() as i64);
         return Ok(());
     };
@@ -381,6 +404,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             len
         }
     };
+    ctx.notify(events::STRING, "append", &argv[1]);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -419,9 +443,11 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
         }
         None => {
             shard.set(db, ctx.slot, key, NewValue::Int(by), None, ctx.now);
+            ctx.notify(events::NEW, "new", key);
             by
         }
     };
+    ctx.notify(events::STRING, "incrby", key);
     ctx.out.int(value);
     Ok(())
 }
@@ -468,12 +494,14 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(error::NAN_OR_INF);
     }
     let text = format_double(next);
-    match shard.get(db, ctx.slot, &argv[1], ctx.now) {
-        Some(mut e) => e.replace(NewValue::Str(text.as_bytes()), None, true),
-        None => {
-            shard.set(db, ctx.slot, &argv[1], NewValue::Str(text.as_bytes()), None, ctx.now);
+    let existed = match shard.get(db, ctx.slot, &argv[1], ctx.now) {
+        Some(mut e) => {
+            e.replace(NewValue::Str(text.as_bytes()), None, true);
+            true
         }
-    }
+        None => shard.set(db, ctx.slot, &argv[1], NewValue::Str(text.as_bytes()), None, ctx.now),
+    };
+    ctx.notify_write(events::STRING, "incrbyfloat", &argv[1], existed);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }
@@ -539,6 +567,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         v[offset..].copy_from_slice(value);
         let len = v.len();
         shard.set(db, ctx.slot, &argv[1], NewValue::Obj(Box::new(Object::Str(v))), None, ctx.now);
+        ctx.notify_write(events::STRING, "setrange", &argv[1], false);
         ctx.out.int(len as i64);
         return Ok(());
     };
@@ -561,6 +590,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     v[offset..offset + value.len()].copy_from_slice(value);
     ctx.out.int(v.len() as i64);
+    ctx.notify(events::STRING, "setrange", &argv[1]);
     Ok(())
 }
 

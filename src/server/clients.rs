@@ -12,6 +12,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+/// The client classes CLIENT LIST / CLIENT KILL filter by (`TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Normal,
+    PubSub,
+    Replica,
+    Master,
+}
+
 pub struct ClientInfo {
     pub id: u64,
     pub addr: String,
@@ -31,6 +40,8 @@ pub struct ClientInfo {
     pub omem: AtomicUsize,
     /// In MONITOR mode (flag `O`).
     pub monitor: AtomicBool,
+    /// Channels, patterns and shard channels subscribed to (`sub`, `psub`, `ssub`).
+    subscriptions: [AtomicUsize; 3],
 }
 
 impl ClientInfo {
@@ -60,6 +71,21 @@ impl ClientInfo {
         self.resp.store(resp, Relaxed);
     }
 
+    pub fn set_subscriptions(&self, channels: usize, patterns: usize, shard_channels: usize) {
+        for (slot, n) in self.subscriptions.iter().zip([channels, patterns, shard_channels]) {
+            slot.store(n, Relaxed);
+        }
+    }
+
+    /// A pub/sub client (flag `P`, CLIENT LIST TYPE pubsub): one with subscriptions.
+    pub fn is_pubsub(&self) -> bool {
+        self.subscriptions.iter().any(|n| n.load(Relaxed) > 0)
+    }
+
+    pub fn kind(&self) -> ClientKind {
+        if self.is_pubsub() { ClientKind::PubSub } else { ClientKind::Normal }
+    }
+
     pub fn touch(&self, now_ms: u64) {
         self.last_interaction_ms.store(now_ms, Relaxed);
     }
@@ -86,6 +112,9 @@ impl ClientInfo {
         if self.monitor.load(Relaxed) {
             flags.push('O');
         }
+        if self.is_pubsub() {
+            flags.push('P');
+        }
         if self.unix {
             flags.push('U');
         }
@@ -95,7 +124,7 @@ impl ClientInfo {
         let qbuf = self.qbuf.load(Relaxed);
         let omem = self.omem.load(Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
              multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} \
              tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -107,6 +136,9 @@ impl ClientInfo {
             self.idle_seconds(now_ms),
             flags,
             self.db.load(Relaxed),
+            self.subscriptions[0].load(Relaxed),
+            self.subscriptions[1].load(Relaxed),
+            self.subscriptions[2].load(Relaxed),
             qbuf,
             omem,
             qbuf + omem + 16384,
@@ -181,6 +213,7 @@ impl Clients {
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
             monitor: AtomicBool::new(false),
+            subscriptions: Default::default(),
         });
         map.insert(id, info.clone());
         Some(info)
@@ -195,14 +228,14 @@ impl Clients {
     }
 
     /// Disconnects clients idle for more than `timeout_s` seconds (the `timeout`
-    /// directive); returns how many. MONITOR clients are exempt, as in Redis: they
-    /// only listen.
+    /// directive); returns how many. MONITOR and pub/sub clients are exempt, as in
+    /// Redis: they only listen.
     pub fn close_idle(&self, timeout_s: u64, now_ms: u64) -> usize {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let mut closed = 0;
         for c in map.values() {
-            let monitoring = c.monitor.load(Relaxed);
-            if !monitoring && c.idle_seconds(now_ms) >= timeout_s && !c.kill.is_cancelled() {
+            let listening = c.monitor.load(Relaxed) || c.is_pubsub();
+            if !listening && c.idle_seconds(now_ms) >= timeout_s && !c.kill.is_cancelled() {
                 tracing::debug!("closing idle client id={} addr={}", c.id, c.addr);
                 c.kill.cancel();
                 closed += 1;

@@ -110,7 +110,7 @@ pub async fn serve<S>(
         let read = tokio::select! {
             biased;
             _ = &mut killed => break Close::Quiet,
-            more = next_monitor_lines(&mut session.monitor, &mut out.buf) => {
+            more = super::feed::next_batch(session.pushed.as_mut(), &mut out) => {
                 let mut io = Io { stream: &mut stream, stats: &stats };
                 if !more || io.flush(&mut out, killed.as_mut()).await.is_err() {
                     break Close::Quiet;
@@ -152,6 +152,9 @@ pub async fn serve<S>(
             break Close::Quiet;
         }
     };
+    if let Some(subs) = session.pubsub.as_mut() {
+        subs.clear(&server.pubsub);
+    }
     if let Close::Protocol(text) = &close {
         tracing::debug!("protocol error from client id={} addr={}: {text}", info.id, info.addr);
         out.error(text);
@@ -160,14 +163,6 @@ pub async fn serve<S>(
         let _ = Io { stream: &mut stream, stats: &stats }.flush(&mut out, killed.as_mut()).await;
     }
     let _ = stream.shutdown().await;
-}
-
-/// The next lines for a MONITOR client; never completes for other clients.
-async fn next_monitor_lines(feed: &mut Option<super::monitor::MonitorFeed>, out: &mut Vec<u8>) -> bool {
-    match feed {
-        Some(f) => f.next_batch(out).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// The write side of a connection.

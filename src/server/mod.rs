@@ -8,11 +8,13 @@
 
 pub mod clients;
 pub mod connection;
+pub mod feed;
 pub mod latency;
 pub mod listener;
 pub mod local;
 pub mod memory;
 pub mod monitor;
+pub mod pubsub;
 pub mod session;
 pub mod slowlog;
 pub mod stats;
@@ -71,6 +73,7 @@ pub struct Server {
     pub slowlog: SlowLog,
     pub latency: latency::LatencyMonitor,
     pub monitors: monitor::Monitors,
+    pub pubsub: Arc<pubsub::PubSub>,
     pub memory: memory::MemoryGauge,
     /// The eviction policy and samples, mirrored from the configuration.
     eviction: std::sync::Mutex<(Policy, usize)>,
@@ -101,6 +104,7 @@ impl Server {
             slowlog: SlowLog::default(),
             latency: latency::LatencyMonitor::default(),
             monitors: monitor::Monitors::default(),
+            pubsub: Arc::default(),
             memory: memory::MemoryGauge::default(),
             eviction: std::sync::Mutex::new((Policy::NoEviction, 5)),
             run_id: random_hex40(),
@@ -148,6 +152,14 @@ impl Server {
         self.slowlog.max_len.store(c.slowlog_max_len, Relaxed);
         self.slowlog.trim();
         self.latency.threshold_ms.store(c.latency_monitor_threshold, Relaxed);
+        self.pubsub.set_limit(c.output_limit_pubsub);
+        self.pubsub.set_events(c.notify_keyspace_events);
+        // Storage reports expired and evicted keys only while someone would hear of them.
+        use pubsub::events::{EVICTED, EXPIRED, KEYEVENT, KEYSPACE};
+        let ev = c.notify_keyspace_events;
+        let listens = ev & (KEYSPACE | KEYEVENT) != 0 && ev & (EXPIRED | EVICTED) != 0;
+        let listener: Arc<dyn crate::storage::RemovalListener> = self.pubsub.clone();
+        self.keyspace.set_listener(listens.then_some(listener));
         if let Some(set_level) = LOGLEVEL_HOOK.get() {
             set_level(&c.loglevel);
         }

@@ -10,16 +10,15 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::clients::ClientInfo;
+use super::feed::FeedTx;
 
 /// Queued, unread output allowed per monitor.
 pub const MAX_PENDING_BYTES: usize = 32 * 1024 * 1024;
 
 struct Sink {
-    tx: UnboundedSender<Bytes>,
-    pending: Arc<AtomicUsize>,
+    tx: FeedTx,
     client: Arc<ClientInfo>,
 }
 
@@ -29,41 +28,26 @@ pub struct Monitors {
     sinks: Mutex<Vec<Sink>>,
 }
 
-/// The receiving end, held by the monitoring connection.
-pub struct MonitorFeed {
-    rx: UnboundedReceiver<Bytes>,
-    pending: Arc<AtomicUsize>,
-}
-
-impl MonitorFeed {
-    /// Waits for the next line, then takes every line already queued (one write for
-    /// the lot).
-    pub async fn next_batch(&mut self, out: &mut Vec<u8>) -> bool {
-        let Some(line) = self.rx.recv().await else { return false };
-        let mut taken = line.len();
-        out.extend_from_slice(&line);
-        while let Ok(line) = self.rx.try_recv() {
-            taken += line.len();
-            out.extend_from_slice(&line);
-        }
-        self.pending.fetch_sub(taken, Relaxed);
-        true
-    }
-}
-
 impl Monitors {
     #[inline]
     pub fn active(&self) -> bool {
         self.count.load(Relaxed) > 0
     }
 
-    pub fn subscribe(&self, client: Arc<ClientInfo>) -> MonitorFeed {
-        let (tx, rx) = unbounded_channel();
-        let pending = Arc::new(AtomicUsize::new(0));
+    /// Starts streaming to a client through its connection's feed.
+    pub fn subscribe(&self, tx: FeedTx, client: Arc<ClientInfo>) {
         let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
-        sinks.push(Sink { tx, pending: pending.clone(), client });
+        if !sinks.iter().any(|s| s.client.id == client.id) {
+            sinks.push(Sink { tx, client });
+        }
         self.count.store(sinks.len(), Relaxed);
-        MonitorFeed { rx, pending }
+    }
+
+    /// Stops streaming to a client (RESET).
+    pub fn unsubscribe(&self, client_id: u64) {
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.retain(|s| s.client.id != client_id);
+        self.count.store(sinks.len(), Relaxed);
     }
 
     /// Queues one command line to every monitor; drops monitors that are gone or too
@@ -72,13 +56,12 @@ impl Monitors {
         let line = Bytes::from(format_line(db, client, argv));
         let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
         sinks.retain(|s| {
-            if s.pending.load(Relaxed) + line.len() > MAX_PENDING_BYTES {
+            if s.tx.pending() + line.len() > MAX_PENDING_BYTES {
                 tracing::warn!("closing MONITOR client id={}: it reads too slowly", s.client.id);
                 s.client.kill.cancel();
                 return false;
             }
-            s.pending.fetch_add(line.len(), Relaxed);
-            s.tx.send(line.clone()).is_ok()
+            s.tx.send(line.clone())
         });
         self.count.store(sinks.len(), Relaxed);
     }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::clients::ClientInfo;
-use super::monitor::MonitorFeed;
+use super::feed::{Feed, FeedTx, feed};
+use super::pubsub::Subscriptions;
 
 pub struct Session {
     pub db: usize,
@@ -21,8 +22,12 @@ pub struct Session {
     /// When the last command finished (or the current batch started): the start time
     /// of the next command, for commandstats and the slowlog.
     pub mark: Instant,
-    /// Set once the client ran MONITOR: the lines to stream to it.
-    pub monitor: Option<MonitorFeed>,
+    /// Output other connections push to this one (MONITOR lines, pub/sub messages),
+    /// created on first use; the connection loop writes it out.
+    pub pushed: Option<Feed>,
+    pushed_tx: Option<FeedTx>,
+    /// Channels and patterns subscribed to, once the client subscribed.
+    pub pubsub: Option<Subscriptions>,
 }
 
 impl Session {
@@ -36,8 +41,33 @@ impl Session {
             close_after_reply: false,
             info,
             mark: Instant::now(),
-            monitor: None,
+            pushed: None,
+            pushed_tx: None,
+            pubsub: None,
         }
+    }
+
+    /// The sending end of this connection's pushed output.
+    pub fn push_tx(&mut self) -> FeedTx {
+        if let Some(tx) = &self.pushed_tx {
+            return tx.clone();
+        }
+        let (tx, rx) = feed();
+        self.pushed = Some(rx);
+        self.pushed_tx = Some(tx.clone());
+        tx
+    }
+
+    /// The connection's subscriptions, created on first use.
+    pub fn subscriptions(&mut self) -> &mut Subscriptions {
+        let tx = self.push_tx();
+        let info = self.info.clone();
+        self.pubsub.get_or_insert_with(|| Subscriptions::new(tx, info))
+    }
+
+    /// In RESP2 subscribed mode: only (un)subscribe commands, PING, QUIT and RESET run.
+    pub fn subscribed(&self) -> bool {
+        self.pubsub.as_ref().is_some_and(|p| p.total() > 0)
     }
 
     pub fn select(&mut self, db: usize) {

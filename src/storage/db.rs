@@ -550,13 +550,25 @@ impl Db {
     }
 
     /// Removes expired keys of one slot table. Returns (volatile keys checked, expired).
-    pub fn expire_slot(&mut self, h: &Hasher, local: usize, now: u64) -> (usize, usize) {
+    pub fn expire_slot(
+        &mut self,
+        h: &Hasher,
+        local: usize,
+        now: u64,
+        mut on_expired: impl FnMut(&Entry),
+    ) -> (usize, usize) {
         let Some(table) = self.tables.get_mut(local) else { return (0, 0) };
         if !table.has_volatile() {
             return (0, 0);
         }
         let checked = table.iter().filter(|e| e.has_ttl()).count();
-        let expired = table.retain(h, |e| !e.is_expired(now));
+        let expired = table.retain(h, |e| {
+            let live = !e.is_expired(now);
+            if !live {
+                on_expired(e);
+            }
+            live
+        });
         self.volatile -= expired;
         self.keys -= expired;
         (checked, expired)
@@ -670,7 +682,7 @@ mod tests {
         assert_eq!(db.tables[2].heap_size(), 0);
 
         db.set(&h, 3, b"swept", NewValue::Str(b"v"), Some(10));
-        assert_eq!(db.expire_slot(&h, 3, 20), (1, 1));
+        assert_eq!(db.expire_slot(&h, 3, 20, |_| ()), (1, 1));
         assert_eq!(db.tables[3].heap_size(), 0);
     }
 
@@ -725,7 +737,7 @@ mod tests {
         let (e, _) = db.get_mut(&h, 0, &key(298), 0);
         e.unwrap().set_expire(Some(50));
         assert_eq!(db.volatile(), 1);
-        assert_eq!(db.expire_slot(&h, 0, 60), (1, 1));
+        assert_eq!(db.expire_slot(&h, 0, 60, |_| ()), (1, 1));
         assert_eq!((db.len(), db.volatile()), (1, 0));
     }
 

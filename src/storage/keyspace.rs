@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::db::{Db, EntryMut, Expired, Hasher};
@@ -87,6 +87,22 @@ pub struct Shard {
     /// window of new keys that have not yet competed for their place.
     sketch: Option<Sketch>,
     window: VecDeque<Pending>,
+    /// Told of keys removed by expiry or eviction, when someone listens (keyspace
+    /// notifications).
+    listener: Option<Arc<dyn RemovalListener>>,
+}
+
+/// Why the storage layer removed a key on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Expired,
+    Evicted,
+}
+
+/// Receives the keys storage removes without a command asking (expiry, eviction).
+/// Called under the shard lock: it must not lock a shard.
+pub trait RemovalListener: Send + Sync {
+    fn removed(&self, db: usize, key: &[u8], why: Removal);
 }
 
 /// The outcome of one active-expiry sample on one shard.
@@ -113,6 +129,15 @@ impl Shard {
             pool_policy: None,
             sketch: None,
             window: VecDeque::new(),
+            listener: None,
+        }
+    }
+
+    /// Counts an expired key and tells the listener.
+    fn expired(&mut self, db: usize, key: &[u8]) {
+        self.expired_keys += 1;
+        if let Some(l) = &self.listener {
+            l.removed(db, key, Removal::Expired);
         }
     }
 
@@ -159,7 +184,11 @@ impl Shard {
         let local = self.local(slot);
         let (entry, Expired(expired)) = self.dbs[db].get_mut(&self.hasher, local, key, now);
         if expired {
+            // Field by field: the entry still borrows `dbs`.
             self.expired_keys += 1;
+            if let Some(l) = &self.listener {
+                l.removed(db, key, Removal::Expired);
+            }
         }
         entry
     }
@@ -197,7 +226,7 @@ impl Shard {
         }
         match self.dbs[db].insert(&self.hasher, local, entry) {
             Some(old) if old.is_expired(now) => {
-                self.expired_keys += 1;
+                self.expired(db, old.key());
                 false
             }
             Some(_) => true,
@@ -246,6 +275,10 @@ impl Shard {
         }
     }
 
+    pub fn set_listener(&mut self, listener: Option<Arc<dyn RemovalListener>>) {
+        self.listener = listener;
+    }
+
     /// The shard's sketch epoch (0 without a sketch).
     fn epoch(&self) -> u32 {
         self.sketch.as_ref().map_or(0, Sketch::epoch)
@@ -261,7 +294,7 @@ impl Shard {
         let local = self.local(slot);
         let (entry, Expired(expired)) = self.dbs[db].remove(&self.hasher, local, key, now);
         if expired {
-            self.expired_keys += 1;
+            self.expired(db, key);
         }
         entry
     }
@@ -415,6 +448,9 @@ impl Shard {
     pub fn evict(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<u64> {
         let entry = self.remove(db, slot, key, now)?;
         self.evicted_keys += 1;
+        if let Some(l) = &self.listener {
+            l.removed(db, key, Removal::Evicted);
+        }
         Some((entry.heap_size() + TABLE_BYTES_PER_KEY) as u64)
     }
 
@@ -437,7 +473,12 @@ impl Shard {
                 }
                 continue;
             }
-            let (checked, expired) = self.dbs[db].expire_slot(&self.hasher, local, now);
+            let listener = self.listener.as_deref();
+            let (checked, expired) = self.dbs[db].expire_slot(&self.hasher, local, now, |e| {
+                if let Some(l) = listener {
+                    l.removed(db, e.key(), Removal::Expired);
+                }
+            });
             round.checked += checked;
             round.expired += expired;
             self.expired_keys += expired as u64;
@@ -594,6 +635,12 @@ impl Keyspace {
     pub fn set_access(&self, access: Access) {
         for i in 0..self.shards.len() {
             self.lock_index(i).set_access(access);
+        }
+    }
+
+    pub fn set_listener(&self, listener: Option<Arc<dyn RemovalListener>>) {
+        for i in 0..self.shards.len() {
+            self.lock_index(i).set_listener(listener.clone());
         }
     }
 

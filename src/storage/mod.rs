@@ -13,7 +13,7 @@ pub mod sketch;
 pub mod value;
 
 pub use entry::Entry;
-pub use keyspace::{Keyspace, Locked, Shard};
+pub use keyspace::{Keyspace, Locked, Removal, RemovalListener, Shard};
 pub use value::{NewValue, Object, ValueRef};
 
 pub use clock::now_ms;
