@@ -231,6 +231,29 @@ fn a_subscriber_that_never_reads_is_disconnected_at_its_limit() {
 }
 
 #[test]
+fn a_subscriber_over_the_soft_limit_for_its_seconds_is_disconnected() {
+    // No hard limit: only "over 1 MB for more than 1 second" applies.
+    let s = TestServer::start_with(&["client-output-buffer-limit", "pubsub 0 1mb 1"]);
+    let mut slow = s.raw();
+    slow.roundtrip(&resp(&[b"SUBSCRIBE", b"soft"]), b"*3\r\n$9\r\nsubscribe\r\n$4\r\nsoft\r\n:1\r\n");
+    let mut publisher = s.conn();
+    let payload = vec![b'y'; 64 * 1024];
+    let started = std::time::Instant::now();
+    let mut disconnected = false;
+    // Bounded: 2000 publishes of 64 KB, 5 ms apart (10 s at most).
+    for _ in 0..2000 {
+        let _: i64 = publisher.publish("soft", &payload).unwrap();
+        if numsub(&s, "soft") == 0 {
+            disconnected = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(disconnected, "the slow subscriber stayed over the soft limit");
+    assert!(started.elapsed() >= Duration::from_secs(1), "cut before the soft limit's second passed");
+}
+
+#[test]
 fn pubsub_clients_are_exempt_from_the_idle_timeout() {
     let s = TestServer::start_with(&["timeout", "1"]);
     let mut sub = s.raw();
