@@ -269,6 +269,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     if let Some(subs) = ctx.session.pubsub.as_mut() {
         subs.clear(&ctx.server.pubsub);
     }
+    super::transaction::end(ctx);
     ctx.session.select(0);
     ctx.session.reply_off = false;
     ctx.session.skip_next = false;

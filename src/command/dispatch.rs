@@ -7,9 +7,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Ctx;
-use super::table::{ADMIN, DENYOOM, FAST, NO_AUTH, SKIP_MONITOR, SKIP_SLOWLOG, table};
+use super::table::{ADMIN, DENYOOM, FAST, NO_AUTH, NO_MULTI, SKIP_MONITOR, SKIP_SLOWLOG, table};
 use crate::cluster::slot::key_slot;
 use crate::error::{self, CommandError};
+
+/// What runs at once inside MULTI instead of being queued.
+const RUN_WHILE_QUEUING: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
 /// What a RESP2 connection with subscriptions may still run.
 const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
@@ -59,10 +62,21 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
         reject(ctx, Some(idx), CommandError::owned(text));
         return;
     }
+    let queuing = ctx.session.multi.is_some() && !RUN_WHILE_QUEUING.contains(&spec.name);
+    if queuing && spec.has(NO_MULTI) {
+        reject(ctx, Some(idx), CommandError::new("ERR Command not allowed inside a transaction"));
+        return;
+    }
     if spec.has(DENYOOM)
         && let Err(e) = ctx.server.make_room(ctx.now)
     {
         reject(ctx, Some(idx), e);
+        return;
+    }
+    if queuing {
+        if let Err(e) = super::transaction::queue(ctx, spec, argv) {
+            reject(ctx, Some(idx), e);
+        }
         return;
     }
     ctx.slot = match spec.key_indices(argv.len()).next() {
@@ -98,7 +112,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
 
 /// A command refused before running (unknown, arity, auth): Redis counts these as
 /// `rejected_calls` and in errorstats.
+/// Inside MULTI, a refused command aborts the transaction (EXEC answers EXECABORT).
 fn reject(ctx: &mut Ctx<'_>, idx: Option<usize>, e: CommandError) {
+    if let Some(multi) = ctx.session.multi.as_mut() {
+        multi.aborted = true;
+    }
     if let Some(idx) = idx {
         ctx.stats.commands[idx].rejected.incr();
     }

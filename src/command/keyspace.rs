@@ -104,7 +104,7 @@ fn del_generic(ctx: &mut Ctx<'_>, keys: &[Bytes]) -> CmdResult {
     for (k, &slot) in keys.iter().zip(slots.iter()) {
         if locked.shard(slot).remove(db, slot, k, ctx.now).is_some() {
             removed += 1;
-            ctx.notify(events::GENERIC, "del", k);
+            ctx.changed(events::GENERIC, "del", k);
         }
     }
     ctx.out.int(removed as i64);
@@ -179,8 +179,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], nx: bool) -> Result
         return Err(error::NO_SUCH_KEY);
     };
     locked.shard(ds).insert(db, ds, entry.rekey(dst), ctx.now);
-    ctx.notify(events::GENERIC, "rename_from", src);
-    ctx.notify(events::GENERIC, "rename_to", dst);
+    ctx.changed(events::GENERIC, "rename_from", src);
+    ctx.changed(events::GENERIC, "rename_to", dst);
     Ok(true)
 }
 
@@ -239,7 +239,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     locked.shard(ds).insert(dst_db, ds, copied, ctx.now);
-    ctx.server.pubsub.notify(events::GENERIC, "copy_to", dst, dst_db);
+    ctx.changed_in(dst_db, events::GENERIC, "copy_to", dst);
     ctx.out.int(1);
     Ok(())
 }
@@ -259,8 +259,8 @@ fn move_(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if let Some(entry) = shard.remove(db, ctx.slot, &argv[1], ctx.now) {
         shard.insert(target, ctx.slot, entry, ctx.now);
     }
-    ctx.notify(events::GENERIC, "move_from", &argv[1]);
-    ctx.server.pubsub.notify(events::GENERIC, "move_to", &argv[1], target);
+    ctx.changed(events::GENERIC, "move_from", &argv[1]);
+    ctx.changed_in(target, events::GENERIC, "move_to", &argv[1]);
     ctx.out.int(1);
     Ok(())
 }
@@ -318,10 +318,10 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], unit_ms: i64, relative: boo
     }
     if at <= ctx.now as i64 {
         shard.remove(db, ctx.slot, &argv[1], ctx.now);
-        ctx.notify(events::GENERIC, "del", &argv[1]);
+        ctx.changed(events::GENERIC, "del", &argv[1]);
     } else {
         e.set_expire(Some(at as u64));
-        ctx.notify(events::GENERIC, "expire", &argv[1]);
+        ctx.changed(events::GENERIC, "expire", &argv[1]);
     }
     ctx.out.int(1);
     Ok(())
@@ -392,7 +392,7 @@ fn persist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         _ => 0,
     };
     if changed == 1 {
-        ctx.notify(events::GENERIC, "persist", &argv[1]);
+        ctx.changed(events::GENERIC, "persist", &argv[1]);
     }
     ctx.out.int(changed);
     Ok(())
@@ -520,6 +520,7 @@ fn flush_dbs(ctx: &Ctx<'_>, which: Option<usize>, background: bool) {
     let mut old: Vec<Db> = Vec::new();
     {
         let mut locked = ctx.server.keyspace.lock_all();
+        touch_watched_live(ctx, &mut locked, |db| which.is_none_or(|w| w == db), |db| db);
         for shard in locked.iter_mut() {
             let local_slots = shard.local_slots();
             for (i, db) in shard.dbs.iter_mut().enumerate() {
@@ -546,6 +547,23 @@ fn flush_dbs(ctx: &Ctx<'_>, which: Option<usize>, background: bool) {
         LAZYFREE_THREADS.fetch_sub(1, Relaxed);
     }
     drop(old);
+}
+
+/// Before a flush or swap: touches the keys watched in the databases `watched` selects
+/// that hold a live key in database `holder(db)`. Keys already expired are not changed
+/// by the flush, as in Redis.
+fn touch_watched_live(
+    ctx: &Ctx<'_>,
+    locked: &mut crate::storage::Locked<'_>,
+    watched: impl Fn(usize) -> bool,
+    holder: impl Fn(usize) -> usize,
+) {
+    for (db, key) in ctx.server.watches.watched_in(watched) {
+        let slot = key_slot(&key);
+        if locked.shard(slot).is_live(holder(db), slot, &key, ctx.now) {
+            ctx.server.watches.touch(db, &key);
+        }
+    }
 }
 
 /// Background threads freeing flushed databases right now.
@@ -577,9 +595,14 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(error::INVALID_DB);
     }
     if a != b {
+        let (a, b) = (a as usize, b as usize);
         let mut locked = ctx.server.keyspace.lock_all();
+        // A watched key changes if it exists on either side of the swap.
+        let other = |db| if db == a { b } else { a };
+        touch_watched_live(ctx, &mut locked, |db| db == a || db == b, |db| db);
+        touch_watched_live(ctx, &mut locked, |db| db == a || db == b, other);
         for shard in locked.iter_mut() {
-            shard.dbs.swap(a as usize, b as usize);
+            shard.dbs.swap(a, b);
             shard.clear_pool();
         }
     }

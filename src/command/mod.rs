@@ -12,6 +12,7 @@ pub mod pubsub;
 pub mod server;
 pub mod string;
 pub mod table;
+pub mod transaction;
 
 use std::sync::MutexGuard;
 
@@ -26,8 +27,14 @@ pub use dispatch::dispatch;
 pub use table::{CommandSpec, table};
 
 /// Every family's command list, in the order COMMAND lists them.
-pub const FAMILIES: &[&[CommandSpec]] =
-    &[connection::COMMANDS, string::COMMANDS, keyspace::COMMANDS, pubsub::COMMANDS, server::COMMANDS];
+pub const FAMILIES: &[&[CommandSpec]] = &[
+    connection::COMMANDS,
+    string::COMMANDS,
+    keyspace::COMMANDS,
+    pubsub::COMMANDS,
+    transaction::COMMANDS,
+    server::COMMANDS,
+];
 
 /// What a handler works with.
 pub struct Ctx<'a> {
@@ -58,21 +65,27 @@ impl<'a> Ctx<'a> {
             self.stats.keyspace_hits.incr();
         } else {
             self.stats.keyspace_misses.incr();
-            self.notify(events::KEY_MISS, "keymiss", key);
+            self.server.pubsub.notify(events::KEY_MISS, "keymiss", key, self.session.db);
         }
     }
 
-    /// Publishes a keyspace notification about a key of the current database, if its
-    /// class is enabled (`notify-keyspace-events`).
-    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
-        self.server.pubsub.notify(class, event, key, self.session.db);
+    /// A key of the current database changed: connections watching it will fail their
+    /// EXEC, and the keyspace notification `event` is published if its class is enabled.
+    pub fn changed(&self, class: u32, event: &str, key: &[u8]) {
+        self.changed_in(self.session.db, class, event, key);
     }
 
-    /// After a write stored `key`: `new` if it did not exist, then `event`.
-    pub fn notify_write(&self, class: u32, event: &str, key: &[u8], existed: bool) {
+    /// [`Ctx::changed`] for a key of another database (MOVE, COPY ... DB).
+    pub fn changed_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {
+        self.server.watches.touch(db, key);
+        self.server.pubsub.notify(class, event, key, db);
+    }
+
+    /// A write stored `key`: `new` if it did not exist, then [`Ctx::changed`].
+    pub fn written(&self, class: u32, event: &str, key: &[u8], existed: bool) {
         if !existed {
-            self.notify(events::NEW, "new", key);
+            self.server.pubsub.notify(events::NEW, "new", key, self.session.db);
         }
-        self.notify(class, event, key);
+        self.changed(class, event, key);
     }
 }

@@ -178,13 +178,13 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if at.is_some_and(|at| at <= ctx.now) {
         shard.remove(db, ctx.slot, key, ctx.now);
         if exists {
-            ctx.notify(events::GENERIC, "del", key);
+            ctx.changed(events::GENERIC, "del", key);
         }
     } else {
         shard.set(db, ctx.slot, key, NewValue::Str(&argv[2]), at, ctx.now);
-        ctx.notify_write(events::STRING, "set", key, exists);
+        ctx.written(events::STRING, "set", key, exists);
         if expire.is_some() {
-            ctx.notify(events::GENERIC, "expire", key);
+            ctx.changed(events::GENERIC, "expire", key);
         }
     }
     if !want_get {
@@ -214,7 +214,7 @@ fn setnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.out.int(0);
     } else {
         shard.set(ctx.db(), ctx.slot, &argv[1], NewValue::Str(&argv[2]), None, ctx.now);
-        ctx.notify_write(events::STRING, "set", &argv[1], false);
+        ctx.written(events::STRING, "set", &argv[1], false);
         ctx.out.int(1);
     }
     Ok(())
@@ -223,8 +223,8 @@ fn setnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 fn setex_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], unit: ExpireUnit, cmd: &str) -> CmdResult {
     let at = expire_at(&argv[2], unit, ctx.now, cmd)?;
     let existed = ctx.shard().set(ctx.db(), ctx.slot, &argv[1], NewValue::Str(&argv[3]), Some(at), ctx.now);
-    ctx.notify_write(events::STRING, "set", &argv[1], existed);
-    ctx.notify(events::GENERIC, "expire", &argv[1]);
+    ctx.written(events::STRING, "set", &argv[1], existed);
+    ctx.changed(events::GENERIC, "expire", &argv[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -247,7 +247,7 @@ fn getset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         None => ctx.out.null(),
     }
     let existed = shard.set(ctx.db(), ctx.slot, &argv[1], NewValue::Str(&argv[2]), None, ctx.now);
-    ctx.notify_write(events::STRING, "set", &argv[1], existed);
+    ctx.written(events::STRING, "set", &argv[1], existed);
     Ok(())
 }
 
@@ -259,7 +259,7 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             ctx.count_lookup(&argv[1], true);
             reply_string(ctx.out, &e.value())?;
             shard.remove(ctx.db(), ctx.slot, &argv[1], ctx.now);
-            ctx.notify(events::GENERIC, "del", &argv[1]);
+            ctx.changed(events::GENERIC, "del", &argv[1]);
         }
         None => {
             ctx.count_lookup(&argv[1], false);
@@ -299,15 +299,15 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     match change {
         Some(Some(at)) if at <= ctx.now => {
             shard.remove(db, ctx.slot, &argv[1], ctx.now);
-            ctx.notify(events::GENERIC, "del", &argv[1]);
+            ctx.changed(events::GENERIC, "del", &argv[1]);
         }
         Some(Some(at)) => {
             e.set_expire(Some(at));
-            ctx.notify(events::GENERIC, "expire", &argv[1]);
+            ctx.changed(events::GENERIC, "expire", &argv[1]);
         }
         Some(None) if e.expire_at().is_some() => {
             e.set_expire(None);
-            ctx.notify(events::GENERIC, "persist", &argv[1]);
+            ctx.changed(events::GENERIC, "persist", &argv[1]);
         }
         _ => {}
     }
@@ -352,7 +352,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], only_new: bool, cmd: &str) ->
     }
     for &(k, v, slot) in &pairs {
         let existed = locked.shard(slot).set(db, slot, k, NewValue::Str(v), None, ctx.now);
-        ctx.notify_write(events::STRING, "set", k, existed);
+        ctx.written(events::STRING, "set", k, existed);
     }
     Ok(true)
 }
@@ -382,7 +382,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut shard = ctx.shard();
     let Some(mut e) = shard.get(db, ctx.slot, &argv[1], ctx.now) else {
         shard.set(db, ctx.slot, &argv[1], NewValue::Str(&argv[2]), None, ctx.now);
-        ctx.notify_write(events::STRING, "append", &argv[1], false);
+        ctx.written(events::STRING, "append", &argv[1], false);
         ctx.out.int(argv[2].len() as i64);
         return Ok(());
     };
@@ -404,7 +404,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             len
         }
     };
-    ctx.notify(events::STRING, "append", &argv[1]);
+    ctx.changed(events::STRING, "append", &argv[1]);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -428,7 +428,7 @@ fn strlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
     let db = ctx.db();
     let mut shard = ctx.shard();
-    let value = match shard.get(db, ctx.slot, key, ctx.now) {
+    let (value, existed) = match shard.get(db, ctx.slot, key, ctx.now) {
         Some(mut e) => {
             let current = match e.value() {
                 ValueRef::Int(i) => i,
@@ -439,15 +439,14 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
             if !e.set_int(next) {
                 e.replace(NewValue::Int(next), None, true);
             }
-            next
+            (next, true)
         }
         None => {
             shard.set(db, ctx.slot, key, NewValue::Int(by), None, ctx.now);
-            ctx.notify(events::NEW, "new", key);
-            by
+            (by, false)
         }
     };
-    ctx.notify(events::STRING, "incrby", key);
+    ctx.written(events::STRING, "incrby", key, existed);
     ctx.out.int(value);
     Ok(())
 }
@@ -501,7 +500,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
         None => shard.set(db, ctx.slot, &argv[1], NewValue::Str(text.as_bytes()), None, ctx.now),
     };
-    ctx.notify_write(events::STRING, "incrbyfloat", &argv[1], existed);
+    ctx.written(events::STRING, "incrbyfloat", &argv[1], existed);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }
@@ -567,7 +566,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         v[offset..].copy_from_slice(value);
         let len = v.len();
         shard.set(db, ctx.slot, &argv[1], NewValue::Obj(Box::new(Object::Str(v))), None, ctx.now);
-        ctx.notify_write(events::STRING, "setrange", &argv[1], false);
+        ctx.written(events::STRING, "setrange", &argv[1], false);
         ctx.out.int(len as i64);
         return Ok(());
     };
@@ -590,7 +589,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     v[offset..offset + value.len()].copy_from_slice(value);
     ctx.out.int(v.len() as i64);
-    ctx.notify(events::STRING, "setrange", &argv[1]);
+    ctx.changed(events::STRING, "setrange", &argv[1]);
     Ok(())
 }
 

@@ -56,9 +56,15 @@ pub const STRING: u32 = 1 << 1;
 pub const CONNECTION: u32 = 1 << 2;
 pub const DANGEROUS: u32 = 1 << 3;
 pub const SERVER: u32 = 1 << 4;
+pub const TRANSACTION: u32 = 1 << 5;
 
-const ACL_NAMES: &[(u32, &str)] =
-    &[(KEYSPACE, "@keyspace"), (STRING, "@string"), (CONNECTION, "@connection"), (DANGEROUS, "@dangerous")];
+const ACL_NAMES: &[(u32, &str)] = &[
+    (KEYSPACE, "@keyspace"),
+    (STRING, "@string"),
+    (CONNECTION, "@connection"),
+    (TRANSACTION, "@transaction"),
+    (DANGEROUS, "@dangerous"),
+];
 
 /// One command or subcommand.
 pub struct CommandSpec {

@@ -18,6 +18,7 @@ pub mod pubsub;
 pub mod session;
 pub mod slowlog;
 pub mod stats;
+pub mod watch;
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -52,6 +53,24 @@ pub static LOGLEVEL_HOOK: std::sync::OnceLock<SetLogLevel> = std::sync::OnceLock
 /// Applies a `loglevel` name to the process's log filter.
 pub type SetLogLevel = Box<dyn Fn(&str) + Send + Sync>;
 
+/// Keys storage removes on its own (expiry, eviction) change watched keys and may be
+/// published as keyspace notifications.
+struct Removals {
+    pubsub: Arc<pubsub::PubSub>,
+    watches: Arc<watch::Watches>,
+}
+
+impl crate::storage::RemovalListener for Removals {
+    fn removed(&self, db: usize, key: &[u8], why: crate::storage::Removal) {
+        use pubsub::events::{EVICTED, EXPIRED};
+        self.watches.touch(db, key);
+        match why {
+            crate::storage::Removal::Expired => self.pubsub.notify(EXPIRED, "expired", key, db),
+            crate::storage::Removal::Evicted => self.pubsub.notify(EVICTED, "evicted", key, db),
+        }
+    }
+}
+
 /// Configuration values read on hot paths, mirrored into atomics on every change.
 #[derive(Default)]
 pub struct Limits {
@@ -74,6 +93,7 @@ pub struct Server {
     pub latency: latency::LatencyMonitor,
     pub monitors: monitor::Monitors,
     pub pubsub: Arc<pubsub::PubSub>,
+    pub watches: Arc<watch::Watches>,
     pub memory: memory::MemoryGauge,
     /// The eviction policy and samples, mirrored from the configuration.
     eviction: std::sync::Mutex<(Policy, usize)>,
@@ -105,6 +125,7 @@ impl Server {
             latency: latency::LatencyMonitor::default(),
             monitors: monitor::Monitors::default(),
             pubsub: Arc::default(),
+            watches: Arc::default(),
             memory: memory::MemoryGauge::default(),
             eviction: std::sync::Mutex::new((Policy::NoEviction, 5)),
             run_id: random_hex40(),
@@ -119,6 +140,10 @@ impl Server {
             config: RwLock::new(config),
         };
         server.apply_config();
+        server.keyspace.set_listener(Some(Arc::new(Removals {
+            pubsub: server.pubsub.clone(),
+            watches: server.watches.clone(),
+        })));
         server
     }
 
@@ -154,12 +179,6 @@ impl Server {
         self.latency.threshold_ms.store(c.latency_monitor_threshold, Relaxed);
         self.pubsub.set_limit(c.output_limit_pubsub);
         self.pubsub.set_events(c.notify_keyspace_events);
-        // Storage reports expired and evicted keys only while someone would hear of them.
-        use pubsub::events::{EVICTED, EXPIRED, KEYEVENT, KEYSPACE};
-        let ev = c.notify_keyspace_events;
-        let listens = ev & (KEYSPACE | KEYEVENT) != 0 && ev & (EXPIRED | EVICTED) != 0;
-        let listener: Arc<dyn crate::storage::RemovalListener> = self.pubsub.clone();
-        self.keyspace.set_listener(listens.then_some(listener));
         if let Some(set_level) = LOGLEVEL_HOOK.get() {
             set_level(&c.loglevel);
         }

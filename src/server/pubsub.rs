@@ -21,7 +21,6 @@ use super::clients::ClientInfo;
 use super::feed::FeedTx;
 use crate::config::BufferLimit;
 use crate::protocol::args::glob_match;
-use crate::storage::{Removal, RemovalListener};
 
 /// Which namespace a subscription lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,15 +209,6 @@ impl PubSub {
         if flags & events::KEYEVENT != 0 {
             let channel = format!("__keyevent@{db}__:{event}");
             self.publish(false, channel.as_bytes(), key);
-        }
-    }
-}
-
-impl RemovalListener for PubSub {
-    fn removed(&self, db: usize, key: &[u8], why: Removal) {
-        match why {
-            Removal::Expired => self.notify(events::EXPIRED, "expired", key, db),
-            Removal::Evicted => self.notify(events::EVICTED, "evicted", key, db),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::clients::ClientInfo;
 use super::feed::{Feed, FeedTx, feed};
 use super::pubsub::Subscriptions;
+use super::watch::Watched;
 
 pub struct Session {
     pub db: usize,
@@ -28,6 +29,22 @@ pub struct Session {
     pushed_tx: Option<FeedTx>,
     /// Channels and patterns subscribed to, once the client subscribed.
     pub pubsub: Option<Subscriptions>,
+    /// Commands queued since MULTI.
+    pub multi: Option<Multi>,
+    /// Keys under WATCH.
+    pub watched: Watched,
+}
+
+/// A transaction being queued.
+#[derive(Default)]
+pub struct Multi {
+    pub queue: Vec<Vec<bytes::Bytes>>,
+    /// Bytes of queued arguments (bounded by `client-query-buffer-limit`).
+    pub bytes: usize,
+    /// A command was refused while queuing: EXEC will answer EXECABORT.
+    pub aborted: bool,
+    /// Some queued command may grow memory (EXEC then checks maxmemory).
+    pub denyoom: bool,
 }
 
 impl Session {
@@ -44,6 +61,8 @@ impl Session {
             pushed: None,
             pushed_tx: None,
             pubsub: None,
+            multi: None,
+            watched: Watched::default(),
         }
     }
 

@@ -10,7 +10,8 @@
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::ThreadId;
 use std::time::Instant;
 
 use super::db::{Db, EntryMut, Expired, Hasher};
@@ -87,9 +88,10 @@ pub struct Shard {
     /// window of new keys that have not yet competed for their place.
     sketch: Option<Sketch>,
     window: VecDeque<Pending>,
-    /// Told of keys removed by expiry or eviction, when someone listens (keyspace
-    /// notifications).
+    /// Told of keys removed by expiry or eviction (keyspace notifications, WATCH).
     listener: Option<Arc<dyn RemovalListener>>,
+    /// Set while a thread runs a transaction: only that thread may use the shard.
+    frozen_by: Option<ThreadId>,
 }
 
 /// Why the storage layer removed a key on its own.
@@ -130,6 +132,7 @@ impl Shard {
             sketch: None,
             window: VecDeque::new(),
             listener: None,
+            frozen_by: None,
         }
     }
 
@@ -191,6 +194,11 @@ impl Shard {
             }
         }
         entry
+    }
+
+    /// Whether a live key exists, leaving an expired one in place (no expiry event).
+    pub fn is_live(&self, db: usize, slot: u16, key: &[u8], now: u64) -> bool {
+        self.dbs[db].find(&self.hasher, self.local(slot), key).is_some_and(|e| !e.is_expired(now))
     }
 
     pub fn exists(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> bool {
@@ -500,12 +508,14 @@ pub struct LockWait {
 #[repr(align(128))]
 struct PaddedShard {
     lock: Mutex<Shard>,
+    /// Signalled when a transaction unfreezes the shard.
+    thawed: Condvar,
     wait: LockWait,
 }
 
 impl PaddedShard {
     fn lock(&self) -> MutexGuard<'_, Shard> {
-        match self.lock.try_lock() {
+        let g = match self.lock.try_lock() {
             Ok(g) => g,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => {
@@ -516,6 +526,31 @@ impl PaddedShard {
                 self.wait.sum_us.fetch_add(us, Relaxed);
                 g
             }
+        };
+        if g.frozen_by.is_none() { g } else { self.wait_thawed(g) }
+    }
+
+    /// Waits (lock released) while another thread's transaction has the shard frozen.
+    #[cold]
+    fn wait_thawed<'a>(&'a self, g: MutexGuard<'a, Shard>) -> MutexGuard<'a, Shard> {
+        let me = std::thread::current().id();
+        self.thawed.wait_while(g, |s| s.frozen_by.is_some_and(|t| t != me)).unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Every shard reserved for the thread that froze them (a transaction): other threads
+/// wait at their next lock of any shard until this is dropped. Handlers on the freezing
+/// thread lock shards as usual, so EXEC runs its commands unchanged while no other
+/// client can observe the transaction half applied.
+pub struct Frozen<'a> {
+    keyspace: &'a Keyspace,
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        for padded in self.keyspace.shards.iter() {
+            padded.lock().frozen_by = None;
+            padded.thawed.notify_all();
         }
     }
 }
@@ -561,6 +596,7 @@ impl Keyspace {
             shards: (0..n)
                 .map(|i| PaddedShard {
                     lock: Mutex::new(Shard::new(i, n, databases)),
+                    thawed: Condvar::new(),
                     wait: LockWait::default(),
                 })
                 .collect(),
@@ -598,6 +634,16 @@ impl Keyspace {
         idx.sort_unstable();
         idx.dedup();
         Locked { guards: idx.into_iter().map(|i| (i, self.shards[i].lock())).collect() }
+    }
+
+    /// Freezes every shard for this thread (in ascending order, as any multi-shard
+    /// lock) until the returned guard is dropped.
+    pub fn freeze(&self) -> Frozen<'_> {
+        let me = std::thread::current().id();
+        for padded in self.shards.iter() {
+            padded.lock().frozen_by = Some(me);
+        }
+        Frozen { keyspace: self }
     }
 
     pub fn lock_all(&self) -> Locked<'_> {
@@ -720,5 +766,26 @@ mod tests {
         let mut l = ks.lock_shards([3, 1, 7, 2]);
         let idx: Vec<usize> = l.iter_mut().map(|s| s.index()).collect();
         assert_eq!(idx, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_frozen_keyspace_waits_other_threads_until_thawed() {
+        let ks = Arc::new(Keyspace::new(4, 1));
+        let frozen = ks.freeze();
+        // The freezing thread still locks shards as usual.
+        ks.lock(5).set(0, 5, b"k", NewValue::Str(b"1"), None, 0);
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let other = {
+            let (ks, done) = (ks.clone(), done.clone());
+            std::thread::spawn(move || {
+                let seen = ks.lock(5).peek(0, 5, b"k", 0).map(|e| e.value().type_name());
+                done.store(true, Relaxed);
+                seen
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!done.load(Relaxed), "another thread locked a frozen shard");
+        drop(frozen);
+        assert_eq!(other.join().unwrap(), Some("string"));
     }
 }
