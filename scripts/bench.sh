@@ -97,11 +97,21 @@ used_memory() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {print 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # bench PORT PID REQUESTS ARGS... -> "ops/s requests-per-server-CPU-second"
+# With ARGS = --pipe-file FILE, FILE (REQUESTS units of work, e.g. transactions) is sent
+# over one connection by `redis-cli --pipe` instead of running redis-benchmark.
 bench() {
     local port=$1 pid=$2 n=$3; shift 3
     local t0 t1 rps
     t0=$(cpu_ticks "$pid")
-    rps=$(taskset -c 1 redis-benchmark -p "$port" --csv -n "$n" "$@" 2>/dev/null | awk -F'","' 'NR==2 {print $2}')
+    if [ "${1:-}" = --pipe-file ]; then
+        local s0 s1
+        s0=$(date +%s.%N)
+        taskset -c 1 redis-cli -p "$port" --pipe <"$2" >/dev/null
+        s1=$(date +%s.%N)
+        rps=$(awk -v n="$n" -v a="$s0" -v b="$s1" 'BEGIN {printf "%.0f", n / (b - a)}')
+    else
+        rps=$(taskset -c 1 redis-benchmark -p "$port" --csv -n "$n" "$@" 2>/dev/null | awk -F'","' 'NR==2 {print $2}')
+    fi
     t1=$(cpu_ticks "$pid")
     awk -v r="$rps" -v n="$n" -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" \
         'BEGIN {printf "%s %.0f\n", r, (t > 0 ? n / (t / hz) : 0)}'
@@ -169,6 +179,19 @@ run_case "SET -P 16" 2000000 "${COMMON[@]}" -t set  -P 16
 run_case "GET -P 16" 2000000 "${COMMON[@]}" -t get  -P 16
 run_case "INCR -P 1" 200000  "${COMMON[@]}" -t incr -P 1
 run_case "MSET -P 1" 100000  "${COMMON[@]}" -t mset -P 1
+# Transactions (MULTI, SET, INCR, EXEC) pipelined over one connection; ops are
+# transactions.
+TX=200000
+python3 - "$OUT/multi.resp" "$TX" <<'PY'
+import sys
+with open(sys.argv[1], "wb") as f:
+    for i in range(int(sys.argv[2])):
+        k = b"tx:%d" % (i % 10000)
+        f.write(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$3\r\nabc\r\n"
+                b"*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n*1\r\n$4\r\nEXEC\r\n" % (len(k), k))
+PY
+run_case "MULTI/EXEC" "$TX" --pipe-file "$OUT/multi.resp"
+rm -f "$OUT/multi.resp"
 
 [ "$MODE" = metrics ] && exit 0
 

@@ -21,6 +21,8 @@ fn exec_replies_per_command_including_runtime_errors() {
     r.roundtrip(&resp(&[b"INCR", b"s"]), b"+QUEUED\r\n");
     r.roundtrip(&resp(&[b"INCR", b"a"]), b"+QUEUED\r\n");
     r.roundtrip(&resp(&[b"GET", b"a"]), b"+QUEUED\r\n");
+    let list: String = cmd("CLIENT").arg("LIST").query(&mut s.conn()).unwrap();
+    assert!(list.contains(" multi=4 "), "{list}");
     // Nothing ran yet.
     assert_eq!(s.conn().get::<_, Option<String>>("a").unwrap(), None);
     r.roundtrip(

@@ -55,6 +55,7 @@ pub fn queue(ctx: &mut Ctx<'_>, spec: &CommandSpec, argv: &[Bytes]) -> CmdResult
     multi.bytes += size;
     multi.denyoom |= spec.has(DENYOOM);
     multi.queue.push(argv.to_vec());
+    ctx.session.info.multi.store(multi.queue.len() as i64, Relaxed);
     ctx.out.simple("QUEUED");
     Ok(())
 }
@@ -62,6 +63,7 @@ pub fn queue(ctx: &mut Ctx<'_>, spec: &CommandSpec, argv: &[Bytes]) -> CmdResult
 /// Leaves MULTI and forgets watched keys (EXEC, DISCARD, RESET, disconnect).
 pub fn end(ctx: &mut Ctx<'_>) {
     ctx.session.multi = None;
+    ctx.session.info.multi.store(-1, Relaxed);
     ctx.session.watched.clear(&ctx.server.watches);
 }
 
@@ -71,6 +73,7 @@ fn multi(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         return Err(CommandError::new("ERR MULTI calls can not be nested"));
     }
     ctx.session.multi = Some(Multi::default());
+    ctx.session.info.multi.store(0, Relaxed);
     ctx.out.ok();
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! connection down. The registry's lock is taken on connect, disconnect and listing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -42,6 +42,8 @@ pub struct ClientInfo {
     pub monitor: AtomicBool,
     /// Channels, patterns and shard channels subscribed to (`sub`, `psub`, `ssub`).
     subscriptions: [AtomicUsize; 3],
+    /// Commands queued since MULTI, -1 outside a transaction (`multi`).
+    pub multi: AtomicI64,
 }
 
 impl ClientInfo {
@@ -125,7 +127,7 @@ impl ClientInfo {
         let omem = self.omem.load(Relaxed);
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
-             multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} \
+             multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} \
              tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
@@ -139,6 +141,7 @@ impl ClientInfo {
             self.subscriptions[0].load(Relaxed),
             self.subscriptions[1].load(Relaxed),
             self.subscriptions[2].load(Relaxed),
+            self.multi.load(Relaxed),
             qbuf,
             omem,
             qbuf + omem + 16384,
@@ -214,6 +217,7 @@ impl Clients {
             omem: AtomicUsize::new(0),
             monitor: AtomicBool::new(false),
             subscriptions: Default::default(),
+            multi: AtomicI64::new(-1),
         });
         map.insert(id, info.clone());
         Some(info)
