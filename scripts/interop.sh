@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interop checks with Redis's own tools against a real slotcache:
-#   redis-cli (plain, RESP3 with -3, --pipe of 100k SETs) and redis-benchmark.
+#   redis-cli (plain, RESP3 with -3, --pipe of 100k SETs, subscribe, MULTI/EXEC),
+#   redis-benchmark, and redis-py (pipelines, WATCH, pub/sub).
 # Installs redis-tools when missing. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,6 +85,68 @@ done
 errors=$($CLI info stats | grep total_error_replies | cut -d: -f2 | tr -d '\r')
 [ "$errors" = "0" ] || fail "server counted $errors error replies during redis-benchmark"
 echo "redis-benchmark ok"
+
+# Pub/Sub through redis-cli: a subscriber in the background, a publish, the message.
+timeout 5 $CLI subscribe news >"$WORK/sub.txt" 2>&1 &
+for _ in $(seq 1 50); do [ "$($CLI pubsub numsub news | tail -1)" = "1" ] && break; sleep 0.1; done
+[ "$($CLI publish news hello)" = "1" ] || fail "publish to one subscriber"
+for _ in $(seq 1 50); do grep -q hello "$WORK/sub.txt" && break; sleep 0.1; done
+grep -q hello "$WORK/sub.txt" || fail "subscriber did not get the message: $(cat "$WORK/sub.txt")"
+echo "redis-cli subscribe/publish ok"
+
+# MULTI/EXEC through redis-cli
+out=$(printf 'MULTI\nINCR tx\nINCR tx\nEXEC\n' | $CLI)
+[ "$(echo "$out" | grep -c QUEUED)" = "2" ] || fail "MULTI/EXEC: $out"
+[ "$($CLI get tx)" = "2" ] || fail "MULTI/EXEC applied: $($CLI get tx)"
+echo "redis-cli MULTI/EXEC ok"
+
+# redis-py: pipeline() (a MULTI/EXEC transaction by default), WATCH, pub/sub,
+# keyspace notifications. Installed into a throwaway venv when missing.
+PY=python3
+if ! python3 -c "import redis" 2>/dev/null; then
+    if ! python3 -m venv "$WORK/venv" 2>/dev/null; then
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$WORK/venv"
+    fi
+    "$WORK/venv/bin/pip" install -q redis
+    PY="$WORK/venv/bin/python"
+fi
+"$PY" - "$PORT" <<'PY'
+import sys, time
+import redis
+
+r = redis.Redis(port=int(sys.argv[1]), decode_responses=True)
+with r.pipeline() as p:
+    assert p.set("py:a", 1).incr("py:a").get("py:a").execute() == [True, 2, "2"]
+# Optimistic locking with WATCH: another client's write makes the transaction retry.
+with r.pipeline() as p:
+    p.watch("py:a")
+    r.set("py:a", 10)
+    p.multi()
+    p.incr("py:a")
+    try:
+        p.execute()
+        raise SystemExit("EXEC should have failed after a watched key changed")
+    except redis.WatchError:
+        pass
+assert r.transaction(lambda p: p.multi() or p.incr("py:a"), "py:a") == [11]
+ps = r.pubsub()
+ps.subscribe("py:ch")
+ps.psubscribe("__keyevent@0__:*")
+assert ps.get_message(timeout=5)["type"] == "subscribe"
+assert ps.get_message(timeout=5)["type"] == "psubscribe"
+assert r.publish("py:ch", "hi") == 1
+m = ps.get_message(timeout=5)
+assert (m["type"], m["channel"], m["data"]) == ("message", "py:ch", "hi"), m
+r.config_set("notify-keyspace-events", "E$")
+r.set("py:k", "v")
+m = ps.get_message(timeout=5)
+assert (m["channel"], m["data"]) == ("__keyevent@0__:set", "py:k"), m
+r.config_set("notify-keyspace-events", "")
+ps.close()
+print("redis-py pipeline, WATCH, pub/sub, keyspace notifications ok")
+PY
 
 # Graceful shutdown
 $CLI shutdown >/dev/null 2>&1 || true
