@@ -95,6 +95,17 @@ fn watch_fails_exec_when_another_client_changes_the_key() {
     r.roundtrip(&resp(&[b"MULTI"]), b"+OK\r\n");
     r.roundtrip(&resp(&[b"GET", b"w"]), b"+QUEUED\r\n");
     r.roundtrip(&resp(&[b"EXEC"]), b"*1\r\n$4\r\nmine\r\n");
+    // A write that changes nothing is not a change.
+    r.roundtrip(&resp(&[b"WATCH", b"w"]), b"+OK\r\n");
+    let _: Option<String> = cmd("SET").arg("w").arg("other").arg("NX").query(&mut other).unwrap();
+    r.roundtrip(&resp(&[b"MULTI"]), b"+OK\r\n");
+    r.roundtrip(&resp(&[b"EXEC"]), b"*0\r\n");
+    // MOVE to another database changes the key.
+    r.roundtrip(&resp(&[b"WATCH", b"w"]), b"+OK\r\n");
+    let moved: bool = cmd("MOVE").arg("w").arg(1).query(&mut other).unwrap();
+    assert!(moved);
+    r.roundtrip(&resp(&[b"MULTI"]), b"+OK\r\n");
+    r.roundtrip(&resp(&[b"EXEC"]), b"*-1\r\n");
     // UNWATCH and DISCARD forget watched keys.
     r.roundtrip(&resp(&[b"WATCH", b"w"]), b"+OK\r\n");
     r.roundtrip(&resp(&[b"UNWATCH"]), b"+OK\r\n");
