@@ -157,7 +157,9 @@ impl Server {
 
     /// Copies hot configuration values into their atomic mirrors.
     pub fn apply_config(&self) {
-        let c = self.config();
+        // A copy: the configuration lock must not be held while shards are locked below
+        // (a transaction may hold every shard and want the configuration).
+        let c = self.config().clone();
         self.limits.maxclients.store(c.maxclients, Relaxed);
         self.limits.timeout_s.store(c.timeout, Relaxed);
         self.limits.proto_max_bulk_len.store(c.proto_max_bulk_len, Relaxed);
