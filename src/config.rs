@@ -31,8 +31,8 @@ pub const MAX_PROTO_BULK_LEN: u64 = 2 * 1024 * 1024 * 1024;
 /// `include` nesting limit, so a file including itself fails instead of looping.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
-/// One output-buffer-limit class: hard bytes, soft bytes, soft seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One output-buffer-limit class: hard bytes, soft bytes, soft seconds (0: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BufferLimit {
     pub hard: u64,
     pub soft: u64,

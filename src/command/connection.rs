@@ -264,12 +264,7 @@ fn monitor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 /// RESET
 fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    ctx.server.monitors.unsubscribe(ctx.session.info.id);
-    ctx.session.info.monitor.store(false, std::sync::atomic::Ordering::Relaxed);
-    if let Some(subs) = ctx.session.pubsub.as_mut() {
-        subs.clear(&ctx.server.pubsub);
-    }
-    super::transaction::end(ctx);
+    ctx.session.release(ctx.server);
     ctx.session.select(0);
     ctx.session.reply_off = false;
     ctx.session.skip_next = false;

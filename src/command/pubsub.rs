@@ -205,7 +205,7 @@ fn pubsub_shardnumsub(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// PUBSUB NUMPAT
 fn pubsub_numpat(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    ctx.out.int(ctx.server.pubsub.pattern_count() as i64);
+    ctx.out.int(ctx.server.pubsub.count(Kind::Pattern) as i64);
     Ok(())
 }
 

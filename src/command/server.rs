@@ -358,9 +358,9 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("evicted_keys", &server.keyspace.evicted_keys());
             line("keyspace_hits", &s.keyspace_hits);
             line("keyspace_misses", &s.keyspace_misses);
-            line("pubsub_channels", &server.pubsub.channel_count(Kind::Channel));
-            line("pubsub_patterns", &server.pubsub.pattern_count());
-            line("pubsubshard_channels", &server.pubsub.channel_count(Kind::Shard));
+            line("pubsub_channels", &server.pubsub.count(Kind::Channel));
+            line("pubsub_patterns", &server.pubsub.count(Kind::Pattern));
+            line("pubsubshard_channels", &server.pubsub.count(Kind::Shard));
             line("total_error_replies", &s.total_error_replies());
         }
         "replication" => {

@@ -60,13 +60,6 @@ pub fn queue(ctx: &mut Ctx<'_>, spec: &CommandSpec, argv: &[Bytes]) -> CmdResult
     Ok(())
 }
 
-/// Leaves MULTI and forgets watched keys (EXEC, DISCARD, RESET, disconnect).
-pub fn end(ctx: &mut Ctx<'_>) {
-    ctx.session.multi = None;
-    ctx.session.info.multi.store(-1, Relaxed);
-    ctx.session.watched.clear(&ctx.server.watches);
-}
-
 /// MULTI
 fn multi(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     if ctx.session.multi.is_some() {
@@ -83,7 +76,7 @@ fn discard(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     if ctx.session.multi.is_none() {
         return Err(CommandError::new("ERR DISCARD without MULTI"));
     }
-    end(ctx);
+    ctx.session.end_transaction(&ctx.server.watches);
     ctx.out.ok();
     Ok(())
 }
@@ -95,13 +88,13 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     };
     let server = ctx.server;
     if multi.aborted {
-        end(ctx);
+        ctx.session.end_transaction(&ctx.server.watches);
         return Err(CommandError::new("EXECABORT Transaction discarded because of previous errors."));
     }
     if multi.denyoom
         && let Err(e) = server.make_room(ctx.now)
     {
-        end(ctx);
+        ctx.session.end_transaction(&ctx.server.watches);
         return Err(CommandError::owned(format!("EXECABORT Transaction discarded because of: {}", e.text())));
     }
     let frozen = server.keyspace.freeze();
@@ -112,7 +105,7 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         server.keyspace.lock(slot).peek(*db, slot, key, ctx.now);
     }
     let changed = ctx.session.watched.dirty.load(Relaxed);
-    end(ctx);
+    ctx.session.end_transaction(&ctx.server.watches);
     if changed {
         drop(frozen);
         ctx.out.null_array();

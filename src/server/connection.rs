@@ -152,10 +152,7 @@ pub async fn serve<S>(
             break Close::Quiet;
         }
     };
-    if let Some(subs) = session.pubsub.as_mut() {
-        subs.clear(&server.pubsub);
-    }
-    session.watched.clear(&server.watches);
+    session.release(&server);
     if let Close::Protocol(text) = &close {
         tracing::debug!("protocol error from client id={} addr={}: {text}", info.id, info.addr);
         out.error(text);

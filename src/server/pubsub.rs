@@ -85,6 +85,7 @@ impl Subscriber {
 type Listeners = HashMap<Bytes, HashMap<u64, Arc<Subscriber>>>;
 
 /// The server-wide registry.
+#[derive(Default)]
 pub struct PubSub {
     channels: RwLock<Listeners>,
     patterns: RwLock<Listeners>,
@@ -92,18 +93,6 @@ pub struct PubSub {
     limit: RwLock<BufferLimit>,
     /// `notify-keyspace-events` flags ([`events`]).
     events: AtomicU32,
-}
-
-impl Default for PubSub {
-    fn default() -> PubSub {
-        PubSub {
-            channels: RwLock::default(),
-            patterns: RwLock::default(),
-            shard_channels: RwLock::default(),
-            limit: RwLock::new(BufferLimit { hard: 0, soft: 0, soft_seconds: 0 }),
-            events: AtomicU32::new(0),
-        }
-    }
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -121,10 +110,6 @@ impl PubSub {
 
     pub fn set_events(&self, flags: u32) {
         self.events.store(flags, Relaxed);
-    }
-
-    pub fn events(&self) -> u32 {
-        self.events.load(Relaxed)
     }
 
     fn table(&self, kind: Kind) -> &RwLock<Listeners> {
@@ -185,12 +170,9 @@ impl PubSub {
         read(self.table(kind)).get(channel).map_or(0, HashMap::len)
     }
 
-    /// Distinct patterns subscribed to (PUBSUB NUMPAT, INFO pubsub_patterns).
-    pub fn pattern_count(&self) -> usize {
-        read(&self.patterns).len()
-    }
-
-    pub fn channel_count(&self, kind: Kind) -> usize {
+    /// Distinct channels, patterns or shard channels with subscribers (PUBSUB NUMPAT,
+    /// INFO pubsub_channels / pubsub_patterns / pubsubshard_channels).
+    pub fn count(&self, kind: Kind) -> usize {
         read(self.table(kind)).len()
     }
 
@@ -215,8 +197,9 @@ impl PubSub {
 
 /// A RESP2 array of bulk strings (the feed turns it into a push on RESP3).
 fn frame(parts: &[&[u8]]) -> Bytes {
-    let mut out = crate::protocol::Reply::new(false);
-    out.buf.clear();
+    // Sized for the parts and their length headers, not a connection's output buffer.
+    let size = parts.iter().map(|p| p.len() + 16).sum::<usize>() + 16;
+    let mut out = crate::protocol::Reply { buf: Vec::with_capacity(size), resp3: false };
     out.bulks(parts.iter().copied());
     Bytes::from(out.buf)
 }

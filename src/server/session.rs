@@ -84,6 +84,24 @@ impl Session {
         self.pubsub.get_or_insert_with(|| Subscriptions::new(tx, info))
     }
 
+    /// Leaves MULTI and forgets watched keys (EXEC, DISCARD, RESET, disconnect).
+    pub fn end_transaction(&mut self, watches: &super::watch::Watches) {
+        self.multi = None;
+        self.info.multi.store(-1, std::sync::atomic::Ordering::Relaxed);
+        self.watched.clear(watches);
+    }
+
+    /// Gives up what the connection holds in server-wide registries (MONITOR,
+    /// subscriptions, watched keys) and leaves MULTI: RESET and disconnect.
+    pub fn release(&mut self, server: &super::Server) {
+        server.monitors.unsubscribe(self.info.id);
+        self.info.monitor.store(false, std::sync::atomic::Ordering::Relaxed);
+        if let Some(subs) = self.pubsub.as_mut() {
+            subs.clear(&server.pubsub);
+        }
+        self.end_transaction(&server.watches);
+    }
+
     /// In RESP2 subscribed mode: only (un)subscribe commands, PING, QUIT and RESET run.
     pub fn subscribed(&self) -> bool {
         self.pubsub.as_ref().is_some_and(|p| p.total() > 0)

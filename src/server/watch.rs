@@ -84,10 +84,6 @@ pub struct Watched {
 }
 
 impl Watched {
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
     pub fn keys(&self) -> &[(usize, Bytes)] {
         &self.keys
     }
