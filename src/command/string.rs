@@ -434,6 +434,7 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
                 ValueRef::Int(i) => i,
                 ValueRef::Str(s) => args::parse_i64(s).ok_or(error::NOT_INTEGER)?,
                 ValueRef::Obj(Object::Str(s)) => args::parse_i64(s).ok_or(error::NOT_INTEGER)?,
+                ValueRef::Obj(_) => return Err(error::WRONGTYPE),
             };
             let next = current.checked_add(by).ok_or(error::OVERFLOW)?;
             if !e.set_int(next) {

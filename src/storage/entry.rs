@@ -48,7 +48,7 @@ fn block_len(total: usize) -> u32 {
     u32::try_from(total).expect("entry block length fits in u32")
 }
 
-fn varint_len(mut v: usize) -> usize {
+pub(crate) fn varint_len(mut v: usize) -> usize {
     let mut n = 1;
     while v >= 0x80 {
         v >>= 7;
@@ -57,7 +57,7 @@ fn varint_len(mut v: usize) -> usize {
     n
 }
 
-fn write_varint(out: &mut [u8], mut v: usize) -> usize {
+pub(crate) fn write_varint(out: &mut [u8], mut v: usize) -> usize {
     let mut i = 0;
     while v >= 0x80 {
         out[i] = (v as u8 & 0x7f) | 0x80;
@@ -68,7 +68,7 @@ fn write_varint(out: &mut [u8], mut v: usize) -> usize {
     i + 1
 }
 
-fn read_varint(b: &[u8]) -> (usize, usize) {
+pub(crate) fn read_varint(b: &[u8]) -> (usize, usize) {
     let mut v = 0usize;
     let mut shift = 0;
     for (i, &c) in b.iter().enumerate() {

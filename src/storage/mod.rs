@@ -6,15 +6,21 @@
 
 pub mod clock;
 pub mod db;
+pub mod dense;
 pub mod entry;
 pub mod evict;
+pub mod hash;
 pub mod keyspace;
+pub mod list;
+pub mod pack;
+pub mod set;
 pub mod sketch;
 pub mod value;
+pub mod zset;
 
 pub use entry::Entry;
 pub use keyspace::{Keyspace, Locked, Removal, RemovalListener, Shard};
-pub use value::{NewValue, Object, ValueRef};
+pub use value::{Encodings, Hash, List, NewValue, Object, Set, ValueRef, ZSet};
 
 pub use clock::now_ms;
 
