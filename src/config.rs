@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::protocol::request::split_args;
+use crate::storage::Encodings;
 
 pub const DEFAULT_PORT: u16 = 6379;
 pub const DEFAULT_BIND: &str = "127.0.0.1 -::1";
@@ -79,6 +80,8 @@ pub struct Config {
     pub lazyfree_lazy_user_flush: bool,
     /// Keyspace notification classes (`notify-keyspace-events`), as flags.
     pub notify_keyspace_events: u32,
+    /// When small collections leave their packed forms (`*-max-listpack-*`).
+    pub encodings: Encodings,
     pub metrics_port: u16,
     pub metrics_bind: String,
     pub http_api: bool,
@@ -110,7 +113,11 @@ directives! {
     "lfu-log-factor" => true, "lfu-decay-time" => true,
     "dir" => true, "dbfilename" => true, "save" => true, "appendonly" => true,
     "protected-mode" => true, "daemonize" => false, "pidfile" => false,
-    "lazyfree-lazy-user-flush" => true, "notify-keyspace-events" => true, "metrics-port" => false, "metrics-bind" => false,
+    "lazyfree-lazy-user-flush" => true, "notify-keyspace-events" => true,
+    "hash-max-listpack-entries" => true, "hash-max-listpack-value" => true,
+    "list-max-listpack-size" => true, "set-max-intset-entries" => true,
+    "set-max-listpack-entries" => true, "set-max-listpack-value" => true,
+    "zset-max-listpack-entries" => true, "zset-max-listpack-value" => true, "metrics-port" => false, "metrics-bind" => false,
     "http-api" => true,
 }
 
@@ -169,11 +176,26 @@ impl Default for Config {
             pidfile: String::new(),
             lazyfree_lazy_user_flush: false,
             notify_keyspace_events: 0,
+            encodings: Encodings::default(),
             metrics_port: DEFAULT_METRICS_PORT,
             metrics_bind: DEFAULT_METRICS_BIND.into(),
             http_api: false,
             config_file: None,
         }
+    }
+}
+
+/// A directive's name with Redis's older aliases (`*-ziplist-*`) mapped to the current
+/// ones, lower-cased.
+pub fn canonical_name(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
+        "hash-max-ziplist-entries"
+        | "hash-max-ziplist-value"
+        | "zset-max-ziplist-entries"
+        | "zset-max-ziplist-value"
+        | "list-max-ziplist-size" => lower.replace("ziplist", "listpack"),
+        _ => lower,
     }
 }
 
@@ -304,7 +326,7 @@ impl Config {
     /// Sets one directive from its arguments. Errors are the reason only; callers add
     /// the context (file line, CONFIG SET argument).
     pub fn set(&mut self, name: &str, args: &[String]) -> Result<(), String> {
-        let name = name.to_ascii_lowercase();
+        let name = canonical_name(name);
         if !DIRECTIVES.iter().any(|d| d.name == name) {
             return Err("Bad directive or wrong number of arguments".into());
         }
@@ -424,6 +446,22 @@ impl Config {
                 self.notify_keyspace_events = crate::server::pubsub::events::parse(&joined)
                     .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?
             }
+            "hash-max-listpack-entries" => self.encodings.hash_entries = parse_num(single()?)?,
+            "hash-max-listpack-value" => self.encodings.hash_value = parse_num(single()?)?,
+            "set-max-intset-entries" => self.encodings.set_intset_entries = parse_num(single()?)?,
+            "set-max-listpack-entries" => self.encodings.set_listpack_entries = parse_num(single()?)?,
+            "set-max-listpack-value" => self.encodings.set_listpack_value = parse_num(single()?)?,
+            "zset-max-listpack-entries" => self.encodings.zset_entries = parse_num(single()?)?,
+            "zset-max-listpack-value" => self.encodings.zset_value = parse_num(single()?)?,
+            "list-max-listpack-size" => {
+                let v: i64 = parse_num(single()?)?;
+                if v == 0 || v < -5 {
+                    return Err(
+                        "argument must be between -5 and 9223372036854775807 inclusive, except 0".into()
+                    );
+                }
+                self.encodings.list_size = v;
+            }
             "metrics-port" => self.metrics_port = parse_num(single()?)?,
             "http-api" => self.http_api = parse_bool(single()?)?,
             "metrics-bind" => {
@@ -480,6 +518,14 @@ impl Config {
             "pidfile" => self.pidfile.clone(),
             "lazyfree-lazy-user-flush" => yes_no(self.lazyfree_lazy_user_flush),
             "notify-keyspace-events" => crate::server::pubsub::events::format(self.notify_keyspace_events),
+            "hash-max-listpack-entries" => self.encodings.hash_entries.to_string(),
+            "hash-max-listpack-value" => self.encodings.hash_value.to_string(),
+            "set-max-intset-entries" => self.encodings.set_intset_entries.to_string(),
+            "set-max-listpack-entries" => self.encodings.set_listpack_entries.to_string(),
+            "set-max-listpack-value" => self.encodings.set_listpack_value.to_string(),
+            "zset-max-listpack-entries" => self.encodings.zset_entries.to_string(),
+            "zset-max-listpack-value" => self.encodings.zset_value.to_string(),
+            "list-max-listpack-size" => self.encodings.list_size.to_string(),
             "metrics-port" => self.metrics_port.to_string(),
             "metrics-bind" => self.metrics_bind.clone(),
             "http-api" => yes_no(self.http_api),

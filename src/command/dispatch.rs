@@ -79,7 +79,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
         }
         return;
     }
-    ctx.slot = match spec.key_indices(argv.len()).next() {
+    ctx.slot = match spec.key_indices(argv).next() {
         Some(i) => key_slot(&argv[i]),
         None => 0,
     };

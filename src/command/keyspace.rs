@@ -421,30 +421,8 @@ fn keys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// slot is always returned whole, so a key present for the whole iteration is returned
 /// at least once, whatever is written meanwhile.
 fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let cursor = std::str::from_utf8(&argv[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(CommandError::new("ERR invalid cursor"))?;
-    let mut pattern: Option<&Bytes> = None;
-    let mut count: usize = 10;
-    let mut type_filter: Option<&Bytes> = None;
-    let mut i = 2;
-    while i < argv.len() {
-        let (opt, val) = (&argv[i], argv.get(i + 1));
-        match val {
-            Some(v) if args::is(opt, "MATCH") => pattern = Some(v),
-            Some(v) if args::is(opt, "COUNT") => {
-                count = match args::parse_i64(v) {
-                    Some(c) if c >= 1 => c as usize,
-                    Some(_) => return Err(error::SYNTAX),
-                    None => return Err(error::NOT_INTEGER),
-                }
-            }
-            Some(v) if args::is(opt, "TYPE") => type_filter = Some(v),
-            _ => return Err(error::SYNTAX),
-        }
-        i += 2;
-    }
+    let opts = super::ScanArgs::parse(argv, 1, Some("TYPE"))?;
+    let (cursor, count, type_filter) = (opts.cursor, opts.count, opts.type_filter);
     let db = ctx.session.db;
     let mut slot = cursor.min(SLOTS as u64) as usize;
     let mut visited = 0;
@@ -454,7 +432,7 @@ fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         let local = shard.local(slot as u16);
         for e in shard.dbs[db].slot_iter(local, ctx.now) {
             visited += 1;
-            if pattern.is_some_and(|p| !args::glob_match(p, e.key(), false)) {
+            if !opts.matches(e.key()) {
                 continue;
             }
             if type_filter.is_some_and(|t| !t.eq_ignore_ascii_case(e.value().type_name().as_bytes())) {

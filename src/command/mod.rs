@@ -7,6 +7,7 @@
 
 pub mod connection;
 pub mod dispatch;
+pub mod hash;
 pub mod keyspace;
 pub mod pubsub;
 pub mod server;
@@ -16,12 +17,15 @@ pub mod transaction;
 
 use std::sync::MutexGuard;
 
-use crate::protocol::Reply;
+use bytes::Bytes;
+
+use crate::error::{self, CommandError};
+use crate::protocol::{Reply, args};
 use crate::server::Server;
 use crate::server::pubsub::events;
 use crate::server::session::Session;
 use crate::server::stats::ThreadStats;
-use crate::storage::Shard;
+use crate::storage::{Collection, Encodings, NewValue, Shard, ValueRef};
 
 pub use dispatch::dispatch;
 pub use table::{CommandSpec, table};
@@ -31,6 +35,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     string::COMMANDS,
     keyspace::COMMANDS,
+    hash::COMMANDS,
     pubsub::COMMANDS,
     transaction::COMMANDS,
     server::COMMANDS,
@@ -81,11 +86,145 @@ impl<'a> Ctx<'a> {
         self.server.pubsub.notify(class, event, key, db);
     }
 
+    /// When small collections leave their packed forms.
+    pub fn encodings(&self) -> Encodings {
+        self.server.config().encodings
+    }
+
+    /// Looks `key` (in `slot`) up for reading as the collection type `T`: None when it
+    /// does not exist. Counts the hit or miss; WRONGTYPE for another type.
+    pub fn read<'s, T: Collection>(
+        &self,
+        shard: &'s mut Shard,
+        slot: u16,
+        key: &[u8],
+    ) -> Result<Option<&'s T>, CommandError> {
+        let Some(e) = shard.get(self.db(), slot, key, self.now) else {
+            self.count_lookup(key, false);
+            return Ok(None);
+        };
+        self.count_lookup(key, true);
+        match e.into_entry().value() {
+            ValueRef::Obj(o) => T::of(o).map(Some).ok_or(error::WRONGTYPE),
+            _ => Err(error::WRONGTYPE),
+        }
+    }
+
+    /// Looks `key` up for writing as the collection type `T`: None when it does not
+    /// exist, WRONGTYPE for another type.
+    pub fn write<'s, T: Collection>(
+        &self,
+        shard: &'s mut Shard,
+        slot: u16,
+        key: &[u8],
+    ) -> Result<Option<&'s mut T>, CommandError> {
+        match shard.get(self.db(), slot, key, self.now) {
+            None => Ok(None),
+            Some(e) => e.into_obj_mut().and_then(T::of_mut).map(Some).ok_or(error::WRONGTYPE),
+        }
+    }
+
+    /// Like [`Ctx::write`], creating an empty `T` when the key does not exist; also
+    /// says whether it existed. Handlers check their arguments first, so a key created
+    /// here always receives an element.
+    pub fn upsert<'s, T: Collection>(
+        &self,
+        shard: &'s mut Shard,
+        slot: u16,
+        key: &[u8],
+        make: impl FnOnce() -> T,
+    ) -> Result<(&'s mut T, bool), CommandError> {
+        let db = self.db();
+        let existed = shard.peek(db, slot, key, self.now).is_some();
+        if !existed {
+            shard.set(db, slot, key, NewValue::Obj(Box::new(make().into_object())), None, self.now);
+        }
+        let c = self.write(shard, slot, key)?.expect("the key was just stored");
+        Ok((c, existed))
+    }
+
+    /// Stores a collection built whole (the *STORE commands), replacing whatever the
+    /// key held; an empty one deletes the key instead, as Redis does.
+    pub fn store<T: Collection>(
+        &self,
+        shard: &mut Shard,
+        slot: u16,
+        key: &[u8],
+        value: T,
+        class: u32,
+        event: &str,
+    ) {
+        let db = self.db();
+        if value.is_empty() {
+            if shard.remove(db, slot, key, self.now).is_some() {
+                self.changed(events::GENERIC, "del", key);
+            }
+            return;
+        }
+        let existed = shard.set(db, slot, key, NewValue::Obj(Box::new(value.into_object())), None, self.now);
+        self.written(class, event, key, existed);
+    }
+
+    /// Deletes a collection its command emptied (Redis never keeps empty ones).
+    pub fn remove_emptied(&self, shard: &mut Shard, slot: u16, key: &[u8]) {
+        shard.remove(self.db(), slot, key, self.now);
+        self.changed(events::GENERIC, "del", key);
+    }
+
     /// A write stored `key`: `new` if it did not exist, then [`Ctx::changed`].
     pub fn written(&self, class: u32, event: &str, key: &[u8], existed: bool) {
         if !existed {
             self.server.pubsub.notify(events::NEW, "new", key, self.session.db);
         }
         self.changed(class, event, key);
+    }
+}
+
+/// The options of SCAN, HSCAN, SSCAN and ZSCAN: `cursor [MATCH pattern] [COUNT count]`,
+/// plus `TYPE type` (SCAN) and `NOVALUES` (HSCAN) where the command takes them.
+pub struct ScanArgs<'a> {
+    pub cursor: u64,
+    pub pattern: Option<&'a [u8]>,
+    pub count: usize,
+    pub type_filter: Option<&'a [u8]>,
+    pub novalues: bool,
+}
+
+impl<'a> ScanArgs<'a> {
+    /// Parses from the cursor at `argv[at]`; `extra` names the one extra option allowed.
+    pub fn parse(argv: &'a [Bytes], at: usize, extra: Option<&str>) -> Result<ScanArgs<'a>, CommandError> {
+        let cursor = std::str::from_utf8(&argv[at])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or(CommandError::new("ERR invalid cursor"))?;
+        let mut out = ScanArgs { cursor, pattern: None, count: 10, type_filter: None, novalues: false };
+        let mut i = at + 1;
+        while i < argv.len() {
+            let (opt, val) = (&argv[i], argv.get(i + 1));
+            if extra == Some("NOVALUES") && args::is(opt, "NOVALUES") {
+                out.novalues = true;
+                i += 1;
+                continue;
+            }
+            match val {
+                Some(v) if args::is(opt, "MATCH") => out.pattern = Some(v),
+                Some(v) if args::is(opt, "COUNT") => {
+                    out.count = match args::parse_i64(v) {
+                        Some(c) if c >= 1 => c as usize,
+                        Some(_) => return Err(error::SYNTAX),
+                        None => return Err(error::NOT_INTEGER),
+                    }
+                }
+                Some(v) if extra == Some("TYPE") && args::is(opt, "TYPE") => out.type_filter = Some(v),
+                _ => return Err(error::SYNTAX),
+            }
+            i += 2;
+        }
+        Ok(out)
+    }
+
+    /// Whether an element passes MATCH.
+    pub fn matches(&self, item: &[u8]) -> bool {
+        self.pattern.is_none_or(|p| args::glob_match(p, item, false))
     }
 }

@@ -456,7 +456,7 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     let mut next = ctx.server.config().clone();
     for pair in argv[2..].chunks(2) {
-        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let name = crate::config::canonical_name(&String::from_utf8_lossy(&pair[0]));
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
         let Some(d) = DIRECTIVES.iter().find(|d| d.name == name) else {
             return Err(CommandError::owned(format!(
@@ -524,43 +524,72 @@ fn config_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 /// The key spec of a command in COMMAND INFO's shape.
 fn write_key_specs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
-    if spec.first_key <= 0 {
-        ctx.out.array(0);
-        return;
-    }
     let out = &mut *ctx.out;
-    out.array(1);
+    out.array((spec.first_key > 0) as usize + (spec.numkeys > 0) as usize);
+    if spec.first_key > 0 {
+        write_key_spec_flags(out, spec);
+        out.bulk(b"begin_search");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"index");
+        out.bulk(b"spec");
+        out.map(1);
+        out.bulk(b"index");
+        out.int(spec.first_key as i64);
+        out.bulk(b"find_keys");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"range");
+        out.bulk(b"spec");
+        out.map(3);
+        out.bulk(b"lastkey");
+        out.int(if spec.last_key < 0 {
+            spec.last_key as i64
+        } else {
+            (spec.last_key - spec.first_key) as i64
+        });
+        out.bulk(b"keystep");
+        out.int(spec.step as i64);
+        out.bulk(b"limit");
+        out.int(0);
+    }
+    if spec.numkeys > 0 {
+        write_key_spec_flags(out, spec);
+        out.bulk(b"begin_search");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"index");
+        out.bulk(b"spec");
+        out.map(1);
+        out.bulk(b"index");
+        out.int(spec.numkeys as i64);
+        out.bulk(b"find_keys");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"keynum");
+        out.bulk(b"spec");
+        out.map(3);
+        out.bulk(b"keynumidx");
+        out.int(0);
+        out.bulk(b"firstkey");
+        out.int(1);
+        out.bulk(b"keystep");
+        out.int(1);
+    }
+}
+
+/// The start of one key spec: its map header and flags.
+fn write_key_spec_flags(out: &mut crate::protocol::Reply, spec: &CommandSpec) {
     out.map(3);
     out.bulk(b"flags");
+    out.set(2);
     if spec.has(WRITE) {
-        out.set(2);
         out.simple("RW");
         out.simple("UPDATE");
     } else {
-        out.set(2);
         out.simple("RO");
         out.simple("ACCESS");
     }
-    out.bulk(b"begin_search");
-    out.map(2);
-    out.bulk(b"type");
-    out.bulk(b"index");
-    out.bulk(b"spec");
-    out.map(1);
-    out.bulk(b"index");
-    out.int(spec.first_key as i64);
-    out.bulk(b"find_keys");
-    out.map(2);
-    out.bulk(b"type");
-    out.bulk(b"range");
-    out.bulk(b"spec");
-    out.map(3);
-    out.bulk(b"lastkey");
-    out.int(if spec.last_key < 0 { spec.last_key as i64 } else { (spec.last_key - spec.first_key) as i64 });
-    out.bulk(b"keystep");
-    out.int(spec.step as i64);
-    out.bulk(b"limit");
-    out.int(0);
 }
 
 fn write_command_info(ctx: &mut Ctx<'_>, spec: &'static CommandSpec) {
@@ -698,7 +727,7 @@ fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if !spec.arity_ok(cmd.len()) {
         return Err(CommandError::new("ERR Invalid number of arguments specified for command"));
     }
-    let keys: Vec<usize> = spec.key_indices(cmd.len()).collect();
+    let keys: Vec<usize> = spec.key_indices(cmd).collect();
     if keys.is_empty() {
         return Err(CommandError::new("ERR The command has no key arguments"));
     }

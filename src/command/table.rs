@@ -57,12 +57,20 @@ pub const CONNECTION: u32 = 1 << 2;
 pub const DANGEROUS: u32 = 1 << 3;
 pub const SERVER: u32 = 1 << 4;
 pub const TRANSACTION: u32 = 1 << 5;
+pub const HASH: u32 = 1 << 6;
+pub const LIST: u32 = 1 << 7;
+pub const SET: u32 = 1 << 8;
+pub const SORTEDSET: u32 = 1 << 9;
 
 const ACL_NAMES: &[(u32, &str)] = &[
     (KEYSPACE, "@keyspace"),
     (STRING, "@string"),
     (CONNECTION, "@connection"),
     (TRANSACTION, "@transaction"),
+    (HASH, "@hash"),
+    (LIST, "@list"),
+    (SET, "@set"),
+    (SORTEDSET, "@sortedset"),
     (DANGEROUS, "@dangerous"),
 ];
 
@@ -77,6 +85,9 @@ pub struct CommandSpec {
     pub first_key: i32,
     pub last_key: i32,
     pub step: i32,
+    /// Index of a `numkeys` argument followed by that many keys (ZUNIONSTORE, LMPOP);
+    /// 0 = none. Such commands have "movablekeys".
+    pub numkeys: i32,
     pub acl: u32,
     pub group: &'static str,
     pub summary: &'static str,
@@ -94,6 +105,7 @@ impl CommandSpec {
             first_key: 0,
             last_key: 0,
             step: 0,
+            numkeys: 0,
             acl: 0,
             group: "generic",
             summary: "",
@@ -107,6 +119,11 @@ impl CommandSpec {
         self.first_key = first;
         self.last_key = last;
         self.step = step;
+        self
+    }
+
+    pub const fn numkeys(mut self, at: i32) -> CommandSpec {
+        self.numkeys = at;
         self
     }
 
@@ -141,7 +158,12 @@ impl CommandSpec {
     }
 
     pub fn flag_names(&self) -> Vec<&'static str> {
-        FLAG_NAMES.iter().filter(|(f, _)| self.flags & f != 0).map(|(_, n)| *n).collect()
+        let mut names: Vec<&'static str> =
+            FLAG_NAMES.iter().filter(|(f, _)| self.flags & f != 0).map(|(_, n)| *n).collect();
+        if self.numkeys > 0 {
+            names.push("movablekeys");
+        }
+        names
     }
 
     /// ACL categories: the explicit ones plus those Redis derives from the flags.
@@ -172,11 +194,19 @@ impl CommandSpec {
     }
 
     /// Indices of the key arguments of `argv` according to the key spec.
-    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
+    pub fn key_indices(&self, argv: &[Bytes]) -> impl Iterator<Item = usize> {
+        let argc = argv.len();
         let (first, step) = (self.first_key, self.step.max(1));
         let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
         let last = last.min(argc as i32 - 1);
-        (first..=last).step_by(step as usize).filter(move |_| first > 0).map(|i| i as usize)
+        let fixed = (first..=last).step_by(step as usize).filter(move |_| first > 0).map(|i| i as usize);
+        let at = self.numkeys as usize;
+        let counted = match argv.get(at).filter(|_| at > 0).and_then(|n| crate::protocol::args::parse_i64(n))
+        {
+            Some(n) if n > 0 => (at + 1)..(at + 1 + (n as usize).min(argc - at - 1)),
+            _ => 0..0,
+        };
+        fixed.chain(counted)
     }
 }
 
@@ -290,10 +320,11 @@ mod tests {
     fn key_indices_follow_spec() {
         let t = table();
         let mset = t.get("mset").unwrap();
-        assert_eq!(mset.key_indices(5).collect::<Vec<_>>(), vec![1, 3]);
+        let argv = |n: usize| vec![Bytes::from_static(b"x"); n];
+        assert_eq!(mset.key_indices(&argv(5)).collect::<Vec<_>>(), vec![1, 3]);
         let get = t.get("get").unwrap();
-        assert_eq!(get.key_indices(2).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(get.key_indices(&argv(2)).collect::<Vec<_>>(), vec![1]);
         let ping = t.get("ping").unwrap();
-        assert_eq!(ping.key_indices(1).count(), 0);
+        assert_eq!(ping.key_indices(&argv(1)).count(), 0);
     }
 }

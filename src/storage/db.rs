@@ -609,7 +609,16 @@ pub struct EntryMut<'a> {
     db_volatile: &'a mut usize,
 }
 
-impl EntryMut<'_> {
+impl<'a> EntryMut<'a> {
+    /// The entry's object for the rest of the borrow (None for inline strings).
+    pub fn into_obj_mut(self) -> Option<&'a mut super::value::Object> {
+        self.entry.obj_mut()
+    }
+
+    pub fn into_entry(self) -> &'a Entry {
+        self.entry
+    }
+
     pub fn set_expire(&mut self, at: Option<u64>) {
         let had = self.entry.expire_at().is_some();
         self.entry.set_expire(at);

@@ -20,7 +20,7 @@ pub mod zset;
 
 pub use entry::Entry;
 pub use keyspace::{Keyspace, Locked, Removal, RemovalListener, Shard};
-pub use value::{Encodings, Hash, List, NewValue, Object, Set, ValueRef, ZSet};
+pub use value::{Collection, Encodings, Hash, List, NewValue, Object, Set, ValueRef, ZSet};
 
 pub use clock::now_ms;
 

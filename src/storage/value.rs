@@ -132,3 +132,35 @@ impl ValueRef<'_> {
         }
     }
 }
+
+/// A collection type stored as an [`Object`]: how handlers get at it by type.
+pub trait Collection: Default {
+    fn of(o: &Object) -> Option<&Self>;
+    fn of_mut(o: &mut Object) -> Option<&mut Self>;
+    fn into_object(self) -> Object;
+    fn is_empty(&self) -> bool;
+}
+
+macro_rules! collection {
+    ($t:ident) => {
+        impl Collection for $t {
+            fn of(o: &Object) -> Option<&$t> {
+                if let Object::$t(c) = o { Some(c) } else { None }
+            }
+            fn of_mut(o: &mut Object) -> Option<&mut $t> {
+                if let Object::$t(c) = o { Some(c) } else { None }
+            }
+            fn into_object(self) -> Object {
+                Object::$t(self)
+            }
+            fn is_empty(&self) -> bool {
+                $t::is_empty(self)
+            }
+        }
+    };
+}
+
+collection!(Hash);
+collection!(List);
+collection!(Set);
+collection!(ZSet);
