@@ -238,7 +238,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// whose magnitude cannot be doubled safely.
 pub fn random_count(arg: &[u8]) -> Result<i64, CommandError> {
     let n = args::int(arg)?;
-    if n < -(i64::MAX / 2) || n > i64::MAX / 2 {
+    if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
         return Err(CommandError::new("ERR value is out of range"));
     }
     Ok(n)
