@@ -88,6 +88,10 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         .acl(CONN)
         .group("connection")
         .doc("Sets the client eviction mode of the connection.", "7.0.0"),
+    CommandSpec::new("client|unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_unblock)
+        .acl(CONN)
+        .group("connection")
+        .doc("Unblocks a client blocked by a blocking command from a different connection.", "5.0.0"),
     CommandSpec::new("client|help", 2, LOADING | STALE, client_help)
         .acl(CONN)
         .group("connection")
@@ -494,6 +498,20 @@ fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
 }
 
+/// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
+fn client_unblock(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let id = args::int(&argv[2])?;
+    let how = match argv.get(3) {
+        None => crate::server::blocking::UNBLOCK_TIMEOUT,
+        Some(a) if args::is(a, "TIMEOUT") && argv.len() == 4 => crate::server::blocking::UNBLOCK_TIMEOUT,
+        Some(a) if args::is(a, "ERROR") && argv.len() == 4 => crate::server::blocking::UNBLOCK_ERROR,
+        Some(_) => return Err(CommandError::new("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+    };
+    let done = u64::try_from(id).is_ok_and(|id| ctx.server.blocking.unblock(id, how));
+    ctx.out.int(done as i64);
+    Ok(())
+}
+
 /// CLIENT HELP
 fn client_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     help(
@@ -520,6 +538,8 @@ fn client_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
         ],
     );
     Ok(())

@@ -5,15 +5,19 @@
 //! I/O, no `.await`) and writes its reply, or returns a `CommandError` that dispatch
 //! writes and counts.
 
+pub mod blocking;
 pub mod connection;
 pub mod dispatch;
 pub mod hash;
 pub mod keyspace;
+pub mod list;
 pub mod pubsub;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod table;
 pub mod transaction;
+pub mod zset;
 
 use std::sync::MutexGuard;
 
@@ -36,6 +40,10 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     string::COMMANDS,
     keyspace::COMMANDS,
     hash::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
+    blocking::COMMANDS,
     pubsub::COMMANDS,
     transaction::COMMANDS,
     server::COMMANDS,
@@ -80,9 +88,11 @@ impl<'a> Ctx<'a> {
         self.changed_in(self.session.db, class, event, key);
     }
 
-    /// [`Ctx::changed`] for a key of another database (MOVE, COPY ... DB).
+    /// [`Ctx::changed`] for a key of another database (MOVE, COPY ... DB). Clients
+    /// blocked on the key try again.
     pub fn changed_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {
         self.server.watches.touch(db, key);
+        self.server.blocking.wake(db, key);
         self.server.pubsub.notify(class, event, key, db);
     }
 

@@ -305,7 +305,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("maxclients", &server.limits.maxclients.load(Relaxed));
             line("client_recent_max_input_buffer", &0);
             line("client_recent_max_output_buffer", &0);
-            line("blocked_clients", &0);
+            line("blocked_clients", &server.blocking.blocked_clients());
             line("tracking_clients", &0);
             line("clients_in_timeout_table", &0);
         }

@@ -112,9 +112,11 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     ctx.out.array(multi.queue.len());
+    ctx.session.in_exec = true;
     for argv in &multi.queue {
         dispatch(ctx, argv);
     }
+    ctx.session.in_exec = false;
     drop(frozen);
     Ok(())
 }

@@ -44,6 +44,8 @@ pub struct ClientInfo {
     subscriptions: [AtomicUsize; 3],
     /// Commands queued since MULTI, -1 outside a transaction (`multi`).
     pub multi: AtomicI64,
+    /// Waiting in a blocking command (flag `b`).
+    pub blocked: AtomicBool,
 }
 
 impl ClientInfo {
@@ -116,6 +118,9 @@ impl ClientInfo {
         }
         if self.is_pubsub() {
             flags.push('P');
+        }
+        if self.blocked.load(Relaxed) {
+            flags.push('b');
         }
         if self.unix {
             flags.push('U');
@@ -218,6 +223,7 @@ impl Clients {
             monitor: AtomicBool::new(false),
             subscriptions: Default::default(),
             multi: AtomicI64::new(-1),
+            blocked: AtomicBool::new(false),
         });
         map.insert(id, info.clone());
         Some(info)

@@ -195,7 +195,7 @@ impl<S: AsyncWrite + Unpin> Io<'_, S> {
 
 /// Decodes and runs every complete request in `rbuf`, in order, appending replies.
 #[allow(clippy::too_many_arguments)]
-async fn run_batch<S: AsyncWrite + Unpin, K: Future<Output = ()>>(
+async fn run_batch<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
     server: &Server,
     session: &mut Session,
     parser: &mut RequestParser,
@@ -213,6 +213,9 @@ async fn run_batch<S: AsyncWrite + Unpin, K: Future<Output = ()>>(
             Err(e) => return Err(Close::Protocol(e.reply_text())),
         };
         execute(server, io.stats, session, out, &argv, now);
+        if session.blocked.is_some() {
+            wait_blocked(server, session, rbuf, out, io, killed.as_mut(), &argv).await?;
+        }
         if session.close_after_reply {
             return Ok(());
         }
@@ -232,6 +235,66 @@ async fn run_batch<S: AsyncWrite + Unpin, K: Future<Output = ()>>(
             session.info.omem.store(0, Relaxed);
         }
     }
+}
+
+/// A blocking command found nothing and registered a waiter: writes the replies so
+/// far, then waits for data (running the command again each time it is woken), a
+/// timeout, CLIENT UNBLOCK, a kill or the peer closing. Requests that arrive meanwhile
+/// are read into `rbuf` (within `client-query-buffer-limit`) and run afterwards.
+async fn wait_blocked<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
+    server: &Server,
+    session: &mut Session,
+    rbuf: &mut BytesMut,
+    out: &mut Reply,
+    io: &mut Io<'_, S>,
+    mut killed: Pin<&mut K>,
+    argv: &[bytes::Bytes],
+) -> Result<(), Close> {
+    io.flush(out, killed.as_mut()).await.map_err(|_| Close::Quiet)?;
+    session.info.blocked.store(true, Relaxed);
+    let result = loop {
+        let Some(state) = session.blocked.take() else { break Ok(()) };
+        let woken = tokio::select! {
+            biased;
+            _ = killed.as_mut() => false,
+            _ = server.shutdown.cancelled() => false,
+            _ = state.blocked.waiter.notified() => true,
+            r = io.stream.read_buf(rbuf) => match r {
+                Ok(n) if n > 0 && rbuf.len() as u64 <= server.limits.query_buffer_limit.load(Relaxed) => {
+                    io.stats.net_input.add(n as u64);
+                    session.blocked = Some(state);
+                    continue;
+                }
+                _ => false,
+            },
+        };
+        if !woken {
+            break Err(Close::Quiet);
+        }
+        match state.blocked.waiter.unblocked() {
+            Some(super::blocking::UNBLOCK_ERROR) => {
+                out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                break Ok(());
+            }
+            Some(_) => {
+                match state.on_timeout {
+                    super::session::TimeoutReply::NullArray => out.null_array(),
+                    super::session::TimeoutReply::Null => out.null(),
+                }
+                break Ok(());
+            }
+            None => {
+                // Keep the place in line while trying again.
+                session.resume = Some(state.blocked);
+                let start = std::time::Instant::now();
+                session.mark = start;
+                execute(server, io.stats, session, out, argv, crate::storage::clock::unix_ms_at(start));
+                session.resume = None;
+            }
+        }
+    };
+    session.info.blocked.store(false, Relaxed);
+    result
 }
 
 /// Runs one request and applies CLIENT REPLY OFF/SKIP to its reply.

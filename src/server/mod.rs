@@ -6,6 +6,7 @@
 //! robin. A connection never moves between threads; its commands run inline on its
 //! thread under the shard lock of the keys they touch.
 
+pub mod blocking;
 pub mod clients;
 pub mod connection;
 pub mod feed;
@@ -94,6 +95,7 @@ pub struct Server {
     pub monitors: monitor::Monitors,
     pub pubsub: Arc<pubsub::PubSub>,
     pub watches: Arc<watch::Watches>,
+    pub blocking: Arc<blocking::Blocking>,
     pub memory: memory::MemoryGauge,
     /// The eviction policy and samples, mirrored from the configuration.
     eviction: std::sync::Mutex<(Policy, usize)>,
@@ -126,6 +128,7 @@ impl Server {
             monitors: monitor::Monitors::default(),
             pubsub: Arc::default(),
             watches: Arc::default(),
+            blocking: Arc::default(),
             memory: memory::MemoryGauge::default(),
             eviction: std::sync::Mutex::new((Policy::NoEviction, 5)),
             run_id: random_hex40(),

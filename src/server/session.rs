@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::blocking::Blocked;
 use super::clients::ClientInfo;
 use super::feed::{Feed, FeedTx, feed};
 use super::pubsub::Subscriptions;
@@ -33,6 +34,28 @@ pub struct Session {
     pub multi: Option<Multi>,
     /// Keys under WATCH.
     pub watched: Watched,
+    /// EXEC is running the queued commands: blocking commands must not block.
+    pub in_exec: bool,
+    /// Set by a blocking command that found nothing: the connection waits, then runs
+    /// the command again.
+    pub blocked: Option<BlockState>,
+    /// The waiter of a blocked command being run again, so it keeps its place in line.
+    pub resume: Option<Blocked>,
+}
+
+/// A blocked command's registration and what it answers when the wait times out.
+pub struct BlockState {
+    pub blocked: Blocked,
+    pub on_timeout: TimeoutReply,
+}
+
+/// The reply of a blocking command that timed out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TimeoutReply {
+    /// BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP.
+    NullArray,
+    /// BLMOVE, BRPOPLPUSH.
+    Null,
 }
 
 /// A transaction being queued.
@@ -63,6 +86,9 @@ impl Session {
             pubsub: None,
             multi: None,
             watched: Watched::default(),
+            in_exec: false,
+            blocked: None,
+            resume: None,
         }
     }
 
@@ -100,6 +126,8 @@ impl Session {
             subs.clear(&server.pubsub);
         }
         self.end_transaction(&server.watches);
+        self.blocked = None;
+        self.resume = None;
     }
 
     /// In RESP2 subscribed mode: only (un)subscribe commands, PING, QUIT and RESET run.
