@@ -178,7 +178,13 @@ fn hot_keys_left_after_a_scan(policy: &str) -> usize {
     }
     limit_to_current_use_plus(&mut c, 200 * 1024);
     write_keys(&mut c, "scan", 5_000, 200, None);
-    assert!(info_field(&mut c, "stats", "evicted_keys") > 3_000);
+    // Writes may pass the limit by what the last pipelined batches added; the cron
+    // evicts that within a tick or two.
+    let max = info_field(&mut c, "memory", "maxmemory");
+    let settled = eventually(|| info_field(&mut c, "memory", "used_memory") <= max);
+    let evicted = info_field(&mut c, "stats", "evicted_keys");
+    assert!(settled, "{policy}: used_memory stays above maxmemory {max}");
+    assert!(evicted > 3_000, "{policy}: evicted_keys {evicted}");
     if policy == "allkeys-tinylfu" {
         let hot: i64 = cmd("OBJECT").arg("FREQ").arg("hot:1").query(&mut c).unwrap();
         assert!(hot >= 8, "OBJECT FREQ of a key read 8 times: {hot}");

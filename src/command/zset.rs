@@ -719,7 +719,12 @@ fn zpop(ctx: &mut Ctx<'_>, argv: &[Bytes], min: bool) -> CmdResult {
     if count.is_some() && ctx.out.resp3 {
         reply_popped(ctx, &items);
     } else {
-        reply_members(ctx, items.iter().map(|(m, s)| (&m[..], *s)), true);
+        // Flat [member, score, ...] (RESP3 too when no count was given, as Redis).
+        ctx.out.array(items.len() * 2);
+        for (m, s) in &items {
+            ctx.out.bulk(m);
+            ctx.out.double(*s);
+        }
     }
     Ok(())
 }
