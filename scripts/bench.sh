@@ -8,7 +8,8 @@
 # pipelining the single-threaded redis-benchmark saturates its core before either
 # server does, so ops/s there measure the client; ops per CPU-second measure the server. Then memory per key:
 # RSS growth and used_memory growth per key after loading 1,000,000 keys (11-byte
-# keys, 100-byte values) into each server.
+# keys, 100-byte values) into each server, and per element of a 1,000,000-element
+# hash, set and sorted set.
 #
 # Usage: scripts/bench.sh            (ROUNDS=3 KEYS=1000000 by default)
 #        ROUNDS=5 scripts/bench.sh
@@ -17,6 +18,8 @@
 #        MODE=metrics scripts/bench.sh        (no redis: slotcache with metrics off vs
 #                                              on and scraped once a second, same run)
 #        MODE=evict scripts/bench.sh          (only the eviction case below)
+#        MODE=types scripts/bench.sh          (only the data-type cases and the memory
+#                                              per collection element)
 #
 # Last, eviction under a sustained write load: fresh servers with maxmemory EVICT_MB
 # (64) and allkeys-lru take 3,000,000 pipelined SETs of 100-byte values over 10,000,000
@@ -173,12 +176,23 @@ run_case() {
         | tee -a "$OUT/throughput.txt"
 }
 COMMON=(-c 50 -r 1000000 -d 100)
+if [ "$MODE" != types ]; then
 run_case "SET -P 1"  200000  "${COMMON[@]}" -t set  -P 1
 run_case "GET -P 1"  200000  "${COMMON[@]}" -t get  -P 1
 run_case "SET -P 16" 2000000 "${COMMON[@]}" -t set  -P 16
 run_case "GET -P 16" 2000000 "${COMMON[@]}" -t get  -P 16
 run_case "INCR -P 1" 200000  "${COMMON[@]}" -t incr -P 1
 run_case "MSET -P 1" 100000  "${COMMON[@]}" -t mset -P 1
+fi
+# Data types, pipelined (server-bound): pushes and pops on one list, fields of one hash,
+# members of one set and one sorted set (random members), then ranges of that sorted set.
+run_case "LPUSH -P 16" 2000000 "${COMMON[@]}" -t lpush -P 16
+run_case "LPOP -P 16"  1000000 "${COMMON[@]}" -t lpop  -P 16
+run_case "HSET -P 16"  2000000 "${COMMON[@]}" -t hset  -P 16
+run_case "SADD -P 16"  2000000 "${COMMON[@]}" -t sadd  -P 16
+run_case "ZADD -P 16"  2000000 "${COMMON[@]}" -t zadd  -P 16
+run_case "ZRANGE -P 16" 1000000 -c 50 -P 16 zrange myzset 0 9 WITHSCORES
+if [ "$MODE" != types ]; then
 # Transactions (MULTI, SET, INCR, EXEC) pipelined over one connection; ops are
 # transactions.
 TX=200000
@@ -192,9 +206,11 @@ with open(sys.argv[1], "wb") as f:
 PY
 run_case "MULTI/EXEC" "$TX" --pipe-file "$OUT/multi.resp"
 rm -f "$OUT/multi.resp"
+fi
 
 [ "$MODE" = metrics ] && exit 0
 
+if [ "$MODE" != types ]; then
 # Memory per key: fresh servers, load MEM_KEYS keys of 11 bytes with 100-byte values.
 start_servers
 python3 - "$OUT/load.resp" "$MEM_KEYS" <<'PY'
@@ -219,5 +235,49 @@ for which in redis slotcache; do
         'BEGIN {printf "%-10s %16.1f %22.1f\n", w, (r1 - r0) * 1024 / n, (u1 - u0) / n}' | tee -a "$OUT/memory.txt"
 done
 rm -f "$OUT/load.resp"
+fi
 
+# Memory per element of one large collection: fresh servers, a hash of MEM_KEYS fields
+# (`field:0000001` -> `value:0000001`), a set and a sorted set of MEM_KEYS members
+# (`member:0000001`, scores = the number), written 100 per command.
+python3 - "$OUT" "$MEM_KEYS" <<'PY'
+import sys
+out, n = sys.argv[1], int(sys.argv[2])
+def cmd(*args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+for kind in ("hash", "set", "zset"):
+    with open(f"{out}/{kind}.resp", "wb") as f:
+        for start in range(0, n, 100):
+            args = []
+            for i in range(start, min(start + 100, n)):
+                if kind == "hash":
+                    args += [b"field:%07d" % i, b"value:%07d" % i]
+                elif kind == "set":
+                    args.append(b"member:%07d" % i)
+                else:
+                    args += [b"%d" % i, b"member:%07d" % i]
+            name = {"hash": b"HSET", "set": b"SADD", "zset": b"ZADD"}[kind]
+            f.write(cmd(name, b"big:" + kind.encode(), *args))
+PY
+echo | tee -a "$OUT/memory.txt"
+printf "%-10s %-6s %16s %22s %10s\n" "server" "type" "RSS B/element" "used_memory B/element" "encoding" \
+    | tee -a "$OUT/memory.txt"
+for kind in hash set zset; do
+    start_servers
+    for which in redis slotcache; do
+        if [ "$which" = redis ]; then port=$RD_PORT; pid=$RD_PID; else port=$SC_PORT; pid=$SC_PID; fi
+        rss0=$(rss_kb "$pid"); used0=$(used_memory "$port")
+        redis-cli -p "$port" --pipe <"$OUT/$kind.resp" >/dev/null
+        sleep 1
+        rss1=$(rss_kb "$pid"); used1=$(used_memory "$port")
+        enc=$(redis-cli -p "$port" object encoding "big:$kind")
+        awk -v w="$which" -v k="$kind" -v r0="$rss0" -v r1="$rss1" -v u0="$used0" -v u1="$used1" \
+            -v n="$MEM_KEYS" -v e="$enc" \
+            'BEGIN {printf "%-10s %-6s %16.1f %22.1f %10s\n", w, k, (r1 - r0) * 1024 / n, (u1 - u0) / n, e}' \
+            | tee -a "$OUT/memory.txt"
+    done
+done
+rm -f "$OUT"/hash.resp "$OUT"/set.resp "$OUT"/zset.resp
+
+[ "$MODE" = types ] && exit 0
 evict_section

@@ -5,15 +5,18 @@
 //! I/O, no `.await`) and writes its reply, or returns a `CommandError` that dispatch
 //! writes and counts.
 
+pub mod bitmap;
 pub mod blocking;
 pub mod connection;
 pub mod dispatch;
 pub mod hash;
+pub mod hyperloglog;
 pub mod keyspace;
 pub mod list;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod table;
 pub mod transaction;
@@ -38,11 +41,14 @@ pub use table::{CommandSpec, table};
 pub const FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     string::COMMANDS,
+    bitmap::COMMANDS,
+    hyperloglog::COMMANDS,
     keyspace::COMMANDS,
     hash::COMMANDS,
     list::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    sort::COMMANDS,
     blocking::COMMANDS,
     pubsub::COMMANDS,
     transaction::COMMANDS,

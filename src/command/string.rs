@@ -10,6 +10,7 @@ use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::Reply;
 use crate::protocol::args;
 use crate::protocol::reply::format_double;
+use crate::storage::db::EntryMut;
 use crate::storage::{NewValue, Object, ValueRef};
 
 const S: u32 = STRING;
@@ -506,8 +507,22 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// A string value as a growable byte vector (Redis's raw encoding), converting an
+/// inline or integer string in place; WRONGTYPE for other types.
+pub fn raw_string_mut<'e>(e: &'e mut EntryMut<'_>) -> Result<&'e mut Vec<u8>, CommandError> {
+    if e.obj_mut().is_none() {
+        let mut scratch = itoa::Buffer::new();
+        let v = e.value().as_str(&mut scratch).unwrap_or_default().to_vec();
+        e.replace(NewValue::Obj(Box::new(Object::Str(v))), None, true);
+    }
+    match e.obj_mut() {
+        Some(Object::Str(v)) => Ok(v),
+        _ => Err(error::WRONGTYPE),
+    }
+}
+
 /// The byte range GETRANGE returns, with Redis 7.0's index rules.
-fn range_of(len: usize, start: i64, end: i64) -> Option<(usize, usize)> {
+pub fn range_of(len: usize, start: i64, end: i64) -> Option<(usize, usize)> {
     let len = len as i64;
     if (start < 0 && end < 0 && start > end) || len == 0 {
         return None;
@@ -579,12 +594,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if offset.saturating_add(value.len()) > max {
         return Err(error::STRING_TOO_LONG);
     }
-    if e.obj_mut().is_none() {
-        let mut scratch = itoa::Buffer::new();
-        let v = e.value().as_str(&mut scratch).unwrap_or_default().to_vec();
-        e.replace(NewValue::Obj(Box::new(Object::Str(v))), None, true);
-    }
-    let Some(Object::Str(v)) = e.obj_mut() else { return Err(error::WRONGTYPE) };
+    let v = raw_string_mut(&mut e)?;
     if v.len() < offset + value.len() {
         v.resize(offset + value.len(), 0);
     }

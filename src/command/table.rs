@@ -61,6 +61,8 @@ pub const HASH: u32 = 1 << 6;
 pub const LIST: u32 = 1 << 7;
 pub const SET: u32 = 1 << 8;
 pub const SORTEDSET: u32 = 1 << 9;
+pub const BITMAP: u32 = 1 << 10;
+pub const HYPERLOGLOG: u32 = 1 << 11;
 
 const ACL_NAMES: &[(u32, &str)] = &[
     (KEYSPACE, "@keyspace"),
@@ -71,6 +73,8 @@ const ACL_NAMES: &[(u32, &str)] = &[
     (LIST, "@list"),
     (SET, "@set"),
     (SORTEDSET, "@sortedset"),
+    (BITMAP, "@bitmap"),
+    (HYPERLOGLOG, "@hyperloglog"),
     (DANGEROUS, "@dangerous"),
 ];
 

@@ -1,0 +1,230 @@
+//! Bitmaps, HyperLogLog and SORT over TCP with the `redis` crate.
+
+mod common;
+
+use common::{TestServer, err};
+use redis::{Value, cmd};
+
+#[test]
+fn setbit_getbit_bitcount_bitpos() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let old: i64 = cmd("SETBIT").arg("b").arg(7).arg(1).query(&mut c).unwrap();
+    assert_eq!(old, 0);
+    let old: i64 = cmd("SETBIT").arg("b").arg(7).arg(1).query(&mut c).unwrap();
+    assert_eq!(old, 1);
+    let v: Vec<u8> = cmd("GET").arg("b").query(&mut c).unwrap();
+    assert_eq!(v, vec![0x01], "bit 0 is the most significant bit");
+    let _: () = cmd("SETBIT").arg("b").arg(16).arg(1).query(&mut c).unwrap();
+    let n: i64 = cmd("STRLEN").arg("b").query(&mut c).unwrap();
+    assert_eq!(n, 3, "SETBIT grows the string with zeros");
+    let bit: i64 = cmd("GETBIT").arg("b").arg(16).query(&mut c).unwrap();
+    assert_eq!(bit, 1);
+    let bit: i64 = cmd("GETBIT").arg("b").arg(1000).query(&mut c).unwrap();
+    assert_eq!(bit, 0);
+    assert_eq!(
+        err(&mut c, cmd("SETBIT").arg("b").arg(-1).arg(1)),
+        "ERR bit offset is not an integer or out of range"
+    );
+    assert_eq!(
+        err(&mut c, cmd("SETBIT").arg("b").arg(1).arg(2)),
+        "ERR bit is not an integer or out of range"
+    );
+
+    let _: () = cmd("SET").arg("s").arg("foobar").query(&mut c).unwrap();
+    let n: i64 = cmd("BITCOUNT").arg("s").query(&mut c).unwrap();
+    assert_eq!(n, 26);
+    let n: i64 = cmd("BITCOUNT").arg("s").arg(1).arg(1).query(&mut c).unwrap();
+    assert_eq!(n, 6);
+    let n: i64 = cmd("BITCOUNT").arg("s").arg(5).arg(30).arg("BIT").query(&mut c).unwrap();
+    assert_eq!(n, 17);
+    assert_eq!(err(&mut c, cmd("BITCOUNT").arg("s").arg(1)), "ERR syntax error");
+
+    let _: () = cmd("SET").arg("p").arg(b"\xff\xf0\x00".as_slice()).query(&mut c).unwrap();
+    let n: i64 = cmd("BITPOS").arg("p").arg(0).query(&mut c).unwrap();
+    assert_eq!(n, 12);
+    let _: () = cmd("SET").arg("p").arg(b"\x00\xff\xf0".as_slice()).query(&mut c).unwrap();
+    let n: i64 = cmd("BITPOS").arg("p").arg(1).arg(0).query(&mut c).unwrap();
+    assert_eq!(n, 8);
+    let n: i64 = cmd("BITPOS").arg("p").arg(1).arg(2).query(&mut c).unwrap();
+    assert_eq!(n, 16);
+    let n: i64 = cmd("BITPOS").arg("p").arg(1).arg(7).arg(15).arg("BIT").query(&mut c).unwrap();
+    assert_eq!(n, 8);
+    let _: () = cmd("SET").arg("ones").arg(b"\xff\xff".as_slice()).query(&mut c).unwrap();
+    let n: i64 = cmd("BITPOS").arg("ones").arg(0).query(&mut c).unwrap();
+    assert_eq!(n, 16, "no clear bit and no end: the first bit past the string");
+    let n: i64 = cmd("BITPOS").arg("ones").arg(0).arg(0).arg(-1).query(&mut c).unwrap();
+    assert_eq!(n, -1);
+    let n: i64 = cmd("BITPOS").arg("missing").arg(1).query(&mut c).unwrap();
+    assert_eq!(n, -1);
+    let _: () = cmd("LPUSH").arg("l").arg("x").query(&mut c).unwrap();
+    assert!(err(&mut c, cmd("SETBIT").arg("l").arg(1).arg(1)).starts_with("WRONGTYPE"));
+}
+
+#[test]
+fn bitop_and_bitfield() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let _: () = cmd("SET").arg("{b}1").arg("foobar").query(&mut c).unwrap();
+    let _: () = cmd("SET").arg("{b}2").arg("abcdef").query(&mut c).unwrap();
+    let n: i64 = cmd("BITOP").arg("AND").arg("{b}d").arg("{b}1").arg("{b}2").query(&mut c).unwrap();
+    assert_eq!(n, 6);
+    let v: String = cmd("GET").arg("{b}d").query(&mut c).unwrap();
+    assert_eq!(v, "`bc`ab");
+    let _: i64 = cmd("BITOP").arg("NOT").arg("{b}n").arg("{b}1").query(&mut c).unwrap();
+    let v: Vec<u8> = cmd("GET").arg("{b}n").query(&mut c).unwrap();
+    assert_eq!(v, b"foobar".iter().map(|b| !b).collect::<Vec<u8>>());
+    let n: i64 = cmd("BITOP").arg("OR").arg("{b}d").arg("{b}none").query(&mut c).unwrap();
+    assert_eq!(n, 0);
+    let n: i64 = cmd("EXISTS").arg("{b}d").query(&mut c).unwrap();
+    assert_eq!(n, 0, "an empty result deletes the destination");
+    assert_eq!(
+        err(&mut c, cmd("BITOP").arg("NOT").arg("{b}d").arg("{b}1").arg("{b}2")),
+        "ERR BITOP NOT must be called with a single source key."
+    );
+
+    let v: Vec<i64> = cmd("BITFIELD")
+        .arg("bf")
+        .arg("SET")
+        .arg("i8")
+        .arg(0)
+        .arg(100)
+        .arg("GET")
+        .arg("u4")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, vec![0, 6]);
+    let v: Vec<i64> =
+        cmd("BITFIELD").arg("bf").arg("INCRBY").arg("i8").arg(0).arg(100).query(&mut c).unwrap();
+    assert_eq!(v, vec![-56], "WRAP by default");
+    let v: Vec<i64> = cmd("BITFIELD")
+        .arg("bf")
+        .arg("OVERFLOW")
+        .arg("SAT")
+        .arg("INCRBY")
+        .arg("i8")
+        .arg(0)
+        .arg(-100)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, vec![-128]);
+    let v: Vec<Option<i64>> = cmd("BITFIELD")
+        .arg("bf")
+        .arg("OVERFLOW")
+        .arg("FAIL")
+        .arg("INCRBY")
+        .arg("u2")
+        .arg("#5")
+        .arg(4)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, vec![None]);
+    let v: Vec<i64> = cmd("BITFIELD")
+        .arg("bf")
+        .arg("SET")
+        .arg("u8")
+        .arg("#1")
+        .arg(255)
+        .arg("GET")
+        .arg("u8")
+        .arg(8)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v, vec![0, 255], "#N offsets count fields");
+    let v: Vec<i64> = cmd("BITFIELD_RO").arg("bf").arg("GET").arg("i8").arg(0).query(&mut c).unwrap();
+    assert_eq!(v, vec![-128]);
+    assert_eq!(
+        err(&mut c, cmd("BITFIELD_RO").arg("bf").arg("SET").arg("i8").arg(0).arg(1)),
+        "ERR BITFIELD_RO only supports the GET subcommand"
+    );
+    assert!(
+        err(&mut c, cmd("BITFIELD").arg("bf").arg("GET").arg("u64").arg(0))
+            .starts_with("ERR Invalid bitfield type")
+    );
+    let v: Vec<i64> = cmd("BITFIELD").arg("nokey").arg("GET").arg("u8").arg(0).query(&mut c).unwrap();
+    assert_eq!(v, vec![0]);
+    let n: i64 = cmd("EXISTS").arg("nokey").query(&mut c).unwrap();
+    assert_eq!(n, 0, "a GET-only BITFIELD creates nothing");
+}
+
+#[test]
+fn hyperloglog_counts_within_bounds() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let n: i64 = cmd("PFADD").arg("{h}a").arg("x").arg("y").arg("z").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let n: i64 = cmd("PFADD").arg("{h}a").arg("x").query(&mut c).unwrap();
+    assert_eq!(n, 0, "nothing changed");
+    let n: i64 = cmd("PFCOUNT").arg("{h}a").query(&mut c).unwrap();
+    assert_eq!(n, 3);
+    for chunk in (0..20_000).collect::<Vec<i32>>().chunks(1000) {
+        let mut add = cmd("PFADD");
+        add.arg("{h}big");
+        for i in chunk {
+            add.arg(format!("item:{i}"));
+        }
+        let _: () = add.query(&mut c).unwrap();
+    }
+    let n: f64 = cmd("PFCOUNT").arg("{h}big").query(&mut c).unwrap();
+    assert!((n - 20_000.0).abs() / 20_000.0 < 0.05, "estimate {n}");
+    let _: () = cmd("PFMERGE").arg("{h}m").arg("{h}a").arg("{h}big").query(&mut c).unwrap();
+    let merged: f64 = cmd("PFCOUNT").arg("{h}m").query(&mut c).unwrap();
+    let union: f64 = cmd("PFCOUNT").arg("{h}a").arg("{h}big").query(&mut c).unwrap();
+    assert_eq!(merged, union);
+    let t: String = cmd("TYPE").arg("{h}m").query(&mut c).unwrap();
+    assert_eq!(t, "string");
+    let _: () = cmd("SET").arg("{h}plain").arg("hello").query(&mut c).unwrap();
+    assert_eq!(
+        err(&mut c, cmd("PFADD").arg("{h}plain").arg("x")),
+        "WRONGTYPE Key is not a valid HyperLogLog string value."
+    );
+    let n: i64 = cmd("PFCOUNT").arg("{h}none").query(&mut c).unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn sort_by_weights_get_limit_store() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let _: () = cmd("RPUSH").arg("l").arg(3).arg(1).arg(10).arg(2).query(&mut c).unwrap();
+    let v: Vec<String> = cmd("SORT").arg("l").query(&mut c).unwrap();
+    assert_eq!(v, vec!["1", "2", "3", "10"]);
+    let v: Vec<String> = cmd("SORT").arg("l").arg("ALPHA").arg("DESC").query(&mut c).unwrap();
+    assert_eq!(v, vec!["3", "2", "10", "1"]);
+    let v: Vec<String> = cmd("SORT").arg("l").arg("LIMIT").arg(1).arg(2).query(&mut c).unwrap();
+    assert_eq!(v, vec!["2", "3"]);
+    for (id, w) in [(1, 40), (2, 30), (3, 20), (10, 10)] {
+        let _: () = cmd("SET").arg(format!("w_{id}")).arg(w).query(&mut c).unwrap();
+        let _: () =
+            cmd("HSET").arg(format!("obj_{id}")).arg("name").arg(format!("n{id}")).query(&mut c).unwrap();
+    }
+    let v: Vec<String> = cmd("SORT").arg("l").arg("BY").arg("w_*").query(&mut c).unwrap();
+    assert_eq!(v, vec!["10", "3", "2", "1"]);
+    let v: Vec<Option<String>> = cmd("SORT")
+        .arg("l")
+        .arg("BY")
+        .arg("w_*")
+        .arg("GET")
+        .arg("#")
+        .arg("GET")
+        .arg("obj_*->name")
+        .arg("GET")
+        .arg("nope_*")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v[..3], [Some("10".into()), Some("n10".into()), None]);
+    let v: Vec<String> = cmd("SORT").arg("l").arg("BY").arg("nosort").query(&mut c).unwrap();
+    assert_eq!(v, vec!["3", "1", "10", "2"], "a pattern without * keeps the order");
+    let n: i64 = cmd("SORT").arg("l").arg("DESC").arg("STORE").arg("dst").query(&mut c).unwrap();
+    assert_eq!(n, 4);
+    let v: Vec<String> = cmd("LRANGE").arg("dst").arg(0).arg(-1).query(&mut c).unwrap();
+    assert_eq!(v, vec!["10", "3", "2", "1"]);
+    let _: () = cmd("SADD").arg("s").arg("b").arg("a").query(&mut c).unwrap();
+    assert_eq!(err(&mut c, cmd("SORT").arg("s")), "ERR One or more scores can't be converted into double");
+    let v: Vec<String> = cmd("SORT_RO").arg("s").arg("ALPHA").query(&mut c).unwrap();
+    assert_eq!(v, vec!["a", "b"]);
+    assert_eq!(err(&mut c, cmd("SORT_RO").arg("s").arg("STORE").arg("x")), "ERR syntax error");
+    let v: Value = cmd("SORT").arg("missing").query(&mut c).unwrap();
+    assert_eq!(v, Value::Array(vec![]));
+}
