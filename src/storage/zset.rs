@@ -3,7 +3,8 @@
 //! [`Dense`] dictionary (member → score in O(1)) beside an order-statistic sequence
 //! ([`Chunks`]: sorted runs of at most [`CHUNK`] items with a Fenwick tree of their
 //! lengths), so insertion, removal, rank and "the element at rank r" are all O(log n)
-//! plus a short memmove. Reported as skiplist, the encoding Redis uses for the same job.
+//! plus a short memmove. The order holds dictionary positions, not members, so each
+//! member is stored once. Reported as skiplist, the encoding Redis uses for the same job.
 //!
 //! Order is Redis's: by score, then by member bytes. Scores are never NaN.
 
@@ -155,7 +156,7 @@ impl ZSet {
             ZSet::Pack(p) => Self::pairs(p).position(|(m, _)| m == member),
             ZSet::Skip(s) => {
                 let score = score_bytes(s.dict.get(s.dict.find(member)?));
-                Some(s.tree.partition(|item| cmp(item, (score, member)) == Ordering::Less))
+                Some(s.tree.partition(&s.dict, |item| cmp(item, (score, member)) == Ordering::Less))
             }
         }
     }
@@ -165,7 +166,7 @@ impl ZSet {
     pub fn partition(&self, pred: impl Fn((f64, &[u8])) -> bool) -> usize {
         match self {
             ZSet::Pack(p) => Self::pairs(p).take_while(|&(m, s)| pred((s, m))).count(),
-            ZSet::Skip(s) => s.tree.partition(pred),
+            ZSet::Skip(s) => s.tree.partition(&s.dict, pred),
         }
     }
 
@@ -183,9 +184,9 @@ impl ZSet {
                     return Box::new(std::iter::empty());
                 }
                 if rev {
-                    Box::new(s.tree.iter_rev_from(end - 1).take(n))
+                    Box::new(s.tree.iter_rev_from(&s.dict, end - 1).take(n))
                 } else {
-                    Box::new(s.tree.iter_from(start).take(n))
+                    Box::new(s.tree.iter_from(&s.dict, start).take(n))
                 }
             }
         }
@@ -238,21 +239,29 @@ impl Sorted {
                 if old.to_bits() == score.to_bits() {
                     return;
                 }
-                let item = self.tree.remove((old, member));
+                self.tree.remove(&self.dict, (old, member));
                 self.dict.replace(pos, record(member, score));
-                self.tree.insert(score, item);
+                self.tree.insert(&self.dict, score, pos);
             }
             None => {
                 self.dict.insert(record(member, score));
-                self.tree.insert(score, Box::from(member));
+                self.tree.insert(&self.dict, score, self.dict.len() - 1);
             }
         }
     }
 
     fn remove(&mut self, member: &[u8]) -> bool {
         let Some(pos) = self.dict.find(member) else { return false };
-        let r = self.dict.remove(pos);
-        self.tree.remove((score_bytes(&r), member));
+        let score = score_bytes(self.dict.get(pos));
+        self.tree.remove(&self.dict, (score, member));
+        // The dictionary moves its last record into the hole: its place in the order
+        // must point there first, while the record can still be read where it is.
+        let last = self.dict.len() - 1;
+        if pos != last {
+            let r = self.dict.get(last);
+            self.tree.repoint(&self.dict, (score_bytes(r), member_of(r)), pos);
+        }
+        self.dict.remove(pos);
         true
     }
 
@@ -261,24 +270,28 @@ impl Sorted {
     }
 }
 
-/// An order-statistic sequence of (score, member): sorted runs plus a Fenwick tree of
-/// the runs' lengths (prefix sums in O(log runs)).
+/// An item of the order: a score and where its member sits in the dictionary (16 bytes;
+/// the member is not stored twice).
+type Item = (f64, u32);
+
+/// An order-statistic sequence: sorted runs of (score, dictionary position) plus a
+/// Fenwick tree of the runs' lengths (prefix sums in O(log runs)). Members are read
+/// from the dictionary to break score ties.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Chunks {
-    runs: Vec<Vec<(f64, Box<[u8]>)>>,
+    runs: Vec<Vec<Item>>,
     /// 1-based Fenwick tree over `runs[i].len()`.
     fen: Vec<usize>,
 }
 
+/// The (score, member) of an item.
+fn key<'d>(dict: &'d Dense, item: &Item) -> (f64, &'d [u8]) {
+    (item.0, member_of(dict.get(item.1 as usize)))
+}
+
 impl Chunks {
     fn heap_size(&self) -> usize {
-        let items: usize = self
-            .runs
-            .iter()
-            .map(|r| {
-                r.capacity() * 24 + r.iter().map(|(_, m)| super::entry::size_class(m.len())).sum::<usize>()
-            })
-            .sum();
+        let items: usize = self.runs.iter().map(|r| super::entry::size_class(r.capacity() * 16)).sum();
         items + self.runs.capacity() * 24 + self.fen.capacity() * 8
     }
 
@@ -329,22 +342,23 @@ impl Chunks {
     }
 
     /// The run and offset of the first item not satisfying `pred` (a prefix predicate).
-    fn locate(&self, pred: &impl Fn((f64, &[u8])) -> bool) -> (usize, usize) {
-        let run = self.runs.partition_point(|r| r.last().is_some_and(|(s, m)| pred((*s, m))));
+    fn locate(&self, dict: &Dense, pred: &impl Fn((f64, &[u8])) -> bool) -> (usize, usize) {
+        let run = self.runs.partition_point(|r| r.last().is_some_and(|i| pred(key(dict, i))));
         match self.runs.get(run) {
-            Some(r) => (run, r.partition_point(|(s, m)| pred((*s, m)))),
+            Some(r) => (run, r.partition_point(|i| pred(key(dict, i)))),
             None => (run, 0),
         }
     }
 
-    fn partition(&self, pred: impl Fn((f64, &[u8])) -> bool) -> usize {
-        let (run, off) = self.locate(&pred);
+    fn partition(&self, dict: &Dense, pred: impl Fn((f64, &[u8])) -> bool) -> usize {
+        let (run, off) = self.locate(dict, &pred);
         self.prefix(run) + off
     }
 
-    fn insert(&mut self, score: f64, member: Box<[u8]>) {
-        let key = (score, &member[..]);
-        let (mut run, mut off) = self.locate(&|item| cmp(item, key) == Ordering::Less);
+    /// Adds the member at dictionary position `pos` with `score`.
+    fn insert(&mut self, dict: &Dense, score: f64, pos: usize) {
+        let k = (score, member_of(dict.get(pos)));
+        let (mut run, mut off) = self.locate(dict, &|item| cmp(item, k) == Ordering::Less);
         if self.runs.is_empty() {
             self.runs.push(Vec::new());
             self.rebuild();
@@ -353,9 +367,13 @@ impl Chunks {
             run -= 1;
             off = self.runs[run].len();
         }
-        self.runs[run].insert(off, (score, member));
-        if self.runs[run].len() > CHUNK {
-            let tail = self.runs[run].split_off(CHUNK / 2);
+        let r = &mut self.runs[run];
+        // Runs are sized exactly (the allocator's size classes give growth room).
+        r.reserve_exact(1);
+        r.insert(off, (score, pos as u32));
+        if r.len() > CHUNK {
+            let tail = r.split_off(CHUNK / 2);
+            r.shrink_to_fit();
             self.runs.insert(run + 1, tail);
             self.rebuild();
         } else {
@@ -363,10 +381,15 @@ impl Chunks {
         }
     }
 
-    /// Removes an item that is present; returns its member.
-    fn remove(&mut self, key: (f64, &[u8])) -> Box<[u8]> {
-        let (run, off) = self.locate(&|item| cmp(item, key) == Ordering::Less);
-        let (_, member) = self.runs[run].remove(off);
+    /// Where the item with this (score, member) sits; it must be present.
+    fn position(&self, dict: &Dense, k: (f64, &[u8])) -> (usize, usize) {
+        self.locate(dict, &|item| cmp(item, k) == Ordering::Less)
+    }
+
+    /// Removes the item with this (score, member), which must be present.
+    fn remove(&mut self, dict: &Dense, k: (f64, &[u8])) {
+        let (run, off) = self.position(dict, k);
+        self.runs[run].remove(off);
         let len = self.runs[run].len();
         if len == 0 {
             self.runs.remove(run);
@@ -376,21 +399,32 @@ impl Chunks {
             self.runs[run].extend(next);
             self.rebuild();
         } else {
+            if self.runs[run].capacity() > 2 * len {
+                self.runs[run].shrink_to_fit();
+            }
             self.add(run, -1);
         }
-        member
     }
 
-    fn iter_from(&self, rank: usize) -> impl Iterator<Item = (&[u8], f64)> {
+    /// The item with this (score, member) now lives at dictionary position `pos`.
+    fn repoint(&mut self, dict: &Dense, k: (f64, &[u8]), pos: usize) {
+        let (run, off) = self.position(dict, k);
+        self.runs[run][off].1 = pos as u32;
+    }
+
+    fn iter_from<'a>(&'a self, dict: &'a Dense, rank: usize) -> impl Iterator<Item = (&'a [u8], f64)> {
         let (run, off) = self.find(rank);
         self.runs[run.min(self.runs.len())..]
             .iter()
             .enumerate()
             .flat_map(move |(i, r)| r[if i == 0 { off.min(r.len()) } else { 0 }..].iter())
-            .map(|(s, m)| (&m[..], *s))
+            .map(move |i| {
+                let (s, m) = key(dict, i);
+                (m, s)
+            })
     }
 
-    fn iter_rev_from(&self, rank: usize) -> impl Iterator<Item = (&[u8], f64)> {
+    fn iter_rev_from<'a>(&'a self, dict: &'a Dense, rank: usize) -> impl Iterator<Item = (&'a [u8], f64)> {
         let (run, off) = self.find(rank);
         let last = run.min(self.runs.len().saturating_sub(1));
         self.runs[..=last]
@@ -398,7 +432,10 @@ impl Chunks {
             .rev()
             .enumerate()
             .flat_map(move |(i, r)| r[..if i == 0 { (off + 1).min(r.len()) } else { r.len() }].iter().rev())
-            .map(|(s, m)| (&m[..], *s))
+            .map(move |i| {
+                let (s, m) = key(dict, i);
+                (m, s)
+            })
     }
 }
 
