@@ -146,6 +146,24 @@ assert (m["channel"], m["data"]) == ("__keyevent@0__:set", "py:k"), m
 r.config_set("notify-keyspace-events", "")
 ps.close()
 print("redis-py pipeline, WATCH, pub/sub, keyspace notifications ok")
+
+# Data types through redis-py's own reply parsing.
+assert r.hset("py:h", mapping={"a": 1, "b": 2}) == 2
+assert r.hgetall("py:h") == {"a": "1", "b": "2"}
+assert r.hincrbyfloat("py:h", "a", 0.5) == 1.5
+assert r.rpush("py:l", "x", "y", "z") == 3 and r.lrange("py:l", 0, -1) == ["x", "y", "z"]
+assert r.lpos("py:l", "z") == 2 and r.lmove("py:l", "py:l2", "LEFT", "RIGHT") == "x"
+assert r.sadd("py:s", "a", "b", "c") == 3 and r.smembers("py:s") == {"a", "b", "c"}
+assert r.zadd("py:z", {"a": 1, "b": 2.5}) == 2
+assert r.zrange("py:z", 0, -1, withscores=True) == [("a", 1.0), ("b", 2.5)]
+assert r.zrangebyscore("py:z", "(1", "+inf") == ["b"] and r.zrank("py:z", "b") == 1
+assert r.zpopmin("py:z") == [("a", 1.0)]
+assert r.pfadd("py:hll", "a", "b") == 1 and r.pfcount("py:hll") == 2
+assert r.setbit("py:bits", 7, 1) == 0 and r.bitcount("py:bits") == 1
+assert r.sort("py:l", alpha=True) == ["y", "z"]
+assert r.blpop(["py:empty", "py:l"], timeout=1) == ("py:l", "y")
+assert r.blpop(["py:empty"], timeout=0.1) is None
+print("redis-py hashes, lists, sets, sorted sets, HLL, bitmaps, SORT, BLPOP ok")
 PY
 
 # Graceful shutdown
