@@ -369,3 +369,39 @@ fn expired_keys_are_notified_lazily_and_by_the_sweep() {
     assert_eq!(got, None);
     assert_eq!(next(&mut l), pair("__keyevent@3__:expired", "lazy"));
 }
+
+#[test]
+fn keyspace_notifications_for_data_type_commands() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let _: () = cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg("E$lshzg").query(&mut c).unwrap();
+    let mut lc = s.conn();
+    let mut l = lc.as_pubsub();
+    listen(&mut l, &["__keyevent@0__:*"]);
+    // A command, then the (event, key) notifications it publishes, in order.
+    type Step<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let steps: &[Step<'_>] = &[
+        (&["HSET", "h", "f", "v"], &[("hset", "h")]),
+        (&["HDEL", "h", "f"], &[("hdel", "h"), ("del", "h")]),
+        (&["RPUSH", "l", "a", "b"], &[("rpush", "l")]),
+        (&["LMOVE", "l", "l2", "LEFT", "LEFT"], &[("lpop", "l"), ("lpush", "l2")]),
+        (&["RPOP", "l"], &[("rpop", "l"), ("del", "l")]),
+        (&["SADD", "s", "m"], &[("sadd", "s")]),
+        (&["SREM", "s", "m"], &[("srem", "s"), ("del", "s")]),
+        (&["ZADD", "z", "1", "m"], &[("zadd", "z")]),
+        (&["ZINCRBY", "z", "2", "m"], &[("zincr", "z")]),
+        (&["ZPOPMIN", "z"], &[("zpopmin", "z"), ("del", "z")]),
+        (&["SETBIT", "b", "3", "1"], &[("setbit", "b")]),
+        (&["PFADD", "p", "x"], &[("pfadd", "p")]),
+    ];
+    for (command, events) in steps {
+        let mut command_cmd = cmd(command[0]);
+        for a in &command[1..] {
+            command_cmd.arg(*a);
+        }
+        let _: redis::Value = command_cmd.query(&mut c).unwrap();
+        for (event, key) in *events {
+            assert_eq!(next(&mut l), pair(&format!("__keyevent@0__:{event}"), key), "after {command:?}");
+        }
+    }
+}

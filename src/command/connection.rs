@@ -12,19 +12,19 @@ use crate::server::clients::ClientKind;
 const CONN: u32 = CONNECTION;
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("ping", -1, FAST | STALE, ping)
+    CommandSpec::new("ping", -1, FAST, ping)
         .acl(CONN)
         .group("connection")
         .doc("Returns the server's liveliness response.", "1.0.0"),
-    CommandSpec::new("echo", 2, FAST | STALE, echo)
+    CommandSpec::new("echo", 2, FAST | LOADING | STALE, echo)
         .acl(CONN)
         .group("connection")
         .doc("Returns the given string.", "1.0.0"),
-    CommandSpec::new("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, hello)
+    CommandSpec::new("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, hello)
         .acl(CONN)
         .group("connection")
         .doc("Handshakes with the Redis server.", "6.0.0"),
-    CommandSpec::new("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, auth)
+    CommandSpec::new("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, auth)
         .acl(CONN)
         .group("connection")
         .doc("Authenticates the connection.", "1.0.0"),
@@ -36,7 +36,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         .acl(CONN)
         .group("connection")
         .doc("Closes the connection.", "1.0.0"),
-    CommandSpec::new("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, reset)
+    CommandSpec::new("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, reset)
         .acl(CONN)
         .group("connection")
         .doc("Resets the connection.", "6.2.0"),

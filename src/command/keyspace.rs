@@ -583,6 +583,9 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             shard.dbs.swap(a, b);
             shard.clear_pool();
         }
+        drop(locked);
+        // Keys clients are blocked on may exist now.
+        ctx.server.blocking.wake_all();
     }
     ctx.out.ok();
     Ok(())

@@ -32,10 +32,10 @@ pub const COMMANDS: &[CommandSpec] = &[
         .keys(1, -1, 1)
         .group("pubsub")
         .doc("Stops listening to messages posted to shard channels.", "7.0.0"),
-    CommandSpec::new("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, publish)
+    CommandSpec::new("publish", 3, PUBSUB | LOADING | STALE | FAST, publish)
         .group("pubsub")
         .doc("Posts a message to a channel.", "2.0.0"),
-    CommandSpec::new("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, spublish)
+    CommandSpec::new("spublish", 3, PUBSUB | LOADING | STALE | FAST, spublish)
         .keys(1, 1, 1)
         .group("pubsub")
         .doc("Post a message to a shard channel", "7.0.0"),

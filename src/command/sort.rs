@@ -15,12 +15,12 @@ use crate::server::pubsub::events;
 use crate::storage::{List, Object, ValueRef};
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("sort", -2, WRITE | DENYOOM, sort)
+    CommandSpec::new("sort", -2, WRITE | DENYOOM | MOVABLE_KEYS, sort)
         .keys(1, 1, 1)
         .acl(SET | SORTEDSET | LIST | DANGEROUS)
         .group("generic")
         .doc("Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "1.0.0"),
-    CommandSpec::new("sort_ro", -2, READONLY, sort_ro)
+    CommandSpec::new("sort_ro", -2, READONLY | MOVABLE_KEYS, sort_ro)
         .keys(1, 1, 1)
         .acl(SET | SORTEDSET | LIST | DANGEROUS)
         .group("generic")

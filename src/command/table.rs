@@ -30,6 +30,8 @@ pub const NO_AUTH: u32 = 1 << 12;
 pub const MAY_REPLICATE: u32 = 1 << 13;
 pub const NO_MULTI: u32 = 1 << 14;
 pub const ALLOW_BUSY: u32 = 1 << 15;
+/// Keys found by parsing the arguments (SORT ... STORE); numkeys commands get it too.
+pub const MOVABLE_KEYS: u32 = 1 << 16;
 
 const FLAG_NAMES: &[(u32, &str)] = &[
     (WRITE, "write"),
@@ -48,6 +50,7 @@ const FLAG_NAMES: &[(u32, &str)] = &[
     (MAY_REPLICATE, "may_replicate"),
     (NO_MULTI, "no_multi"),
     (ALLOW_BUSY, "allow_busy"),
+    (MOVABLE_KEYS, "movablekeys"),
 ];
 
 // ACL categories beyond those implied by flags.
@@ -164,7 +167,7 @@ impl CommandSpec {
     pub fn flag_names(&self) -> Vec<&'static str> {
         let mut names: Vec<&'static str> =
             FLAG_NAMES.iter().filter(|(f, _)| self.flags & f != 0).map(|(_, n)| *n).collect();
-        if self.numkeys > 0 {
+        if self.numkeys > 0 && !self.has(MOVABLE_KEYS) {
             names.push("movablekeys");
         }
         names

@@ -244,7 +244,8 @@ impl Clients {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let mut closed = 0;
         for c in map.values() {
-            let listening = c.monitor.load(Relaxed) || c.is_pubsub();
+            // Monitors, subscribers and blocked clients wait for the server, not idly.
+            let listening = c.monitor.load(Relaxed) || c.is_pubsub() || c.blocked.load(Relaxed);
             if !listening && c.idle_seconds(now_ms) >= timeout_s && !c.kill.is_cancelled() {
                 tracing::debug!("closing idle client id={} addr={}", c.id, c.addr);
                 c.kill.cancel();
