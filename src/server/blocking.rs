@@ -85,10 +85,16 @@ impl Ord for Deadline {
     }
 }
 
-#[derive(Default)]
+/// Counters of the key filter: how many waiters each hash bucket of keys has.
+const FILTER: usize = 4096;
+
 pub struct Blocking {
     /// Waiters per (db, key), oldest first.
     queues: Mutex<HashMap<DbKey, VecDeque<Arc<Waiter>>>>,
+    /// Waiters per bucket of (db, key) hashes: a write to a key no one waits on costs a
+    /// hash and one load, never the lock, even while other keys have waiters.
+    filter: Box<[AtomicUsize]>,
+    hasher: crate::storage::db::Hasher,
     by_client: Mutex<HashMap<u64, Weak<Waiter>>>,
     /// Registered waiters: the write path's check costs one load while it is 0.
     count: AtomicUsize,
@@ -97,11 +103,31 @@ pub struct Blocking {
     timer_started: AtomicBool,
 }
 
+impl Default for Blocking {
+    fn default() -> Blocking {
+        Blocking {
+            queues: Mutex::default(),
+            filter: (0..FILTER).map(|_| AtomicUsize::new(0)).collect(),
+            hasher: Default::default(),
+            by_client: Mutex::default(),
+            count: AtomicUsize::new(0),
+            deadlines: Mutex::default(),
+            timer_wakeup: Condvar::new(),
+            timer_started: AtomicBool::new(false),
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Blocking {
+    fn bucket(&self, db: usize, key: &[u8]) -> &AtomicUsize {
+        use std::hash::BuildHasher;
+        &self.filter[(self.hasher.hash_one((db, key)) as usize) % FILTER]
+    }
+
     /// Clients blocked now (INFO blocked_clients).
     pub fn blocked_clients(&self) -> usize {
         self.count.load(Relaxed)
@@ -128,6 +154,7 @@ impl Blocking {
             let mut queues = lock(&self.queues);
             for key in &waiter.keys {
                 queues.entry(key.clone()).or_default().push_back(waiter.clone());
+                self.bucket(key.0, &key.1).fetch_add(1, Relaxed);
             }
         }
         lock(&self.by_client).insert(client_id, Arc::downgrade(&waiter));
@@ -151,6 +178,7 @@ impl Blocking {
         {
             let mut queues = lock(&self.queues);
             for key in &waiter.keys {
+                self.bucket(key.0, &key.1).fetch_sub(1, Relaxed);
                 if let Some(q) = queues.get_mut(key) {
                     q.retain(|w| !Arc::ptr_eq(w, waiter));
                     match q.front() {
@@ -172,7 +200,7 @@ impl Blocking {
 
     /// A write added data to `key`: the first client waiting on it tries again.
     pub fn wake(&self, db: usize, key: &[u8]) {
-        if self.count.load(Relaxed) == 0 {
+        if self.count.load(Relaxed) == 0 || self.bucket(db, key).load(Relaxed) == 0 {
             return;
         }
         let queues = lock(&self.queues);
