@@ -30,9 +30,11 @@ impl std::fmt::Debug for Dense {
     }
 }
 
+/// Equal when both hold the same records, whatever their positions.
 impl PartialEq for Dense {
     fn eq(&self, other: &Dense) -> bool {
-        self.len() == other.len() && self.items.iter().all(|r| other.find((self.key)(r)).is_some())
+        self.len() == other.len()
+            && self.items.iter().all(|r| other.find((self.key)(r)).is_some_and(|p| other.get(p) == &r[..]))
     }
 }
 
