@@ -126,8 +126,8 @@ fn lex_bound(arg: &[u8]) -> Result<LexBound, CommandError> {
 
 /// Ascending ranks `[start, end)` within a score range.
 fn score_ranks(z: &ZSet, min: ScoreBound, max: ScoreBound) -> (usize, usize) {
-    let start = z.partition(|(s, _)| if min.exclusive { s <= min.value } else { s < min.value });
-    let end = z.partition(|(s, _)| if max.exclusive { s < max.value } else { s <= max.value });
+    let start = z.partition_by_score(|s| if min.exclusive { s <= min.value } else { s < min.value });
+    let end = z.partition_by_score(|s| if max.exclusive { s < max.value } else { s <= max.value });
     (start, end.max(start))
 }
 

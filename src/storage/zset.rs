@@ -156,7 +156,8 @@ impl ZSet {
             ZSet::Pack(p) => Self::pairs(p).position(|(m, _)| m == member),
             ZSet::Skip(s) => {
                 let score = score_bytes(s.dict.get(s.dict.find(member)?));
-                Some(s.tree.partition(&s.dict, |item| cmp(item, (score, member)) == Ordering::Less))
+                let (run, off) = s.tree.position(&s.dict, (score, member));
+                Some(s.tree.prefix(run) + off)
             }
         }
     }
@@ -166,7 +167,16 @@ impl ZSet {
     pub fn partition(&self, pred: impl Fn((f64, &[u8])) -> bool) -> usize {
         match self {
             ZSet::Pack(p) => Self::pairs(p).take_while(|&(m, s)| pred((s, m))).count(),
-            ZSet::Skip(s) => s.tree.partition(&s.dict, pred),
+            ZSet::Skip(s) => s.tree.partition(|i| pred(key(&s.dict, i))),
+        }
+    }
+
+    /// [`ZSet::partition`] for a predicate on scores only (score ranges): members are
+    /// not read.
+    pub fn partition_by_score(&self, pred: impl Fn(f64) -> bool) -> usize {
+        match self {
+            ZSet::Pack(p) => Self::pairs(p).take_while(|&(_, s)| pred(s)).count(),
+            ZSet::Skip(s) => s.tree.partition(|i| pred(i.0)),
         }
     }
 
@@ -284,6 +294,16 @@ struct Chunks {
     fen: Vec<usize>,
 }
 
+/// Whether `item` orders before (score, member) `k`; its member is read only when the
+/// scores tie (reading it costs a cache miss or two).
+fn less(dict: &Dense, item: &Item, k: (f64, &[u8])) -> bool {
+    match item.0.partial_cmp(&k.0) {
+        Some(Ordering::Less) => true,
+        Some(Ordering::Greater) => false,
+        _ => member_of(dict.get(item.1 as usize)) < k.1,
+    }
+}
+
 /// The (score, member) of an item.
 fn key<'d>(dict: &'d Dense, item: &Item) -> (f64, &'d [u8]) {
     (item.0, member_of(dict.get(item.1 as usize)))
@@ -342,23 +362,22 @@ impl Chunks {
     }
 
     /// The run and offset of the first item not satisfying `pred` (a prefix predicate).
-    fn locate(&self, dict: &Dense, pred: &impl Fn((f64, &[u8])) -> bool) -> (usize, usize) {
-        let run = self.runs.partition_point(|r| r.last().is_some_and(|i| pred(key(dict, i))));
+    fn locate(&self, pred: impl Fn(&Item) -> bool) -> (usize, usize) {
+        let run = self.runs.partition_point(|r| r.last().is_some_and(&pred));
         match self.runs.get(run) {
-            Some(r) => (run, r.partition_point(|i| pred(key(dict, i)))),
+            Some(r) => (run, r.partition_point(&pred)),
             None => (run, 0),
         }
     }
 
-    fn partition(&self, dict: &Dense, pred: impl Fn((f64, &[u8])) -> bool) -> usize {
-        let (run, off) = self.locate(dict, &pred);
+    fn partition(&self, pred: impl Fn(&Item) -> bool) -> usize {
+        let (run, off) = self.locate(pred);
         self.prefix(run) + off
     }
 
     /// Adds the member at dictionary position `pos` with `score`.
     fn insert(&mut self, dict: &Dense, score: f64, pos: usize) {
-        let k = (score, member_of(dict.get(pos)));
-        let (mut run, mut off) = self.locate(dict, &|item| cmp(item, k) == Ordering::Less);
+        let (mut run, mut off) = self.position(dict, (score, member_of(dict.get(pos))));
         if self.runs.is_empty() {
             self.runs.push(Vec::new());
             self.rebuild();
@@ -381,9 +400,9 @@ impl Chunks {
         }
     }
 
-    /// Where the item with this (score, member) sits; it must be present.
+    /// Where an item with this (score, member) sits, or would be inserted.
     fn position(&self, dict: &Dense, k: (f64, &[u8])) -> (usize, usize) {
-        self.locate(dict, &|item| cmp(item, k) == Ordering::Less)
+        self.locate(|item| less(dict, item, k))
     }
 
     /// Removes the item with this (score, member), which must be present.
@@ -489,6 +508,7 @@ mod tests {
                 }
                 let below = model.iter().filter(|(s, _)| *s < 10.0).count();
                 assert_eq!(z.partition(|(s, _)| s < 10.0), below);
+                assert_eq!(z.partition_by_score(|s| s < 10.0), below);
             }
         }
         assert_eq!(z.encoding_name(), "skiplist");
