@@ -82,6 +82,26 @@ fn resp3_subscriptions_are_pushes_and_other_commands_still_run() {
 }
 
 #[test]
+fn a_resp3_client_blocked_in_blpop_still_receives_its_pushes() {
+    let s = TestServer::start();
+    let mut sub = s.raw();
+    sub.send(&resp(&[b"HELLO", b"3"]));
+    sub.read_until(b"modules\r\n*0\r\n");
+    sub.roundtrip(&resp(&[b"SUBSCRIBE", b"news"]), b">3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
+    sub.send(&resp(&[b"BLPOP", b"jobs", b"0"]));
+    let mut c = s.conn();
+    assert!(eventually(|| {
+        let info: String = cmd("INFO").arg("clients").query(&mut c).unwrap();
+        info.contains("blocked_clients:1")
+    }));
+    let n: i64 = c.publish("news", "while blocked").unwrap();
+    assert_eq!(n, 1);
+    sub.roundtrip(b"", b">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$13\r\nwhile blocked\r\n");
+    let _: () = cmd("RPUSH").arg("jobs").arg("j1").query(&mut c).unwrap();
+    sub.roundtrip(b"", b"*2\r\n$4\r\njobs\r\n$2\r\nj1\r\n");
+}
+
+#[test]
 fn patterns_match_and_a_client_matching_twice_receives_twice() {
     let s = TestServer::start();
     let mut sub = s.raw();

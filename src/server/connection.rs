@@ -259,6 +259,14 @@ async fn wait_blocked<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>
             _ = killed.as_mut() => false,
             _ = server.shutdown.cancelled() => false,
             _ = state.blocked.waiter.notified() => true,
+            // A RESP3 client keeps receiving its pub/sub pushes while it waits.
+            more = super::feed::next_batch(session.pushed.as_mut(), out) => {
+                if !more || io.flush(out, killed.as_mut()).await.is_err() {
+                    break Err(Close::Quiet);
+                }
+                session.blocked = Some(state);
+                continue;
+            }
             r = io.stream.read_buf(rbuf) => match r {
                 Ok(n) if n > 0 && rbuf.len() as u64 <= server.limits.query_buffer_limit.load(Relaxed) => {
                     io.stats.net_input.add(n as u64);
