@@ -441,3 +441,22 @@ fn set_commands() {
     let v: Value = cmd("SMEMBERS").arg("{k}b").query(&mut c3).unwrap();
     assert!(matches!(&v, Value::Set(m) if m.len() == 3), "SMEMBERS is a set in RESP3: {v:?}");
 }
+
+#[test]
+fn memory_usage_counts_collection_elements() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let mut sadd = cmd("SADD");
+    sadd.arg("big");
+    for i in 0..2000 {
+        sadd.arg(format!("member:{i:06}"));
+    }
+    let _: () = sadd.query(&mut c).unwrap();
+    let _: () = cmd("SADD").arg("small").arg("a").query(&mut c).unwrap();
+    let exact: i64 = cmd("MEMORY").arg("USAGE").arg("big").arg("SAMPLES").arg(0).query(&mut c).unwrap();
+    let sampled: i64 = cmd("MEMORY").arg("USAGE").arg("big").query(&mut c).unwrap();
+    let small: i64 = cmd("MEMORY").arg("USAGE").arg("small").query(&mut c).unwrap();
+    assert!(exact >= 2000 * 16, "each member is an allocation of at least 16 bytes: {exact}");
+    assert_eq!(sampled, exact, "members of one length: the sample predicts them exactly");
+    assert!(small < 200, "a one-member set is packed: {small}");
+}

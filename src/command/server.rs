@@ -972,16 +972,15 @@ fn latency_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 /// MEMORY USAGE key [SAMPLES count]
 fn memory_usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    match argv.len() {
-        3 => {}
-        5 if args::is(&argv[3], "SAMPLES") => {
-            args::int(&argv[4])?;
-        }
+    // Redis's default: collections' elements estimated from 5 of them; 0 counts all.
+    let samples = match argv.len() {
+        3 => 5,
+        5 if args::is(&argv[3], "SAMPLES") => args::uint(&argv[4], error::NOT_INTEGER)? as usize,
         _ => return Err(error::SYNTAX),
-    }
+    };
     let mut shard = ctx.shard();
     match shard.peek(ctx.db(), ctx.slot, &argv[2], ctx.now) {
-        Some(e) => ctx.out.int((e.heap_size() + TABLE_BYTES_PER_KEY) as i64),
+        Some(e) => ctx.out.int((e.heap_size_sampled(samples) + TABLE_BYTES_PER_KEY) as i64),
         None => ctx.out.null(),
     }
     Ok(())

@@ -126,10 +126,21 @@ impl Dense {
         (self.items[bottom..top].iter().rev().map(|r| &r[..]), bottom as u64)
     }
 
-    pub fn heap_size(&self) -> usize {
-        let records: usize = self.items.iter().map(|r| super::entry::size_class(r.len())).sum();
+    /// Bytes held; with `samples` > 0 the records' sizes are estimated from that many.
+    pub fn heap_size(&self, samples: usize) -> usize {
+        let records = sampled_sum(self.items.iter().map(|r| r.len()), self.items.len(), samples);
         records + self.items.capacity() * 16 + self.index.capacity() * 5
     }
+}
+
+/// The allocator's bytes for `n` allocations whose lengths `lens` yields: all of them
+/// (`samples` 0), or the first `samples` scaled to `n` (MEMORY USAGE's SAMPLES).
+pub fn sampled_sum(lens: impl Iterator<Item = usize>, n: usize, samples: usize) -> usize {
+    if samples == 0 || samples >= n {
+        return lens.map(super::entry::size_class).sum();
+    }
+    let seen: usize = lens.take(samples).map(super::entry::size_class).sum();
+    seen * n / samples
 }
 
 #[cfg(test)]

@@ -309,9 +309,15 @@ impl Entry {
     /// Bytes this entry holds on the heap: its block as the allocator sized it, plus
     /// its object.
     pub fn heap_size(&self) -> usize {
+        self.heap_size_sampled(0)
+    }
+
+    /// [`Entry::heap_size`] with a collection's elements estimated from `samples` of them
+    /// (0: all), as MEMORY USAGE ... SAMPLES.
+    pub fn heap_size_sampled(&self, samples: usize) -> usize {
         let block = size_class(self.len as usize);
         let obj = match self.value() {
-            ValueRef::Obj(o) => o.heap_size(),
+            ValueRef::Obj(o) => o.heap_size(samples),
             _ => 0,
         };
         block + obj

@@ -60,10 +60,10 @@ impl Hash {
         }
     }
 
-    pub fn heap_size(&self) -> usize {
+    pub fn heap_size(&self, samples: usize) -> usize {
         match self {
             Hash::Pack(p) => p.heap_size(),
-            Hash::Table(t) => std::mem::size_of::<Dense>() + t.heap_size(),
+            Hash::Table(t) => std::mem::size_of::<Dense>() + t.heap_size(samples),
         }
     }
 

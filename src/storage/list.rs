@@ -56,11 +56,11 @@ impl List {
         }
     }
 
-    pub fn heap_size(&self) -> usize {
+    pub fn heap_size(&self, samples: usize) -> usize {
         match self {
             List::Pack(p) => p.heap_size(),
             List::Deque(d) => {
-                d.capacity() * 16 + d.iter().map(|e| super::entry::size_class(e.len())).sum::<usize>()
+                d.capacity() * 16 + super::dense::sampled_sum(d.iter().map(|e| e.len()), d.len(), samples)
             }
         }
     }

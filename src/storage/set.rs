@@ -65,11 +65,11 @@ impl Set {
         }
     }
 
-    pub fn heap_size(&self) -> usize {
+    pub fn heap_size(&self, samples: usize) -> usize {
         match self {
             Set::Ints(v) => v.capacity() * 8,
             Set::Pack(p) => p.heap_size(),
-            Set::Table(t) => std::mem::size_of::<Dense>() + t.heap_size(),
+            Set::Table(t) => std::mem::size_of::<Dense>() + t.heap_size(samples),
         }
     }
 

@@ -55,14 +55,15 @@ impl Object {
         }
     }
 
-    pub fn heap_size(&self) -> usize {
+    /// Bytes held; collections estimate their elements from `samples` of them (0: all).
+    pub fn heap_size(&self, samples: usize) -> usize {
         std::mem::size_of::<Object>()
             + match self {
                 Object::Str(v) => v.capacity(),
-                Object::Hash(h) => h.heap_size(),
-                Object::List(l) => l.heap_size(),
-                Object::Set(s) => s.heap_size(),
-                Object::ZSet(z) => z.heap_size(),
+                Object::Hash(h) => h.heap_size(samples),
+                Object::List(l) => l.heap_size(samples),
+                Object::Set(s) => s.heap_size(samples),
+                Object::ZSet(z) => z.heap_size(samples),
             }
     }
 

@@ -80,10 +80,10 @@ impl ZSet {
         }
     }
 
-    pub fn heap_size(&self) -> usize {
+    pub fn heap_size(&self, samples: usize) -> usize {
         match self {
             ZSet::Pack(p) => p.heap_size(),
-            ZSet::Skip(s) => s.heap_size(),
+            ZSet::Skip(s) => s.heap_size(samples),
         }
     }
 
@@ -275,8 +275,8 @@ impl Sorted {
         true
     }
 
-    fn heap_size(&self) -> usize {
-        std::mem::size_of::<Sorted>() + self.dict.heap_size() + self.tree.heap_size()
+    fn heap_size(&self, samples: usize) -> usize {
+        std::mem::size_of::<Sorted>() + self.dict.heap_size(samples) + self.tree.heap_size()
     }
 }
 
