@@ -525,7 +525,9 @@ fn config_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 /// The key spec of a command in COMMAND INFO's shape.
 fn write_key_specs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
     let out = &mut *ctx.out;
-    out.array((spec.first_key > 0) as usize + (spec.numkeys > 0) as usize);
+    out.array(
+        (spec.first_key > 0) as usize + (spec.numkeys > 0) as usize + spec.key_after.is_some() as usize,
+    );
     if spec.first_key > 0 {
         write_key_spec_flags(out, spec);
         out.bulk(b"begin_search");
@@ -575,6 +577,31 @@ fn write_key_specs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
         out.int(1);
         out.bulk(b"keystep");
         out.int(1);
+    }
+    if let Some(keyword) = spec.key_after {
+        write_key_spec_flags(out, spec);
+        out.bulk(b"begin_search");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"keyword");
+        out.bulk(b"spec");
+        out.map(2);
+        out.bulk(b"keyword");
+        out.bulk(keyword.as_bytes());
+        out.bulk(b"startfrom");
+        out.int(1);
+        out.bulk(b"find_keys");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"range");
+        out.bulk(b"spec");
+        out.map(3);
+        out.bulk(b"lastkey");
+        out.int(0);
+        out.bulk(b"keystep");
+        out.int(1);
+        out.bulk(b"limit");
+        out.int(0);
     }
 }
 

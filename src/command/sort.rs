@@ -17,6 +17,7 @@ use crate::storage::{List, Object, ValueRef};
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sort", -2, WRITE | DENYOOM | MOVABLE_KEYS, sort)
         .keys(1, 1, 1)
+        .key_after("STORE")
         .acl(SET | SORTEDSET | LIST | DANGEROUS)
         .group("generic")
         .doc("Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "1.0.0"),

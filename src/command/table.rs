@@ -95,6 +95,8 @@ pub struct CommandSpec {
     /// Index of a `numkeys` argument followed by that many keys (ZUNIONSTORE, LMPOP);
     /// 0 = none. Such commands have "movablekeys".
     pub numkeys: i32,
+    /// A keyword whose next argument is a key (SORT ... STORE destination).
+    pub key_after: Option<&'static str>,
     pub acl: u32,
     pub group: &'static str,
     pub summary: &'static str,
@@ -113,6 +115,7 @@ impl CommandSpec {
             last_key: 0,
             step: 0,
             numkeys: 0,
+            key_after: None,
             acl: 0,
             group: "generic",
             summary: "",
@@ -131,6 +134,11 @@ impl CommandSpec {
 
     pub const fn numkeys(mut self, at: i32) -> CommandSpec {
         self.numkeys = at;
+        self
+    }
+
+    pub const fn key_after(mut self, keyword: &'static str) -> CommandSpec {
+        self.key_after = Some(keyword);
         self
     }
 
@@ -213,7 +221,12 @@ impl CommandSpec {
             Some(n) if n > 0 => (at + 1)..(at + 1 + (n as usize).min(argc - at - 1)),
             _ => 0..0,
         };
-        fixed.chain(counted)
+        let after = self
+            .key_after
+            .and_then(|w| argv.iter().skip(2).position(|a| crate::protocol::args::is(a, w)))
+            .map(|p| p + 3)
+            .filter(|&i| i < argc);
+        fixed.chain(counted).chain(after)
     }
 }
 
@@ -333,5 +346,11 @@ mod tests {
         assert_eq!(get.key_indices(&argv(2)).collect::<Vec<_>>(), vec![1]);
         let ping = t.get("ping").unwrap();
         assert_eq!(ping.key_indices(&argv(1)).count(), 0);
+        let sort = t.get("sort").unwrap();
+        let sort_argv: Vec<Bytes> = ["SORT", "k", "LIMIT", "0", "1", "STORE", "d"]
+            .iter()
+            .map(|a| Bytes::from_static(a.as_bytes()))
+            .collect();
+        assert_eq!(sort.key_indices(&sort_argv).collect::<Vec<_>>(), vec![1, 6]);
     }
 }
