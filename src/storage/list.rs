@@ -10,7 +10,35 @@ use super::value::Encodings;
 #[derive(Clone, Debug, PartialEq)]
 pub enum List {
     Pack(Pack),
-    Deque(VecDeque<Box<[u8]>>),
+    Deque(Ring),
+}
+
+/// The large form: elements in a ring buffer, with their packed size kept up to date so
+/// deciding whether the list fits the packed form again costs nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ring {
+    items: VecDeque<Box<[u8]>>,
+    /// Sum of `encoded(item)`.
+    bytes: usize,
+}
+
+impl Ring {
+    fn from_items(items: VecDeque<Box<[u8]>>) -> Ring {
+        let bytes = items.iter().map(|e| encoded(e)).sum();
+        Ring { items, bytes }
+    }
+
+    fn push(&mut self, item: &[u8], front: bool) {
+        self.bytes += encoded(item);
+        let item = Box::from(item);
+        if front { self.items.push_front(item) } else { self.items.push_back(item) }
+    }
+
+    fn pop(&mut self, front: bool) -> Option<Box<[u8]>> {
+        let item = if front { self.items.pop_front() } else { self.items.pop_back() }?;
+        self.bytes -= encoded(&item);
+        Some(item)
+    }
 }
 
 impl Default for List {
@@ -37,11 +65,18 @@ fn encoded(item: &[u8]) -> usize {
     super::entry::varint_len(item.len()) + item.len()
 }
 
+fn pack_of<'a>(items: impl Iterator<Item = &'a [u8]>) -> Pack {
+    let mut p = Pack::new();
+    let refs: Vec<&[u8]> = items.collect();
+    p.insert_at(0, &refs);
+    p
+}
+
 impl List {
     pub fn len(&self) -> usize {
         match self {
             List::Pack(p) => p.len(),
-            List::Deque(d) => d.len(),
+            List::Deque(d) => d.items.len(),
         }
     }
 
@@ -60,7 +95,8 @@ impl List {
         match self {
             List::Pack(p) => p.heap_size(),
             List::Deque(d) => {
-                d.capacity() * 16 + super::dense::sampled_sum(d.iter().map(|e| e.len()), d.len(), samples)
+                d.items.capacity() * 16
+                    + super::dense::sampled_sum(d.items.iter().map(|e| e.len()), d.items.len(), samples)
             }
         }
     }
@@ -79,12 +115,11 @@ impl List {
                 p.insert_at(if front { 0 } else { p.end() }, &refs);
                 return;
             }
-            *self = List::Deque(p.iter().map(Box::from).collect());
+            *self = List::Deque(Ring::from_items(p.iter().map(Box::from).collect()));
         }
         let List::Deque(d) = self else { unreachable!("converted above") };
         for item in items {
-            let item = Box::from(item.as_ref());
-            if front { d.push_front(item) } else { d.push_back(item) }
+            d.push(item.as_ref(), front);
         }
     }
 
@@ -100,9 +135,7 @@ impl List {
                 }
                 if front { out } else { out.into_iter().rev().collect() }
             }
-            List::Deque(d) => {
-                (0..count).filter_map(|_| if front { d.pop_front() } else { d.pop_back() }).collect()
-            }
+            List::Deque(d) => (0..count).filter_map(|_| d.pop(front)).collect(),
         };
         self.maybe_pack(enc);
         out
@@ -112,7 +145,7 @@ impl List {
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         match self {
             List::Pack(p) => p.get(i),
-            List::Deque(d) => d.get(i).map(|b| &b[..]),
+            List::Deque(d) => d.items.get(i).map(|b| &b[..]),
         }
     }
 
@@ -121,7 +154,7 @@ impl List {
         let n = end.saturating_sub(start);
         match self {
             List::Pack(p) => Box::new(p.iter().skip(start).take(n)),
-            List::Deque(d) => Box::new(d.range(start..end.max(start)).map(|b| &b[..])),
+            List::Deque(d) => Box::new(d.items.range(start..end.max(start)).map(|b| &b[..])),
         }
     }
 
@@ -129,13 +162,20 @@ impl List {
     pub fn iter_rev(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
         match self {
             List::Pack(p) => Box::new(p.iter().collect::<Vec<_>>().into_iter().rev()),
-            List::Deque(d) => Box::new(d.iter().rev().map(|b| &b[..])),
+            List::Deque(d) => Box::new(d.items.iter().rev().map(|b| &b[..])),
         }
     }
 
     /// Replaces the element at index `i` (in range).
     pub fn set(&mut self, i: usize, value: &[u8], enc: &Encodings) {
-        self.edit(enc, |d| d[i] = Box::from(value));
+        match self {
+            List::Deque(d) => {
+                d.bytes = d.bytes - encoded(&d.items[i]) + encoded(value);
+                d.items[i] = Box::from(value);
+                self.maybe_pack(enc);
+            }
+            List::Pack(_) => self.edit(enc, |d| d[i] = Box::from(value)),
+        }
     }
 
     /// Inserts `value` before or after the first `pivot`; false when there is none.
@@ -146,31 +186,25 @@ impl List {
     }
 
     /// LREM: removes up to |count| elements equal to `value` (from the tail when count
-    /// is negative, all when 0); returns how many.
+    /// is negative, all when 0); returns how many. One pass, whatever the matches.
     pub fn remove(&mut self, value: &[u8], count: i64, enc: &Encodings) -> usize {
         let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
         self.edit(enc, |d| {
-            let mut removed = 0;
-            if count < 0 {
-                let mut i = d.len();
-                while i > 0 && removed < limit {
-                    i -= 1;
-                    if &d[i][..] == value {
-                        d.remove(i);
-                        removed += 1;
-                    }
+            let matches = d.iter().filter(|e| &e[..] == value).count();
+            // From the tail: keep the first matches and remove the last `limit`.
+            let keep = if count < 0 { matches.saturating_sub(limit) } else { 0 };
+            let (mut seen, mut removed) = (0, 0);
+            d.retain(|e| {
+                if &e[..] != value {
+                    return true;
                 }
-            } else {
-                let mut i = 0;
-                while i < d.len() && removed < limit {
-                    if &d[i][..] == value {
-                        d.remove(i);
-                        removed += 1;
-                    } else {
-                        i += 1;
-                    }
+                seen += 1;
+                if seen <= keep || removed >= limit {
+                    return true;
                 }
-            }
+                removed += 1;
+                false
+            });
             removed
         })
     }
@@ -180,28 +214,31 @@ impl List {
         match self {
             List::Pack(p) => p.keep(start, end.max(start)),
             List::Deque(d) => {
-                d.truncate(end.max(start));
-                d.drain(..start.min(d.len()));
+                let end = end.max(start);
+                for e in d.items.drain(end.min(d.items.len())..) {
+                    d.bytes -= encoded(&e);
+                }
+                for e in d.items.drain(..start.min(d.items.len())) {
+                    d.bytes -= encoded(&e);
+                }
                 self.maybe_pack(enc);
             }
         }
     }
 
-    /// Runs `f` on the list as a ring buffer, then settles its form.
+    /// Runs `f` on the list as a ring buffer (O(n) operations: LINSERT, LREM, and LSET
+    /// on a packed list), then settles its form.
     fn edit<R>(&mut self, enc: &Encodings, f: impl FnOnce(&mut VecDeque<Box<[u8]>>) -> R) -> R {
         let mut d = match std::mem::take(self) {
             List::Pack(p) => p.iter().map(Box::from).collect(),
-            List::Deque(d) => d,
+            List::Deque(d) => d.items,
         };
         let r = f(&mut d);
-        let bytes: usize = if d.len() <= 65536 { d.iter().map(|e| encoded(e)).sum() } else { usize::MAX };
-        *self = if fits(d.len(), bytes, enc, false) {
-            let mut p = Pack::new();
-            let refs: Vec<&[u8]> = d.iter().map(|b| &b[..]).collect();
-            p.insert_at(0, &refs);
-            List::Pack(p)
+        let ring = Ring::from_items(d);
+        *self = if fits(ring.items.len(), ring.bytes, enc, false) {
+            List::Pack(pack_of(ring.items.iter().map(|b| &b[..])))
         } else {
-            List::Deque(d)
+            List::Deque(ring)
         };
         r
     }
@@ -209,15 +246,8 @@ impl List {
     /// A ring buffer that shrank to half the packed limit goes back to packed.
     fn maybe_pack(&mut self, enc: &Encodings) {
         let List::Deque(d) = self else { return };
-        if d.len() > 32768 {
-            return;
-        }
-        let bytes: usize = d.iter().map(|e| encoded(e)).sum();
-        if fits(d.len(), bytes, enc, true) {
-            let mut p = Pack::new();
-            let refs: Vec<&[u8]> = d.iter().map(|b| &b[..]).collect();
-            p.insert_at(0, &refs);
-            *self = List::Pack(p);
+        if fits(d.items.len(), d.bytes, enc, true) {
+            *self = List::Pack(pack_of(d.items.iter().map(|b| &b[..])));
         }
     }
 }
@@ -245,6 +275,39 @@ mod tests {
         assert_eq!(l.pop(1, true, &enc), vec![Box::from(&b"b"[..])]);
         assert_eq!(l.encoding_name(), "listpack");
         assert_eq!(items(&l), vec![b"a".to_vec(), b"c".to_vec()]);
+    }
+
+    #[test]
+    fn byte_limits_follow_the_tracked_size() {
+        // -1: 4 KiB packed; the ring buffer packs again under 2 KiB.
+        let enc = Encodings { list_size: -1, ..Encodings::default() };
+        let mut l = List::default();
+        let item = [b'x'; 99]; // 100 bytes encoded
+        for _ in 0..40 {
+            l.push(&[&item[..]], false, &enc);
+        }
+        assert_eq!(l.encoding_name(), "listpack", "4,000 bytes fit");
+        l.push(&[&item[..]], false, &enc);
+        assert_eq!(l.encoding_name(), "quicklist");
+        l.set(0, &[b'y'; 10], &enc);
+        l.set(0, &item, &enc);
+        l.pop(20, true, &enc);
+        assert_eq!(l.encoding_name(), "quicklist", "2,100 bytes: still over half");
+        l.pop(1, false, &enc);
+        assert_eq!(l.encoding_name(), "listpack", "2,000 bytes: packed again");
+        assert_eq!(l.len(), 20);
+        assert!(items(&l).iter().all(|e| e[..] == item[..]));
+    }
+
+    #[test]
+    fn lrem_from_either_end_in_one_pass() {
+        let enc = Encodings { list_size: 2, ..Encodings::default() };
+        let mut l = List::default();
+        l.push(&[b"a", b"x", b"b", b"x", b"c", b"x"], false, &enc);
+        assert_eq!(l.remove(b"x", -2, &enc), 2);
+        assert_eq!(items(&l), vec![b"a".to_vec(), b"x".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(l.remove(b"x", 5, &enc), 1);
+        assert_eq!(l.len(), 3);
     }
 
     #[test]
