@@ -255,6 +255,18 @@ pub fn random_positions(len: usize, count: i64) -> Vec<usize> {
     if count >= len {
         return (0..len).collect();
     }
+    if count * 3 <= len {
+        // Few of many: draw until `count` distinct positions (expected < 1.5 draws each).
+        let mut picked = hashbrown::HashSet::with_capacity(count);
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let p = (random_u64() % len as u64) as usize;
+            if picked.insert(p) {
+                out.push(p);
+            }
+        }
+        return out;
+    }
     // A partial Fisher-Yates shuffle over the positions; bounded by the set's size.
     let mut all: Vec<usize> = (0..len).collect();
     for i in 0..count {
@@ -292,8 +304,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let pairs: Vec<(&[u8], &[u8])> = if count < 0 {
         (0..count.unsigned_abs()).map(|_| h.random()).collect()
     } else {
-        let all: Vec<(&[u8], &[u8])> = h.iter().collect();
-        random_positions(all.len(), count).into_iter().map(|i| all[i]).collect()
+        random_positions(h.len(), count).into_iter().map(|i| h.nth(i)).collect()
     };
     write_pairs(ctx, &pairs, withvalues);
     Ok(())
@@ -339,4 +350,21 @@ fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_positions_are_distinct_and_in_range() {
+        for (len, count) in [(1000, 5), (1000, 400), (10, 10), (10, 50)] {
+            let picks = random_positions(len, count);
+            assert_eq!(picks.len(), (count as usize).min(len));
+            let distinct: std::collections::HashSet<usize> = picks.iter().copied().collect();
+            assert_eq!(distinct.len(), picks.len(), "len {len} count {count}");
+            assert!(picks.iter().all(|&p| p < len));
+        }
+        assert_eq!(random_positions(10, -25).len(), 25, "a negative count may repeat");
+    }
 }

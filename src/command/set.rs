@@ -187,9 +187,8 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             ctx.out.bulks(picks.iter().map(|m| &m[..]));
         }
         (Some(s), Some(count)) => {
-            let all: Vec<_> = s.iter().collect();
-            let picks = random_positions(all.len(), count);
-            ctx.out.bulks(picks.iter().map(|&i| &all[i][..]));
+            let picks: Vec<_> = random_positions(s.len(), count).into_iter().map(|i| s.nth(i)).collect();
+            ctx.out.bulks(picks.iter().map(|m| &m[..]));
         }
     }
     Ok(())

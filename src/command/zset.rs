@@ -778,8 +778,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let items: Vec<(&[u8], f64)> = if count < 0 {
         (0..count.unsigned_abs()).map(|_| z.random()).collect()
     } else {
-        let all: Vec<(&[u8], f64)> = z.range(0, z.len(), false).collect();
-        random_positions(all.len(), count).into_iter().map(|i| all[i]).collect()
+        random_positions(z.len(), count).into_iter().map(|i| z.nth_stored(i)).collect()
     };
     reply_members(ctx, items.into_iter(), withscores);
     Ok(())

@@ -155,6 +155,14 @@ impl Hash {
         }
     }
 
+    /// The `i`th (field, value) in storage order (i < len).
+    pub fn nth(&self, i: usize) -> (&[u8], &[u8]) {
+        match self {
+            Hash::Pack(_) => self.iter().nth(i).expect("index below length"),
+            Hash::Table(t) => split(t.get(i)),
+        }
+    }
+
     /// A uniformly random (field, value); the hash must not be empty.
     pub fn random(&self) -> (&[u8], &[u8]) {
         match self {

@@ -162,6 +162,15 @@ impl Set {
         }
     }
 
+    /// The `i`th member in storage order (i < len).
+    pub fn nth(&self, i: usize) -> Cow<'_, [u8]> {
+        match self {
+            Set::Ints(v) => int_bytes(v[i]),
+            Set::Pack(p) => Cow::Borrowed(p.get(i).expect("index below length")),
+            Set::Table(t) => Cow::Borrowed(t.get(i)),
+        }
+    }
+
     /// A uniformly random member; the set must not be empty.
     pub fn random(&self) -> Cow<'_, [u8]> {
         let n = self.len() as u64;

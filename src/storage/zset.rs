@@ -202,6 +202,18 @@ impl ZSet {
         }
     }
 
+    /// The `i`th element in the dictionary's storage order (not by rank; i < len):
+    /// O(1) in the large form, for picking random members.
+    pub fn nth_stored(&self, i: usize) -> (&[u8], f64) {
+        match self {
+            ZSet::Pack(p) => Self::pairs(p).nth(i).expect("index below length"),
+            ZSet::Skip(s) => {
+                let r = s.dict.get(i);
+                (member_of(r), score_bytes(r))
+            }
+        }
+    }
+
     /// A uniformly random element; the set must not be empty.
     pub fn random(&self) -> (&[u8], f64) {
         match self {
