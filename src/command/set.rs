@@ -260,15 +260,29 @@ fn compute(ctx: &Ctx<'_>, keys: &[Bytes], op: Op, dst: Option<&Bytes>) -> Result
             }
         }
         Op::Inter | Op::Diff => {
-            let (first, rest) = (&keys[0], &keys[1..]);
+            // An intersection starts from its smallest set (a missing one empties it);
+            // a difference from the first.
+            let mut base_at = 0;
+            if op == Op::Inter {
+                let mut smallest = usize::MAX;
+                for (i, (k, &slot)) in keys.iter().zip(&slots).enumerate() {
+                    let len = ctx.write::<Set>(locked.shard(slot), slot, k)?.map_or(0, |s| s.len());
+                    if len < smallest {
+                        (smallest, base_at) = (len, i);
+                    }
+                }
+            }
             let Some(base) = ctx
-                .write::<Set>(locked.shard(slots[0]), slots[0], first)?
+                .write::<Set>(locked.shard(slots[base_at]), slots[base_at], &keys[base_at])?
                 .map(|s| s.iter().map(|m| m.into_owned()).collect::<Vec<_>>())
             else {
                 return Ok(out);
             };
             let mut kept = base;
-            for (k, &slot) in rest.iter().zip(&slots[1..]) {
+            for (i, (k, &slot)) in keys.iter().zip(&slots).enumerate() {
+                if i == base_at {
+                    continue;
+                }
                 let other = ctx.write::<Set>(locked.shard(slot), slot, k)?;
                 kept.retain(|m| {
                     let inside = other.as_ref().is_some_and(|o| o.contains(m));
