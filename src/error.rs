@@ -103,6 +103,55 @@ pub const EXPIRE_NX_XX: CommandError =
 pub const EXPIRE_GT_LT: CommandError =
     CommandError::new("ERR GT and LT options at the same time are not compatible");
 
+// Data types.
+pub const BITFIELD_RO_GET_ONLY: CommandError =
+    CommandError::new("ERR BITFIELD_RO only supports the GET subcommand");
+pub const BITOP_NOT_ONE_KEY: CommandError =
+    CommandError::new("ERR BITOP NOT must be called with a single source key.");
+pub const COUNT_NEGATIVE: CommandError = CommandError::new("ERR COUNT can't be negative");
+pub const ZADD_GT_LT_NX: CommandError =
+    CommandError::new("ERR GT, LT, and/or NX options at the same time are not compatible");
+pub const ZADD_INCR_PAIR: CommandError =
+    CommandError::new("ERR INCR option supports a single increment-element pair");
+pub const BITFIELD_OVERFLOW: CommandError = CommandError::new("ERR Invalid OVERFLOW type specified");
+pub const LIMIT_NEGATIVE: CommandError = CommandError::new("ERR LIMIT can't be negative");
+pub const MAXLEN_NEGATIVE: CommandError = CommandError::new("ERR MAXLEN can't be negative");
+pub const NUMKEYS_OVER_ARGS: CommandError =
+    CommandError::new("ERR Number of keys can't be greater than number of args");
+pub const SORT_NOT_DOUBLE: CommandError =
+    CommandError::new("ERR One or more scores can't be converted into double");
+pub const BIT_ARG: CommandError = CommandError::new("ERR The bit argument must be 1 or 0.");
+pub const XX_AND_NX: CommandError =
+    CommandError::new("ERR XX and NX options at the same time are not compatible");
+pub const BIT_VALUE: CommandError = CommandError::new("ERR bit is not an integer or out of range");
+pub const BIT_OFFSET: CommandError = CommandError::new("ERR bit offset is not an integer or out of range");
+pub const COUNT_NOT_POSITIVE: CommandError = CommandError::new("ERR count should be greater than 0");
+pub const HASH_NOT_FLOAT: CommandError = CommandError::new("ERR hash value is not a float");
+pub const HASH_NOT_INTEGER: CommandError = CommandError::new("ERR hash value is not an integer");
+pub const INDEX_OUT_OF_RANGE: CommandError = CommandError::new("ERR index out of range");
+pub const MIN_MAX_NOT_FLOAT: CommandError = CommandError::new("ERR min or max is not a float");
+pub const BAD_LEX_RANGE: CommandError = CommandError::new("ERR min or max not valid string range item");
+pub const NUMKEYS_NOT_POSITIVE: CommandError = CommandError::new("ERR numkeys should be greater than 0");
+pub const SCORE_NAN: CommandError = CommandError::new("ERR resulting score is not a number (NaN)");
+pub const TIMEOUT_NEGATIVE: CommandError = CommandError::new("ERR timeout is negative");
+pub const TIMEOUT_NOT_FLOAT: CommandError = CommandError::new("ERR timeout is not a float or out of range");
+pub const TIMEOUT_OUT_OF_RANGE: CommandError = CommandError::new("ERR timeout is out of range");
+pub const OUT_OF_RANGE: CommandError = CommandError::new("ERR value is out of range");
+pub const NOT_POSITIVE: CommandError = CommandError::new("ERR value is out of range, must be positive");
+pub const WEIGHT_NOT_FLOAT: CommandError = CommandError::new("ERR weight value is not a float");
+pub const NOT_HLL: CommandError = CommandError::new("WRONGTYPE Key is not a valid HyperLogLog string value.");
+pub const RANK_ZERO: CommandError = CommandError::new(
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+);
+pub const LIMIT_NEEDS_BY: CommandError = CommandError::new(
+    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+);
+pub const WITHSCORES_BYLEX: CommandError =
+    CommandError::new("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+pub const BITFIELD_TYPE: CommandError = CommandError::new(
+    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.",
+);
+
 pub fn invalid_expire(cmd: &str) -> CommandError {
     CommandError::owned(INVALID_EXPIRE.replace("{}", cmd))
 }

@@ -51,14 +51,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         .doc("Performs arbitrary read-only bitfield integer operations on strings.", "6.0.0"),
 ];
 
-const BAD_OFFSET: CommandError = CommandError::new("ERR bit offset is not an integer or out of range");
-
 /// A bit offset, bounded so the string it implies stays within `proto-max-bulk-len`.
 fn bit_offset(ctx: &Ctx<'_>, arg: &[u8]) -> Result<u64, CommandError> {
     let max = ctx.server.limits.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
     match args::parse_i64(arg) {
         Some(v) if v >= 0 && (v as u64 >> 3) < max => Ok(v as u64),
-        _ => Err(BAD_OFFSET),
+        _ => Err(error::BIT_OFFSET),
     }
 }
 
@@ -108,7 +106,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let on = match &argv[3][..] {
         b"1" => true,
         b"0" => false,
-        _ => return Err(CommandError::new("ERR bit is not an integer or out of range")),
+        _ => return Err(error::BIT_VALUE),
     };
     let mut shard = ctx.shard();
     // Created even for a 0 bit, as Redis does.
@@ -184,7 +182,7 @@ fn bitpos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let want = match &argv[2][..] {
         b"1" => 1,
         b"0" => 0,
-        _ => return Err(CommandError::new("ERR The bit argument must be 1 or 0.")),
+        _ => return Err(error::BIT_ARG),
     };
     if argv.len() > 6 {
         return Err(error::SYNTAX);
@@ -220,7 +218,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(error::SYNTAX);
     }
     if not && argv.len() != 4 {
-        return Err(CommandError::new("ERR BITOP NOT must be called with a single source key."));
+        return Err(error::BITOP_NOT_ONE_KEY);
     }
     let (dst, srcs) = (&argv[2], &argv[3..]);
     let slots: Vec<u16> = srcs.iter().chain(std::iter::once(dst)).map(|k| key_slot(k)).collect();
@@ -302,17 +300,17 @@ enum Op {
 }
 
 fn field_type(arg: &[u8]) -> Result<Field, CommandError> {
-    const BAD: CommandError = CommandError::new(
-        "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.",
-    );
     let signed = match arg.first() {
         Some(b'i' | b'I') => true,
         Some(b'u' | b'U') => false,
-        _ => return Err(BAD),
+        _ => return Err(error::BITFIELD_TYPE),
     };
-    let bits = std::str::from_utf8(&arg[1..]).ok().and_then(|s| s.parse::<u32>().ok()).ok_or(BAD)?;
+    let bits = std::str::from_utf8(&arg[1..])
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .ok_or(error::BITFIELD_TYPE)?;
     if bits == 0 || (signed && bits > 64) || (!signed && bits > 63) {
-        return Err(BAD);
+        return Err(error::BITFIELD_TYPE);
     }
     Ok(Field { signed, bits })
 }
@@ -322,7 +320,7 @@ fn field_offset(ctx: &Ctx<'_>, arg: &[u8], f: Field) -> Result<u64, CommandError
     match arg.first() {
         Some(b'#') => {
             let n = bit_offset(ctx, &arg[1..])?;
-            let off = n.checked_mul(f.bits as u64).ok_or(BAD_OFFSET)?;
+            let off = n.checked_mul(f.bits as u64).ok_or(error::BIT_OFFSET)?;
             bit_offset(ctx, itoa::Buffer::new().format(off).as_bytes())
         }
         _ => bit_offset(ctx, arg),
@@ -385,7 +383,7 @@ fn parse_bitfield(ctx: &Ctx<'_>, argv: &[Bytes], read_only: bool) -> Result<Vec<
             i += 3;
         } else if args::is(a, "SET") || args::is(a, "INCRBY") {
             if read_only {
-                return Err(CommandError::new("ERR BITFIELD_RO only supports the GET subcommand"));
+                return Err(error::BITFIELD_RO_GET_ONLY);
             }
             need(3)?;
             let f = field_type(&argv[i + 1])?;
@@ -403,11 +401,11 @@ fn parse_bitfield(ctx: &Ctx<'_>, argv: &[Bytes], read_only: bool) -> Result<Vec<
             } else if args::is(o, "FAIL") {
                 Overflow::Fail
             } else {
-                return Err(CommandError::new("ERR Invalid OVERFLOW type specified"));
+                return Err(error::BITFIELD_OVERFLOW);
             }));
             i += 2;
         } else if read_only {
-            return Err(CommandError::new("ERR BITFIELD_RO only supports the GET subcommand"));
+            return Err(error::BITFIELD_RO_GET_ONLY);
         } else {
             return Err(error::SYNTAX);
         }

@@ -9,7 +9,7 @@ use super::Ctx;
 use super::list::{move_element, mpop_args, mpop_lists, reply_key_items};
 use super::table::*;
 use super::zset::{mpop_zsets, reply_popped};
-use crate::error::{CmdResult, CommandError};
+use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
 use crate::server::session::{BlockState, TimeoutReply};
 
@@ -35,15 +35,13 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// A blocking timeout in seconds (fractions allowed, 0 = forever) as a deadline in Unix
 /// milliseconds, with Redis's errors.
 fn deadline(ctx: &Ctx<'_>, arg: &[u8]) -> Result<Option<u64>, CommandError> {
-    let secs = args::parse_f64(arg)
-        .filter(|s| s.is_finite())
-        .ok_or(CommandError::new("ERR timeout is not a float or out of range"))?;
+    let secs = args::parse_f64(arg).filter(|s| s.is_finite()).ok_or(error::TIMEOUT_NOT_FLOAT)?;
     if secs < 0.0 {
-        return Err(CommandError::new("ERR timeout is negative"));
+        return Err(error::TIMEOUT_NEGATIVE);
     }
     let ms = (secs * 1000.0).ceil();
     if ms > (u64::MAX / 2) as f64 {
-        return Err(CommandError::new("ERR timeout is out of range"));
+        return Err(error::TIMEOUT_OUT_OF_RANGE);
     }
     Ok(if ms == 0.0 { None } else { Some(ctx.now + ms as u64) })
 }
@@ -124,7 +122,7 @@ fn blmove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         } else if args::is(a, "RIGHT") {
             Ok(false)
         } else {
-            Err(crate::error::SYNTAX)
+            Err(error::SYNTAX)
         }
     };
     let (from_left, to_left) = (side(&argv[3])?, side(&argv[4])?);

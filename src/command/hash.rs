@@ -202,7 +202,7 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let enc = ctx.encodings();
     let mut shard = ctx.shard();
     let current = match ctx.write::<Hash>(&mut shard, ctx.slot, &argv[1])?.and_then(|h| h.get(&argv[2])) {
-        Some(v) => args::parse_i64(v).ok_or(CommandError::new("ERR hash value is not an integer"))?,
+        Some(v) => args::parse_i64(v).ok_or(error::HASH_NOT_INTEGER)?,
         None => 0,
     };
     let next = current.checked_add(by).ok_or(error::OVERFLOW)?;
@@ -219,7 +219,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let enc = ctx.encodings();
     let mut shard = ctx.shard();
     let current = match ctx.write::<Hash>(&mut shard, ctx.slot, &argv[1])?.and_then(|h| h.get(&argv[2])) {
-        Some(v) => args::parse_f64(v).ok_or(CommandError::new("ERR hash value is not a float"))?,
+        Some(v) => args::parse_f64(v).ok_or(error::HASH_NOT_FLOAT)?,
         None => 0.0,
     };
     let next = current + by;
@@ -239,7 +239,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 pub fn random_count(arg: &[u8]) -> Result<i64, CommandError> {
     let n = args::int(arg)?;
     if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
-        return Err(CommandError::new("ERR value is out of range"));
+        return Err(error::OUT_OF_RANGE);
     }
     Ok(n)
 }

@@ -42,8 +42,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         .doc("Merges one or more HyperLogLog values into a single key.", "2.8.9"),
 ];
 
-const NOT_HLL: CommandError = CommandError::new("WRONGTYPE Key is not a valid HyperLogLog string value.");
-
 /// Registers, unpacked.
 struct Hll {
     regs: Vec<u8>,
@@ -62,12 +60,12 @@ impl Hll {
                 for p in body.chunks(3) {
                     let i = u16::from_le_bytes([p[0], p[1]]) as usize;
                     if i >= M || p[2] as u32 > Q + 1 {
-                        return Err(NOT_HLL);
+                        return Err(crate::error::NOT_HLL);
                     }
                     h.regs[i] = p[2];
                 }
             }
-            _ => return Err(NOT_HLL),
+            _ => return Err(crate::error::NOT_HLL),
         }
         Ok(h)
     }
@@ -191,7 +189,7 @@ fn load(ctx: &Ctx<'_>, shard: &mut Shard, slot: u16, key: &[u8]) -> Result<Optio
     match e.into_entry().value() {
         ValueRef::Str(s) => Hll::decode(s).map(Some),
         ValueRef::Obj(Object::Str(s)) => Hll::decode(s).map(Some),
-        ValueRef::Int(_) => Err(NOT_HLL),
+        ValueRef::Int(_) => Err(crate::error::NOT_HLL),
         ValueRef::Obj(_) => Err(crate::error::WRONGTYPE),
     }
 }

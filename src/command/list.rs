@@ -137,9 +137,7 @@ fn pop(ctx: &mut Ctx<'_>, argv: &[Bytes], front: bool) -> CmdResult {
         return Err(error::wrong_arity(if front { "lpop" } else { "rpop" }));
     }
     let count = match argv.get(2) {
-        Some(c) => {
-            Some(args::uint(c, CommandError::new("ERR value is out of range, must be positive"))? as usize)
-        }
+        Some(c) => Some(args::uint(c, error::NOT_POSITIVE)? as usize),
         None => None,
     };
     let mut shard = ctx.shard();
@@ -207,7 +205,7 @@ fn lset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let enc = ctx.encodings();
     let mut shard = ctx.shard();
     let list = ctx.write::<List>(&mut shard, ctx.slot, &argv[1])?.ok_or(error::NO_SUCH_KEY)?;
-    let at = index(i, list.len()).ok_or(CommandError::new("ERR index out of range"))?;
+    let at = index(i, list.len()).ok_or(error::INDEX_OUT_OF_RANGE)?;
     list.set(at, &argv[3], &enc);
     ctx.changed(events::LIST, "lset", &argv[1]);
     ctx.out.ok();
@@ -287,18 +285,15 @@ fn lpos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         if args::is(&argv[i], "RANK") {
             rank = args::int(v)?;
             if rank == 0 {
-                return Err(CommandError::new(
-                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use \
-                     negative to start from the end of the list",
-                ));
+                return Err(error::RANK_ZERO);
             }
             if rank == i64::MIN {
-                return Err(CommandError::new("ERR value is out of range"));
+                return Err(error::OUT_OF_RANGE);
             }
         } else if args::is(&argv[i], "COUNT") {
-            count = Some(args::uint(v, CommandError::new("ERR COUNT can't be negative"))? as usize);
+            count = Some(args::uint(v, error::COUNT_NEGATIVE)? as usize);
         } else if args::is(&argv[i], "MAXLEN") {
-            maxlen = args::uint(v, CommandError::new("ERR MAXLEN can't be negative"))? as usize;
+            maxlen = args::uint(v, error::MAXLEN_NEGATIVE)? as usize;
         } else {
             return Err(error::SYNTAX);
         }
@@ -411,7 +406,7 @@ pub fn mpop_args<'a>(
 ) -> Result<(&'a [Bytes], usize, usize), CommandError> {
     let numkeys = args::int(&argv[numkeys_at])?;
     if numkeys <= 0 {
-        return Err(CommandError::new("ERR numkeys should be greater than 0"));
+        return Err(error::NUMKEYS_NOT_POSITIVE);
     }
     let first = numkeys_at + 1;
     let Some(end) = first.checked_add(numkeys as usize).filter(|&e| e < argv.len()) else {
@@ -422,7 +417,7 @@ pub fn mpop_args<'a>(
         [] => 1,
         [c, n] if args::is(c, "COUNT") => match args::parse_i64(n) {
             Some(n) if n > 0 => n as usize,
-            _ => return Err(CommandError::new("ERR count should be greater than 0")),
+            _ => return Err(error::COUNT_NOT_POSITIVE),
         },
         _ => return Err(error::SYNTAX),
     };

@@ -137,10 +137,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(error::SYNTAX);
     }
     let count = match argv.get(2) {
-        Some(c) => Some(crate::protocol::args::uint(
-            c,
-            CommandError::new("ERR value is out of range, must be positive"),
-        )? as usize),
+        Some(c) => Some(crate::protocol::args::uint(c, error::NOT_POSITIVE)? as usize),
         None => None,
     };
     let mut shard = ctx.shard();

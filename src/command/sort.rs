@@ -124,8 +124,7 @@ fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult {
             0.0
         } else {
             match weight.as_deref().or(if a.by.is_none() { Some(&el[..]) } else { None }) {
-                Some(w) => args::parse_f64(w)
-                    .ok_or(CommandError::new("ERR One or more scores can't be converted into double"))?,
+                Some(w) => args::parse_f64(w).ok_or(error::SORT_NOT_DOUBLE)?,
                 None => 0.0,
             }
         };

@@ -83,9 +83,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         .doc("Iterates over members and scores of a sorted set.", "2.8.0"),
 ];
 
-const MIN_MAX_NOT_FLOAT: CommandError = CommandError::new("ERR min or max is not a float");
-const BAD_LEX: CommandError = CommandError::new("ERR min or max not valid string range item");
-
 /// A member with its score, owned.
 pub type Scored = (Vec<u8>, f64);
 
@@ -101,7 +98,7 @@ fn score_bound(arg: &[u8]) -> Result<ScoreBound, CommandError> {
         Some(b'(') => (true, &arg[1..]),
         _ => (false, arg),
     };
-    let value = args::parse_f64(text).ok_or(MIN_MAX_NOT_FLOAT)?;
+    let value = args::parse_f64(text).ok_or(error::MIN_MAX_NOT_FLOAT)?;
     Ok(ScoreBound { value, exclusive })
 }
 
@@ -120,7 +117,7 @@ fn lex_bound(arg: &[u8]) -> Result<LexBound, CommandError> {
         b"+" => Ok(LexBound::Max),
         [b'[', rest @ ..] => Ok(LexBound::Incl(rest.to_vec())),
         [b'(', rest @ ..] => Ok(LexBound::Excl(rest.to_vec())),
-        _ => Err(BAD_LEX),
+        _ => Err(error::BAD_LEX_RANGE),
     }
 }
 
@@ -212,13 +209,13 @@ fn zadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(error::SYNTAX);
     }
     if f.nx && f.xx {
-        return Err(CommandError::new("ERR XX and NX options at the same time are not compatible"));
+        return Err(error::XX_AND_NX);
     }
     if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
-        return Err(CommandError::new("ERR GT, LT, and/or NX options at the same time are not compatible"));
+        return Err(error::ZADD_GT_LT_NX);
     }
     if f.incr && pairs.len() > 2 {
-        return Err(CommandError::new("ERR INCR option supports a single increment-element pair"));
+        return Err(error::ZADD_INCR_PAIR);
     }
     let scores: Vec<f64> = pairs.chunks(2).map(|p| args::float(&p[0])).collect::<Result<_, _>>()?;
     let enc = ctx.encodings();
@@ -246,7 +243,7 @@ fn zadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             Some(old) => {
                 let new = if f.incr { old + score } else { score };
                 if new.is_nan() {
-                    return Err(CommandError::new("ERR resulting score is not a number (NaN)"));
+                    return Err(error::SCORE_NAN);
                 }
                 if (f.gt && new <= old) || (f.lt && new >= old) {
                     continue;
@@ -295,7 +292,7 @@ fn zincrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         if emptied {
             shard.remove(ctx.db(), ctx.slot, &argv[1], ctx.now);
         }
-        return Err(CommandError::new("ERR resulting score is not a number (NaN)"));
+        return Err(error::SCORE_NAN);
     }
     z.set(&argv[3], new, &enc);
     ctx.written(events::ZSET, "zincr", &argv[1], existed);
@@ -482,14 +479,10 @@ fn parse_zrange(argv: &[Bytes], at: usize, allow_withscores: bool) -> Result<Ran
         return Err(error::SYNTAX);
     }
     if limit.is_some() && !byscore && !bylex {
-        return Err(CommandError::new(
-            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
-        ));
+        return Err(error::LIMIT_NEEDS_BY);
     }
     if withscores && bylex {
-        return Err(CommandError::new(
-            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
-        ));
+        return Err(error::WITHSCORES_BYLEX);
     }
     // With REV, the first bound given is the high end.
     let (lo, hi) =
@@ -708,9 +701,7 @@ fn zpop(ctx: &mut Ctx<'_>, argv: &[Bytes], min: bool) -> CmdResult {
         return Err(error::SYNTAX);
     }
     let count = match argv.get(2) {
-        Some(c) => {
-            Some(args::uint(c, CommandError::new("ERR value is out of range, must be positive"))? as usize)
-        }
+        Some(c) => Some(args::uint(c, error::NOT_POSITIVE)? as usize),
         None => None,
     };
     let mut shard = ctx.shard();
@@ -834,7 +825,7 @@ fn parse_algebra<'a>(
         let opt = &argv[i];
         if op != Op::Diff && args::is(opt, "WEIGHTS") && i + a.keys.len() < argv.len() {
             for (w, arg) in a.weights.iter_mut().zip(&argv[i + 1..=i + a.keys.len()]) {
-                *w = args::parse_f64(arg).ok_or(CommandError::new("ERR weight value is not a float"))?;
+                *w = args::parse_f64(arg).ok_or(error::WEIGHT_NOT_FLOAT)?;
             }
             i += a.keys.len();
         } else if op != Op::Diff && args::is(opt, "AGGREGATE") && i + 1 < argv.len() {
@@ -1005,16 +996,14 @@ fn zintercard(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 pub fn intercard_args(argv: &[Bytes]) -> Result<(&[Bytes], usize), CommandError> {
     let numkeys = args::int(&argv[1])?;
     if numkeys <= 0 {
-        return Err(CommandError::new("ERR numkeys should be greater than 0"));
+        return Err(error::NUMKEYS_NOT_POSITIVE);
     }
     let Some(end) = 2usize.checked_add(numkeys as usize).filter(|&e| e <= argv.len()) else {
-        return Err(CommandError::new("ERR Number of keys can't be greater than number of args"));
+        return Err(error::NUMKEYS_OVER_ARGS);
     };
     let limit = match &argv[end..] {
         [] => 0,
-        [l, v] if args::is(l, "LIMIT") => {
-            args::uint(v, CommandError::new("ERR LIMIT can't be negative"))? as usize
-        }
+        [l, v] if args::is(l, "LIMIT") => args::uint(v, error::LIMIT_NEGATIVE)? as usize,
         _ => return Err(error::SYNTAX),
     };
     Ok((&argv[2..end], limit))
