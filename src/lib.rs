@@ -29,15 +29,21 @@
 //!    [`protocol::Reply`] into the connection's output buffer.
 //! 5. When the batch is done, `serve` writes every reply with one write.
 //!
+//! A blocking command (BLPOP ...) that finds nothing leaves a registration in the
+//! session ([`server::blocking`]); `serve` writes what it has, waits for a wake-up,
+//! timeout or unblock, and runs the command again.
+//!
 //! # Modules
 //!
 //! - [`config`]: directives, defaults, file and CLI parsing, CONFIG support.
 //! - [`error`]: protocol errors (close the connection) and command errors (replies).
 //! - [`protocol`]: request decoding, argument parsing, reply writing.
 //! - [`command`]: the command table, dispatch and one module per command family.
-//! - [`storage`]: shards, per-slot tables, compact entries, values, expiry.
+//! - [`storage`]: shards, per-slot tables, compact entries, values (packed and large
+//!   forms of hashes, lists, sets, sorted sets), expiry, eviction.
 //! - [`cluster`]: key slots (CRC16 and hash tags).
-//! - [`server`]: listeners, threads, connections, client registry, stats, slowlog.
+//! - [`server`]: listeners, threads, connections, client registry, blocked clients,
+//!   pub/sub, WATCH, stats, slowlog.
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
