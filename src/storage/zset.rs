@@ -1,7 +1,7 @@
 //! Sorted sets: a [`Pack`] of (member, score) pairs in order while small
 //! (`zset-max-listpack-entries` / `-value`, Redis's listpack), and beyond that a
 //! [`Dense`] dictionary (member → score in O(1)) beside an order-statistic sequence
-//! ([`Chunks`]: sorted runs of at most [`CHUNK`] items with a Fenwick tree of their
+//! (`Chunks`: sorted runs of at most `CHUNK` items with a Fenwick tree of their
 //! lengths), so insertion, removal, rank and "the element at rank r" are all O(log n)
 //! plus a short memmove. The order holds dictionary positions, not members, so each
 //! member is stored once. Reported as skiplist, the encoding Redis uses for the same job.
