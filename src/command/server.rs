@@ -529,84 +529,53 @@ fn write_key_specs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
         (spec.first_key > 0) as usize + (spec.numkeys > 0) as usize + spec.key_after.is_some() as usize,
     );
     if spec.first_key > 0 {
-        write_key_spec_flags(out, spec);
-        out.bulk(b"begin_search");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"index");
-        out.bulk(b"spec");
-        out.map(1);
-        out.bulk(b"index");
-        out.int(spec.first_key as i64);
-        out.bulk(b"find_keys");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"range");
-        out.bulk(b"spec");
-        out.map(3);
-        out.bulk(b"lastkey");
-        out.int(if spec.last_key < 0 {
-            spec.last_key as i64
-        } else {
-            (spec.last_key - spec.first_key) as i64
-        });
-        out.bulk(b"keystep");
-        out.int(spec.step as i64);
-        out.bulk(b"limit");
-        out.int(0);
+        let lastkey = if spec.last_key < 0 { spec.last_key } else { spec.last_key - spec.first_key };
+        write_key_spec(
+            out,
+            spec,
+            ("index", &[("index", Field::Int(spec.first_key as i64))]),
+            (
+                "range",
+                &[
+                    ("lastkey", Field::Int(lastkey as i64)),
+                    ("keystep", Field::Int(spec.step as i64)),
+                    ("limit", Field::Int(0)),
+                ],
+            ),
+        );
     }
     if spec.numkeys > 0 {
-        write_key_spec_flags(out, spec);
-        out.bulk(b"begin_search");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"index");
-        out.bulk(b"spec");
-        out.map(1);
-        out.bulk(b"index");
-        out.int(spec.numkeys as i64);
-        out.bulk(b"find_keys");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"keynum");
-        out.bulk(b"spec");
-        out.map(3);
-        out.bulk(b"keynumidx");
-        out.int(0);
-        out.bulk(b"firstkey");
-        out.int(1);
-        out.bulk(b"keystep");
-        out.int(1);
+        write_key_spec(
+            out,
+            spec,
+            ("index", &[("index", Field::Int(spec.numkeys as i64))]),
+            (
+                "keynum",
+                &[("keynumidx", Field::Int(0)), ("firstkey", Field::Int(1)), ("keystep", Field::Int(1))],
+            ),
+        );
     }
     if let Some(keyword) = spec.key_after {
-        write_key_spec_flags(out, spec);
-        out.bulk(b"begin_search");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"keyword");
-        out.bulk(b"spec");
-        out.map(2);
-        out.bulk(b"keyword");
-        out.bulk(keyword.as_bytes());
-        out.bulk(b"startfrom");
-        out.int(1);
-        out.bulk(b"find_keys");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"range");
-        out.bulk(b"spec");
-        out.map(3);
-        out.bulk(b"lastkey");
-        out.int(0);
-        out.bulk(b"keystep");
-        out.int(1);
-        out.bulk(b"limit");
-        out.int(0);
+        write_key_spec(
+            out,
+            spec,
+            ("keyword", &[("keyword", Field::Str(keyword)), ("startfrom", Field::Int(1))]),
+            ("range", &[("lastkey", Field::Int(0)), ("keystep", Field::Int(1)), ("limit", Field::Int(0))]),
+        );
     }
 }
 
-/// The start of one key spec: its map header and flags.
-fn write_key_spec_flags(out: &mut crate::protocol::Reply, spec: &CommandSpec) {
+/// A value in a key spec's `spec` map.
+enum Field<'a> {
+    Int(i64),
+    Str(&'a str),
+}
+
+/// A key spec's search step: its type and `spec` fields.
+type Step<'a> = (&'a str, &'a [(&'a str, Field<'a>)]);
+
+/// One key spec: flags (from the command's write flag), `begin_search`, `find_keys`.
+fn write_key_spec(out: &mut crate::protocol::Reply, spec: &CommandSpec, begin: Step<'_>, find: Step<'_>) {
     out.map(3);
     out.bulk(b"flags");
     out.set(2);
@@ -616,6 +585,21 @@ fn write_key_spec_flags(out: &mut crate::protocol::Reply, spec: &CommandSpec) {
     } else {
         out.simple("RO");
         out.simple("ACCESS");
+    }
+    for (name, (kind, fields)) in [("begin_search", begin), ("find_keys", find)] {
+        out.bulk(name.as_bytes());
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(kind.as_bytes());
+        out.bulk(b"spec");
+        out.map(fields.len());
+        for (field, value) in fields {
+            out.bulk(field.as_bytes());
+            match value {
+                Field::Int(v) => out.int(*v),
+                Field::Str(v) => out.bulk(v.as_bytes()),
+            }
+        }
     }
 }
 
