@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::Ctx;
-use super::list::{move_element, mpop_args, mpop_lists, reply_key_items};
+use super::list::{move_element, mpop_args, mpop_lists, reply_key_items, side};
 use super::table::*;
 use super::zset::{mpop_zsets, reply_popped};
 use crate::error::{self, CmdResult, CommandError};
@@ -116,15 +116,6 @@ fn bmove(ctx: &mut Ctx<'_>, argv: &[Bytes], from_left: bool, to_left: bool, time
 
 /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
 fn blmove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let side = |a: &[u8]| {
-        if args::is(a, "LEFT") {
-            Ok(true)
-        } else if args::is(a, "RIGHT") {
-            Ok(false)
-        } else {
-            Err(error::SYNTAX)
-        }
-    };
     let (from_left, to_left) = (side(&argv[3])?, side(&argv[4])?);
     bmove(ctx, argv, from_left, to_left, &argv[5])
 }

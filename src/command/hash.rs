@@ -159,12 +159,7 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let removed = argv[2..].iter().filter(|f| h.remove(f)).count();
     let emptied = h.is_empty();
-    if removed > 0 {
-        ctx.changed(events::HASH, "hdel", &argv[1]);
-    }
-    if emptied {
-        ctx.remove_emptied(&mut shard, ctx.slot, &argv[1]);
-    }
+    ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::HASH, "hdel"), removed > 0, emptied);
     ctx.out.int(removed as i64);
     Ok(())
 }

@@ -122,13 +122,14 @@ pub fn pop_from(
     let Some(list) = ctx.write::<List>(shard, slot, key)? else { return Ok(None) };
     let items = list.pop(count, front, &enc);
     let emptied = list.is_empty();
-    if !items.is_empty() {
-        ctx.changed(events::LIST, if front { "lpop" } else { "rpop" }, key);
-    }
-    if emptied {
-        ctx.remove_emptied(shard, slot, key);
-    }
+    let event = (events::LIST, if front { "lpop" } else { "rpop" });
+    ctx.removed_from(shard, slot, key, event, !items.is_empty(), emptied);
     Ok(Some(items))
+}
+
+/// The optional count of LPOP, RPOP, SPOP, ZPOPMIN, ZPOPMAX: non-negative.
+pub fn pop_count(arg: Option<&Bytes>) -> Result<Option<usize>, CommandError> {
+    arg.map(|c| args::uint(c, error::NOT_POSITIVE).map(|n| n as usize)).transpose()
 }
 
 /// LPOP/RPOP key [count]
@@ -136,10 +137,7 @@ fn pop(ctx: &mut Ctx<'_>, argv: &[Bytes], front: bool) -> CmdResult {
     if argv.len() > 3 {
         return Err(error::wrong_arity(if front { "lpop" } else { "rpop" }));
     }
-    let count = match argv.get(2) {
-        Some(c) => Some(args::uint(c, error::NOT_POSITIVE)? as usize),
-        None => None,
-    };
+    let count = pop_count(argv.get(2))?;
     let mut shard = ctx.shard();
     let popped = pop_from(ctx, &mut shard, ctx.slot, &argv[1], count.unwrap_or(1), front)?;
     match (popped, count) {
@@ -214,13 +212,7 @@ fn lset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// LINSERT key BEFORE|AFTER pivot element
 fn linsert(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let before = if args::is(&argv[2], "BEFORE") {
-        true
-    } else if args::is(&argv[2], "AFTER") {
-        false
-    } else {
-        return Err(error::SYNTAX);
-    };
+    let before = args::keyword(&argv[2], &["BEFORE", "AFTER"]).ok_or(error::SYNTAX)? == 0;
     let enc = ctx.encodings();
     let mut shard = ctx.shard();
     let Some(list) = ctx.write::<List>(&mut shard, ctx.slot, &argv[1])? else {
@@ -248,12 +240,7 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let removed = list.remove(&argv[3], count, &enc);
     let emptied = list.is_empty();
-    if removed > 0 {
-        ctx.changed(events::LIST, "lrem", &argv[1]);
-    }
-    if emptied {
-        ctx.remove_emptied(&mut shard, ctx.slot, &argv[1]);
-    }
+    ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::LIST, "lrem"), removed > 0, emptied);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -267,10 +254,7 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         let (s, e) = index_range(start, stop, list.len()).unwrap_or((0, 0));
         list.trim(s, e, &enc);
         let emptied = list.is_empty();
-        ctx.changed(events::LIST, "ltrim", &argv[1]);
-        if emptied {
-            ctx.remove_emptied(&mut shard, ctx.slot, &argv[1]);
-        }
+        ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::LIST, "ltrim"), true, emptied);
     }
     ctx.out.ok();
     Ok(())
@@ -342,14 +326,9 @@ fn lpos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn side(arg: &[u8]) -> Result<bool, CommandError> {
-    if args::is(arg, "LEFT") {
-        Ok(true)
-    } else if args::is(arg, "RIGHT") {
-        Ok(false)
-    } else {
-        Err(error::SYNTAX)
-    }
+/// LEFT (true) or RIGHT (false).
+pub fn side(arg: &[u8]) -> Result<bool, CommandError> {
+    args::keyword(arg, &["LEFT", "RIGHT"]).map(|w| w == 0).ok_or(error::SYNTAX)
 }
 
 /// Moves one element from `src` to `dst`; None when `src` does not exist. Both keys'
@@ -412,7 +391,7 @@ pub fn mpop_args<'a>(
     let Some(end) = first.checked_add(numkeys as usize).filter(|&e| e < argv.len()) else {
         return Err(error::SYNTAX);
     };
-    let word = words.iter().position(|w| args::is(&argv[end], w)).ok_or(error::SYNTAX)?;
+    let word = args::keyword(&argv[end], words).ok_or(error::SYNTAX)?;
     let count = match &argv[end + 1..] {
         [] => 1,
         [c, n] if args::is(c, "COUNT") => match args::parse_i64(n) {

@@ -181,10 +181,25 @@ impl<'a> Ctx<'a> {
         self.written(class, event, key, existed);
     }
 
-    /// Deletes a collection its command emptied (Redis never keeps empty ones).
-    pub fn remove_emptied(&self, shard: &mut Shard, slot: u16, key: &[u8]) {
-        shard.remove(self.db(), slot, key, self.now);
-        self.changed(events::GENERIC, "del", key);
+    /// A command took elements out of the collection at `key`: publishes `event` (its
+    /// class and name) when anything was removed, then deletes the key with `del` when
+    /// it is left empty (Redis never keeps empty collections).
+    pub fn removed_from(
+        &self,
+        shard: &mut Shard,
+        slot: u16,
+        key: &[u8],
+        event: (u32, &str),
+        removed: bool,
+        emptied: bool,
+    ) {
+        if removed {
+            self.changed(event.0, event.1, key);
+        }
+        if emptied {
+            shard.remove(self.db(), slot, key, self.now);
+            self.changed(events::GENERIC, "del", key);
+        }
     }
 
     /// A write stored `key`: `new` if it did not exist, then [`Ctx::changed`].

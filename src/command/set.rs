@@ -73,12 +73,7 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let removed = argv[2..].iter().filter(|m| s.remove(m)).count();
     let emptied = s.is_empty();
-    if removed > 0 {
-        ctx.changed(events::SET, "srem", &argv[1]);
-    }
-    if emptied {
-        ctx.remove_emptied(&mut shard, ctx.slot, &argv[1]);
-    }
+    ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::SET, "srem"), removed > 0, emptied);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -136,10 +131,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if argv.len() > 3 {
         return Err(error::SYNTAX);
     }
-    let count = match argv.get(2) {
-        Some(c) => Some(crate::protocol::args::uint(c, error::NOT_POSITIVE)? as usize),
-        None => None,
-    };
+    let count = super::list::pop_count(argv.get(2))?;
     let mut shard = ctx.shard();
     let Some(s) = ctx.write::<Set>(&mut shard, ctx.slot, &argv[1])? else {
         match count {
@@ -151,12 +143,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let n = count.unwrap_or(1).min(s.len());
     let popped: Vec<Vec<u8>> = (0..n).map(|_| s.pop_random()).collect();
     let emptied = s.is_empty();
-    if !popped.is_empty() {
-        ctx.changed(events::SET, "spop", &argv[1]);
-    }
-    if emptied {
-        ctx.remove_emptied(&mut shard, ctx.slot, &argv[1]);
-    }
+    ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::SET, "spop"), !popped.is_empty(), emptied);
     match count {
         Some(_) => reply_set(ctx, popped.iter()),
         None => ctx.out.bulk(&popped[0]),
@@ -214,10 +201,7 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let s = ctx.write::<Set>(locked.shard(ss), ss, src)?.expect("checked above");
     s.remove(member);
     let emptied = s.is_empty();
-    ctx.changed(events::SET, "srem", src);
-    if emptied {
-        ctx.remove_emptied(locked.shard(ss), ss, src);
-    }
+    ctx.removed_from(locked.shard(ss), ss, src, (events::SET, "srem"), true, emptied);
     let (d, existed) = ctx.upsert(locked.shard(ds), ds, dst, || Set::for_members(&[member], &enc))?;
     if d.add(member, &enc) {
         ctx.written(events::SET, "sadd", dst, existed);

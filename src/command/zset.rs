@@ -309,12 +309,7 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let removed = argv[2..].iter().filter(|m| z.remove(m)).count();
     let emptied = z.is_empty();
-    if removed > 0 {
-        ctx.changed(events::ZSET, "zrem", &argv[1]);
-    }
-    if emptied {
-        ctx.remove_emptied(&mut shard, ctx.slot, &argv[1]);
-    }
+    ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::ZSET, "zrem"), removed > 0, emptied);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -618,12 +613,7 @@ fn remove_range(ctx: &mut Ctx<'_>, argv: &[Bytes], by: By, event: &str) -> CmdRe
         z.remove(m);
     }
     let emptied = z.is_empty();
-    if !doomed.is_empty() {
-        ctx.changed(events::ZSET, event, &argv[1]);
-    }
-    if emptied {
-        ctx.remove_emptied(&mut shard, ctx.slot, &argv[1]);
-    }
+    ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::ZSET, event), !doomed.is_empty(), emptied);
     ctx.out.int(doomed.len() as i64);
     Ok(())
 }
@@ -669,12 +659,8 @@ fn pop_from(
         z.remove(m);
     }
     let emptied = z.is_empty();
-    if !items.is_empty() {
-        ctx.changed(events::ZSET, if min { "zpopmin" } else { "zpopmax" }, key);
-    }
-    if emptied {
-        ctx.remove_emptied(shard, slot, key);
-    }
+    let event = (events::ZSET, if min { "zpopmin" } else { "zpopmax" });
+    ctx.removed_from(shard, slot, key, event, !items.is_empty(), emptied);
     Ok(Some(items))
 }
 
@@ -700,10 +686,7 @@ fn zpop(ctx: &mut Ctx<'_>, argv: &[Bytes], min: bool) -> CmdResult {
     if argv.len() > 3 {
         return Err(error::SYNTAX);
     }
-    let count = match argv.get(2) {
-        Some(c) => Some(args::uint(c, error::NOT_POSITIVE)? as usize),
-        None => None,
-    };
+    let count = super::list::pop_count(argv.get(2))?;
     let mut shard = ctx.shard();
     let items = pop_from(ctx, &mut shard, ctx.slot, &argv[1], count.unwrap_or(1), min)?.unwrap_or_default();
     drop(shard);
@@ -829,15 +812,11 @@ fn parse_algebra<'a>(
             }
             i += a.keys.len();
         } else if op != Op::Diff && args::is(opt, "AGGREGATE") && i + 1 < argv.len() {
-            let v = &argv[i + 1];
-            a.aggregate = if args::is(v, "SUM") {
-                Aggregate::Sum
-            } else if args::is(v, "MIN") {
-                Aggregate::Min
-            } else if args::is(v, "MAX") {
-                Aggregate::Max
-            } else {
-                return Err(error::SYNTAX);
+            a.aggregate = match args::keyword(&argv[i + 1], &["SUM", "MIN", "MAX"]) {
+                Some(0) => Aggregate::Sum,
+                Some(1) => Aggregate::Min,
+                Some(_) => Aggregate::Max,
+                None => return Err(error::SYNTAX),
             };
             i += 1;
         } else if !store && args::is(opt, "WITHSCORES") {

@@ -11,6 +11,11 @@ pub fn is(arg: &[u8], keyword: &str) -> bool {
     arg.eq_ignore_ascii_case(keyword.as_bytes())
 }
 
+/// Which of `words` (upper-case keywords) the argument is, case-insensitively.
+pub fn keyword(arg: &[u8], words: &[&str]) -> Option<usize> {
+    words.iter().position(|w| is(arg, w))
+}
+
 pub fn int(arg: &[u8]) -> Result<i64, CommandError> {
     parse_i64(arg).ok_or(NOT_INTEGER)
 }
