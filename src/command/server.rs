@@ -155,6 +155,12 @@ const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("memory|doctor", 2, 0, memory_doctor)
         .group("server")
         .doc("Outputs a memory problems report.", "4.0.0"),
+    CommandSpec::new("memory|malloc-stats", 2, 0, memory_malloc_stats)
+        .group("server")
+        .doc("Returns the allocator statistics.", "4.0.0"),
+    CommandSpec::new("memory|purge", 2, 0, memory_purge)
+        .group("server")
+        .doc("Asks the allocator to release memory.", "4.0.0"),
     CommandSpec::new("memory|help", 2, LOADING | STALE, memory_help)
         .group("server")
         .doc("Returns helpful text about the different subcommands.", "4.0.0"),
@@ -1085,6 +1091,19 @@ fn memory_doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// MEMORY MALLOC-STATS
+fn memory_malloc_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.verbatim(crate::server::memory::malloc_stats().as_bytes());
+    Ok(())
+}
+
+/// MEMORY PURGE
+fn memory_purge(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    crate::server::memory::purge();
+    ctx.out.ok();
+    Ok(())
+}
+
 /// MEMORY HELP
 fn memory_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     help(
@@ -1093,6 +1112,10 @@ fn memory_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         &[
             "DOCTOR",
             "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
             "STATS",
             "    Return information about the memory usage of the server.",
             "USAGE <key> [SAMPLES <count>]",

@@ -19,6 +19,45 @@ pub fn memory_info() -> MemoryInfo {
     }
 }
 
+/// jemalloc's statistics report (MEMORY MALLOC-STATS), as `malloc_stats_print` writes it.
+pub fn malloc_stats() -> String {
+    unsafe extern "C" fn append(opaque: *mut std::ffi::c_void, text: *const std::ffi::c_char) {
+        // SAFETY: `opaque` is the `String` passed below, alive for the whole call, and
+        // jemalloc hands over a NUL-terminated string.
+        unsafe {
+            let out = &mut *opaque.cast::<String>();
+            out.push_str(&std::ffi::CStr::from_ptr(text).to_string_lossy());
+        }
+    }
+    let mut out = String::new();
+    // SAFETY: the callback only appends to `out`, which outlives the call; a null
+    // options pointer asks for the default report.
+    unsafe {
+        tikv_jemalloc_sys::malloc_stats_print(
+            Some(append),
+            (&mut out as *mut String).cast(),
+            std::ptr::null(),
+        );
+    }
+    out
+}
+
+/// Returns every arena's unused dirty pages to the system (MEMORY PURGE).
+pub fn purge() {
+    // MALLCTL_ARENAS_ALL (4096) names every arena at once.
+    let name = b"arena.4096.purge\0";
+    // SAFETY: a void mallctl: no old or new value is read or written.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr().cast(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
+}
+
 /// Resident set size from /proc (0 where unavailable).
 fn process_rss() -> u64 {
     std::fs::read_to_string("/proc/self/statm")

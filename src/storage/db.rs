@@ -13,107 +13,31 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 use std::hash::BuildHasher;
 
-use super::entry::{Entry, size_class};
+use super::entry::Entry;
+use super::tagvec::TagVec;
 use super::value::NewValue;
 
 pub type Hasher = hashbrown::DefaultHashBuilder;
 
-/// Most keys a slot keeps in its inline-tagged array.
-pub const SMALL_MAX: usize = 8;
-
-/// Most keys a slot keeps in a tagged array before it becomes a hash table.
-pub const MEDIUM_MAX: usize = 128;
+/// Most keys a slot keeps in its tagged array before it becomes a hash table.
+pub const ARRAY_MAX: usize = 128;
 
 /// One slot's keys, in the cheapest form for their number. A hash table costs about
-/// twice its keys' 16-byte entries (it doubles as it grows, and is at most 7/8 full),
-/// plus ~100 bytes however few keys it holds; an array sized exactly to its keys costs
-/// 16 bytes a key, and a byte of hash per entry (its tag) lets a lookup compare only the
-/// keys whose tag matches: up to [`SMALL_MAX`] keys with the tags inline, up to
-/// [`MEDIUM_MAX`] with the tags in a box of their own (scanned eight at a time), beyond
-/// that a hash table. Tables step back down as they empty (at half the threshold).
+/// twice its keys' 12-byte entries (it doubles as it grows, and is at most 7/8 full),
+/// plus ~100 bytes however few keys it holds; a tagged array ([`TagVec`]) costs 13
+/// bytes a key in one allocation, and its byte of hash per entry (the tag) lets a
+/// lookup compare only the keys whose tag matches, eight tags at a time. Up to
+/// [`ARRAY_MAX`] keys a slot is an array, beyond that a hash table; it steps back down
+/// at half the threshold.
 enum SlotTable {
-    Small(Tagged<Box<[Entry]>, SMALL_MAX>),
-    /// One boxed variant for both bigger forms keeps the enum at 24 bytes (the array's
-    /// pointer has room for one more variant, not two).
-    Big(Box<Big>),
+    Array(TagVec),
+    Large(Box<Large>),
 }
 
-enum Big {
-    Medium(Medium),
-    Large(Large),
-}
-
-/// A slot table's form, borrowed.
-enum Form<'a> {
-    Small(&'a Tagged<Box<[Entry]>, SMALL_MAX>),
-    Medium(&'a Medium),
-    Large(&'a Large),
-}
-
-/// A slot table's form, borrowed mutably.
-enum FormMut<'a> {
-    Small(&'a mut Tagged<Box<[Entry]>, SMALL_MAX>),
-    Medium(&'a mut Medium),
-    Large(&'a mut Large),
-}
-
-/// Entries with their keys' hash tags (`N` at most).
-struct Tagged<E, const N: usize> {
-    entries: E,
-    tags: [u8; N],
-}
-
-/// How a tagged array stores its entries.
-trait Entries: Default + std::ops::Deref<Target = [Entry]> + std::ops::DerefMut {
-    fn add(&mut self, e: Entry);
-    fn take_at(&mut self, i: usize) -> Entry;
-    fn take_all(&mut self) -> Vec<Entry>;
-}
-
-/// Exactly as many as there are (a thin box keeps the small form at 24 bytes);
-/// reallocated on every change.
-impl Entries for Box<[Entry]> {
-    fn add(&mut self, e: Entry) {
-        let mut v = std::mem::take(self).into_vec();
-        v.reserve_exact(1);
-        v.push(e);
-        *self = v.into_boxed_slice();
-    }
-
-    fn take_at(&mut self, i: usize) -> Entry {
-        let mut v = std::mem::take(self).into_vec();
-        let e = v.swap_remove(i);
-        *self = v.into_boxed_slice();
-        e
-    }
-
-    fn take_all(&mut self) -> Vec<Entry> {
-        std::mem::take(self).into_vec()
-    }
-}
-
-/// Growing to fill the allocator's size class: as compact as an exact array (the
-/// class rounds that up anyway), reallocated only when a class is full.
-impl Entries for Vec<Entry> {
-    fn add(&mut self, e: Entry) {
-        if self.len() == self.capacity() {
-            let fits = size_class((self.len() + 1) * size_of::<Entry>()) / size_of::<Entry>();
-            self.reserve_exact(fits - self.len());
-        }
-        self.push(e);
-    }
-
-    fn take_at(&mut self, i: usize) -> Entry {
-        let e = self.swap_remove(i);
-        if self.len() <= self.capacity() / 2 {
-            self.shrink_to_fit();
-        }
-        e
-    }
-
-    fn take_all(&mut self) -> Vec<Entry> {
-        std::mem::take(self)
-    }
+struct Large {
+    map: HashTable<Entry>,
+    /// Entries with a TTL.
+    volatile: u32,
 }
 
 #[inline]
@@ -142,117 +66,45 @@ fn tag_matches(tags: &[u8], t: u8) -> impl Iterator<Item = usize> + '_ {
     })
 }
 
-impl<E: Entries, const N: usize> Tagged<E, N> {
-    fn new() -> Self {
-        Tagged { entries: E::default(), tags: [0; N] }
-    }
-
-    fn position(&self, hash: u64, key: &[u8]) -> Option<usize> {
-        let n = self.entries.len();
-        tag_matches(&self.tags[..n], tag(hash)).find(|&i| self.entries[i].key() == key)
-    }
-
-    /// Appends; the caller checks there is room.
-    fn push(&mut self, hash: u64, entry: Entry) {
-        self.tags[self.entries.len()] = tag(hash);
-        self.entries.add(entry);
-    }
-
-    fn swap_remove(&mut self, i: usize) -> Entry {
-        self.tags[i] = self.tags[self.entries.len() - 1];
-        self.entries.take_at(i)
-    }
-
-    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
-        let mut i = 0;
-        while i < self.entries.len() {
-            if keep(&self.entries[i]) {
-                i += 1;
-            } else {
-                self.swap_remove(i);
-            }
-        }
-    }
-
-    /// Moves every entry into another form.
-    fn drain_into<F: Entries, const M: usize>(&mut self, h: &Hasher, to: &mut Tagged<F, M>) {
-        for e in self.entries.take_all() {
-            to.push(h.hash_one(e.key()), e);
-        }
-    }
-}
-
-struct Medium {
-    /// Tags inline in the box: a lookup reads the box, then the one entry it needs.
-    arr: Tagged<Vec<Entry>, MEDIUM_MAX>,
-    /// Entries with a TTL.
-    volatile: u32,
-}
-
-struct Large {
-    map: HashTable<Entry>,
-    /// Entries with a TTL.
-    volatile: u32,
+fn position(arr: &TagVec, hash: u64, key: &[u8]) -> Option<usize> {
+    let entries = arr.entries();
+    tag_matches(arr.tags(), tag(hash)).find(|&i| entries[i].key() == key)
 }
 
 impl Default for SlotTable {
     fn default() -> SlotTable {
-        SlotTable::Small(Tagged::new())
+        SlotTable::Array(TagVec::default())
     }
 }
 
 impl SlotTable {
-    fn form(&self) -> Form<'_> {
-        match self {
-            SlotTable::Small(a) => Form::Small(a),
-            SlotTable::Big(b) => match &**b {
-                Big::Medium(m) => Form::Medium(m),
-                Big::Large(t) => Form::Large(t),
-            },
-        }
-    }
-
-    fn form_mut(&mut self) -> FormMut<'_> {
-        match self {
-            SlotTable::Small(a) => FormMut::Small(a),
-            SlotTable::Big(b) => match &mut **b {
-                Big::Medium(m) => FormMut::Medium(m),
-                Big::Large(t) => FormMut::Large(t),
-            },
-        }
-    }
-
     fn len(&self) -> usize {
-        match self.form() {
-            Form::Small(a) => a.entries.len(),
-            Form::Medium(m) => m.arr.entries.len(),
-            Form::Large(t) => t.map.len(),
+        match self {
+            SlotTable::Array(a) => a.len(),
+            SlotTable::Large(t) => t.map.len(),
         }
     }
 
     fn has_volatile(&self) -> bool {
-        match self.form() {
-            Form::Small(a) => a.entries.iter().any(Entry::has_ttl),
-            Form::Medium(m) => m.volatile > 0,
-            Form::Large(t) => t.volatile > 0,
+        match self {
+            SlotTable::Array(a) => a.volatile() > 0,
+            SlotTable::Large(t) => t.volatile > 0,
         }
     }
 
     fn iter(&self) -> impl Iterator<Item = &Entry> {
-        let (arr, large) = match self.form() {
-            Form::Small(a) => (&a.entries[..], None),
-            Form::Medium(m) => (&m.arr.entries[..], None),
-            Form::Large(t) => (&[][..], Some(t.map.iter())),
+        let (arr, large) = match self {
+            SlotTable::Array(a) => (a.entries(), None),
+            SlotTable::Large(t) => (&[][..], Some(t.map.iter())),
         };
         arr.iter().chain(large.into_iter().flatten())
     }
 
     fn find(&self, h: &Hasher, key: &[u8]) -> Option<&Entry> {
         let hash = h.hash_one(key);
-        match self.form() {
-            Form::Small(a) => a.position(hash, key).map(|i| &a.entries[i]),
-            Form::Medium(m) => m.arr.position(hash, key).map(|i| &m.arr.entries[i]),
-            Form::Large(t) => t.map.find(hash, |e| e.key() == key),
+        match self {
+            SlotTable::Array(a) => position(a, hash, key).map(|i| &a.entries()[i]),
+            SlotTable::Large(t) => t.map.find(hash, |e| e.key() == key),
         }
     }
 
@@ -260,43 +112,24 @@ impl SlotTable {
     fn insert(&mut self, h: &Hasher, entry: Entry) -> Option<Entry> {
         let hash = h.hash_one(entry.key());
         let has_ttl = entry.has_ttl() as u32;
-        match self.form_mut() {
-            FormMut::Small(a) => {
-                if let Some(i) = a.position(hash, entry.key()) {
-                    return Some(std::mem::replace(&mut a.entries[i], entry));
+        match self {
+            SlotTable::Array(a) => {
+                if let Some(i) = position(a, hash, entry.key()) {
+                    return Some(a.replace(i, entry));
                 }
-                if a.entries.len() < SMALL_MAX {
-                    a.push(hash, entry);
+                if a.len() < ARRAY_MAX {
+                    a.push(tag(hash), entry);
                 } else {
-                    let mut arr = Tagged::<Vec<Entry>, MEDIUM_MAX>::new();
-                    a.drain_into(h, &mut arr);
-                    arr.push(hash, entry);
-                    let volatile = arr.entries.iter().filter(|e| e.has_ttl()).count() as u32;
-                    *self = SlotTable::Big(Box::new(Big::Medium(Medium { arr, volatile })));
-                }
-                None
-            }
-            FormMut::Medium(m) => {
-                if let Some(i) = m.arr.position(hash, entry.key()) {
-                    let old = std::mem::replace(&mut m.arr.entries[i], entry);
-                    m.volatile = m.volatile + has_ttl - old.has_ttl() as u32;
-                    return Some(old);
-                }
-                m.volatile += has_ttl;
-                if m.arr.entries.len() < MEDIUM_MAX {
-                    m.arr.push(hash, entry);
-                } else {
-                    let mut map = HashTable::with_capacity(2 * MEDIUM_MAX);
-                    let v = m.arr.entries.take_all();
-                    for e in v.into_iter().chain([entry]) {
+                    let volatile = a.volatile() + has_ttl;
+                    let mut map = HashTable::with_capacity(2 * ARRAY_MAX);
+                    for e in a.take_all().into_iter().chain([entry]) {
                         map.insert_unique(h.hash_one(e.key()), e, |e| h.hash_one(e.key()));
                     }
-                    let volatile = m.volatile;
-                    *self = SlotTable::Big(Box::new(Big::Large(Large { map, volatile })));
+                    *self = SlotTable::Large(Box::new(Large { map, volatile }));
                 }
                 None
             }
-            FormMut::Large(t) => {
+            SlotTable::Large(t) => {
                 let old = match t.map.entry(hash, |e| e.key() == entry.key(), |e| h.hash_one(e.key())) {
                     TableEntry::Occupied(mut occ) => Some(std::mem::replace(occ.get_mut(), entry)),
                     TableEntry::Vacant(vac) => {
@@ -313,17 +146,13 @@ impl SlotTable {
     /// Finds a key's place, to read, change or remove the entry with one lookup.
     fn locate<'a, 'h>(&'a mut self, h: &'h Hasher, key: &[u8]) -> Option<Found<'a, 'h>> {
         let hash = h.hash_one(key);
-        match self.form_mut() {
-            FormMut::Small(a) => {
-                let i = a.position(hash, key)?;
-                Some(Found::Small(a, i))
+        match self {
+            SlotTable::Array(a) => {
+                let i = position(a, hash, key)?;
+                Some(Found::Array(a, i))
             }
-            FormMut::Medium(m) => {
-                let i = m.arr.position(hash, key)?;
-                Some(Found::Medium(m, i))
-            }
-            FormMut::Large(t) => {
-                let Large { map, volatile } = t;
+            SlotTable::Large(t) => {
+                let Large { map, volatile } = &mut **t;
                 let occ = map.find_entry(hash, |e| e.key() == key).ok()?;
                 Some(Found::Large(occ, volatile, h))
             }
@@ -340,13 +169,18 @@ impl SlotTable {
     /// Keeps the entries `keep` accepts; returns how many it dropped.
     fn retain(&mut self, h: &Hasher, mut keep: impl FnMut(&Entry) -> bool) -> usize {
         let before = self.len();
-        match self.form_mut() {
-            FormMut::Small(a) => a.retain(keep),
-            FormMut::Medium(m) => {
-                m.arr.retain(keep);
-                m.volatile = m.arr.entries.iter().filter(|e| e.has_ttl()).count() as u32;
+        match self {
+            SlotTable::Array(a) => {
+                let mut i = 0;
+                while i < a.len() {
+                    if keep(&a.entries()[i]) {
+                        i += 1;
+                    } else {
+                        a.swap_remove(i);
+                    }
+                }
             }
-            FormMut::Large(t) => {
+            SlotTable::Large(t) => {
                 t.map.retain(|e| keep(e));
                 t.volatile = t.map.iter().filter(|e| e.has_ttl()).count() as u32;
             }
@@ -358,27 +192,20 @@ impl SlotTable {
         dropped
     }
 
-    /// After removals: a table that fell to half of its form's threshold takes the
-    /// smaller form, a sparse hash table shrinks, so deleted, expired and evicted keys
-    /// give their table space back.
+    /// After removals: a hash table that fell to half the array's threshold becomes
+    /// an array again, a sparse one shrinks, so deleted, expired and evicted keys give
+    /// their table space back. (Arrays shrink by themselves.)
     fn reclaim(&mut self, h: &Hasher) {
-        match self.form_mut() {
-            FormMut::Small(_) => {}
-            FormMut::Medium(m) if m.arr.entries.len() <= SMALL_MAX / 2 => {
-                let mut small = Tagged::new();
-                m.arr.drain_into(h, &mut small);
-                *self = SlotTable::Small(small);
-            }
-            FormMut::Medium(_) => {}
-            FormMut::Large(t) if t.map.len() <= MEDIUM_MAX / 2 => {
-                let mut arr = Tagged::<Vec<Entry>, MEDIUM_MAX>::new();
+        match self {
+            SlotTable::Array(_) => {}
+            SlotTable::Large(t) if t.map.len() <= ARRAY_MAX / 2 => {
+                let mut arr = TagVec::default();
                 for e in std::mem::take(&mut t.map) {
-                    arr.push(h.hash_one(e.key()), e);
+                    arr.push(tag(h.hash_one(e.key())), e);
                 }
-                let volatile = t.volatile;
-                *self = SlotTable::Big(Box::new(Big::Medium(Medium { arr, volatile })));
+                *self = SlotTable::Array(arr);
             }
-            FormMut::Large(t) => shrink_sparse(&mut t.map, h),
+            SlotTable::Large(t) => shrink_sparse(&mut t.map, h),
         }
     }
 
@@ -386,57 +213,47 @@ impl SlotTable {
     /// that tables give space back.
     #[cfg(test)]
     fn heap_size(&self) -> usize {
-        let entry = std::mem::size_of::<Entry>();
-        match self.form() {
-            Form::Small(a) => a.entries.len() * entry,
-            Form::Medium(m) => std::mem::size_of::<Medium>() + m.arr.entries.capacity() * entry,
-            Form::Large(t) => std::mem::size_of::<Large>() + t.map.capacity() * (entry + 1),
+        match self {
+            SlotTable::Array(a) => a.heap_size(),
+            SlotTable::Large(t) => std::mem::size_of::<Large>() + t.map.capacity() * (size_of::<Entry>() + 1),
         }
     }
 }
 
 /// Gives a hash table's space back when it is under a quarter full.
 fn shrink_sparse(map: &mut HashTable<Entry>, h: &Hasher) {
-    if map.capacity() > 4 * MEDIUM_MAX && map.len() * 4 < map.capacity() {
+    if map.capacity() > 4 * ARRAY_MAX && map.len() * 4 < map.capacity() {
         map.shrink_to(map.len() * 2, |e| h.hash_one(e.key()));
     }
 }
 
 /// A located entry of a slot table.
 enum Found<'a, 'h> {
-    Small(&'a mut Tagged<Box<[Entry]>, SMALL_MAX>, usize),
-    Medium(&'a mut Medium, usize),
+    Array(&'a mut TagVec, usize),
     Large(hashbrown::hash_table::OccupiedEntry<'a, Entry>, &'a mut u32, &'h Hasher),
 }
 
 impl<'a> Found<'a, '_> {
     fn get(&self) -> &Entry {
         match self {
-            Found::Small(a, i) => &a.entries[*i],
-            Found::Medium(m, i) => &m.arr.entries[*i],
+            Found::Array(a, i) => &a.entries()[*i],
             Found::Large(occ, ..) => occ.get(),
         }
     }
 
-    /// The entry, and the table's count of entries with a TTL where it keeps one.
-    fn into_mut(self) -> (&'a mut Entry, Option<&'a mut u32>) {
+    /// The entry, and its table's count of entries with a TTL.
+    fn into_mut(self) -> (&'a mut Entry, &'a mut u32) {
         match self {
-            Found::Small(a, i) => (&mut a.entries[i], None),
-            Found::Medium(m, i) => (&mut m.arr.entries[i], Some(&mut m.volatile)),
-            Found::Large(occ, volatile, _) => (occ.into_mut(), Some(volatile)),
+            Found::Array(a, i) => a.entry_mut(i),
+            Found::Large(occ, volatile, _) => (occ.into_mut(), volatile),
         }
     }
 
-    /// Removes the entry. A hash table shrinks when sparse here; tables take a smaller
-    /// form on the next removal through [`SlotTable::remove`] or the expiry sweep.
+    /// Removes the entry. A hash table shrinks when sparse here; it becomes an array on
+    /// the next removal through [`SlotTable::remove`] or the expiry sweep.
     fn remove(self) -> Entry {
         match self {
-            Found::Small(a, i) => a.swap_remove(i),
-            Found::Medium(m, i) => {
-                let e = m.arr.swap_remove(i);
-                m.volatile -= e.has_ttl() as u32;
-                e
-            }
+            Found::Array(a, i) => a.swap_remove(i),
             Found::Large(occ, volatile, h) => {
                 let (e, vacant) = occ.remove();
                 *volatile -= e.has_ttl() as u32;
@@ -604,8 +421,8 @@ impl Db {
 /// Mutable access to a stored entry that keeps the TTL counters right.
 pub struct EntryMut<'a> {
     entry: &'a mut Entry,
-    /// A large slot table's count of entries with a TTL (arrays count on demand).
-    table_volatile: Option<&'a mut u32>,
+    /// The slot table's count of entries with a TTL.
+    table_volatile: &'a mut u32,
     db_volatile: &'a mut usize,
 }
 
@@ -628,15 +445,11 @@ impl<'a> EntryMut<'a> {
     fn count_ttl_change(&mut self, had: bool, has: bool) {
         match (had, has) {
             (false, true) => {
-                if let Some(v) = self.table_volatile.as_deref_mut() {
-                    *v += 1;
-                }
+                *self.table_volatile += 1;
                 *self.db_volatile += 1;
             }
             (true, false) => {
-                if let Some(v) = self.table_volatile.as_deref_mut() {
-                    *v -= 1;
-                }
+                *self.table_volatile -= 1;
                 *self.db_volatile -= 1;
             }
             _ => {}
@@ -680,7 +493,7 @@ mod tests {
         let h = Hasher::default();
         let mut db = Db::new(4);
         db.set(&h, 1, b"lazy", NewValue::Str(b"v"), Some(10));
-        assert_eq!(db.tables[1].heap_size(), 16);
+        assert_eq!(db.tables[1].heap_size(), 32);
         // A lookup after the TTL removes the key and frees the emptied table.
         assert!(db.get_mut(&h, 1, b"lazy", 20).0.is_none());
         assert_eq!(db.tables[1].heap_size(), 0);
@@ -700,23 +513,17 @@ mod tests {
         let h = Hasher::default();
         let mut db = Db::new(1);
         let key = |i: usize| format!("key:{i}").into_bytes();
-        let form = |db: &Db| match db.tables[0].form() {
-            Form::Small(_) => "small",
-            Form::Medium(_) => "medium",
-            Form::Large(_) => "large",
+        let form = |db: &Db| match &db.tables[0] {
+            SlotTable::Array(_) => "array",
+            SlotTable::Large(_) => "large",
         };
         for i in 0..300 {
             let ttl = (i % 3 == 0).then_some(1_000);
             assert!(db.set(&h, 0, &key(i), NewValue::Int(i as i64), ttl).is_none());
-            let expected = if i < SMALL_MAX {
-                "small"
-            } else if i < MEDIUM_MAX {
-                "medium"
-            } else {
-                "large"
-            };
+            let expected = if i < ARRAY_MAX { "array" } else { "large" };
             assert_eq!(form(&db), expected, "after {} keys", i + 1);
-            assert_eq!(std::mem::size_of::<SlotTable>(), 24);
+            assert!(db.tables[0].has_volatile());
+            assert_eq!(std::mem::size_of::<SlotTable>(), 16);
         }
         assert_eq!((db.len(), db.volatile()), (300, 100));
         // Replacing keeps counts right.
@@ -729,23 +536,27 @@ mod tests {
             );
         }
         assert!(db.find(&h, 0, b"key:300").is_none());
-        // Down through every form; finds keep working at each step.
+        // Down through both forms; finds and TTL counts keep right at each step.
         for i in 0..298 {
             assert!(db.remove(&h, 0, &key(i), 0).0.is_some());
             assert!(db.find(&h, 0, &key(i + 1)).is_some());
             let left = 299 - i;
-            if left <= MEDIUM_MAX / 2 && left > SMALL_MAX / 2 {
-                assert_eq!(form(&db), "medium", "{left} keys left");
+            if left <= ARRAY_MAX / 2 {
+                assert_eq!(form(&db), "array", "{left} keys left");
             }
+            let ttls = (i + 1..300).filter(|&k| k % 3 == 0 || k == 1).count();
+            assert_eq!(db.volatile(), ttls);
+            assert_eq!(db.tables[0].has_volatile(), ttls > 0, "{left} keys left");
         }
-        assert_eq!(form(&db), "small");
         assert_eq!(db.len(), 2);
         assert_eq!(db.slot_iter(0, 0).count(), 2);
-        assert_eq!(db.tables[0].heap_size(), 32);
+        // Two 12-byte entries with their tags and header: one 48-byte block.
+        assert_eq!(db.tables[0].heap_size(), 48);
         // A TTL change through EntryMut on an array entry keeps the database's count.
         let (e, _) = db.get_mut(&h, 0, &key(298), 0);
         e.unwrap().set_expire(Some(50));
         assert_eq!(db.volatile(), 1);
+        assert!(db.tables[0].has_volatile());
         assert_eq!(db.expire_slot(&h, 0, 60, |_| ()), (1, 1));
         assert_eq!((db.len(), db.volatile()), (1, 0));
     }

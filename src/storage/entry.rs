@@ -1,17 +1,21 @@
-//! One key and its value in a single allocation, behind a 16-byte table entry.
+//! One key and its value in a single allocation, behind a 12-byte table entry.
 //!
 //! Layout of the block (byte aligned, no padding):
 //!
 //! ```text
-//! [expire_at: u64 LE, only when HAS_TTL] [key length: LEB128] [key] [payload]
+//! [length: u32 LE, only when LONG] [expire_at: u64 LE, only when HAS_TTL]
+//! [key length: LEB128] [key] [payload]
 //! payload: EMBSTR  the string bytes, to the end of the block
 //!          INT     i64 LE (8 bytes)
 //!          OBJ     a `Box<Object>` raw pointer (8 bytes)
 //! ```
 //!
-//! So a key of 11 bytes with a 100-byte value costs one 112-byte allocation plus its
-//! 16-byte slot in the table, and a key without a TTL stores no TTL. Everything unsafe
-//! about the block lives in this file; the rest of the crate sees a safe API.
+//! The entry keeps the block's address in 48 bits and its length in the other 16 of one
+//! word; a block of 64 KiB or more says so with `u16::MAX` there and keeps its length
+//! in its first four bytes. So a key of 11 bytes with a 100-byte value costs one
+//! 112-byte allocation plus its 12-byte slot in the table, and a key without a TTL
+//! stores no TTL. Everything unsafe about the block lives in this file; the rest of the
+//! crate sees a safe API.
 
 use std::alloc::{Layout, alloc, dealloc};
 use std::ptr::NonNull;
@@ -27,13 +31,22 @@ const CLOCK_SHIFT: u32 = 4;
 /// Mask of the access bits kept in the upper 28 bits of `meta`.
 pub const CLOCK_MASK: u32 = (1 << 28) - 1;
 
+/// Bits of the block's address kept in `word` (user-space addresses on x86-64 and
+/// AArch64 Linux fit in 48).
+const ADDR_BITS: u32 = 48;
+const ADDR_MASK: u64 = (1 << ADDR_BITS) - 1;
+/// The short-length field's value for a block that keeps its length itself.
+const LONG: u64 = u16::MAX as u64;
+
 /// Longest string value stored inline; longer ones become `Object::Str`. With keys
 /// bounded by `proto-max-bulk-len` (at most 2 GiB), every block length fits in a u32.
 const MAX_INLINE_VALUE: usize = 1 << 30;
 
+/// Packed to 4-byte alignment so that a table of entries spends 12 bytes on each.
+#[repr(C, packed(4))]
 pub struct Entry {
-    ptr: NonNull<u8>,
-    len: u32,
+    /// The block's address (low 48 bits) and its length, or [`LONG`] (high 16).
+    word: u64,
     meta: u32,
 }
 
@@ -108,7 +121,6 @@ impl Entry {
             _ => 8,
         };
         let (mut block, pos) = Block::with_head(key, expire_at, payload_len);
-        let total = block.len;
         let buf = block.as_mut_slice();
         match value {
             NewValue::Str(s) => buf[pos..].copy_from_slice(s),
@@ -122,18 +134,50 @@ impl Entry {
         if expire_at.is_some() {
             meta |= HAS_TTL;
         }
-        Entry { ptr: block.into_raw(), len: block_len(total), meta }
+        Entry::from_block(block, meta)
+    }
+
+    fn from_block(block: Block, meta: u32) -> Entry {
+        let addr = block.ptr.as_ptr() as usize as u64;
+        assert_eq!(addr & !ADDR_MASK, 0, "allocator returned an address above 48 bits");
+        let short = if block.long { LONG } else { block.len as u64 };
+        Entry { word: addr | (short << ADDR_BITS), meta }
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        (self.word & ADDR_MASK) as usize as *mut u8
+    }
+
+    fn is_long(&self) -> bool {
+        self.word >> ADDR_BITS == LONG
+    }
+
+    /// The block's length in bytes.
+    fn len(&self) -> usize {
+        if self.is_long() {
+            let mut w = [0u8; 4];
+            // SAFETY: a LONG block starts with its 4-byte length.
+            unsafe { std::ptr::copy_nonoverlapping(self.ptr(), w.as_mut_ptr(), 4) };
+            u32::from_le_bytes(w) as usize
+        } else {
+            (self.word >> ADDR_BITS) as usize
+        }
     }
 
     fn bytes(&self) -> &[u8] {
         // SAFETY: ptr points to an allocation of exactly `len` initialised bytes that
         // this entry owns.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
+        unsafe { std::slice::from_raw_parts(self.ptr(), self.len()) }
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `bytes`, and `&mut self` guarantees exclusive access.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len as usize) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr(), self.len()) }
+    }
+
+    /// Where the TTL (or, without one, the key length) starts.
+    fn head_len(&self) -> usize {
+        if self.is_long() { 4 } else { 0 }
     }
 
     fn ttl_len(&self) -> usize {
@@ -142,7 +186,7 @@ impl Entry {
 
     /// Offset of the payload and the key's range.
     fn layout(&self) -> (usize, usize, usize) {
-        let off = self.ttl_len();
+        let off = self.head_len() + self.ttl_len();
         let (klen, n) = read_varint(&self.bytes()[off..]);
         let kstart = off + n;
         (kstart, kstart + klen, kstart + klen)
@@ -210,8 +254,9 @@ impl Entry {
         if self.meta & HAS_TTL == 0 {
             return None;
         }
+        let at = self.head_len();
         let mut w = [0u8; 8];
-        w.copy_from_slice(&self.bytes()[..8]);
+        w.copy_from_slice(&self.bytes()[at..at + 8]);
         Some(u64::from_le_bytes(w))
     }
 
@@ -223,7 +268,10 @@ impl Entry {
     /// Sets or clears the TTL; rebuilds the block only when a TTL appears or goes.
     pub fn set_expire(&mut self, expire_at: Option<u64>) {
         match (self.expire_at(), expire_at) {
-            (Some(_), Some(at)) => self.bytes_mut()[..8].copy_from_slice(&at.to_le_bytes()),
+            (Some(_), Some(at)) => {
+                let h = self.head_len();
+                self.bytes_mut()[h..h + 8].copy_from_slice(&at.to_le_bytes())
+            }
             (None, None) => {}
             _ => {
                 // SAFETY: `self` is read out and overwritten at once; `rebuild` only
@@ -257,18 +305,17 @@ impl Entry {
         let key = key.unwrap_or(&self.bytes()[ks..ke]);
         let payload = &self.bytes()[p..];
         let (mut block, pos) = Block::with_head(key, expire_at, payload.len());
-        let total = block.len;
         block.as_mut_slice()[pos..].copy_from_slice(payload);
         let mut meta = self.meta & !HAS_TTL;
         if expire_at.is_some() {
             meta |= HAS_TTL;
         }
-        let new = Entry { ptr: block.into_raw(), len: block_len(total), meta };
+        let new = Entry::from_block(block, meta);
         // The payload (and any object pointer in it) now belongs to `new`: free the
         // old block without running Entry's drop, which would drop the object.
         let old = std::mem::ManuallyDrop::new(self);
-        // SAFETY: old.ptr/len describe the block allocated for it, used no more.
-        unsafe { Block::free(old.ptr, old.len as usize) };
+        // SAFETY: the old block is used no more.
+        unsafe { old.free_block() };
         new
     }
 
@@ -284,7 +331,15 @@ impl Entry {
 
     /// The block's address: tells two live entries apart without reading their keys.
     pub fn id(&self) -> usize {
-        self.ptr.as_ptr() as usize
+        self.ptr() as usize
+    }
+
+    /// Frees the block (not the object it may point to).
+    ///
+    /// SAFETY: the block must not be used afterwards.
+    unsafe fn free_block(&self) {
+        // SAFETY: ptr/len describe the block allocated in `build`/`rebuild`.
+        unsafe { Block::free(NonNull::new_unchecked(self.ptr()), self.len()) };
     }
 
     pub fn clock(&self) -> u32 {
@@ -315,7 +370,7 @@ impl Entry {
     /// [`Entry::heap_size`] with a collection's elements estimated from `samples` of them
     /// (0: all), as MEMORY USAGE ... SAMPLES.
     pub fn heap_size_sampled(&self, samples: usize) -> usize {
-        let block = size_class(self.len as usize);
+        let block = size_class(self.len());
         let obj = match self.value() {
             ValueRef::Obj(o) => o.heap_size(samples),
             _ => 0,
@@ -330,8 +385,8 @@ impl Drop for Entry {
             // SAFETY: the pointer came from Box::into_raw and is owned by this entry.
             drop(unsafe { Box::from_raw(self.obj_ptr()) });
         }
-        // SAFETY: ptr/len describe the block allocated in `build`/`rebuild`.
-        unsafe { Block::free(self.ptr, self.len as usize) };
+        // SAFETY: the entry is going away; nothing uses its block after this.
+        unsafe { self.free_block() };
     }
 }
 
@@ -346,6 +401,8 @@ pub fn size_class(len: usize) -> usize {
 struct Block {
     ptr: NonNull<u8>,
     len: usize,
+    /// Whether the block starts with its own length.
+    long: bool,
 }
 
 impl Block {
@@ -356,19 +413,27 @@ impl Block {
         let Some(ptr) = NonNull::new(ptr) else { std::alloc::handle_alloc_error(layout) };
         // SAFETY: freshly allocated, len bytes; zeroing makes it initialised.
         unsafe { std::ptr::write_bytes(ptr.as_ptr(), 0, len) };
-        Block { ptr, len }
+        Block { ptr, len, long: false }
     }
 
     /// A block for `key` (and its TTL) followed by `payload_len` bytes still to fill;
     /// returns it with the payload's offset.
     fn with_head(key: &[u8], expire_at: Option<u64>, payload_len: usize) -> (Block, usize) {
         let ttl_len = if expire_at.is_some() { 8 } else { 0 };
-        let mut block = Block::alloc(ttl_len + varint_len(key.len()) + key.len() + payload_len);
+        let short = ttl_len + varint_len(key.len()) + key.len() + payload_len;
+        let head = if short >= LONG as usize { 4 } else { 0 };
+        let mut block = Block::alloc(head + short);
+        block.long = head > 0;
+        let len = block_len(block.len);
         let buf = block.as_mut_slice();
-        if let Some(at) = expire_at {
-            buf[..8].copy_from_slice(&at.to_le_bytes());
+        if head > 0 {
+            buf[..4].copy_from_slice(&len.to_le_bytes());
         }
-        let mut pos = ttl_len + write_varint(&mut buf[ttl_len..], key.len());
+        if let Some(at) = expire_at {
+            buf[head..head + 8].copy_from_slice(&at.to_le_bytes());
+        }
+        let mut pos = head + ttl_len;
+        pos += write_varint(&mut buf[pos..], key.len());
         buf[pos..pos + key.len()].copy_from_slice(key);
         pos += key.len();
         (block, pos)
@@ -377,10 +442,6 @@ impl Block {
     fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: owned, initialised allocation of len bytes.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
-    }
-
-    fn into_raw(self) -> NonNull<u8> {
-        self.ptr
     }
 
     /// SAFETY: `ptr` must come from `Block::alloc(len)` and not be used afterwards.
@@ -445,6 +506,26 @@ mod tests {
     fn block_for_small_key_value_fits_112_bytes() {
         let e = Entry::new(b"key:0000001", NewValue::Str(&[b'x'; 100]), None);
         assert_eq!(e.heap_size(), 112);
-        assert_eq!(std::mem::size_of::<Entry>(), 16);
+        assert_eq!(std::mem::size_of::<Entry>(), 12);
+    }
+
+    #[test]
+    fn long_blocks_keep_their_length_in_the_block() {
+        // Either side of the 64 KiB boundary, with and without a TTL, keys and values.
+        for len in [65_000, 65_520, 65_535, 65_536, 200_000] {
+            let value = vec![b'v'; len];
+            let mut e = Entry::new(b"key", NewValue::Str(&value), None);
+            assert!(matches!(e.value(), ValueRef::Str(v) if v == &value[..]));
+            e.set_expire(Some(77));
+            assert_eq!(e.expire_at(), Some(77));
+            assert!(matches!(e.value(), ValueRef::Str(v) if v == &value[..]));
+            assert_eq!(e.key(), b"key");
+            let long_key = vec![b'k'; len];
+            let e = e.rekey(&long_key);
+            assert_eq!(e.key(), &long_key[..]);
+            assert_eq!(e.expire_at(), Some(77));
+            assert!(matches!(e.value(), ValueRef::Str(v) if v == &value[..]));
+            assert!(e.heap_size() >= 2 * len);
+        }
     }
 }

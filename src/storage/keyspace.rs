@@ -23,9 +23,9 @@ use crate::cluster::slot::SLOTS;
 use crate::metrics::names::{LOCK_WAIT_BUCKETS_US, bucket_index};
 use crate::storage::random_u64;
 
-/// Table bytes charged to each key: its 16-byte entry plus a share of its slot
+/// Table bytes charged to each key: its 12-byte entry plus a share of its slot
 /// table's tags, size-class slack or hash-table control bytes and load.
-pub const TABLE_BYTES_PER_KEY: usize = 24;
+pub const TABLE_BYTES_PER_KEY: usize = 16;
 
 /// Most keys one call to [`Keyspace::evict`] removes, so a single write never stalls on
 /// a huge eviction burst (the cron continues the work).
@@ -411,7 +411,7 @@ impl Shard {
         // Bounded probing: sparse databases may need many slots to find `samples` keys.
         // Each probe takes consecutive entries of one slot from a random position (as
         // Redis's dictGetSomeKeys takes consecutive buckets): one table's memory serves
-        // several samples, and scores read only the 16-byte entries.
+        // several samples, and scores read only the 12-byte entries.
         for _ in 0..samples.max(1) * 64 {
             if found >= samples {
                 break;

@@ -15,6 +15,7 @@ pub mod list;
 pub mod pack;
 pub mod set;
 pub mod sketch;
+pub mod tagvec;
 pub mod value;
 pub mod zset;
 
