@@ -5,6 +5,7 @@
 //! runtime. Values are parsed and printed here and nowhere else, so the file, the CLI,
 //! `CONFIG GET`, `CONFIG SET` and `CONFIG REWRITE` always agree.
 
+use crate::server::defrag::DefragSettings;
 use std::path::{Path, PathBuf};
 
 use crate::protocol::request::split_args;
@@ -70,6 +71,8 @@ pub struct Config {
     pub maxmemory_samples: u32,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
+    /// Active defragmentation (`activedefrag`, `active-defrag-*`).
+    pub defrag: DefragSettings,
     pub dir: String,
     pub dbfilename: String,
     pub save: String,
@@ -111,6 +114,9 @@ directives! {
     "latency-monitor-threshold" => true,
     "maxmemory" => true, "maxmemory-policy" => true, "maxmemory-samples" => true,
     "lfu-log-factor" => true, "lfu-decay-time" => true,
+    "activedefrag" => true, "active-defrag-ignore-bytes" => true,
+    "active-defrag-threshold-lower" => true, "active-defrag-threshold-upper" => true,
+    "active-defrag-cycle-min" => true, "active-defrag-cycle-max" => true,
     "dir" => true, "dbfilename" => true, "save" => true, "appendonly" => true,
     "protected-mode" => true, "daemonize" => false, "pidfile" => false,
     "lazyfree-lazy-user-flush" => true, "notify-keyspace-events" => true,
@@ -167,6 +173,14 @@ impl Default for Config {
             maxmemory_samples: DEFAULT_MAXMEMORY_SAMPLES,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
+            defrag: DefragSettings {
+                enabled: true,
+                ignore_bytes: 1024 * 1024,
+                threshold_lower: 2,
+                threshold_upper: 100,
+                cycle_min: 5,
+                cycle_max: 25,
+            },
             dir: ".".into(),
             dbfilename: "dump.rdb".into(),
             save: String::new(),
@@ -235,6 +249,15 @@ fn yes_no(b: bool) -> String {
 
 fn parse_num<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     s.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+/// A whole number of percent within Redis's bounds for the defrag settings.
+fn parse_percent(s: &str, min: u64, max: u64) -> Result<u64, String> {
+    let v: u64 = parse_num(s)?;
+    if !(min..=max).contains(&v) {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    Ok(v)
 }
 
 fn parse_mem(s: &str) -> Result<u64, String> {
@@ -425,6 +448,16 @@ impl Config {
             }
             "lfu-log-factor" => self.lfu_log_factor = parse_num(single()?)?,
             "lfu-decay-time" => self.lfu_decay_time = parse_num(single()?)?,
+            "activedefrag" => self.defrag.enabled = parse_bool(single()?)?,
+            "active-defrag-ignore-bytes" => self.defrag.ignore_bytes = parse_mem(single()?)?,
+            "active-defrag-threshold-lower" => {
+                self.defrag.threshold_lower = parse_percent(single()?, 0, 1000)?
+            }
+            "active-defrag-threshold-upper" => {
+                self.defrag.threshold_upper = parse_percent(single()?, 0, 1000)?
+            }
+            "active-defrag-cycle-min" => self.defrag.cycle_min = parse_percent(single()?, 1, 99)?,
+            "active-defrag-cycle-max" => self.defrag.cycle_max = parse_percent(single()?, 1, 99)?,
             "dir" => self.dir = single()?.to_string(),
             "dbfilename" => self.dbfilename = single()?.to_string(),
             "save" => self.save = joined,
@@ -509,6 +542,12 @@ impl Config {
             "maxmemory-samples" => self.maxmemory_samples.to_string(),
             "lfu-log-factor" => self.lfu_log_factor.to_string(),
             "lfu-decay-time" => self.lfu_decay_time.to_string(),
+            "activedefrag" => yes_no(self.defrag.enabled),
+            "active-defrag-ignore-bytes" => self.defrag.ignore_bytes.to_string(),
+            "active-defrag-threshold-lower" => self.defrag.threshold_lower.to_string(),
+            "active-defrag-threshold-upper" => self.defrag.threshold_upper.to_string(),
+            "active-defrag-cycle-min" => self.defrag.cycle_min.to_string(),
+            "active-defrag-cycle-max" => self.defrag.cycle_max.to_string(),
             "dir" => self.dir.clone(),
             "dbfilename" => self.dbfilename.clone(),
             "save" => self.save.clone(),

@@ -330,12 +330,16 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("allocator_allocated", &m.allocated);
             line("allocator_active", &m.active);
             line("allocator_resident", &m.resident);
+            let alloc_frag = if m.allocated > 0 { m.active as f64 / m.allocated as f64 } else { 0.0 };
+            line("allocator_frag_ratio", &format!("{alloc_frag:.2}"));
+            line("allocator_frag_bytes", &m.active.saturating_sub(m.allocated));
             line("maxmemory", &cfg.maxmemory);
             line("maxmemory_human", &human_bytes(cfg.maxmemory));
             line("maxmemory_policy", &cfg.maxmemory_policy);
             let frag = if m.allocated > 0 { m.rss as f64 / m.allocated as f64 } else { 0.0 };
             line("mem_fragmentation_ratio", &format!("{frag:.2}"));
             line("mem_allocator", &"jemalloc");
+            line("active_defrag_running", &server.defrag.running.load(Relaxed));
             line("lazyfree_pending_objects", &0);
         }
         "persistence" => {
@@ -367,6 +371,10 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("pubsub_channels", &server.pubsub.count(Kind::Channel));
             line("pubsub_patterns", &server.pubsub.count(Kind::Pattern));
             line("pubsubshard_channels", &server.pubsub.count(Kind::Shard));
+            line("active_defrag_hits", &server.defrag.hits.load(Relaxed));
+            line("active_defrag_misses", &server.defrag.misses.load(Relaxed));
+            line("active_defrag_key_hits", &server.defrag.key_hits.load(Relaxed));
+            line("active_defrag_key_misses", &server.defrag.key_misses.load(Relaxed));
             line("total_error_replies", &s.total_error_replies());
         }
         "replication" => {

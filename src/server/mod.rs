@@ -9,6 +9,7 @@
 pub mod blocking;
 pub mod clients;
 pub mod connection;
+pub mod defrag;
 pub mod feed;
 pub mod latency;
 pub mod listener;
@@ -97,6 +98,7 @@ pub struct Server {
     pub watches: Arc<watch::Watches>,
     pub blocking: Arc<blocking::Blocking>,
     pub memory: memory::MemoryGauge,
+    pub defrag: defrag::ActiveDefrag,
     /// The eviction policy and samples, mirrored from the configuration.
     eviction: std::sync::Mutex<(Policy, usize)>,
     pub run_id: String,
@@ -130,6 +132,7 @@ impl Server {
             watches: Arc::default(),
             blocking: Arc::default(),
             memory: memory::MemoryGauge::default(),
+            defrag: defrag::ActiveDefrag::default(),
             eviction: std::sync::Mutex::new((Policy::NoEviction, 5)),
             run_id: random_hex40(),
             started: Instant::now(),
@@ -248,6 +251,8 @@ impl Server {
                 samples.pop_front();
             }
         }
+        let settings = self.config().defrag;
+        self.defrag.cycle(&self.keyspace, settings, used, tick);
         if !self.active_expire.load(Relaxed) {
             return;
         }

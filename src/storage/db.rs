@@ -13,6 +13,7 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 use std::hash::BuildHasher;
 
+use super::defrag::{Classes, DefragCount};
 use super::entry::Entry;
 use super::tagvec::TagVec;
 use super::value::NewValue;
@@ -389,6 +390,36 @@ impl Db {
         self.volatile -= expired;
         self.keys -= expired;
         (checked, expired)
+    }
+
+    /// Moves the slot table's array and its entries' blocks out of sparse slabs of the
+    /// `classes` size classes. Returns (entries checked, entries moved, allocations
+    /// checked, allocations moved); objects behind entries are not moved.
+    pub fn defrag_slot(&mut self, local: usize, classes: &Classes) -> DefragCount {
+        let mut n = DefragCount::default();
+        let Some(table) = self.tables.get_mut(local) else { return n };
+        let entries = match table {
+            SlotTable::Array(a) => {
+                if classes.holds(a.alloc_len()) {
+                    n.count(a.defrag(), false);
+                }
+                a.entries_mut()
+            }
+            SlotTable::Large(t) => {
+                for e in t.map.iter_mut() {
+                    if classes.holds(e.alloc_len()) {
+                        n.count(e.defrag(), true);
+                    }
+                }
+                return n;
+            }
+        };
+        for e in entries {
+            if classes.holds(e.alloc_len()) {
+                n.count(e.defrag(), true);
+            }
+        }
+        n
     }
 
     pub fn slot_has_volatile(&self, local: usize) -> bool {

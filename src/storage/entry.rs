@@ -334,6 +334,34 @@ impl Entry {
         self.ptr() as usize
     }
 
+    /// Moves the block to a fresh allocation when the allocator says its slab is
+    /// sparse (defragmentation); true when it moved. The object a block points to
+    /// stays where it is.
+    pub fn defrag(&mut self) -> bool {
+        let old = self.ptr();
+        if !super::defrag::worth_moving(old) {
+            return false;
+        }
+        let len = self.len();
+        // SAFETY: the new block gets the old one's `len` bytes (LONG prefix, TTL, key,
+        // payload: all position-independent) and replaces it in the entry; the old
+        // one, allocated with `len` bytes, is freed and not used again.
+        unsafe {
+            let new = super::defrag::alloc_direct(len);
+            let addr = new as usize as u64;
+            assert_eq!(addr & !ADDR_MASK, 0, "allocator returned an address above 48 bits");
+            std::ptr::copy_nonoverlapping(old, new, len);
+            super::defrag::free_direct(old, len);
+            self.word = addr | (self.word & !ADDR_MASK);
+        }
+        true
+    }
+
+    /// The block's length as requested from the allocator.
+    pub fn alloc_len(&self) -> usize {
+        self.len()
+    }
+
     /// Frees the block (not the object it may point to).
     ///
     /// SAFETY: the block must not be used afterwards.

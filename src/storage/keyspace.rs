@@ -15,6 +15,7 @@ use std::thread::ThreadId;
 use std::time::Instant;
 
 use super::db::{Db, EntryMut, Expired, Hasher};
+use super::defrag::{Classes, DefragCount};
 use super::entry::Entry;
 use super::evict::{Access, Policy, tiny_bits, tiny_count};
 use super::sketch::Sketch;
@@ -494,6 +495,25 @@ impl Shard {
             steps += 1;
         }
         round
+    }
+
+    /// Table positions (`db * local_slots + local slot`) a defragmentation pass walks.
+    pub fn defrag_positions(&self) -> usize {
+        self.dbs.len() * self.local_slots
+    }
+
+    /// Defragments the slot tables at positions `from..from + count` (see
+    /// [`Db::defrag_slot`]); empty databases are skipped at no cost.
+    pub fn defrag_step(&mut self, from: usize, count: usize, classes: &Classes) -> DefragCount {
+        let mut n = DefragCount::default();
+        let end = (from + count).min(self.defrag_positions());
+        for pos in from..end {
+            let (db, local) = (pos / self.local_slots, pos % self.local_slots);
+            if !self.dbs[db].is_empty() {
+                n.add(self.dbs[db].defrag_slot(local, classes));
+            }
+        }
+        n
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod db;
+pub mod defrag;
 pub mod dense;
 pub mod entry;
 pub mod evict;

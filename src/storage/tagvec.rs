@@ -17,6 +17,7 @@
 use std::alloc::{Layout, alloc, dealloc};
 use std::ptr::NonNull;
 
+use super::defrag;
 use super::entry::{Entry, size_class};
 
 const HEADER: usize = 8;
@@ -145,7 +146,7 @@ impl TagVec {
         let len = self.len();
         assert!(len < MAX_CAP, "tag array is full");
         if len == self.capacity() {
-            self.reallocate(capacity_for(len + 1));
+            self.reallocate(capacity_for(len + 1), false);
         }
         let has_ttl = entry.has_ttl() as u32;
         // SAFETY: len < cap after growing: the tag and entry slots are in bounds and
@@ -177,7 +178,7 @@ impl TagVec {
         if len - 1 == 0 {
             self.free();
         } else if len - 1 <= self.capacity() / 2 {
-            self.reallocate(capacity_for(len - 1));
+            self.reallocate(capacity_for(len - 1), false);
         }
         removed
     }
@@ -199,13 +200,19 @@ impl TagVec {
         out
     }
 
-    /// Moves the array into a new block with room for `cap` entries (≥ len).
-    fn reallocate(&mut self, cap: usize) {
+    /// Moves the array into a new block with room for `cap` entries (≥ len); `direct`
+    /// takes and frees past the thread cache (defragmentation).
+    fn reallocate(&mut self, cap: usize, direct: bool) {
         let len = self.len();
         debug_assert!(cap >= len && cap <= MAX_CAP);
         let new_layout = layout(cap);
-        // SAFETY: the layout has non-zero size; allocation failure aborts.
-        let raw = unsafe { alloc(new_layout) };
+        let raw = if direct {
+            // SAFETY: freed through `dealloc` with the same layout's size.
+            unsafe { defrag::alloc_direct(new_layout.size()) }
+        } else {
+            // SAFETY: the layout has non-zero size.
+            unsafe { alloc(new_layout) }
+        };
         let Some(new) = NonNull::new(raw) else { std::alloc::handle_alloc_error(new_layout) };
         let volatile = self.ptr.map_or(0, |_| self.volatile());
         // SAFETY: the new block has room for the header, `cap` tags and `cap` entries;
@@ -224,26 +231,38 @@ impl TagVec {
                 std::ptr::copy_nonoverlapping(self.entries_ptr(), to, len);
             }
         }
-        self.free_block();
+        self.free_block(direct);
         self.ptr = Some(new);
     }
 
     /// Frees the block without dropping entries (the caller has moved them out).
-    fn free_block(&mut self) {
+    fn free_block(&mut self, direct: bool) {
         if let Some(p) = self.ptr.take() {
             let cap = {
                 // SAFETY: header byte 1 of the live block.
                 unsafe { *p.as_ptr().add(1) as usize }
             };
-            // SAFETY: the block was allocated with `layout(cap)`.
-            unsafe { dealloc(p.as_ptr(), layout(cap)) };
+            let layout = layout(cap);
+            // SAFETY: the block was allocated with `layout(cap)`'s size.
+            unsafe {
+                if direct {
+                    defrag::free_direct(p.as_ptr(), layout.size());
+                } else {
+                    dealloc(p.as_ptr(), layout);
+                }
+            }
         }
     }
 
     /// Frees an emptied array.
     fn free(&mut self) {
         debug_assert_eq!(self.len(), 0);
-        self.free_block();
+        self.free_block(false);
+    }
+
+    /// The block's length as requested from the allocator (0: none).
+    pub fn alloc_len(&self) -> usize {
+        if self.ptr.is_none() { 0 } else { bytes(self.capacity()) }
     }
 
     /// Bytes the allocator holds for the array.
@@ -251,16 +270,37 @@ impl TagVec {
         if self.ptr.is_none() { 0 } else { size_class(bytes(self.capacity())) }
     }
 
-    /// Moves the block to a fresh allocation of the same size (defragmentation).
-    pub fn relocate(&mut self) {
+    /// Moves the block to a fresh allocation of the same size when the allocator says
+    /// its slab is sparse (defragmentation); true when it moved.
+    pub fn defrag(&mut self) -> bool {
+        let Some(p) = self.ptr else { return false };
+        if !defrag::worth_moving(p.as_ptr()) {
+            return false;
+        }
+        self.relocate();
+        true
+    }
+
+    fn relocate(&mut self) {
         if self.ptr.is_some() {
-            self.reallocate(self.capacity());
+            self.reallocate(self.capacity(), true);
         }
     }
 
-    /// The block's address, for asking the allocator about its page.
-    pub fn addr(&self) -> Option<NonNull<u8>> {
+    /// The block's address.
+    #[cfg(test)]
+    fn addr(&self) -> Option<NonNull<u8>> {
         self.ptr
+    }
+
+    /// Each entry, to move the blocks they point at (defragmentation).
+    pub fn entries_mut(&mut self) -> &mut [Entry] {
+        if self.ptr.is_none() {
+            return &mut [];
+        }
+        // SAFETY: the first `len` entries are initialised and owned by the array;
+        // `&mut self` makes the borrow exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.entries_ptr(), self.len()) }
     }
 }
 
@@ -273,7 +313,7 @@ impl Drop for TagVec {
             }
             self.set_len(0);
         }
-        self.free_block();
+        self.free_block(false);
     }
 }
 
