@@ -20,6 +20,7 @@
 #        MODE=evict scripts/bench.sh          (only the eviction case below)
 #        MODE=types scripts/bench.sh          (only the data-type cases and the memory
 #                                              per collection element)
+#        MODE=memory scripts/bench.sh         (only the memory per key and per element)
 #
 # Last, eviction under a sustained write load: fresh servers with maxmemory EVICT_MB
 # (64) and allkeys-lru take 3,000,000 pipelined SETs of 100-byte values over 10,000,000
@@ -152,6 +153,7 @@ if [ "$MODE" = evict ]; then
     exit 0
 fi
 
+if [ "$MODE" != memory ]; then
 start_servers
 if [ "$MODE" = metrics ]; then A="metrics off"; B="on"; else A="redis"; B="slotcache"; fi
 printf "%-12s %12s %12s %6s   %14s %14s %6s\n" "case" "$A ops/s" "$B" "ratio" \
@@ -206,6 +208,8 @@ with open(sys.argv[1], "wb") as f:
 PY
 run_case "MULTI/EXEC" "$TX" --pipe-file "$OUT/multi.resp"
 rm -f "$OUT/multi.resp"
+fi
+
 fi
 
 [ "$MODE" = metrics ] && exit 0
@@ -279,5 +283,5 @@ for kind in hash set zset; do
 done
 rm -f "$OUT"/hash.resp "$OUT"/set.resp "$OUT"/zset.resp
 
-[ "$MODE" = types ] && exit 0
+case "$MODE" in types | memory) exit 0 ;; esac
 evict_section
