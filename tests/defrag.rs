@@ -3,16 +3,8 @@
 
 mod common;
 
-use common::{Proc, eventually};
+use common::{Proc, eventually, info_field};
 use redis::cmd;
-
-fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
-    let info: String = cmd("INFO").arg(section).query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in {info}"))
-}
 
 fn value(i: usize) -> Vec<u8> {
     // Lengths 40..=119 spread the keys' blocks over several size classes.

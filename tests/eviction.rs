@@ -3,21 +3,13 @@
 
 mod common;
 
-use common::{Proc, error_text, eventually};
+use common::{Proc, error_text, eventually, info_field};
 use redis::cmd;
 
 /// A server process with the eviction tests' common flags plus `args`.
 fn start(args: &[&str]) -> Proc {
     let base = ["--bind", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--threads", "2"];
     Proc::start(&[&base[..], args].concat())
-}
-
-fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
-    let info: String = cmd("INFO").arg(section).query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in {info}"))
 }
 
 /// Writes `n` keys `prefix:i` with `size`-byte values in pipelines of 500.

@@ -258,3 +258,12 @@ pub fn error_text(e: &redis::RedisError) -> String {
         _ => e.to_string(),
     }
 }
+
+/// A numeric INFO field (`INFO <section>`, line `<field>:<value>`).
+pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in {info}"))
+}
