@@ -40,10 +40,10 @@
 //! - [`protocol`]: request decoding, argument parsing, reply writing.
 //! - [`command`]: the command table, dispatch and one module per command family.
 //! - [`storage`]: shards, per-slot tables, compact entries, values (packed and large
-//!   forms of hashes, lists, sets, sorted sets), expiry, eviction.
+//!   forms of hashes, lists, sets, sorted sets), expiry, eviction, defragmentation.
 //! - [`cluster`]: key slots (CRC16 and hash tags).
 //! - [`server`]: listeners, threads, connections, client registry, blocked clients,
-//!   pub/sub, WATCH, stats, slowlog.
+//!   pub/sub, WATCH, stats, slowlog, the cron's active defragmentation cycle.
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

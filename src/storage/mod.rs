@@ -1,5 +1,6 @@
 //! Where keys live: the sharded [`keyspace`], each shard's per-database, per-slot
-//! tables ([`db`]), the compact [`entry`] layout and the [`value`] types.
+//! tables ([`db`], small ones as [`tagvec`] arrays), the compact [`entry`] layout and
+//! the [`value`] types; [`defrag`] moves their blocks out of sparse allocator pages.
 //!
 //! Storage never does I/O, never awaits and never formats replies: handlers call it
 //! under a shard lock and turn its outcomes into RESP.
