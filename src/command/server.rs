@@ -318,15 +318,15 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
         "memory" => {
             let m = memory_info();
             let cfg = server.config();
-            line("used_memory", &m.allocated);
-            line("used_memory_human", &human_bytes(m.allocated));
+            line("used_memory", &m.used);
+            line("used_memory_human", &human_bytes(m.used));
             line("used_memory_rss", &m.rss);
             line("used_memory_rss_human", &human_bytes(m.rss));
-            let peak = server.memory.peak.load(Relaxed).max(m.allocated);
+            let peak = server.memory.peak.load(Relaxed).max(m.used);
             line("used_memory_peak", &peak);
             line("used_memory_peak_human", &human_bytes(peak));
-            line("used_memory_startup", &server.startup_allocated);
-            line("used_memory_dataset", &m.allocated);
+            line("used_memory_startup", &server.startup_used);
+            line("used_memory_dataset", &m.used.saturating_sub(server.startup_used));
             line("allocator_allocated", &m.allocated);
             line("allocator_active", &m.active);
             line("allocator_resident", &m.resident);
@@ -336,7 +336,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("maxmemory", &cfg.maxmemory);
             line("maxmemory_human", &human_bytes(cfg.maxmemory));
             line("maxmemory_policy", &cfg.maxmemory_policy);
-            let frag = if m.allocated > 0 { m.rss as f64 / m.allocated as f64 } else { 0.0 };
+            let frag = if m.used > 0 { m.rss as f64 / m.used as f64 } else { 0.0 };
             line("mem_fragmentation_ratio", &format!("{frag:.2}"));
             line("mem_allocator", &"jemalloc");
             line("active_defrag_running", &server.defrag.running.load(Relaxed));
@@ -1015,10 +1015,10 @@ fn memory_usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let server = ctx.server;
     let m = memory_info();
-    let peak = server.memory.peak.load(Relaxed).max(m.allocated);
+    let peak = server.memory.peak.load(Relaxed).max(m.used);
     let dbs = server.keyspace.db_stats();
     let keys: usize = dbs.iter().map(|d| d.0).sum();
-    let dataset = m.allocated.saturating_sub(server.startup_allocated);
+    let dataset = m.used.saturating_sub(server.startup_used);
     let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
     let used_dbs: Vec<(usize, usize)> =
         dbs.iter().enumerate().filter(|(_, d)| d.0 > 0).map(|(i, d)| (i, d.0)).collect();
@@ -1026,8 +1026,8 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     out.map(14 + used_dbs.len());
     for (name, value) in [
         ("peak.allocated", peak),
-        ("total.allocated", m.allocated),
-        ("startup.allocated", server.startup_allocated),
+        ("total.allocated", m.used),
+        ("startup.allocated", server.startup_used),
         ("clients.normal", 0),
         ("keys.count", keys as u64),
     ] {
@@ -1045,9 +1045,9 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     out.bulk(b"dataset.bytes");
     out.int(dataset as i64);
     out.bulk(b"dataset.percentage");
-    out.double(100.0 * ratio(dataset, m.allocated));
+    out.double(100.0 * ratio(dataset, m.used));
     out.bulk(b"peak.percentage");
-    out.double(100.0 * ratio(m.allocated, peak));
+    out.double(100.0 * ratio(m.used, peak));
     for (name, value) in [
         ("allocator.allocated", m.allocated),
         ("allocator.active", m.active),
@@ -1058,27 +1058,27 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         out.int(value as i64);
     }
     out.bulk(b"fragmentation");
-    out.double(ratio(m.rss, m.allocated));
+    out.double(ratio(m.rss, m.used));
     Ok(())
 }
 
 /// MEMORY DOCTOR
 fn memory_doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let m = memory_info();
-    let peak = ctx.server.memory.peak.load(Relaxed).max(m.allocated);
+    let peak = ctx.server.memory.peak.load(Relaxed).max(m.used);
     let mut issues = Vec::new();
-    if m.allocated < 5 * 1024 * 1024 {
+    if m.used < 5 * 1024 * 1024 {
         issues.push(None);
     } else {
-        if peak > m.allocated * 3 / 2 {
+        if peak > m.used * 3 / 2 {
             issues.push(Some(format!(
                 "Peak memory: at some point the allocator held {} ({}% more than the {} now in use).                  The process may not give all of it back to the system.",
                 human_bytes(peak),
-                (peak - m.allocated) * 100 / m.allocated.max(1),
-                human_bytes(m.allocated)
+                (peak - m.used) * 100 / m.used.max(1),
+                human_bytes(m.used)
             )));
         }
-        let frag = m.rss as f64 / m.allocated.max(1) as f64;
+        let frag = m.rss as f64 / m.used.max(1) as f64;
         if frag > 1.4 {
             issues.push(Some(format!(
                 "High fragmentation: RSS is {frag:.2} times the memory in use. Many small deletions or                  evictions after a peak leave pages partly used."

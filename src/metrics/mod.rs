@@ -100,7 +100,7 @@ pub fn render(server: &Server) -> String {
     e.single(&CONNECTED_CLIENTS, server.clients.count());
     e.single(&BLOCKED_CLIENTS, 0);
     e.single(&MAX_CLIENTS, maxclients);
-    e.single(&MEMORY_USED, mem.allocated);
+    e.single(&MEMORY_USED, mem.used);
     e.single(&MEMORY_RSS, mem.rss);
     e.single(&MEMORY_MAX, maxmemory);
     e.single(&COMMANDS_PROCESSED, s.commands_processed);

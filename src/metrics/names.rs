@@ -42,7 +42,7 @@ metrics! {
     CONNECTED_CLIENTS = "redis_connected_clients", Gauge, "Connected clients.";
     BLOCKED_CLIENTS = "redis_blocked_clients", Gauge, "Clients blocked on a blocking command.";
     MAX_CLIENTS = "redis_config_maxclients", Gauge, "The maxclients setting.";
-    MEMORY_USED = "redis_memory_used_bytes", Gauge, "Bytes allocated by the server (allocator statistics).";
+    MEMORY_USED = "redis_memory_used_bytes", Gauge, "Bytes the server holds (allocator statistics, less its thread caches).";
     MEMORY_RSS = "redis_memory_used_rss_bytes", Gauge, "Resident set size of the process.";
     MEMORY_MAX = "redis_memory_max_bytes", Gauge, "The maxmemory setting (0: none).";
     COMMANDS_PROCESSED = "redis_commands_processed_total", Counter, "Commands executed.";

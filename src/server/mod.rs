@@ -104,8 +104,8 @@ pub struct Server {
     pub run_id: String,
     pub started: Instant,
     pub start_ms: u64,
-    /// Allocator bytes in use when the server had started (MEMORY STATS).
-    pub startup_allocated: u64,
+    /// Bytes in use when the server had started (MEMORY STATS, INFO).
+    pub startup_used: u64,
     pub shutdown: CancellationToken,
     pub active_expire: AtomicBool,
     pub tcp_port: AtomicU64,
@@ -137,7 +137,7 @@ impl Server {
             run_id: random_hex40(),
             started: Instant::now(),
             start_ms: crate::storage::now_ms(),
-            startup_allocated: memory::memory_info().allocated,
+            startup_used: memory::memory_info().used,
             shutdown: CancellationToken::new(),
             active_expire: AtomicBool::new(true),
             tcp_port: AtomicU64::new(config.port as u64),
