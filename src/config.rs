@@ -174,7 +174,7 @@ impl Default for Config {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             defrag: DefragSettings {
-                enabled: false,
+                enabled: true,
                 ignore_bytes: 1024 * 1024,
                 threshold_lower: 2,
                 threshold_upper: 100,
