@@ -21,6 +21,7 @@
 #        MODE=types scripts/bench.sh          (only the data-type cases and the memory
 #                                              per collection element)
 #        MODE=memory scripts/bench.sh         (only the memory per key and per element)
+#        SC_ARGS="--activedefrag no" scripts/bench.sh   (extra slotcache flags)
 #
 # Last, eviction under a sustained write load: fresh servers with maxmemory EVICT_MB
 # (64) and allkeys-lru take 3,000,000 pipelined SETs of 100-byte values over 10,000,000
@@ -34,6 +35,7 @@ MODE=${MODE:-redis}
 MEM_KEYS=${KEYS:-1000000}
 EVICT_MB=${EVICT_MB:-64}
 SERVER_ARGS=()
+SC_ARGS=${SC_ARGS:-}
 SC_PORT=${SC_PORT:-7701}
 RD_PORT=${RD_PORT:-7702}
 OUT=bench-results
@@ -84,7 +86,7 @@ start_servers() {
         return
     fi
     taskset -c 0 target/release/slotcache --bind 127.0.0.1 --port "$SC_PORT" --threads 1 --shards 1 \
-        --metrics-port "${METRICS_PORT:-0}" --loglevel warning "${SERVER_ARGS[@]}" >"$OUT/slotcache.log" 2>&1 &
+        --metrics-port "${METRICS_PORT:-0}" --loglevel warning "${SERVER_ARGS[@]}" $SC_ARGS >"$OUT/slotcache.log" 2>&1 &
     PIDS+=($!); SC_PID=$!
     taskset -c 0 redis-server --bind 127.0.0.1 --port "$RD_PORT" --save "" --appendonly no \
         --daemonize no --loglevel warning "${SERVER_ARGS[@]}" >"$OUT/redis.log" 2>&1 &
