@@ -336,10 +336,8 @@ impl Shard {
     /// on a tie). None when the window holds no more than its share.
     fn window_contest(&mut self, samples: usize, now: u64) -> Option<(usize, u16, Vec<u8>)> {
         let keys = self.key_count();
-        if let Some(sketch) = &self.sketch
-            && keys > sketch.capacity()
-        {
-            self.sketch = Some(sketch.resized(keys));
+        if let Some(sketch) = &mut self.sketch {
+            sketch.grow(keys);
         }
         let target = window_target(keys);
         while self.window.len() > target {

@@ -36,9 +36,23 @@ impl Sketch {
         Sketch { table: vec![0; words], capacity, additions: 0, epoch: 0 }
     }
 
-    /// An empty sketch for `keys` keys that continues this one's epochs.
-    pub fn resized(&self, keys: usize) -> Sketch {
-        Sketch { epoch: self.epoch, ..Sketch::new(keys) }
+    /// Grows the sketch for `keys` keys, keeping what it remembers: a key's counters sit
+    /// in the word its hash selects among the table's (a power of two) and at a nibble
+    /// that does not depend on the table's size, so a table `2^k` times larger holding
+    /// `2^k` copies of the old one gives every key the estimate it had.
+    pub fn grow(&mut self, keys: usize) {
+        if keys <= self.capacity {
+            return;
+        }
+        self.capacity = keys;
+        let words = (keys / 2).next_power_of_two();
+        let old = self.table.len();
+        if words > old {
+            self.table.reserve_exact(words - old);
+            for i in old..words {
+                self.table.push(self.table[i % old]);
+            }
+        }
     }
 
     pub fn epoch(&self) -> u32 {
@@ -118,6 +132,22 @@ mod tests {
             s.record(hash(1));
         }
         assert_eq!(s.frequency(hash(1)), MAX_FREQUENCY);
+    }
+
+    #[test]
+    fn growing_keeps_the_estimates() {
+        let mut s = Sketch::new(1024);
+        for i in 0..2000u64 {
+            for _ in 0..(i % 7) {
+                s.record(hash(i));
+            }
+        }
+        let before: Vec<u8> = (0..2000).map(|i| s.frequency(hash(i))).collect();
+        s.grow(10_000);
+        assert_eq!(s.capacity(), 10_000);
+        assert!(s.table.len() >= 4096);
+        let after: Vec<u8> = (0..2000).map(|i| s.frequency(hash(i))).collect();
+        assert_eq!(before, after);
     }
 
     #[test]
