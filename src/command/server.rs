@@ -322,7 +322,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("used_memory_human", &human_bytes(m.used));
             line("used_memory_rss", &m.rss);
             line("used_memory_rss_human", &human_bytes(m.rss));
-            let peak = server.memory.peak.load(Relaxed).max(m.used);
+            let peak = server.memory.peak(m.used);
             line("used_memory_peak", &peak);
             line("used_memory_peak_human", &human_bytes(peak));
             line("used_memory_startup", &server.startup_used);
@@ -1015,7 +1015,7 @@ fn memory_usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let server = ctx.server;
     let m = memory_info();
-    let peak = server.memory.peak.load(Relaxed).max(m.used);
+    let peak = server.memory.peak(m.used);
     let dbs = server.keyspace.db_stats();
     let keys: usize = dbs.iter().map(|d| d.0).sum();
     let dataset = m.used.saturating_sub(server.startup_used);
@@ -1065,7 +1065,7 @@ fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 /// MEMORY DOCTOR
 fn memory_doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let m = memory_info();
-    let peak = ctx.server.memory.peak.load(Relaxed).max(m.used);
+    let peak = ctx.server.memory.peak(m.used);
     let mut issues = Vec::new();
     if m.used < 5 * 1024 * 1024 {
         issues.push(None);

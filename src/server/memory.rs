@@ -16,7 +16,7 @@ pub fn memory_info() -> MemoryInfo {
     let _ = epoch::advance();
     let allocated = stats::allocated::read().unwrap_or(0) as u64;
     MemoryInfo {
-        used: allocated.saturating_sub(tcache_bytes()),
+        used: less_thread_caches(allocated),
         allocated,
         active: stats::active::read().unwrap_or(0) as u64,
         resident: stats::resident::read().unwrap_or(0) as u64,
@@ -31,7 +31,10 @@ pub fn memory_info() -> MemoryInfo {
 /// 1.3 MB) and swings by hundreds of KB as threads come and go. Redis counts what it
 /// has allocated and not yet freed (its own counter), which is what this gives too.
 pub fn used_bytes() -> u64 {
-    let allocated = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64;
+    less_thread_caches(tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64)
+}
+
+fn less_thread_caches(allocated: u64) -> u64 {
     allocated.saturating_sub(tcache_bytes())
 }
 
@@ -102,7 +105,7 @@ pub struct MemoryGauge {
     used: std::sync::atomic::AtomicU64,
     refreshed_ms: std::sync::atomic::AtomicU64,
     /// Highest reading seen (MEMORY STATS peak.allocated, INFO used_memory_peak).
-    pub peak: std::sync::atomic::AtomicU64,
+    peak: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryGauge {
@@ -123,6 +126,11 @@ impl MemoryGauge {
             return self.refresh(now_ms);
         }
         self.used.load(Relaxed)
+    }
+
+    /// The highest reading seen, counting `used` (a fresh reading) too.
+    pub fn peak(&self, used: u64) -> u64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed).max(used)
     }
 
     /// Lowers the reading by bytes just freed (until the next refresh corrects it).

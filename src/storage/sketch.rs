@@ -46,12 +46,9 @@ impl Sketch {
         }
         self.capacity = keys;
         let words = (keys / 2).next_power_of_two();
-        let old = self.table.len();
-        if words > old {
-            self.table.reserve_exact(words - old);
-            for i in old..words {
-                self.table.push(self.table[i % old]);
-            }
+        self.table.reserve_exact(words.saturating_sub(self.table.len()));
+        while self.table.len() < words {
+            self.table.extend_from_within(..);
         }
     }
 
@@ -59,6 +56,7 @@ impl Sketch {
         self.epoch
     }
 
+    #[cfg(test)]
     pub fn capacity(&self) -> usize {
         self.capacity
     }
