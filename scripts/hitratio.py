@@ -145,12 +145,21 @@ def run_phase(client, keys, value, ttl, batch=200):
     return hits / len(keys)
 
 
+def key(i):
+    return b"key:%d" % i
+
+
+def shift_permutation(n, seed):
+    """The shift phase's keys by Zipf rank: rank i asks for key(perm[i])."""
+    perm = list(range(n))
+    random.Random(seed + 1).shuffle(perm)
+    return perm
+
+
 def workload(n, requests, seed):
     rng = random.Random(seed)
     zipf = Zipf(n, 0.99, rng)
-    perm = list(range(n))
-    random.Random(seed + 1).shuffle(perm)
-    key = lambda i: b"key:%d" % i
+    perm = shift_permutation(n, seed)
     warm = [key(zipf.sample()) for _ in range(requests)]
     steady = [key(zipf.sample()) for _ in range(requests)]
     scan = []

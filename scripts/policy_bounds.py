@@ -11,6 +11,10 @@ add at a given key count, apart from sampling and memory accounting:
   lfu-aged   lfu-hist with every count halved each 10 requests per key of capacity
              (what allkeys-tinylfu approximates with its sketch)
   w-tinylfu  W-TinyLFU: 1% LRU window, segmented LRU main, exact aged frequencies
+  a0         the ideal for requests drawn independently (Aho, Denning and Ullman's A0):
+             always holds the keys most likely to be asked for in the phase, which
+             only an oracle of the distribution knows; no online policy beats it on
+             average, so it bounds every policy at that key count
 
 Usage: scripts/policy_bounds.py [--capacity 29800] [--policies lru,lfu,...]
 """
@@ -140,6 +144,28 @@ class WTinyLfu:
             self.probation[cand] = True
 
 
+class A0:
+    """Holds a fixed set of keys: the most probable ones of the phase."""
+
+    def __init__(self, keys):
+        self.keys = keys
+
+    def get(self, k):
+        return k in self.keys
+
+    def set(self, k):
+        pass
+
+
+def a0_caches(n, capacity, seed):
+    """A0's key set per phase: the Zipf ranks below `capacity`, in hitratio.workload's
+    naming (the shift phase draws the same ranks through its permutation)."""
+    perm = hitratio.shift_permutation(n, seed)
+    plain = A0({hitratio.key(i) for i in range(capacity)})
+    shifted = A0({hitratio.key(perm[i]) for i in range(capacity)})
+    return [plain, plain, plain, shifted]
+
+
 def replay(cache, keys, batch=200):
     hits = 0
     for i in range(0, len(keys), batch):
@@ -161,6 +187,8 @@ POLICIES = {
     "lfu-aged": lambda c: Lfu(c, history=True, age_every=10 * c),
     "w-tinylfu": lambda c: WTinyLfu(c),
 }
+# A0 is built per phase from the workload, not from a capacity alone.
+NAMES = list(POLICIES) + ["a0"]
 
 
 def main():
@@ -168,14 +196,18 @@ def main():
     ap.add_argument("--keys", type=int, default=200_000)
     ap.add_argument("--requests", type=int, default=200_000)
     ap.add_argument("--capacity", type=int, default=29_800)
-    ap.add_argument("--policies", default=",".join(POLICIES))
+    ap.add_argument("--policies", default=",".join(NAMES))
     args = ap.parse_args()
-    phases = hitratio.workload(args.keys, args.requests, seed=42)
+    seed = 42
+    phases = hitratio.workload(args.keys, args.requests, seed)
     print(f"keys={args.keys} requests/phase={args.requests} capacity={args.capacity}")
     print(f"{'policy':10} {'steady':>7} {'scan':>7} {'shift':>7} {'mean':>7}")
     for name in args.policies.split(","):
-        cache = POLICIES[name](args.capacity)
-        r = [replay(cache, keys) for keys in phases][1:]
+        if name == "a0":
+            caches = a0_caches(args.keys, args.capacity, seed)
+        else:
+            caches = [POLICIES[name](args.capacity)] * len(phases)
+        r = [replay(cache, keys) for cache, keys in zip(caches, phases)][1:]
         print(f"{name:10} {r[0]:7.3f} {r[1]:7.3f} {r[2]:7.3f} {sum(r) / 3:7.3f}", flush=True)
 
 
