@@ -145,6 +145,10 @@ def run_phase(client, keys, value, ttl, batch=200):
     return hits / len(keys)
 
 
+# The workload's seed: scripts/policy_bounds.py replays the same requests.
+SEED = 42
+
+
 def key(i):
     return b"key:%d" % i
 
@@ -181,7 +185,7 @@ def main():
     value = b"v" * args.value_size
     # About 10% of the data set: keys and values plus per-key overhead of ~100 bytes.
     maxmemory = int(args.keys * (args.value_size + 100) * 0.10) + 2 * 1024 * 1024
-    phases = workload(args.keys, args.requests, seed=42)
+    phases = workload(args.keys, args.requests, SEED)
     print(f"keys={args.keys} requests/phase={args.requests} value={args.value_size}B maxmemory={maxmemory}")
     print(f"{'server':10} {'policy':16} {'steady':>7} {'scan':>7} {'shift':>7} {'keys':>7} {'RSS MB':>7}")
     for policy in args.policies.split(","):

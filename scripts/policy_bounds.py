@@ -198,14 +198,14 @@ def main():
     ap.add_argument("--capacity", type=int, default=29_800)
     ap.add_argument("--policies", default=",".join(NAMES))
     args = ap.parse_args()
-    seed = 42
-    phases = hitratio.workload(args.keys, args.requests, seed)
+    phases = hitratio.workload(args.keys, args.requests, hitratio.SEED)
     print(f"keys={args.keys} requests/phase={args.requests} capacity={args.capacity}")
     print(f"{'policy':10} {'steady':>7} {'scan':>7} {'shift':>7} {'mean':>7}")
     for name in args.policies.split(","):
         if name == "a0":
-            caches = a0_caches(args.keys, args.capacity, seed)
+            caches = a0_caches(args.keys, args.capacity, hitratio.SEED)
         else:
+            # One cache carried through every phase.
             caches = [POLICIES[name](args.capacity)] * len(phases)
         r = [replay(cache, keys) for cache, keys in zip(caches, phases)][1:]
         print(f"{name:10} {r[0]:7.3f} {r[1]:7.3f} {r[2]:7.3f} {sum(r) / 3:7.3f}", flush=True)
