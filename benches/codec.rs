@@ -4,14 +4,14 @@ use std::hint::black_box;
 
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use slotcache::protocol::RequestParser;
+use slotcache::protocol::{Limits, RequestParser};
 
 use slotcache::protocol::request::encode as resp;
 
 fn decode_all(input: &[u8], parser: &mut RequestParser) -> usize {
     let mut buf = BytesMut::from(input);
     let mut n = 0;
-    while let Some(argv) = parser.next(&mut buf, 512 << 20).unwrap() {
+    while let Some(argv) = parser.next(&mut buf, Limits::bulk(512 << 20)).unwrap() {
         n += argv.len();
     }
     n

@@ -21,6 +21,8 @@ impl ProtocolError {
     pub const BIG_INLINE: ProtocolError = ProtocolError("too big inline request");
     pub const UNBALANCED_QUOTES: ProtocolError = ProtocolError("unbalanced quotes in request");
     pub const EXPECTED_DOLLAR: ProtocolError = ProtocolError("expected '$'");
+    pub const UNAUTH_MULTIBULK_LEN: ProtocolError = ProtocolError("unauthenticated multibulk length");
+    pub const UNAUTH_BULK_LEN: ProtocolError = ProtocolError("unauthenticated bulk length");
 
     /// The full error line as sent to the client, without the leading `-` and CRLF.
     pub fn reply_text(&self, got: Option<u8>) -> String {

@@ -425,3 +425,37 @@ fn keyspace_notifications_for_data_type_commands() {
         }
     }
 }
+
+/// CLIENT REPLY OFF silences replies but not pub/sub: Redis 7.0 marks every pub/sub
+/// reply a push, so confirmations and messages still arrive, in RESP2 and RESP3.
+#[test]
+fn client_reply_off_still_delivers_pubsub() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    for resp3 in [false, true] {
+        let mut sub = s.raw();
+        let (head, null) = if resp3 {
+            sub.send(&resp(&[b"HELLO", b"3"]));
+            sub.read_until(b"modules\r\n*0\r\n");
+            (">3", "_")
+        } else {
+            ("*3", "$-1")
+        };
+        sub.send(&resp(&[b"CLIENT", b"REPLY", b"OFF"]));
+        sub.send(&resp(&[b"PING"]));
+        let sub_reply = format!("{head}\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+        sub.roundtrip(&resp(&[b"SUBSCRIBE", b"ch"]), sub_reply.as_bytes());
+        assert!(eventually(|| numsub(&s, "ch") == 1));
+        let n: i64 = c.publish("ch", "hi").unwrap();
+        assert_eq!(n, 1);
+        let msg = format!("{head}\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+        sub.roundtrip(b"", msg.as_bytes());
+        let unsub = format!("{head}\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:0\r\n");
+        sub.roundtrip(&resp(&[b"UNSUBSCRIBE", b"ch"]), unsub.as_bytes());
+        let none = format!("{head}\r\n$12\r\npunsubscribe\r\n{null}\r\n:0\r\n");
+        sub.roundtrip(&resp(&[b"PUNSUBSCRIBE"]), none.as_bytes());
+        // Ordinary replies stay silenced until REPLY ON, whose +OK arrives.
+        sub.send(&resp(&[b"PING"]));
+        sub.roundtrip(&resp(&[b"CLIENT", b"REPLY", b"ON"]), b"+OK\r\n");
+    }
+}

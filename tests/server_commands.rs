@@ -293,6 +293,9 @@ fn client_reply_modes() {
         .concat(),
     );
     assert_eq!(r.read_exact(b"+OK\r\n:2\r\n".len()), b"+OK\r\n:2\r\n");
+    // ON right after SKIP: ON clears the skip, so its +OK arrives, as in Redis.
+    r.send(&[resp(&[b"CLIENT", b"REPLY", b"SKIP"]), resp(&[b"CLIENT", b"REPLY", b"ON"])].concat());
+    r.roundtrip(&resp(&[b"PING"]), b"+OK\r\n+PONG\r\n");
 }
 
 #[test]

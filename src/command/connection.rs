@@ -475,6 +475,7 @@ fn client_reply(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if args::is(mode, "ON") {
         ctx.session.reply_off = false;
         ctx.session.skip_next = false;
+        ctx.session.suppress_current = false;
         ctx.out.ok();
     } else if args::is(mode, "OFF") {
         ctx.session.reply_off = true;

@@ -68,8 +68,10 @@ const PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
         .doc("Returns helpful text about the different subcommands.", "6.2.0"),
 ];
 
-/// `[verb, name, count]`: a push on RESP3, an array on RESP2.
+/// `[verb, name, count]`: a push on RESP3, an array on RESP2, delivered even under
+/// CLIENT REPLY OFF or SKIP, as Redis 7.0 marks every pub/sub reply a push.
 fn confirm(ctx: &mut Ctx<'_>, verb: &str, name: Option<&[u8]>, count: usize) {
+    ctx.session.replied_push = true;
     ctx.out.push(3);
     ctx.out.bulk(verb.as_bytes());
     match name {

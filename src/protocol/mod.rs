@@ -6,4 +6,4 @@ pub mod reply;
 pub mod request;
 
 pub use reply::Reply;
-pub use request::{DecodeError, RequestParser};
+pub use request::{DecodeError, Limits, RequestParser};

@@ -16,6 +16,10 @@ pub const INLINE_MAX: usize = 64 * 1024;
 pub const MAX_MULTIBULK: i64 = i32::MAX as i64;
 /// How many argv slots are reserved up front, whatever the declared count.
 const ARGV_PREALLOC: usize = 1024;
+/// Largest multibulk count a client that still has to authenticate may send.
+pub const UNAUTH_MAX_MULTIBULK: i64 = 10;
+/// Largest bulk a client that still has to authenticate may send.
+pub const UNAUTH_MAX_BULK: usize = 16384;
 
 /// A decoding failure: which error, and for `expected '$'` the byte found instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,13 +38,47 @@ impl DecodeError {
     }
 }
 
+/// What the connection allows in its next request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `proto-max-bulk-len`.
+    pub max_bulk_len: usize,
+    /// False until the client authenticates when a password is required: Redis's
+    /// tighter caps ([`UNAUTH_MAX_MULTIBULK`], [`UNAUTH_MAX_BULK`]) apply.
+    pub authenticated: bool,
+}
+
+impl Limits {
+    /// An authenticated client's limits.
+    pub fn bulk(max_bulk_len: usize) -> Limits {
+        Limits { max_bulk_len, authenticated: true }
+    }
+}
+
 /// Incremental request parser for one connection.
+///
+/// Decoding costs O(input): a multibulk frame that arrives in pieces is scanned once,
+/// resuming at the element where the last call stopped (the buffer's front does not
+/// move until the frame is taken), and a count or inline line is rescanned at most
+/// [`INLINE_MAX`] bytes per read. Memory is the buffer itself plus one span per
+/// element already seen.
 #[derive(Debug, Default)]
 pub struct RequestParser {
-    /// Argument offsets found by the last scan, reused to avoid an allocation per frame.
+    /// Argument offsets of the frame being read, reused to avoid an allocation per frame.
     spans: Vec<(usize, usize)>,
+    /// The multibulk frame being read, once its count line has been seen.
+    frame: Option<Frame>,
     /// The buffer must hold at least this many bytes before a rescan can succeed.
     need: usize,
+}
+
+/// A multibulk frame in progress.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    /// Elements not read yet.
+    left: usize,
+    /// Offset of the next element's `$` line.
+    pos: usize,
 }
 
 impl RequestParser {
@@ -51,18 +89,18 @@ impl RequestParser {
     /// Takes the next complete request off the front of `buf`.
     ///
     /// `Ok(None)` means more bytes are needed. An empty request (a blank inline line, a
-    /// `*0` or `*-1` header) is consumed and skipped, as Redis does.
-    pub fn next(
-        &mut self,
-        buf: &mut BytesMut,
-        max_bulk_len: usize,
-    ) -> Result<Option<Vec<Bytes>>, DecodeError> {
+    /// `*0` or `*-1` header) is consumed and skipped, as Redis does. After an error the
+    /// parser must not be used again on the same stream.
+    pub fn next(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, DecodeError> {
         loop {
             if buf.is_empty() || buf.len() < self.need {
                 return Ok(None);
             }
-            let parsed =
-                if buf[0] == b'*' { self.scan_multibulk(buf, max_bulk_len)? } else { scan_inline(buf)? };
+            let parsed = if self.frame.is_some() || buf[0] == b'*' {
+                self.scan_multibulk(buf, limits)?
+            } else {
+                scan_inline(buf)?
+            };
             match parsed {
                 Scan::Incomplete(need) => {
                     self.need = need;
@@ -87,41 +125,56 @@ impl RequestParser {
         }
     }
 
-    fn scan_multibulk(&mut self, buf: &[u8], max_bulk_len: usize) -> Result<Scan, DecodeError> {
-        let Some((count, mut pos)) = read_count_line(buf, 1, ProtocolError::BIG_MBULK_COUNT)? else {
-            return Ok(Scan::Incomplete(buf.len() + 1));
+    fn scan_multibulk(&mut self, buf: &[u8], limits: Limits) -> Result<Scan, DecodeError> {
+        let mut frame = match self.frame.take() {
+            Some(frame) => frame,
+            None => {
+                let Some((count, pos)) = read_count_line(buf, 1, ProtocolError::BIG_MBULK_COUNT)? else {
+                    return Ok(Scan::Incomplete(buf.len() + 1));
+                };
+                let count = count
+                    .filter(|&c| c <= MAX_MULTIBULK)
+                    .ok_or(DecodeError::new(ProtocolError::INVALID_MULTIBULK_LEN))?;
+                if count > UNAUTH_MAX_MULTIBULK && !limits.authenticated {
+                    return Err(DecodeError::new(ProtocolError::UNAUTH_MULTIBULK_LEN));
+                }
+                if count <= 0 {
+                    return Ok(Scan::Skip(pos));
+                }
+                self.spans.clear();
+                self.spans.reserve((count as usize).min(ARGV_PREALLOC));
+                Frame { left: count as usize, pos }
+            }
         };
-        let count = count.ok_or(DecodeError::new(ProtocolError::INVALID_MULTIBULK_LEN))?;
-        if count > MAX_MULTIBULK {
-            return Err(DecodeError::new(ProtocolError::INVALID_MULTIBULK_LEN));
-        }
-        if count <= 0 {
-            return Ok(Scan::Skip(pos));
-        }
-        self.spans.clear();
-        self.spans.reserve((count as usize).min(ARGV_PREALLOC));
-        for _ in 0..count {
+        while frame.left > 0 {
+            let pos = frame.pos;
             if pos >= buf.len() {
+                self.frame = Some(frame);
                 return Ok(Scan::Incomplete(pos + 1));
             }
             if buf[pos] != b'$' {
                 return Err(DecodeError { error: ProtocolError::EXPECTED_DOLLAR, got: Some(buf[pos]) });
             }
             let Some((len, data)) = read_count_line(buf, pos + 1, ProtocolError::BIG_BULK_COUNT)? else {
+                self.frame = Some(frame);
                 return Ok(Scan::Incomplete(buf.len() + 1));
             };
             let len = match len {
-                Some(n) if n >= 0 && (n as u64) <= max_bulk_len as u64 => n as usize,
+                Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len as u64 => n as usize,
                 _ => return Err(DecodeError::new(ProtocolError::INVALID_BULK_LEN)),
             };
+            if len > UNAUTH_MAX_BULK && !limits.authenticated {
+                return Err(DecodeError::new(ProtocolError::UNAUTH_BULK_LEN));
+            }
             let end = data + len;
             if buf.len() < end + 2 {
+                self.frame = Some(frame);
                 return Ok(Scan::Incomplete(end + 2));
             }
             self.spans.push((data, end));
-            pos = end + 2;
+            frame = Frame { left: frame.left - 1, pos: end + 2 };
         }
-        Ok(Scan::Multibulk(pos))
+        Ok(Scan::Multibulk(frame.pos))
     }
 }
 
@@ -159,15 +212,13 @@ fn memchr_cr(b: &[u8]) -> Option<usize> {
 }
 
 fn scan_inline(buf: &[u8]) -> Result<Scan, DecodeError> {
-    let Some(nl) = buf.iter().position(|&c| c == b'\n') else {
+    let window = &buf[..buf.len().min(INLINE_MAX + 1)];
+    let Some(nl) = window.iter().position(|&c| c == b'\n') else {
         if buf.len() > INLINE_MAX {
             return Err(DecodeError::new(ProtocolError::BIG_INLINE));
         }
         return Ok(Scan::Incomplete(buf.len() + 1));
     };
-    if nl > INLINE_MAX {
-        return Err(DecodeError::new(ProtocolError::BIG_INLINE));
-    }
     let mut line = &buf[..nl];
     if let [rest @ .., b'\r'] = line {
         line = rest;
@@ -179,16 +230,28 @@ fn scan_inline(buf: &[u8]) -> Result<Scan, DecodeError> {
     Ok(Scan::Inline(nl + 1, argv))
 }
 
+/// C's `isspace`, which `sdssplitargs` uses between arguments.
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
 /// Splits a line into arguments the way Redis's `sdssplitargs` does: whitespace
 /// separated, `"double quoted"` with `\n \r \t \b \a \\ \" \xHH` escapes, `'single
 /// quoted'` with `\'`. A closing quote must be followed by a space or the end of line.
 /// Returns None for unbalanced quotes.
+///
+/// Redis reads the line as a C string, so a NUL byte ends it: what follows is ignored,
+/// and a quote still open there is unbalanced.
 pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+    let line = match line.iter().position(|&c| c == 0) {
+        Some(nul) => &line[..nul],
+        None => line,
+    };
     let mut args = Vec::new();
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_space(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -225,7 +288,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                     continue;
                 }
                 if c == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -244,7 +307,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                     continue;
                 }
                 if c == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -257,7 +320,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                     break;
                 }
                 match line[i] {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b' ' | b'\n' | b'\r' | b'\t' => break,
                     b'"' => in_dq = true,
                     b'\'' => in_sq = true,
                     c => cur.push(c),
@@ -324,7 +387,7 @@ mod tests {
         let mut buf = BytesMut::from(input);
         let mut p = RequestParser::new();
         let mut out = Vec::new();
-        while let Some(argv) = p.next(&mut buf, 512 * 1024 * 1024)? {
+        while let Some(argv) = p.next(&mut buf, Limits::bulk(512 * 1024 * 1024))? {
             out.push(argv);
         }
         Ok(out)
@@ -344,7 +407,7 @@ mod tests {
         let mut got = Vec::new();
         for &b in input.iter() {
             buf.extend_from_slice(&[b]);
-            while let Some(argv) = p.next(&mut buf, 1 << 20).unwrap() {
+            while let Some(argv) = p.next(&mut buf, Limits::bulk(1 << 20)).unwrap() {
                 got.push(argv);
             }
         }
@@ -372,11 +435,176 @@ mod tests {
         assert_eq!(parse_all(b"*1\r\n$-1\r\n").unwrap_err().error, ProtocolError::INVALID_BULK_LEN);
         let mut buf = BytesMut::from(&b"*1\r\n$100\r\n"[..]);
         assert_eq!(
-            RequestParser::new().next(&mut buf, 10).unwrap_err().error,
+            RequestParser::new().next(&mut buf, Limits::bulk(10)).unwrap_err().error,
             ProtocolError::INVALID_BULK_LEN
         );
         let big = vec![b'a'; INLINE_MAX + 10];
         assert_eq!(parse_all(&big).unwrap_err().error, ProtocolError::BIG_INLINE);
+    }
+
+    #[test]
+    fn nul_ends_an_inline_line() {
+        // sdssplitargs reads a C string: a leading NUL is an empty command, skipped.
+        assert!(parse_all(b"\x00abc\r\n").unwrap().is_empty());
+        assert!(parse_all(b"$\x00\r\n").unwrap() == vec![vec![Bytes::from("$")]]);
+        assert_eq!(parse_all(b"GET a\x00b c\r\n").unwrap(), vec![vec![Bytes::from("GET"), Bytes::from("a")]]);
+        assert_eq!(parse_all(b"SET \"a\x00b\"\r\n").unwrap_err().error, ProtocolError::UNBALANCED_QUOTES);
+        // Between arguments C's isspace is skipped (vertical tab and form feed too); inside
+        // one, only space, tab, CR and LF end it.
+        assert_eq!(parse_all(b"\x0b\x0ca\x0bb\r\n").unwrap(), vec![vec![Bytes::from("a\x0bb")]]);
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let unauth = Limits { max_bulk_len: 1 << 20, authenticated: false };
+        let mut p = RequestParser::new();
+        let eleven = encode(&[&b"x"[..]; 11]);
+        let e = p.next(&mut BytesMut::from(&eleven[..]), unauth).unwrap_err();
+        assert_eq!(e.reply_text(), "ERR Protocol error: unauthenticated multibulk length");
+        let mut p = RequestParser::new();
+        let ten = encode(&[&b"x"[..]; 10]);
+        assert_eq!(p.next(&mut BytesMut::from(&ten[..]), unauth).unwrap().unwrap().len(), 10);
+        let big = vec![b'v'; UNAUTH_MAX_BULK + 1];
+        let e = p.next(&mut BytesMut::from(&encode(&[b"AUTH", &big])[..]), unauth).unwrap_err();
+        assert_eq!(e.reply_text(), "ERR Protocol error: unauthenticated bulk length");
+        let mut p = RequestParser::new();
+        let ok = encode(&[b"AUTH", &big[..UNAUTH_MAX_BULK]]);
+        assert!(p.next(&mut BytesMut::from(&ok[..]), unauth).unwrap().is_some());
+        assert!(p.next(&mut BytesMut::from(&eleven[..]), Limits::bulk(1 << 20)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_frame_in_pieces_resumes_where_it_stopped() {
+        let mut p = RequestParser::new();
+        let mut buf = BytesMut::from(&b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n"[..]);
+        assert_eq!(p.next(&mut buf, Limits::bulk(1 << 20)).unwrap(), None);
+        assert_eq!(p.frame.map(|f| (f.left, f.pos)), Some((1, 20)));
+        buf.extend_from_slice(b"$1\r\nv\r\n");
+        let argv = p.next(&mut buf, Limits::bulk(1 << 20)).unwrap().unwrap();
+        assert_eq!(argv, vec![Bytes::from("SET"), Bytes::from("k"), Bytes::from("v")]);
+        assert!(buf.is_empty() && p.frame.is_none());
+    }
+
+    /// xorshift64*: a small deterministic generator, so failures replay.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// What a parser makes of `input` when it arrives in the given pieces: the
+    /// requests, then the error if one stopped it.
+    fn parse_in_pieces(
+        input: &[u8],
+        cuts: &[usize],
+        limits: Limits,
+    ) -> (Vec<Vec<Bytes>>, Option<DecodeError>) {
+        let mut p = RequestParser::new();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &end in cuts.iter().chain(std::iter::once(&input.len())) {
+            buf.extend_from_slice(&input[start..end]);
+            start = end;
+            loop {
+                match p.next(&mut buf, limits) {
+                    Ok(Some(argv)) => out.push(argv),
+                    Ok(None) => break,
+                    Err(e) => return (out, Some(e)),
+                }
+            }
+        }
+        (out, None)
+    }
+
+    fn random_request(rng: &mut Rng) -> Vec<u8> {
+        let argc = 1 + rng.below(5);
+        let args: Vec<Vec<u8>> =
+            (0..argc).map(|_| (0..rng.below(40)).map(|_| rng.next() as u8).collect()).collect();
+        if rng.below(4) == 0 {
+            // An inline line of printable words.
+            let words: Vec<Vec<u8>> = args
+                .iter()
+                .map(|a| a.iter().map(|b| b'a' + b % 26).chain(std::iter::once(b'x')).collect())
+                .collect();
+            let mut line = words.join(&b' ');
+            line.extend_from_slice(b"\r\n");
+            return line;
+        }
+        encode(&args.iter().map(|a| &a[..]).collect::<Vec<_>>())
+    }
+
+    /// Random, mutated and truncated frames in random pieces: the parser never panics,
+    /// never produces more (or larger) arguments than the bytes it was given, and what
+    /// it makes of a stream does not depend on how the stream was cut.
+    #[test]
+    fn property_random_and_mutated_frames() {
+        let mut rng = Rng(0x5107_cace_d00d_f00d);
+        let limits = [Limits::bulk(1 << 20), Limits { max_bulk_len: 1 << 20, authenticated: false }];
+        for round in 0..4000 {
+            let mut input = Vec::new();
+            for _ in 0..1 + rng.below(4) {
+                input.extend(random_request(&mut rng));
+            }
+            match round % 4 {
+                0 => {}
+                1 => {
+                    for _ in 0..1 + rng.below(4) {
+                        let i = rng.below(input.len());
+                        input[i] = match rng.below(6) {
+                            0 => 0,
+                            1 => b'\r',
+                            2 => b'\n',
+                            3 => b'*',
+                            4 => b'$',
+                            _ => rng.next() as u8,
+                        };
+                    }
+                }
+                2 => {
+                    let at = rng.below(input.len());
+                    let junk: Vec<u8> = (0..rng.below(16)).map(|_| rng.next() as u8).collect();
+                    input.splice(at..at, junk);
+                    input.truncate(rng.below(input.len() + 1));
+                }
+                _ => input = (0..rng.below(300)).map(|_| rng.next() as u8).collect(),
+            }
+            let limits = limits[rng.below(2)];
+            let whole = parse_in_pieces(&input, &[], limits);
+            let mut cuts: Vec<usize> = (0..rng.below(8)).map(|_| rng.below(input.len() + 1)).collect();
+            cuts.sort_unstable();
+            let pieces = parse_in_pieces(&input, &cuts, limits);
+            assert_eq!(whole, pieces, "input {input:?} cut at {cuts:?}");
+            let args: usize = whole.0.iter().map(|a| a.len()).sum();
+            let bytes: usize = whole.0.iter().flatten().map(|a| a.len()).sum();
+            assert!(args <= input.len() && bytes <= input.len(), "input {input:?}");
+            if round % 4 == 0 {
+                assert!(whole.1.is_none(), "valid input {input:?} failed: {:?}", whole.1);
+            }
+        }
+    }
+
+    #[test]
+    fn encoded_requests_round_trip() {
+        let mut rng = Rng(42);
+        for _ in 0..1000 {
+            let args: Vec<Vec<u8>> = (0..1 + rng.below(6))
+                .map(|_| (0..rng.below(64)).map(|_| rng.next() as u8).collect())
+                .collect();
+            let refs: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+            let (got, err) = parse_in_pieces(&encode(&refs), &[], Limits::bulk(1 << 20));
+            assert!(err.is_none());
+            assert_eq!(got, vec![args.iter().map(|a| Bytes::from(a.clone())).collect::<Vec<_>>()]);
+        }
     }
 
     #[test]

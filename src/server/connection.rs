@@ -22,7 +22,7 @@ use super::listener::Incoming;
 use super::session::Session;
 use super::stats::ThreadStats;
 use crate::command::{Ctx, dispatch};
-use crate::protocol::{Reply, RequestParser};
+use crate::protocol::{Limits, Reply, RequestParser};
 
 /// Bytes reserved in the read buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -207,7 +207,8 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
 ) -> Result<(), Close> {
     let max_bulk = server.limits.proto_max_bulk_len.load(Relaxed) as usize;
     loop {
-        let argv = match parser.next(rbuf, max_bulk) {
+        let limits = Limits { max_bulk_len: max_bulk, authenticated: session.authenticated };
+        let argv = match parser.next(rbuf, limits) {
             Ok(Some(argv)) => argv,
             Ok(None) => return Ok(()),
             Err(e) => return Err(Close::Protocol(e.reply_text())),
@@ -315,11 +316,12 @@ pub fn execute(
     now: u64,
 ) {
     let mark = out.len();
-    let skip_this = std::mem::take(&mut session.skip_next);
+    session.suppress_current = std::mem::take(&mut session.skip_next);
     let mut ctx = Ctx { server, session, out, stats, now, slot: 0 };
     dispatch(&mut ctx, argv);
     let suppress = std::mem::take(&mut session.suppress_current);
-    if session.reply_off || skip_this || suppress {
+    let push = std::mem::take(&mut session.replied_push);
+    if (session.reply_off || suppress) && !push {
         out.truncate(mark);
     }
 }

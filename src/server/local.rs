@@ -11,7 +11,7 @@ use super::clients::{ClientInfo, Peer};
 use super::connection::execute;
 use super::session::Session;
 use super::stats::ThreadStats;
-use crate::protocol::{DecodeError, Reply, RequestParser};
+use crate::protocol::{DecodeError, Limits, Reply, RequestParser};
 
 pub struct LocalClient {
     server: Arc<Server>,
@@ -53,7 +53,9 @@ impl LocalClient {
         let now = crate::storage::clock::unix_ms_at(self.session.mark);
         let max_bulk = self.server.limits.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
         loop {
-            match self.parser.next(&mut self.input, max_bulk as usize) {
+            let limits =
+                Limits { max_bulk_len: max_bulk as usize, authenticated: self.session.authenticated };
+            match self.parser.next(&mut self.input, limits) {
                 Ok(Some(argv)) => {
                     execute(&self.server, &self.stats, &mut self.session, &mut self.out, &argv, now)
                 }

@@ -16,8 +16,12 @@ pub struct Session {
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: drop the next command's reply.
     pub skip_next: bool,
-    /// Drop the reply of the command now running (CLIENT REPLY OFF/SKIP themselves).
+    /// Drop the reply of the command now running (CLIENT REPLY OFF/SKIP themselves, and
+    /// the command after a SKIP). CLIENT REPLY ON clears it, so its `+OK` arrives.
     pub suppress_current: bool,
+    /// The command now running replied with pub/sub pushes (subscribe and unsubscribe
+    /// confirmations), which Redis 7.0 delivers whatever the CLIENT REPLY mode.
+    pub replied_push: bool,
     /// Close the connection once the current reply is written (QUIT).
     pub close_after_reply: bool,
     pub info: Arc<ClientInfo>,
@@ -78,6 +82,7 @@ impl Session {
             reply_off: false,
             skip_next: false,
             suppress_current: false,
+            replied_push: false,
             close_after_reply: false,
             info,
             mark: Instant::now(),
