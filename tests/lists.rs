@@ -352,3 +352,79 @@ fn blmove_moves_100000_elements_exactly_once() {
     let done: i64 = cmd("LLEN").arg("{q}done").query(&mut c).unwrap();
     assert_eq!(done as usize, N + CONSUMERS);
 }
+
+/// Two clients in BRPOPLPUSH from the same source, the first into a destination that
+/// holds a string: a push answers the first with WRONGTYPE and the element goes to the
+/// second, as in Redis (only a wrong-type destination is an error for a woken client).
+#[test]
+fn brpoplpush_into_a_wrong_type_destination_errors_and_passes_the_element_on() {
+    let s = TestServer::start_with(&["threads", "1"]);
+    let mut c = s.conn();
+    let _: () = cmd("SET").arg("dst1").arg("a string").query(&mut c).unwrap();
+    let addr = s.addr;
+    let first = common::in_background(move || {
+        cmd("BRPOPLPUSH").arg("src").arg("dst1").arg(0).query::<Option<String>>(&mut common::connect(addr))
+    });
+    wait_blocked(&mut c, 1);
+    let second = common::in_background(move || {
+        cmd("BRPOPLPUSH").arg("src").arg("dst2").arg(0).query::<Option<String>>(&mut common::connect(addr))
+    });
+    wait_blocked(&mut c, 2);
+    let _: () = cmd("LPUSH").arg("src").arg("foo").query(&mut c).unwrap();
+    assert_eq!(common::error_text(&first.result().unwrap_err()), WRONGTYPE);
+    assert_eq!(second.result().unwrap().as_deref(), Some("foo"));
+    assert_eq!(range(&mut c, "dst2"), vec!["foo"]);
+    wait_blocked(&mut c, 0);
+}
+
+/// A client woken for a key that is no longer a list (or sorted set) by the time it
+/// runs keeps waiting, as Redis re-checks the key; it is served by the next real push.
+#[test]
+fn a_woken_client_whose_key_changed_type_keeps_waiting() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let addr = s.addr;
+    let cases: [(&str, redis::Cmd, &str, &str); 4] = [
+        ("BLPOP", cmd("BLPOP").arg("k1").arg(0).clone(), "k1", "LPUSH"),
+        ("BLMPOP", cmd("BLMPOP").arg(0).arg(1).arg("k2").arg("LEFT").clone(), "k2", "LPUSH"),
+        ("BLMOVE", cmd("BLMOVE").arg("k3").arg("d3").arg("LEFT").arg("LEFT").arg(0).clone(), "k3", "LPUSH"),
+        ("BZPOPMIN", cmd("BZPOPMIN").arg("k4").arg(0).clone(), "k4", "ZADD"),
+    ];
+    for (name, blocking, key, push) in cases {
+        let waiter = common::in_background(move || blocking.query::<Value>(&mut common::connect(addr)));
+        wait_blocked(&mut c, 1);
+        let first: &[&str] = if push == "ZADD" { &["1", "a"] } else { &["a"] };
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd(push)
+            .arg(key)
+            .arg(first)
+            .ignore()
+            .cmd("DEL")
+            .arg(key)
+            .ignore()
+            .cmd("SET")
+            .arg(key)
+            .arg("foo")
+            .ignore()
+            .query(&mut c)
+            .unwrap();
+        waiter.assert_waiting(Duration::from_millis(300));
+        let _: () = cmd("DEL").arg(key).query(&mut c).unwrap();
+        let second: &[&str] = if push == "ZADD" { &["2", "b"] } else { &["b"] };
+        let _: () = cmd(push).arg(key).arg(second).query(&mut c).unwrap();
+        let got = waiter.result().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let flat = flatten(&got);
+        assert!(flat.contains(&"b".to_string()), "{name} got {flat:?}");
+        wait_blocked(&mut c, 0);
+    }
+}
+
+/// Every bulk string in a reply, depth first.
+fn flatten(v: &Value) -> Vec<String> {
+    match v {
+        Value::BulkString(b) => vec![String::from_utf8_lossy(b).into_owned()],
+        Value::Array(items) => items.iter().flat_map(flatten).collect(),
+        _ => vec![],
+    }
+}

@@ -66,13 +66,17 @@ fn block_on(
         return Ok(());
     }
     let blocked = match ctx.session.resume.take() {
+        // Woken, and still registered since before the look: nothing slipped past.
         Some(b) => b,
-        None => ctx.server.blocking.register(ctx.session.info.id, ctx.db(), keys, deadline),
+        None => {
+            let b = ctx.server.blocking.register(ctx.session.info.id, ctx.db(), keys, deadline);
+            // Registered first, then looked again: a push in between is not missed.
+            if attempt(ctx)? {
+                return Ok(());
+            }
+            b
+        }
     };
-    // Registered first, then looked again: a push in between is not missed.
-    if attempt(ctx)? {
-        return Ok(());
-    }
     ctx.session.blocked = Some(BlockState { blocked, on_timeout });
     Ok(())
 }

@@ -343,8 +343,11 @@ pub fn move_element(
     let (ss, ds) = (key_slot(src), key_slot(dst));
     let enc = ctx.encodings();
     let mut locked = ctx.server.keyspace.lock_shards([ss, ds]);
-    if ctx.write::<List>(locked.shard(ss), ss, src)?.is_none() {
-        return Ok(None);
+    match ctx.write::<List>(locked.shard(ss), ss, src) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(None),
+        Err(_) if ctx.woken() => return Ok(None),
+        Err(e) => return Err(e),
     }
     // The destination's type is checked before anything is popped.
     ctx.write::<List>(locked.shard(ds), ds, dst)?;
@@ -406,7 +409,8 @@ pub fn mpop_args<'a>(
 /// A key and the elements popped from it.
 pub type Popped = (Bytes, Vec<Box<[u8]>>);
 
-/// Pops from the first non-empty list of `keys`: (key, elements).
+/// Pops from the first non-empty list of `keys`: (key, elements). A woken blocked
+/// client skips keys that are no longer lists ([`Ctx::woken`]).
 pub fn mpop_lists(
     ctx: &Ctx<'_>,
     keys: &[Bytes],
@@ -416,8 +420,11 @@ pub fn mpop_lists(
     for key in keys {
         let slot = key_slot(key);
         let mut shard = ctx.server.keyspace.lock(slot);
-        if let Some(items) = pop_from(ctx, &mut shard, slot, key, count, front)? {
-            return Ok(Some((key.clone(), items)));
+        match pop_from(ctx, &mut shard, slot, key, count, front) {
+            Ok(Some(items)) => return Ok(Some((key.clone(), items))),
+            Ok(None) => {}
+            Err(e) if e == error::WRONGTYPE && ctx.woken() => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(None)

@@ -72,6 +72,13 @@ impl<'a> Ctx<'a> {
         self.session.db
     }
 
+    /// A blocked client's command is running again after a wake-up. A key it waits on
+    /// that now holds another type is then skipped, not an error: Redis serves a woken
+    /// client only from keys of the type it waits for, and keeps it waiting otherwise.
+    pub fn woken(&self) -> bool {
+        self.session.resume.is_some()
+    }
+
     /// Locks the shard of the command's first key.
     pub fn shard(&self) -> MutexGuard<'a, Shard> {
         self.server.keyspace.lock(self.slot)

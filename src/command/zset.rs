@@ -674,8 +674,12 @@ pub fn mpop_zsets(
     for key in keys {
         let slot = key_slot(key);
         let mut shard = ctx.server.keyspace.lock(slot);
-        if let Some(items) = pop_from(ctx, &mut shard, slot, key, count, min)? {
-            return Ok(Some((key.clone(), items)));
+        match pop_from(ctx, &mut shard, slot, key, count, min) {
+            Ok(Some(items)) => return Ok(Some((key.clone(), items))),
+            Ok(None) => {}
+            // A woken client skips a key that is no longer a sorted set (Ctx::woken).
+            Err(e) if e == error::WRONGTYPE && ctx.woken() => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(None)

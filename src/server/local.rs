@@ -121,4 +121,44 @@ mod tests {
         c.feed(b"SET a 1\r\nINCR a\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n").unwrap();
         assert_eq!(c.out.buf, b"+OK\r\n:2\r\n$1\r\n2\r\n");
     }
+
+    /// The audit for replies that never come: every command and subcommand, with
+    /// argument lists of every length from its arity to three past it (words that are
+    /// numbers, keys, options), answers exactly one complete RESP reply. Blocking
+    /// commands, which wait by design, are covered over TCP; commands that end the
+    /// process or the connection are left out.
+    #[test]
+    fn every_command_answers_exactly_one_reply() {
+        let skip = ["shutdown", "quit", "monitor", "debug", "client|reply", "client|pause", "failover"];
+        let words: [&[u8]; 4] = [b"1", b"k", b"0", b"NX"];
+        let mut c = client();
+        let mut checked = 0;
+        for spec in &crate::command::table().specs {
+            if skip.contains(&spec.name) || spec.has(crate::command::table::BLOCKING) {
+                continue;
+            }
+            let name: Vec<&[u8]> = spec.name.split('|').map(str::as_bytes).collect();
+            let min = spec.arity.unsigned_abs() as usize;
+            let max = if spec.arity < 0 { min + 3 } else { min };
+            for len in min.max(name.len())..=max {
+                for (w, _) in words.iter().enumerate() {
+                    let mut argv = name.clone();
+                    argv.extend((argv.len()..len).map(|i| words[(i + w) % words.len()]));
+                    let reply = c.run(&argv);
+                    let shown = String::from_utf8_lossy(&argv.concat()).into_owned();
+                    let Ok(Some((_, used))) = redis_protocol::resp2::decode::decode(&reply) else {
+                        panic!("{shown:?}: no complete reply in {:?}", String::from_utf8_lossy(&reply));
+                    };
+                    // SUBSCRIBE-like commands answer once per channel, all pushes.
+                    if !spec.has(crate::command::table::PUBSUB) {
+                        assert_eq!(used, reply.len(), "{shown:?}: more than one reply");
+                    }
+                    checked += 1;
+                }
+            }
+            c.run(&[b"RESET"]);
+            c.run(&[b"FLUSHALL"]);
+        }
+        assert!(checked > 1000, "{checked}");
+    }
 }

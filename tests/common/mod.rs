@@ -58,9 +58,7 @@ impl TestServer {
     }
 
     pub fn conn(&self) -> redis::Connection {
-        let c = self.client().get_connection_with_timeout(WAIT).expect("connect");
-        c.set_read_timeout(Some(WAIT)).unwrap();
-        c
+        connect(self.addr)
     }
 
     pub fn raw(&self) -> Raw {
@@ -229,6 +227,49 @@ impl Raw {
 /// Encodes a command as a RESP multibulk request.
 #[allow(unused_imports)]
 pub use slotcache::protocol::request::encode as resp;
+
+/// A `redis` connection whose reads give up after the wait bound.
+pub fn connect(addr: SocketAddr) -> redis::Connection {
+    let client = redis::Client::open(format!("redis://{addr}/")).expect("client");
+    let c = client.get_connection_with_timeout(WAIT).expect("connect");
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    c
+}
+
+/// Work running in its own thread (a client that blocks), whose result is awaited with
+/// a bound: a reply that never comes fails the test instead of hanging it.
+pub struct Pending<T> {
+    rx: mpsc::Receiver<T>,
+}
+
+/// Runs `f` in a thread; see [`Pending`].
+pub fn in_background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Pending<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    Pending { rx }
+}
+
+impl<T: std::fmt::Debug> Pending<T> {
+    /// The result, within the wait bound.
+    pub fn result(self) -> T {
+        match self.rx.recv_timeout(WAIT) {
+            Ok(v) => v,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no reply within {WAIT:?}"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the background client panicked"),
+        }
+    }
+
+    /// Asserts no result arrives during `d` (the client is still waiting).
+    pub fn assert_waiting(&self, d: Duration) {
+        match self.rx.recv_timeout(d) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(v) => panic!("expected the client to keep waiting, it got {v:?}"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the background client panicked"),
+        }
+    }
+}
 
 /// Polls `f` until it returns true or the wait bound passes.
 pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
