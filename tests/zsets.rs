@@ -460,3 +460,34 @@ fn memory_usage_counts_collection_elements() {
     assert_eq!(sampled, exact, "members of one length: the sample predicts them exactly");
     assert!(small < 200, "a one-member set is packed: {small}");
 }
+
+/// Scores print as Redis 7.0 prints them (`%.17g`), in RESP2 and RESP3; ZSCAN's scores
+/// as its `d2string` (integers without an exponent).
+#[test]
+fn scores_print_as_redis_7_0() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let _: () = cmd("ZADD")
+        .arg("z")
+        .arg("0.60778593626235888")
+        .arg("a")
+        .arg("1.7976931348623157e308")
+        .arg("b")
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("ZADD").arg("z").arg("1e17").arg("c").arg("0.1").arg("d").query(&mut c).unwrap();
+    let score =
+        |c: &mut redis::Connection, m: &str| -> String { cmd("ZSCORE").arg("z").arg(m).query(c).unwrap() };
+    assert_eq!(score(&mut c, "a"), "0.60778593626235888");
+    assert_eq!(score(&mut c, "b"), "1.7976931348623157e+308");
+    assert_eq!(score(&mut c, "c"), "1e+17");
+    assert_eq!(score(&mut c, "d"), "0.10000000000000001");
+    let v: String = cmd("ZINCRBY").arg("z").arg("0.2").arg("d").query(&mut c).unwrap();
+    assert_eq!(v, "0.30000000000000004");
+    let (_, items): (String, Vec<String>) = cmd("ZSCAN").arg("z").arg(0).query(&mut c).unwrap();
+    assert!(items.contains(&"100000000000000000".to_string()), "{items:?}");
+    let mut r = s.raw();
+    r.send(&common::resp(&[b"HELLO", b"3"]));
+    r.read_until(b"modules\r\n*0\r\n");
+    r.roundtrip(&common::resp(&[b"ZSCORE", b"z", b"b"]), b",1.7976931348623157e+308\r\n");
+}

@@ -1006,7 +1006,7 @@ fn zscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     ctx.out.array(kept.len() * 2);
     for (m, s) in kept {
         ctx.out.bulk(m);
-        ctx.out.bulk(crate::protocol::reply::format_double(s).as_bytes());
+        ctx.out.bulk(crate::protocol::reply::d2string(s).as_bytes());
     }
     Ok(())
 }

@@ -118,9 +118,10 @@ impl Reply {
         }
     }
 
-    /// A double: `,1.5` in RESP3, a bulk string in RESP2.
+    /// A double as Redis 7.0's `addReplyDouble` writes it (`%.17g`): `,1.5` in RESP3,
+    /// a bulk string in RESP2.
     pub fn double(&mut self, v: f64) {
-        let text = format_double(v);
+        let text = format_g17(v);
         if self.resp3 {
             self.buf.push(b',');
             self.buf.extend_from_slice(text.as_bytes());
@@ -154,9 +155,47 @@ impl Reply {
     }
 }
 
-/// Formats a double as Redis does for replies: `inf`, `-inf`, `nan`, and otherwise the
-/// shortest text that reads back as the same value, without an exponent for the
-/// magnitudes INCRBYFLOAT produces.
+/// C's `printf("%.17g")`, which Redis 7.0 uses for every double reply (scores): 17
+/// significant digits, trailing zeros dropped, an exponent (`e+308`, `e-05`) below 1e-4
+/// or from 1e17 on; `inf`, `-inf` and `nan` spelled as Redis does.
+pub fn format_g17(v: f64) -> String {
+    if !v.is_finite() {
+        return format_double(v);
+    }
+    const P: i32 = 17;
+    let sci = format!("{:.*e}", (P - 1) as usize, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..P).contains(&exp) {
+        let fixed = format!("{:.*}", (P - 1 - exp) as usize, v);
+        trim_fraction(&fixed).to_string()
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim_fraction(mantissa), exp.unsigned_abs())
+    }
+}
+
+/// Drops trailing zeros after a decimal point, and the point itself if nothing is left.
+fn trim_fraction(s: &str) -> &str {
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
+}
+
+/// Redis 7.0's `d2string`: an integral value within ±2^62 as an integer, anything else
+/// as `%.17g` (ZSCAN's scores).
+pub fn d2string(v: f64) -> String {
+    const LIMIT: f64 = (i64::MAX / 2) as f64;
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    if v.is_finite() && (-LIMIT..=LIMIT).contains(&v) && v == v.trunc() {
+        return (v as i64).to_string();
+    }
+    format_g17(v)
+}
+
+/// Formats a double the human-friendly way Redis answers INCRBYFLOAT and HINCRBYFLOAT
+/// (`ld2string` in `LD_STR_HUMAN` mode): `inf`, `-inf`, `nan`, and otherwise the
+/// shortest text that reads back as the same value, never with an exponent.
 pub fn format_double(v: f64) -> String {
     if v.is_nan() {
         "nan".to_string()
@@ -186,6 +225,25 @@ mod tests {
         r.double(1.5);
         r.boolean(true);
         assert_eq!(r.buf, b"%1\r\n_\r\n,1.5\r\n#t\r\n");
+    }
+
+    #[test]
+    fn doubles_as_redis_7_0_replies() {
+        assert_eq!(format_g17(0.60778593626235888), "0.60778593626235888");
+        assert_eq!(format_g17(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(format_g17(1.5), "1.5");
+        assert_eq!(format_g17(3.0), "3");
+        assert_eq!(format_g17(-0.0), "-0");
+        assert_eq!(format_g17(0.1), "0.10000000000000001");
+        assert_eq!(format_g17(1e17), "1e+17");
+        assert_eq!(format_g17(12345678901234567.0), "12345678901234568");
+        assert_eq!(format_g17(0.0001), "0.0001");
+        assert_eq!(format_g17(1e-5), "1.0000000000000001e-05");
+        assert_eq!(format_g17(5e-324), "4.9406564584124654e-324");
+        assert_eq!(format_g17(f64::NEG_INFINITY), "-inf");
+        assert_eq!(d2string(1e17), "100000000000000000");
+        assert_eq!(d2string(2.5), "2.5");
+        assert_eq!(d2string(1e19), "1e+19");
     }
 
     #[test]
