@@ -81,6 +81,8 @@ pub const NOT_INTEGER: CommandError = CommandError::new("ERR value is not an int
 pub const NOT_FLOAT: CommandError = CommandError::new("ERR value is not a valid float");
 pub const OVERFLOW: CommandError = CommandError::new("ERR increment or decrement would overflow");
 pub const NAN_OR_INF: CommandError = CommandError::new("ERR increment would produce NaN or Infinity");
+/// HINCRBYFLOAT's increment itself is infinite (checked before the key is touched).
+pub const VALUE_NAN_OR_INF: CommandError = CommandError::new("ERR value is NaN or Infinity");
 pub const NO_SUCH_KEY: CommandError = CommandError::new("ERR no such key");
 pub const INVALID_DB: CommandError = CommandError::new("ERR DB index is out of range");
 pub const SAME_OBJECT: CommandError = CommandError::new("ERR source and destination objects are the same");

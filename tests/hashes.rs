@@ -89,6 +89,23 @@ fn counters_and_their_errors() {
         err(&mut c, cmd("HINCRBYFLOAT").arg("h").arg("huge").arg("1.7e308")),
         "ERR increment would produce NaN or Infinity"
     );
+    // An increment that is itself infinite is refused before the key is looked at:
+    // even a field holding text, or a key of another type, gets this error.
+    for inf in ["inf", "-inf", "+inf"] {
+        assert_eq!(
+            err(&mut c, cmd("HINCRBYFLOAT").arg("h").arg("s").arg(inf)),
+            "ERR value is NaN or Infinity"
+        );
+    }
+    let _: () = cmd("SET").arg("str").arg("x").query(&mut c).unwrap();
+    assert_eq!(
+        err(&mut c, cmd("HINCRBYFLOAT").arg("str").arg("f").arg("inf")),
+        "ERR value is NaN or Infinity"
+    );
+    assert_eq!(
+        err(&mut c, cmd("HINCRBYFLOAT").arg("h").arg("f").arg("nan")),
+        "ERR value is not a valid float"
+    );
     let n: i64 = cmd("HINCRBY").arg("h").arg("n").arg(0).query(&mut c).unwrap();
     assert_eq!(n, -2, "failed increments changed nothing");
 }

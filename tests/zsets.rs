@@ -491,3 +491,45 @@ fn scores_print_as_redis_7_0() {
     r.read_until(b"modules\r\n*0\r\n");
     r.roundtrip(&common::resp(&[b"ZSCORE", b"z", b"b"]), b",1.7976931348623157e+308\r\n");
 }
+
+/// Every command that takes `numkeys` answers Redis 7.0's own error texts.
+#[test]
+fn numkeys_errors_as_redis() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    const POSITIVE: &str = "ERR numkeys should be greater than 0";
+    const SYNTAX: &str = "ERR syntax error";
+    const NOT_INT: &str = "ERR value is not an integer or out of range";
+    const OVER_ARGS: &str = "ERR Number of keys can't be greater than number of args";
+    let at_least = |name: &str| format!("ERR at least 1 input key is needed for '{name}' command");
+    let cases: Vec<(&[&str], String)> = vec![
+        (&["ZMPOP", "0", "z", "MIN"], POSITIVE.into()),
+        (&["ZMPOP", "abc", "z", "MIN"], POSITIVE.into()),
+        (&["ZMPOP", "5", "z", "MIN"], SYNTAX.into()),
+        (&["BZMPOP", "0", "0", "z", "MIN"], POSITIVE.into()),
+        (&["BZMPOP", "0", "-1", "z", "MIN"], POSITIVE.into()),
+        (&["LMPOP", "0", "l", "LEFT"], POSITIVE.into()),
+        (&["LMPOP", "3", "l", "LEFT"], SYNTAX.into()),
+        (&["BLMPOP", "0", "0", "l", "LEFT"], POSITIVE.into()),
+        (&["SINTERCARD", "0", "s"], POSITIVE.into()),
+        (&["SINTERCARD", "abc", "s"], POSITIVE.into()),
+        (&["SINTERCARD", "2", "s"], OVER_ARGS.into()),
+        (&["ZINTERCARD", "0", "z"], at_least("zintercard")),
+        (&["ZINTERCARD", "2", "z"], SYNTAX.into()),
+        (&["ZINTERCARD", "abc", "z"], NOT_INT.into()),
+        (&["ZUNION", "0", "z"], at_least("zunion")),
+        (&["ZINTER", "-1", "z"], at_least("zinter")),
+        (&["ZDIFF", "0", "z"], at_least("zdiff")),
+        (&["ZDIFF", "3", "z"], SYNTAX.into()),
+        (&["ZUNIONSTORE", "d", "0", "z"], at_least("zunionstore")),
+        (&["ZINTERSTORE", "d", "2", "z"], SYNTAX.into()),
+        (&["ZDIFFSTORE", "d", "0", "z"], at_least("zdiffstore")),
+    ];
+    for (args, expected) in cases {
+        let mut command = cmd(args[0]);
+        for a in &args[1..] {
+            command.arg(*a);
+        }
+        assert_eq!(err(&mut c, &command), expected, "{args:?}");
+    }
+}

@@ -211,6 +211,9 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// HINCRBYFLOAT key field increment
 fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let by = args::float(&argv[3])?;
+    if !by.is_finite() {
+        return Err(error::VALUE_NAN_OR_INF);
+    }
     let enc = ctx.encodings();
     let mut shard = ctx.shard();
     let current = match ctx.write::<Hash>(&mut shard, ctx.slot, &argv[1])?.and_then(|h| h.get(&argv[2])) {

@@ -386,12 +386,9 @@ pub fn mpop_args<'a>(
     numkeys_at: usize,
     words: &[&str],
 ) -> Result<(&'a [Bytes], usize, usize), CommandError> {
-    let numkeys = args::int(&argv[numkeys_at])?;
-    if numkeys <= 0 {
-        return Err(error::NUMKEYS_NOT_POSITIVE);
-    }
+    let numkeys = args::numkeys(&argv[numkeys_at])?;
     let first = numkeys_at + 1;
-    let Some(end) = first.checked_add(numkeys as usize).filter(|&e| e < argv.len()) else {
+    let Some(end) = first.checked_add(numkeys).filter(|&e| e < argv.len()) else {
         return Err(error::SYNTAX);
     };
     let word = args::keyword(&argv[end], words).ok_or(error::SYNTAX)?;

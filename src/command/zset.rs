@@ -795,7 +795,7 @@ fn parse_algebra<'a>(
 ) -> Result<Algebra<'a>, CommandError> {
     let numkeys = args::int(&argv[numkeys_at])?;
     if numkeys <= 0 {
-        return Err(CommandError::owned(format!("ERR at least 1 input key is needed for '{cmd}' command")));
+        return Err(at_least_one_key(cmd));
     }
     let first = numkeys_at + 1;
     let Some(end) = first.checked_add(numkeys as usize).filter(|&e| e <= argv.len()) else {
@@ -968,28 +968,42 @@ fn zdiffstore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// ZINTERCARD numkeys key [key ...] [LIMIT limit]
 fn zintercard(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let (keys, limit) = intercard_args(argv)?;
+    // ZINTERCARD reads numkeys as ZINTER does (its own texts), then LIMIT.
+    let numkeys = args::int(&argv[1])?;
+    if numkeys <= 0 {
+        return Err(at_least_one_key("zintercard"));
+    }
+    let Some(end) = 2usize.checked_add(numkeys as usize).filter(|&e| e <= argv.len()) else {
+        return Err(error::SYNTAX);
+    };
+    let keys = &argv[2..end];
+    let limit = intercard_limit(&argv[end..])?;
     let a = Algebra { keys, weights: vec![1.0; keys.len()], aggregate: Aggregate::Sum, withscores: false };
     let n = compute(ctx, &a, Op::Inter, None)?.len();
     ctx.out.int(if limit > 0 { n.min(limit) } else { n } as i64);
     Ok(())
 }
 
-/// `numkeys key [key ...] [LIMIT limit]` of ZINTERCARD and SINTERCARD.
-pub fn intercard_args(argv: &[Bytes]) -> Result<(&[Bytes], usize), CommandError> {
-    let numkeys = args::int(&argv[1])?;
-    if numkeys <= 0 {
-        return Err(error::NUMKEYS_NOT_POSITIVE);
+fn at_least_one_key(cmd: &str) -> CommandError {
+    CommandError::owned(format!("ERR at least 1 input key is needed for '{cmd}' command"))
+}
+
+/// `[LIMIT limit]` after the keys of ZINTERCARD and SINTERCARD.
+fn intercard_limit(rest: &[Bytes]) -> Result<usize, CommandError> {
+    match rest {
+        [] => Ok(0),
+        [l, v] if args::is(l, "LIMIT") => Ok(args::uint(v, error::LIMIT_NEGATIVE)? as usize),
+        _ => Err(error::SYNTAX),
     }
-    let Some(end) = 2usize.checked_add(numkeys as usize).filter(|&e| e <= argv.len()) else {
+}
+
+/// `numkeys key [key ...] [LIMIT limit]` of SINTERCARD.
+pub fn intercard_args(argv: &[Bytes]) -> Result<(&[Bytes], usize), CommandError> {
+    let numkeys = args::numkeys(&argv[1])?;
+    let Some(end) = 2usize.checked_add(numkeys).filter(|&e| e <= argv.len()) else {
         return Err(error::NUMKEYS_OVER_ARGS);
     };
-    let limit = match &argv[end..] {
-        [] => 0,
-        [l, v] if args::is(l, "LIMIT") => args::uint(v, error::LIMIT_NEGATIVE)? as usize,
-        _ => return Err(error::SYNTAX),
-    };
-    Ok((&argv[2..end], limit))
+    Ok((&argv[2..end], intercard_limit(&argv[end..])?))
 }
 
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]

@@ -20,6 +20,16 @@ pub fn int(arg: &[u8]) -> Result<i64, CommandError> {
     parse_i64(arg).ok_or(NOT_INTEGER)
 }
 
+/// The `numkeys` of LMPOP, ZMPOP, SINTERCARD and their blocking forms: anything but a
+/// positive integer is `numkeys should be greater than 0`, as Redis's
+/// `getRangeLongFromObjectOrReply` with that message says.
+pub fn numkeys(arg: &[u8]) -> Result<usize, CommandError> {
+    match parse_i64(arg) {
+        Some(n) if n > 0 => Ok(n as usize),
+        _ => Err(crate::error::NUMKEYS_NOT_POSITIVE),
+    }
+}
+
 /// A double as Redis's `string2d`/`string2ld` accept it: no surrounding spaces, no NaN.
 /// `inf`, `+inf`, `-inf` are accepted.
 pub fn parse_f64(arg: &[u8]) -> Option<f64> {
