@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn doubles_as_redis_7_0_replies() {
-        assert_eq!(format_g17(0.60778593626235888), "0.60778593626235888");
+        assert_eq!(format_g17("0.60778593626235888".parse().unwrap()), "0.60778593626235888");
         assert_eq!(format_g17(f64::MAX), "1.7976931348623157e+308");
         assert_eq!(format_g17(1.5), "1.5");
         assert_eq!(format_g17(3.0), "3");
