@@ -228,3 +228,58 @@ fn sort_by_weights_get_limit_store() {
     let v: Value = cmd("SORT").arg("missing").query(&mut c).unwrap();
     assert_eq!(v, Value::Array(vec![]));
 }
+
+/// BY a constant (no `*`): lists and sorted sets keep their own order, reversed by
+/// DESC, with LIMIT; STORE of a set sorts it lexicographically so what is stored does
+/// not depend on the set's layout; the last of several STOREs is the destination, and
+/// an empty result deletes it.
+#[test]
+fn sort_by_nosort_keeps_native_order() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let _: () = cmd("ZADD").arg("z").arg(3).arg("c").arg(1).arg("b").arg(2).arg("a").query(&mut c).unwrap();
+    let sorted = |c: &mut redis::Connection, args: &[&str]| -> Vec<String> {
+        let mut command = cmd("SORT");
+        for a in args {
+            command.arg(*a);
+        }
+        command.query(c).unwrap()
+    };
+    assert_eq!(sorted(&mut c, &["z", "BY", "nosort"]), ["b", "a", "c"]);
+    assert_eq!(sorted(&mut c, &["z", "BY", "nosort", "DESC"]), ["c", "a", "b"]);
+    assert_eq!(sorted(&mut c, &["z", "BY", "nosort", "DESC", "LIMIT", "1", "1"]), ["a"]);
+    let _: () = cmd("RPUSH").arg("l").arg("x").arg("z").arg("y").query(&mut c).unwrap();
+    assert_eq!(sorted(&mut c, &["l", "BY", "nosort", "DESC"]), ["y", "z", "x"]);
+    let members: Vec<String> = (0..50).map(|i| format!("m{i:02}")).collect();
+    let _: () = cmd("SADD").arg("s").arg(&members).query(&mut c).unwrap();
+    let n: i64 = cmd("SORT")
+        .arg("s")
+        .arg("BY")
+        .arg("nosort")
+        .arg("STORE")
+        .arg("d1")
+        .arg("STORE")
+        .arg("d2")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 50);
+    let stored: Vec<String> = cmd("LRANGE").arg("d2").arg(0).arg(-1).query(&mut c).unwrap();
+    assert_eq!(stored, members, "a set stored BY a constant is sorted lexicographically");
+    let exists: i64 = cmd("EXISTS").arg("d1").query(&mut c).unwrap();
+    assert_eq!(exists, 0, "only the last STORE is written");
+    let keys: Vec<String> = cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("SORT")
+        .arg("s")
+        .arg("STORE")
+        .arg("d1")
+        .arg("STORE")
+        .arg("d2")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(keys, ["s", "d2"]);
+    let n: i64 = cmd("SORT").arg("missing").arg("STORE").arg("d2").query(&mut c).unwrap();
+    assert_eq!(n, 0);
+    let exists: i64 = cmd("EXISTS").arg("d2").query(&mut c).unwrap();
+    assert_eq!(exists, 0, "an empty result deletes the destination");
+}

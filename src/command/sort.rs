@@ -96,24 +96,46 @@ fn lookup(ctx: &Ctx<'_>, pattern: &[u8], element: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// The type of the key being sorted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    List,
+    Set,
+    ZSet,
+}
+
 fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult {
     let a = parse(argv, read_only)?;
     // The elements, copied out so pattern lookups can lock other shards.
-    let elements: Vec<Vec<u8>> = {
+    let (kind, elements): (Kind, Vec<Vec<u8>>) = {
         let mut shard = ctx.shard();
         match shard.get(ctx.db(), ctx.slot, &argv[1], ctx.now) {
-            None => Vec::new(),
+            None => (Kind::List, Vec::new()),
             Some(e) => match e.into_entry().value() {
-                ValueRef::Obj(Object::List(l)) => l.range(0, l.len()).map(<[u8]>::to_vec).collect(),
-                ValueRef::Obj(Object::Set(s)) => s.iter().map(|m| m.into_owned()).collect(),
+                ValueRef::Obj(Object::List(l)) => {
+                    (Kind::List, l.range(0, l.len()).map(<[u8]>::to_vec).collect())
+                }
+                ValueRef::Obj(Object::Set(s)) => (Kind::Set, s.iter().map(|m| m.into_owned()).collect()),
                 ValueRef::Obj(Object::ZSet(z)) => {
-                    z.range(0, z.len(), false).map(|(m, _)| m.to_vec()).collect()
+                    (Kind::ZSet, z.range(0, z.len(), false).map(|(m, _)| m.to_vec()).collect())
                 }
                 _ => return Err(error::WRONGTYPE),
             },
         }
     };
-    let sorting = a.by.is_none_or(|p| p.contains(&b'*'));
+    let mut a = a;
+    let mut elements = elements;
+    let mut sorting = a.by.is_none_or(|p| p.contains(&b'*'));
+    if !sorting && kind == Kind::Set && a.store.is_some() {
+        // A set has no order of its own: what is stored must not depend on its layout,
+        // so Redis sorts it by the elements (ALPHA) even BY a constant.
+        sorting = true;
+        a.alpha = true;
+        a.by = None;
+    } else if !sorting && kind != Kind::Set && a.desc {
+        // Lists and sorted sets keep their own order, reversed by DESC.
+        elements.reverse();
+    }
     let mut items: Vec<(Vec<u8>, Option<Vec<u8>>, f64)> = Vec::with_capacity(elements.len());
     for el in elements {
         let weight = match a.by {

@@ -221,13 +221,31 @@ impl CommandSpec {
             Some(n) if n > 0 => (at + 1)..(at + 1 + (n as usize).min(argc - at - 1)),
             _ => 0..0,
         };
-        let after = self
-            .key_after
-            .and_then(|w| argv.iter().skip(2).position(|a| crate::protocol::args::is(a, w)))
-            .map(|p| p + 3)
-            .filter(|&i| i < argc);
+        let after = self.key_after.and_then(|w| keyword_key(argv, w));
         fixed.chain(counted).chain(after)
     }
+}
+
+/// The argument after the *last* `keyword` (SORT's STORE), stepping over the arguments
+/// of the options that take some (LIMIT two, GET and BY one), as Redis's `sortGetKeys`:
+/// `SORT k GET store` names no key, and with several STOREs the last one is the key.
+fn keyword_key(argv: &[Bytes], keyword: &str) -> Option<usize> {
+    use crate::protocol::args::is;
+    let mut found = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let a = &argv[i];
+        if is(a, "LIMIT") {
+            i += 2;
+        } else if is(a, "GET") || is(a, "BY") {
+            i += 1;
+        } else if is(a, keyword) && i + 1 < argv.len() {
+            found = Some(i + 1);
+            i += 1;
+        }
+        i += 1;
+    }
+    found
 }
 
 /// The flattened table with name lookups.
@@ -352,5 +370,15 @@ mod tests {
             .map(|a| Bytes::from_static(a.as_bytes()))
             .collect();
         assert_eq!(sort.key_indices(&sort_argv).collect::<Vec<_>>(), vec![1, 6]);
+        let words =
+            |w: &[&'static str]| w.iter().map(|a| Bytes::from_static(a.as_bytes())).collect::<Vec<_>>();
+        let twice = words(&["SORT", "k", "STORE", "a", "GET", "store", "STORE", "b"]);
+        assert_eq!(
+            sort.key_indices(&twice).collect::<Vec<_>>(),
+            vec![1, 7],
+            "the last STORE, not GET's argument"
+        );
+        let none = words(&["SORT", "k", "BY", "store", "LIMIT", "store", "1"]);
+        assert_eq!(sort.key_indices(&none).collect::<Vec<_>>(), vec![1]);
     }
 }
