@@ -5,8 +5,14 @@
 //! runtime. Values are parsed and printed here and nowhere else, so the file, the CLI,
 //! `CONFIG GET`, `CONFIG SET` and `CONFIG REWRITE` always agree.
 
-use crate::server::defrag::DefragSettings;
+mod known;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+pub use known::{KNOWN, Kind, Known};
+
+use crate::server::defrag::DefragSettings;
 
 use crate::protocol::request::split_args;
 use crate::storage::Encodings;
@@ -86,10 +92,20 @@ pub struct Config {
     /// When small collections leave their packed forms (`*-max-listpack-*`).
     pub encodings: Encodings,
     pub metrics_port: u16,
+    /// `metrics-port` was given by the file or the command line: then a busy port is
+    /// fatal; the default one, when busy, is skipped with a warning.
+    pub metrics_port_explicit: bool,
     pub metrics_bind: String,
     pub http_api: bool,
     /// The file this configuration was read from, for CONFIG REWRITE.
     pub config_file: Option<PathBuf>,
+    /// Values of Redis 7.0 parameters slotcache accepts and reports but does not act on
+    /// ([`KNOWN`] entries that are not [`DIRECTIVES`]), by name; unset ones report
+    /// Redis's default.
+    pub other: BTreeMap<&'static str, String>,
+    /// Such parameters set by the file or the command line, for one warning each at
+    /// start-up.
+    pub inert: Vec<&'static str>,
 }
 
 /// A directive's name and whether CONFIG SET may change it while running.
@@ -192,25 +208,138 @@ impl Default for Config {
             notify_keyspace_events: 0,
             encodings: Encodings::default(),
             metrics_port: DEFAULT_METRICS_PORT,
+            metrics_port_explicit: false,
             metrics_bind: DEFAULT_METRICS_BIND.into(),
             http_api: false,
             config_file: None,
+            other: BTreeMap::new(),
+            inert: Vec::new(),
         }
     }
 }
 
-/// A directive's name with Redis's older aliases (`*-ziplist-*`) mapped to the current
-/// ones, lower-cased.
+/// A directive's name, lower-cased, with Redis's aliases (`hash-max-ziplist-entries`,
+/// `slave-priority`, `lua-time-limit`...) mapped to the current names.
 pub fn canonical_name(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
-    match lower.as_str() {
-        "hash-max-ziplist-entries"
-        | "hash-max-ziplist-value"
-        | "zset-max-ziplist-entries"
-        | "zset-max-ziplist-value"
-        | "list-max-ziplist-size" => lower.replace("ziplist", "listpack"),
-        _ => lower,
+    match KNOWN.iter().find(|k| k.alias == Some(lower.as_str())) {
+        Some(k) => k.name.to_string(),
+        None => lower,
     }
+}
+
+/// The Redis 7.0 parameter called `name` (canonical), if slotcache does not handle it
+/// itself.
+fn inert(name: &str) -> Option<&'static Known> {
+    if DIRECTIVES.iter().any(|d| d.name == name) {
+        return None;
+    }
+    KNOWN.iter().find(|k| k.name == name)
+}
+
+/// Whether CONFIG SET may change `name` (canonical) while running; None when unknown.
+pub fn is_runtime(name: &str) -> Option<bool> {
+    DIRECTIVES.iter().find(|d| d.name == name).map(|d| d.runtime).or_else(|| inert(name).map(|k| k.runtime))
+}
+
+/// Every parameter name CONFIG GET can report: slotcache's directives, then Redis's
+/// others, each followed by its alias if it has one, with whether a pattern may match it.
+pub fn all_names() -> impl Iterator<Item = (&'static str, bool)> {
+    let aliases = |name: &'static str| KNOWN.iter().find(|k| k.name == name).and_then(|k| k.alias);
+    DIRECTIVES
+        .iter()
+        .map(|d| (d.name, false))
+        .chain(KNOWN.iter().filter(|k| inert(k.name).is_some()).map(|k| (k.name, k.hidden)))
+        .flat_map(move |(name, hidden)| {
+            std::iter::once((name, !hidden)).chain(aliases(name).map(|a| (a, !hidden)))
+        })
+}
+
+/// Checks a value of an inert parameter against its grammar and returns it as CONFIG
+/// GET will print it.
+fn validate_known(k: &Known, args: &[String]) -> Result<String, String> {
+    let bad_args = || "Bad directive or wrong number of arguments".to_string();
+    let joined = args.join(" ");
+    let single = || -> Result<&str, String> {
+        match args {
+            [one] => Ok(one.as_str()),
+            _ => Err(bad_args()),
+        }
+    };
+    let range = |v: i64, lo: i64, hi: i64| {
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("argument must be between {lo} and {hi} inclusive"))
+        }
+    };
+    Ok(match k.kind {
+        Kind::Bool => yes_no(parse_bool(single()?)?),
+        Kind::Int(lo, hi) => range(parse_num(single()?)?, lo, hi)?.to_string(),
+        Kind::Mem(lo, hi) => {
+            let v = parse_mem(single()?)?;
+            range(i64::try_from(v).map_err(|_| "argument out of range".to_string())?, lo, hi)?.to_string()
+        }
+        Kind::MemPercent(lo, hi) | Kind::Percent(lo, hi) => {
+            let v = single()?;
+            match v.strip_suffix('%') {
+                Some(p) => format!("{}%", range(parse_num(p)?, 0, -lo)?),
+                None if k.kind == Kind::Percent(lo, hi) => range(parse_num(v)?, 0, hi)?.to_string(),
+                None => range(parse_mem(v)? as i64, 0, hi)?.to_string(),
+            }
+        }
+        Kind::Octal => {
+            format!(
+                "{:o}",
+                u32::from_str_radix(single()?, 8).map_err(|_| "argument must be an octal number")?
+            )
+        }
+        Kind::Enum(words) => {
+            // Multi-word enums (shutdown-on-sigterm) take several words.
+            let mut out = Vec::new();
+            for w in joined.split_whitespace() {
+                out.push(one_of(w, words)?);
+            }
+            if out.is_empty() {
+                return Err(bad_args());
+            }
+            out.join(" ")
+        }
+        Kind::Str => joined,
+        Kind::Special => {
+            match k.name {
+                "oom-score-adj-values" => {
+                    let v: Vec<i64> = joined
+                        .split_whitespace()
+                        .map(parse_num)
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| bad_args())?;
+                    if v.len() != 3 || v.iter().any(|x| !(-2000..=2000).contains(x)) {
+                        return Err(
+                            "Invalid oom-score-adj-values, elements must be between -2000 and 2000.".into()
+                        );
+                    }
+                    joined
+                }
+                "replicaof" => match args {
+                    [h, p] if h.eq_ignore_ascii_case("no") && p.eq_ignore_ascii_case("one") => String::new(),
+                    [h, p] => format!("{h} {}", parse_num::<u16>(p)?),
+                    _ => return Err(bad_args()),
+                },
+                "latency-tracking-info-percentiles" => {
+                    for v in joined.split_whitespace() {
+                        let p: f64 =
+                            v.parse().map_err(|_| "Invalid latency-tracking-info-percentiles parameters")?;
+                        if !(0.0..=100.0).contains(&p) {
+                            return Err("latency-tracking-info-percentiles parameters should sit between [0.0, 100.0]".into());
+                        }
+                    }
+                    joined
+                }
+                _ => joined,
+            }
+        }
+    })
 }
 
 /// Parses a memory size as Redis's `memtoull`: `100`, `100k` (1000), `100kb` (1024),
@@ -287,6 +416,7 @@ impl Config {
             })?;
         }
         cfg.validate()?;
+        cfg.inert = cfg.other.keys().copied().collect();
         Ok(cfg)
     }
 
@@ -316,7 +446,8 @@ impl Config {
                 } else {
                     inc.to_path_buf()
                 };
-                self.load_file(&inc, depth + 1)?;
+                self.load_file(&inc, depth + 1)
+                    .map_err(|e| format!("{e} (included from {}:{})", path.display(), n + 1))?;
                 continue;
             }
             self.set(&args[0], &args[1..]).map_err(fail)?;
@@ -350,6 +481,11 @@ impl Config {
     /// the context (file line, CONFIG SET argument).
     pub fn set(&mut self, name: &str, args: &[String]) -> Result<(), String> {
         let name = canonical_name(name);
+        if let Some(k) = inert(&name) {
+            let value = validate_known(k, args)?;
+            self.other.insert(k.name, value);
+            return Ok(());
+        }
         if !DIRECTIVES.iter().any(|d| d.name == name) {
             return Err("Bad directive or wrong number of arguments".into());
         }
@@ -460,7 +596,14 @@ impl Config {
             "active-defrag-cycle-max" => self.defrag.cycle_max = parse_percent(single()?, 1, 99)?,
             "dir" => self.dir = single()?.to_string(),
             "dbfilename" => self.dbfilename = single()?.to_string(),
-            "save" => self.save = joined,
+            "save" => {
+                // Pairs of `seconds changes`, or nothing (snapshots off), as Redis checks.
+                let words: Vec<&str> = joined.split_whitespace().collect();
+                if !words.len().is_multiple_of(2) || words.iter().any(|w| w.parse::<u64>().is_err()) {
+                    return Err("Invalid save parameters".into());
+                }
+                self.save = words.join(" ");
+            }
             "appendonly" => {
                 if parse_bool(single()?)? {
                     return Err("appendonly is not supported: slotcache keeps no persistence files".into());
@@ -468,11 +611,7 @@ impl Config {
                 self.appendonly = false;
             }
             "protected-mode" => self.protected_mode = parse_bool(single()?)?,
-            "daemonize" => {
-                if parse_bool(single()?)? {
-                    return Err("daemonize yes is not supported: run slotcache under a supervisor".into());
-                }
-            }
+            "daemonize" => self.daemonize = parse_bool(single()?)?,
             "pidfile" => self.pidfile = if args.is_empty() { String::new() } else { single()?.to_string() },
             "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = parse_bool(single()?)?,
             "notify-keyspace-events" => {
@@ -495,7 +634,10 @@ impl Config {
                 }
                 self.encodings.list_size = v;
             }
-            "metrics-port" => self.metrics_port = parse_num(single()?)?,
+            "metrics-port" => {
+                self.metrics_port = parse_num(single()?)?;
+                self.metrics_port_explicit = true;
+            }
             "http-api" => self.http_api = parse_bool(single()?)?,
             "metrics-bind" => {
                 let addr = single()?;
@@ -568,7 +710,10 @@ impl Config {
             "metrics-port" => self.metrics_port.to_string(),
             "metrics-bind" => self.metrics_bind.clone(),
             "http-api" => yes_no(self.http_api),
-            _ => return None,
+            other => match inert(other) {
+                Some(k) => self.other.get(k.name).cloned().unwrap_or_else(|| k.default.to_string()),
+                None => return None,
+            },
         })
     }
 

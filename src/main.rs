@@ -1,10 +1,11 @@
 //! The `slotcache` binary: parse the command line, load the configuration, start the
 //! server, wait for it to stop.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgAction, Parser};
 use slotcache::{Config, StartOptions};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
@@ -15,13 +16,63 @@ use tracing_subscriber::{fmt, reload};
 /// Usage is Redis's: `slotcache [/path/to/slotcache.conf] [--directive value ...]`.
 /// With no arguments it serves on 127.0.0.1:6379 with the embedded defaults.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version = VERSION, about, long_about = None, disable_version_flag = true, after_help = HELP)]
 struct Cli {
+    /// Print the version and exit (as redis-server -v).
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    version: (),
     /// An optional redis.conf-style configuration file, then directives that override
     /// it, e.g. `slotcache slotcache.conf --port 7000 --maxclients 100`.
     #[arg(allow_hyphen_values = true, trailing_var_arg = true, num_args = 0.., value_name = "CONFIG] [--DIRECTIVE VALUE")]
     args: Vec<String>,
 }
+
+const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (Redis 7.0.15 compatible) malloc=jemalloc bits=64");
+
+const HELP: &str = "\
+Examples:
+  slotcache                                     (embedded defaults, 127.0.0.1:6379)
+  slotcache /etc/redis/redis.conf               (a Redis 7.0 configuration file)
+  slotcache --port 7777 --maxmemory 2gb --maxmemory-policy allkeys-lfu
+  slotcache conf/slotcache.conf --loglevel verbose
+
+Common directives (every one is documented in conf/slotcache.conf):
+  --port, --bind, --unixsocket, --requirepass, --maxclients, --timeout,
+  --maxmemory, --maxmemory-policy, --threads, --shards, --databases,
+  --daemonize, --pidfile, --logfile, --loglevel, --dir,
+  --metrics-port, --metrics-bind, --notify-keyspace-events";
+
+/// `daemonize yes`: the process forks before any thread exists (no runtime, no
+/// logger, no allocator background thread yet), the parent exits, and the child leaves
+/// the terminal: a new session, standard streams on /dev/null.
+fn daemonize() -> std::io::Result<()> {
+    // SAFETY: called from main before any other thread is started; the child only
+    // continues the single-threaded start-up.
+    match unsafe { libc::fork() } {
+        -1 => return Err(std::io::Error::last_os_error()),
+        0 => {}
+        _ => std::process::exit(0),
+    }
+    // SAFETY: plain system calls on the child's own process and descriptors.
+    unsafe {
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a daemonized server writes its pid when `pidfile` is not set (Redis uses
+/// /var/run/redis.pid).
+const DEFAULT_DAEMON_PIDFILE: &str = "/var/run/slotcache.pid";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,16 +80,28 @@ fn main() -> ExitCode {
         Some((first, rest)) if !first.starts_with("--") => (Some(PathBuf::from(first)), rest),
         _ => (None, &cli.args[..]),
     };
-    let config = match Config::load(file.as_deref(), directives) {
+    let mut config = match Config::load(file.as_deref(), directives) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
+    if config.daemonize {
+        if let Err(e) = daemonize() {
+            eprintln!("cannot daemonize: {e}");
+            return ExitCode::FAILURE;
+        }
+        if config.pidfile.is_empty() {
+            config.pidfile = DEFAULT_DAEMON_PIDFILE.into();
+        }
+    }
     if let Err(e) = init_logging(&config) {
         eprintln!("cannot open logfile '{}': {e}", config.logfile);
         return ExitCode::FAILURE;
+    }
+    for name in &config.inert {
+        tracing::warn!("Directive '{name}' is accepted as in Redis 7.0 and has no effect in slotcache");
     }
     let summary = format!(
         "slotcache {} (Redis {} compatible) pid={} port={} threads={} shards={} config={}",
@@ -50,11 +113,16 @@ fn main() -> ExitCode {
         config.shards,
         config.config_file.as_ref().map_or("(none)".to_string(), |p| p.display().to_string()),
     );
+    let log_to_file = !config.logfile.is_empty();
     let handle = match slotcache::start(config, StartOptions { handle_signals: true }) {
         Ok(h) => h,
         Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("{e}");
+            // Once: to the log file when there is one, else on the terminal.
+            if log_to_file {
+                tracing::error!("{e}");
+            } else {
+                eprintln!("{e}");
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -97,7 +165,9 @@ fn init_logging(config: &Config) -> std::io::Result<()> {
     let (filter, handle) = reload::Layer::new(level_filter(&config.loglevel));
     let registry = tracing_subscriber::registry().with(filter);
     if config.logfile.is_empty() {
-        registry.with(fmt::layer().with_target(false).with_writer(std::io::stdout)).init();
+        // Colours only for a terminal, never into a pipe or a supervisor's log.
+        let ansi = std::io::stdout().is_terminal();
+        registry.with(fmt::layer().with_target(false).with_ansi(ansi).with_writer(std::io::stdout)).init();
     } else {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&config.logfile)?;
         registry

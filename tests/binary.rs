@@ -146,6 +146,19 @@ fn bad_configuration_fails_at_start_naming_the_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("memory value"));
 
+    // An error in an included file names that file and the including line.
+    write(&dir.join("inner.conf"), "timeout 5\nmaxmemory lots\n");
+    let outer = dir.join("outer.conf");
+    write(&outer, "port 0\ninclude inner.conf\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_slotcache")).arg(&outer).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("inner.conf:2") && err.contains("included from") && err.contains("outer.conf:2"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "printed once: {err}");
+
     let out = Command::new(env!("CARGO_BIN_EXE_slotcache")).arg(dir.join("missing.conf")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("can't open config file"));

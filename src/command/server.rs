@@ -10,7 +10,6 @@ use bytes::Bytes;
 use super::Ctx;
 use super::connection::help;
 use super::table::*;
-use crate::config::DIRECTIVES;
 use crate::error::{self, CmdResult, CommandError};
 use crate::metrics::names::COMMAND_BUCKETS_US;
 use crate::protocol::args;
@@ -444,17 +443,35 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
 /// CONFIG GET parameter [parameter ...]
 fn config_get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let cfg = ctx.server.config();
-    let mut pairs: Vec<(&str, String)> = Vec::new();
-    for d in DIRECTIVES {
-        if argv[2..].iter().any(|p| args::glob_match(p, d.name.as_bytes(), true))
-            && !pairs.iter().any(|(n, _)| *n == d.name)
-        {
-            pairs.push((d.name, cfg.get(d.name).unwrap_or_default()));
+    // (name as replied, canonical name), in the order found, each parameter once under
+    // each name: an exact name is answered under the name asked for (an alias too), a
+    // pattern under every name and alias it matches, as Redis 7.0.
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for p in &argv[2..] {
+        if !p.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+            let asked = String::from_utf8_lossy(p).into_owned();
+            let name = crate::config::canonical_name(&asked);
+            if crate::config::is_runtime(&name).is_some()
+                && !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(&asked))
+            {
+                pairs.push((asked, name));
+            }
+            continue;
+        }
+        for (name, matchable) in crate::config::all_names() {
+            if matchable
+                && args::glob_match(p, name.as_bytes(), true)
+                && !pairs.iter().any(|(n, _)| n == name)
+            {
+                pairs.push((name.to_string(), crate::config::canonical_name(name)));
+            }
         }
     }
+    let values: Vec<(String, String)> =
+        pairs.into_iter().map(|(shown, name)| (shown, cfg.get(&name).unwrap_or_default())).collect();
     drop(cfg);
-    ctx.out.map(pairs.len());
-    for (name, value) in pairs {
+    ctx.out.map(values.len());
+    for (name, value) in values {
         ctx.out.bulk(name.as_bytes());
         ctx.out.bulk(value.as_bytes());
     }
@@ -463,38 +480,48 @@ fn config_get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// CONFIG SET parameter value [parameter value ...]
 ///
-/// All or nothing: the values are applied to a copy and swapped in only if all parse.
+/// All or nothing: the values are applied to a copy and swapped in only if all parse;
+/// a parameter named twice (under any of its names) is an error.
 fn config_set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if !argv.len().is_multiple_of(2) {
         return Err(error::wrong_arity("config|set"));
     }
     let mut next = ctx.server.config().clone();
+    let mut seen: Vec<String> = Vec::new();
     for pair in argv[2..].chunks(2) {
-        let name = crate::config::canonical_name(&String::from_utf8_lossy(&pair[0]));
+        let asked = String::from_utf8_lossy(&pair[0]).into_owned();
+        let name = crate::config::canonical_name(&asked);
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
-        let Some(d) = DIRECTIVES.iter().find(|d| d.name == name) else {
+        let failed = |why: &str| {
+            CommandError::owned(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{asked}') - {why}"
+            ))
+        };
+        let Some(runtime) = crate::config::is_runtime(&name) else {
             return Err(CommandError::owned(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
                 error::sanitize(&pair[0])
             )));
         };
-        if !d.runtime {
-            return Err(CommandError::owned(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-            )));
+        if !runtime {
+            return Err(failed("can't set immutable config"));
         }
+        if seen.contains(&name) {
+            return Err(failed("duplicate parameter"));
+        }
+        seen.push(name.clone());
+        let multi = matches!(
+            crate::config::KNOWN.iter().find(|k| k.name == name).map(|k| k.kind),
+            Some(crate::config::Kind::Special | crate::config::Kind::Enum(_))
+        ) && name != "dir";
         let values: Vec<String> = if value.is_empty() {
             vec![]
-        } else if matches!(name.as_str(), "save" | "client-output-buffer-limit") {
+        } else if multi || name == "save" || name == "client-output-buffer-limit" {
             value.split_whitespace().map(String::from).collect()
         } else {
             vec![value]
         };
-        next.set(&name, &values).map_err(|e| {
-            CommandError::owned(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
-            ))
-        })?;
+        next.set(&name, &values).map_err(|e| failed(&e))?;
     }
     *ctx.server.config_mut() = next;
     ctx.server.apply_config();

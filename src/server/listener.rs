@@ -69,12 +69,20 @@ pub fn bind_metrics(cfg: &Config) -> io::Result<Option<std::net::TcpListener>> {
         io::Error::new(io::ErrorKind::InvalidInput, format!("invalid metrics-bind '{}'", cfg.metrics_bind))
     })?;
     let addr = SocketAddr::new(ip, cfg.metrics_port);
-    listen(addr, cfg.tcp_backlog).map(Some).map_err(|e| {
-        io::Error::new(
+    match listen(addr, cfg.tcp_backlog) {
+        Ok(l) => Ok(Some(l)),
+        // The side port is optional infrastructure: only a port the user chose is fatal.
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse && !cfg.metrics_port_explicit => {
+            tracing::warn!(
+                "Metrics port {addr} is in use (by another exporter?): serving without /metrics; set metrics-port to choose another"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(io::Error::new(
             e.kind(),
             format!("Could not create metrics listening socket {addr} (metrics-port): {e}"),
-        )
-    })
+        )),
+    }
 }
 
 fn listen(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {

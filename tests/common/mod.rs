@@ -79,6 +79,8 @@ impl Drop for TestServer {
 pub struct Proc {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Log lines read up to the ready line.
+    early: Vec<String>,
     log: mpsc::Receiver<String>,
 }
 
@@ -100,14 +102,20 @@ impl Proc {
             }
         });
         let deadline = Instant::now() + WAIT;
+        let mut early = Vec::new();
         let addr = loop {
             let line =
                 rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("ready line");
-            if let Some(a) = line.split("Ready to accept connections tcp ").nth(1) {
-                break a.trim().parse().expect("address");
+            let addr = line
+                .split("Ready to accept connections tcp ")
+                .nth(1)
+                .map(|a| a.trim().parse().expect("address"));
+            early.push(line);
+            if let Some(a) = addr {
+                break a;
             }
         };
-        Proc { child, addr, log: rx }
+        Proc { child, addr, early, log: rx }
     }
 
     pub fn conn(&self) -> redis::Connection {
@@ -123,13 +131,14 @@ impl Proc {
         assert!(ok.success());
     }
 
-    /// Waits for exit; returns the exit code and the log lines seen.
+    /// Waits for exit; returns the exit code and every log line, from start-up on.
     pub fn wait(mut self) -> (Option<i32>, Vec<String>) {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 std::thread::sleep(Duration::from_millis(50));
-                let lines: Vec<String> = self.log.try_iter().collect();
+                let mut lines = std::mem::take(&mut self.early);
+                lines.extend(self.log.try_iter());
                 return (status.code(), lines);
             }
             if Instant::now() > deadline {
