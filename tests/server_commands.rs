@@ -198,13 +198,16 @@ fn command_table_introspection() {
         cmd("COMMAND").arg("GETKEYS").arg("MSET").arg("a").arg("1").arg("b").arg("2").query(&mut c).unwrap();
     assert_eq!(keys, vec!["a", "b"]);
     assert_eq!(
-        err(&mut c, cmd("COMMAND").arg("GETKEYS").arg("PING")),
+        err(&mut c, cmd("COMMAND").arg("GETKEYS").arg("PING").arg("x")),
         "ERR The command has no key arguments"
     );
-    assert_eq!(err(&mut c, cmd("COMMAND").arg("GETKEYS").arg("NOSUCH")), "ERR Invalid command specified");
+    assert_eq!(
+        err(&mut c, cmd("COMMAND").arg("GETKEYS").arg("NOSUCH").arg("x")),
+        "ERR Invalid command specified"
+    );
     assert_eq!(
         err(&mut c, cmd("COMMAND").arg("GETKEYS").arg("GET")),
-        "ERR Invalid number of arguments specified for command"
+        "ERR wrong number of arguments for 'command|getkeys' command"
     );
     let names: Vec<String> = cmd("COMMAND").arg("LIST").query(&mut c).unwrap();
     assert!(names.contains(&"config|get".to_string()) && names.contains(&"get".to_string()));
@@ -466,4 +469,64 @@ fn slow_monitor_is_dropped_and_others_are_unaffected() {
     assert!(eventually(|| cmd("CLIENT").arg("LIST").query::<String>(&mut c).unwrap().lines().count() == 1));
     let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(n, 80);
+}
+
+/// Command metadata as Redis 7.0: a name with `|` is no command, GETKEYSANDFLAGS, the
+/// GETKEYS errors in Redis's order, and movablekeys on the commands Redis marks.
+#[test]
+fn command_metadata_as_redis() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    assert_eq!(
+        err(&mut c, cmd("CONFIG|GET").arg("maxmemory")),
+        "ERR unknown command 'CONFIG|GET', with args beginning with: 'maxmemory' "
+    );
+    assert_eq!(
+        err(&mut c, cmd("GET|SET").arg("a")),
+        "ERR unknown command 'GET|SET', with args beginning with: 'a' "
+    );
+    let v: Vec<(String, Vec<String>)> = cmd("COMMAND")
+        .arg("GETKEYSANDFLAGS")
+        .arg("LMOVE")
+        .arg("a")
+        .arg("b")
+        .arg("LEFT")
+        .arg("LEFT")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(v.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert!(v[0].1.contains(&"RW".to_string()), "{v:?}");
+    let v: Vec<(String, Vec<String>)> =
+        cmd("COMMAND").arg("GETKEYSANDFLAGS").arg("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, [("k".to_string(), vec!["RO".to_string(), "access".to_string()])]);
+    let getkeys = |args: &[&str]| {
+        let mut command = cmd("COMMAND");
+        command.arg("GETKEYS").arg(args);
+        command
+    };
+    assert_eq!(err(&mut c, getkeys(&["PING", "x"])), "ERR The command has no key arguments");
+    assert_eq!(err(&mut c, getkeys(&["NOSUCH", "x"])), "ERR Invalid command specified");
+    assert_eq!(
+        err(&mut c, getkeys(&["GET", "a", "b"])),
+        "ERR Invalid number of arguments specified for command"
+    );
+    assert_eq!(
+        err(&mut c, getkeys(&["ZUNIONSTORE", "d", "0", "z"])).as_str(),
+        "ERR Invalid arguments specified for command"
+    );
+    let info: Vec<Value> = cmd("COMMAND")
+        .arg("INFO")
+        .arg("zunionstore")
+        .arg("sort")
+        .arg("blmpop")
+        .arg("config|nosuch")
+        .query(&mut c)
+        .unwrap();
+    for entry in &info[..3] {
+        let Value::Array(fields) = entry else { panic!("{entry:?}") };
+        let Value::Array(flags) = &fields[2] else { panic!() };
+        assert!(flags.contains(&Value::SimpleString("movablekeys".into())), "{fields:?}");
+        assert!(!flags.contains(&Value::SimpleString("noscript".into())), "{fields:?}");
+    }
+    assert_eq!(info[3], Value::Nil, "an unknown subcommand is a nil entry");
 }

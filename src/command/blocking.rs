@@ -22,13 +22,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         .doc("Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", "6.2.0"),
     CommandSpec::new("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, brpoplpush).keys(1, 2, 1).acl(LIST).group("list")
         .doc("Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "2.2.0"),
-    CommandSpec::new("blmpop", -5, WRITE | NOSCRIPT | BLOCKING, blmpop).numkeys(2).acl(LIST).group("list")
+    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, blmpop).numkeys(2).acl(LIST).group("list")
         .doc("Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "7.0.0"),
     CommandSpec::new("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, bzpopmin).keys(1, -2, 1).acl(SORTEDSET).group("sorted_set")
         .doc("Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "5.0.0"),
     CommandSpec::new("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, bzpopmax).keys(1, -2, 1).acl(SORTEDSET).group("sorted_set")
         .doc("Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "5.0.0"),
-    CommandSpec::new("bzmpop", -5, WRITE | NOSCRIPT | BLOCKING, bzmpop).numkeys(2).acl(SORTEDSET).group("sorted_set")
+    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, bzmpop).numkeys(2).acl(SORTEDSET).group("sorted_set")
         .doc("Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "7.0.0"),
 ];
 

@@ -41,11 +41,9 @@ pub const COMMANDS: &[CommandSpec] = &[
         .group("connection")
         .doc("Resets the connection.", "6.2.0"),
     CommandSpec::new("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, monitor)
-        .acl(CONN)
         .group("server")
         .doc("Listens for all requests received by the server in real-time.", "1.0.0"),
     CommandSpec::new("client", -2, 0, client_help)
-        .acl(CONN)
         .group("connection")
         .doc("A container for client connection commands.", "2.4.0")
         .subs(CLIENT_SUBCOMMANDS),

@@ -69,7 +69,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         .doc("Removes all keys from all databases.", "1.0.0"),
     CommandSpec::new("swapdb", 3, WRITE | FAST, swapdb).acl(K | DANGEROUS)
         .doc("Swaps two Redis databases.", "4.0.0"),
-    CommandSpec::new("object", -2, 0, object_help).acl(K)
+    CommandSpec::new("object", -2, 0, object_help)
         .doc("A container for object introspection commands.", "2.2.3")
         .subs(OBJECT_SUBCOMMANDS),
 ];

@@ -54,7 +54,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         .doc("A container for memory diagnostics commands.", "4.0.0")
         .subs(MEMORY_SUBCOMMANDS),
     CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, lastsave)
-        .acl(DANGEROUS)
+        .acl(DANGEROUS | ADMIN_CAT)
         .group("server")
         .doc("Returns the Unix timestamp of the last successful save to disk.", "1.0.0"),
     CommandSpec::new("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, shutdown)
@@ -97,10 +97,14 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
         .acl(CONNECTION)
         .group("server")
         .doc("Returns a list of command names.", "7.0.0"),
-    CommandSpec::new("command|getkeys", -3, LOADING | STALE, command_getkeys)
+    CommandSpec::new("command|getkeys", -4, LOADING | STALE, command_getkeys)
         .acl(CONNECTION)
         .group("server")
         .doc("Extracts the key names from an arbitrary command.", "2.8.13"),
+    CommandSpec::new("command|getkeysandflags", -4, LOADING | STALE, command_getkeysandflags)
+        .acl(CONNECTION)
+        .group("server")
+        .doc("Extracts the key names and access flags for an arbitrary command.", "7.0.0"),
     CommandSpec::new("command|help", 2, LOADING | STALE, command_help)
         .acl(CONNECTION)
         .group("server")
@@ -606,6 +610,19 @@ fn write_key_specs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
     }
 }
 
+/// A key spec's flags, as Redis names them (`RW`, `access`...): read-write and
+/// updating for write commands, read-only access for the others.
+fn write_key_flags(out: &mut crate::protocol::Reply, spec: &CommandSpec) {
+    out.set(2);
+    if spec.has(WRITE) {
+        out.simple("RW");
+        out.simple("update");
+    } else {
+        out.simple("RO");
+        out.simple("access");
+    }
+}
+
 /// A value in a key spec's `spec` map.
 enum Field<'a> {
     Int(i64),
@@ -619,14 +636,7 @@ type Step<'a> = (&'a str, &'a [(&'a str, Field<'a>)]);
 fn write_key_spec(out: &mut crate::protocol::Reply, spec: &CommandSpec, begin: Step<'_>, find: Step<'_>) {
     out.map(3);
     out.bulk(b"flags");
-    out.set(2);
-    if spec.has(WRITE) {
-        out.simple("RW");
-        out.simple("UPDATE");
-    } else {
-        out.simple("RO");
-        out.simple("ACCESS");
-    }
+    write_key_flags(out, spec);
     for (name, (kind, fields)) in [("begin_search", begin), ("find_keys", find)] {
         out.bulk(name.as_bytes());
         out.map(2);
@@ -764,9 +774,9 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// COMMAND GETKEYS command [arg [arg ...]]
-fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let cmd = &argv[2..];
+/// The keys of a command given as arguments (COMMAND GETKEYS / GETKEYSANDFLAGS), with
+/// Redis's checks in its order: the command, whether it has keys at all, its arity.
+fn keys_of(cmd: &[Bytes]) -> Result<(&'static CommandSpec, Vec<usize>), CommandError> {
     let t = table();
     let Some(mut idx) = t.lookup(&cmd[0]) else {
         return Err(CommandError::new("ERR Invalid command specified"));
@@ -776,16 +786,40 @@ fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             t.lookup_sub(t.specs[idx], &cmd[1]).ok_or(CommandError::new("ERR Invalid command specified"))?;
     }
     let spec = t.specs[idx];
+    if spec.first_key == 0 && spec.numkeys == 0 && spec.key_after.is_none() {
+        return Err(CommandError::new("ERR The command has no key arguments"));
+    }
     if !spec.arity_ok(cmd.len()) {
         return Err(CommandError::new("ERR Invalid number of arguments specified for command"));
     }
     let keys: Vec<usize> = spec.key_indices(cmd).collect();
     if keys.is_empty() {
-        return Err(CommandError::new("ERR The command has no key arguments"));
+        return Err(CommandError::new("ERR Invalid arguments specified for command"));
     }
+    Ok((spec, keys))
+}
+
+/// COMMAND GETKEYS command [arg [arg ...]]
+fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let cmd = &argv[2..];
+    let (_, keys) = keys_of(cmd)?;
     ctx.out.array(keys.len());
     for i in keys {
         ctx.out.bulk(&cmd[i]);
+    }
+    Ok(())
+}
+
+/// COMMAND GETKEYSANDFLAGS command [arg [arg ...]]: `[key, flags]` per key, the flags
+/// of the command's key spec (those COMMAND INFO shows).
+fn command_getkeysandflags(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let cmd = &argv[2..];
+    let (spec, keys) = keys_of(cmd)?;
+    ctx.out.array(keys.len());
+    for i in keys {
+        ctx.out.array(2);
+        ctx.out.bulk(&cmd[i]);
+        write_key_flags(ctx.out, spec);
     }
     Ok(())
 }

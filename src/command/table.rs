@@ -66,6 +66,8 @@ pub const SET: u32 = 1 << 8;
 pub const SORTEDSET: u32 = 1 << 9;
 pub const BITMAP: u32 = 1 << 10;
 pub const HYPERLOGLOG: u32 = 1 << 11;
+/// `@admin` for a command without the admin flag (LASTSAVE).
+pub const ADMIN_CAT: u32 = 1 << 12;
 
 const ACL_NAMES: &[(u32, &str)] = &[
     (KEYSPACE, "@keyspace"),
@@ -190,7 +192,7 @@ impl CommandSpec {
         if self.has(READONLY) {
             out.push("@read");
         }
-        if self.has(ADMIN) {
+        if self.has(ADMIN) || self.acl & ADMIN_CAT != 0 {
             out.push("@admin");
         }
         if self.has(PUBSUB) {
@@ -216,13 +218,16 @@ impl CommandSpec {
         let last = last.min(argc as i32 - 1);
         let fixed = (first..=last).step_by(step as usize).filter(move |_| first > 0).map(|i| i as usize);
         let at = self.numkeys as usize;
-        let counted = match argv.get(at).filter(|_| at > 0).and_then(|n| crate::protocol::args::parse_i64(n))
-        {
-            Some(n) if n > 0 => (at + 1)..(at + 1 + (n as usize).min(argc - at - 1)),
-            _ => 0..0,
+        let counted = match argv.get(at).filter(|_| at > 0).map(|n| crate::protocol::args::parse_i64(n)) {
+            None => Some(0..0),
+            Some(Some(n)) if n > 0 && (n as usize) < argc - at => Some((at + 1)..(at + 1 + n as usize)),
+            // A numkeys that is not a count of the keys present makes the whole key
+            // extraction invalid, as Redis's getKeysUsingKeySpecs: no keys at all.
+            Some(_) => None,
         };
+        let valid = counted.is_some();
         let after = self.key_after.and_then(|w| keyword_key(argv, w));
-        fixed.chain(counted).chain(after)
+        fixed.filter(move |_| valid).chain(counted.unwrap_or(0..0)).chain(after)
     }
 }
 
@@ -276,8 +281,12 @@ impl Table {
         Table { specs, by_name }
     }
 
-    /// Case-insensitive lookup of a top-level command, without allocating.
+    /// Case-insensitive lookup of a top-level command, without allocating. A name with
+    /// `|` (`CONFIG|GET`) is no command: subcommands are found through their parent.
     pub fn lookup(&self, name: &[u8]) -> Option<usize> {
+        if name.contains(&b'|') {
+            return None;
+        }
         let mut buf = [0u8; MAX_NAME];
         let lower = lowercase_into(&mut buf, &[name])?;
         self.by_name.get(lower).copied()
