@@ -102,6 +102,9 @@ pub const NOPROTO: CommandError = CommandError::new("NOPROTO unsupported protoco
 pub const OOM: CommandError = CommandError::new("OOM command not allowed when used memory > 'maxmemory'.");
 pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
 pub const NO_SUCH_CLIENT: CommandError = CommandError::new("ERR No such client");
+pub const DEBUG_NOT_ALLOWED: CommandError = CommandError::new(
+    "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+);
 pub const EXPIRE_NX_XX: CommandError =
     CommandError::new("ERR NX and XX, GT or LT options at the same time are not compatible");
 pub const EXPIRE_GT_LT: CommandError =

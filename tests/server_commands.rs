@@ -530,3 +530,38 @@ fn command_metadata_as_redis() {
     }
     assert_eq!(info[3], Value::Nil, "an unknown subcommand is a nil entry");
 }
+
+/// DEBUG is refused unless enable-debug-command allows it (`no` by default, as Redis
+/// 7.0; `local` for loopback clients); DEBUG ERROR, DEBUG OBJECT; LOLWUT; CLIENT KILL
+/// USER of an unknown user.
+#[test]
+fn debug_gating_and_subcommands() {
+    let s = TestServer::start_with(&["enable-debug-command", "no"]);
+    let mut c = s.conn();
+    assert!(err(&mut c, cmd("DEBUG").arg("SLEEP").arg(0)).starts_with(
+        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\""
+    ));
+    let s = TestServer::start_with(&["enable-debug-command", "local"]);
+    let mut c = s.conn();
+    assert_eq!(err(&mut c, cmd("DEBUG").arg("ERROR").arg("MYERR custom text")), "MYERR custom text");
+    let mut r = s.raw();
+    r.roundtrip(&common::resp(&[b"DEBUG", b"ERROR", b"boom\nline"]), b"-boom line\r\n");
+    assert_eq!(err(&mut c, cmd("DEBUG").arg("OBJECT").arg("nokey")), "ERR no such key");
+    let _: () = cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let obj: String = cmd("DEBUG").arg("OBJECT").arg("k").query(&mut c).unwrap();
+    for field in
+        ["Value at:", " refcount:1", " encoding:embstr", " serializedlength:", " lru:", " lru_seconds_idle:"]
+    {
+        assert!(obj.contains(field), "{field} in {obj}");
+    }
+    let art: String = cmd("LOLWUT").query(&mut c).unwrap();
+    assert!(art.ends_with("Redis ver. 7.0.15\n"), "{art}");
+    assert_eq!(
+        err(&mut c, cmd("LOLWUT").arg("VERSION").arg("x")),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(err(&mut c, cmd("CLIENT").arg("KILL").arg("USER").arg("nobody")), "ERR No such user 'nobody'");
+    let n: i64 =
+        cmd("CLIENT").arg("KILL").arg("USER").arg("default").arg("SKIPME").arg("yes").query(&mut c).unwrap();
+    assert_eq!(n, 1, "the raw connection, a default-user client, is killed");
+}

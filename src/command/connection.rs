@@ -406,6 +406,10 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         } else if args::is(opt, "LADDR") {
             laddr = Some(val.clone());
         } else if args::is(opt, "USER") {
+            // One user exists until ACLs come: `default`.
+            if &val[..] != b"default" {
+                return Err(CommandError::owned(format!("ERR No such user '{}'", error::sanitize(val))));
+            }
             user = Some(val.clone());
         } else if args::is(opt, "TYPE") {
             kind = Some(client_type(val)?);

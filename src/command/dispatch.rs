@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Ctx;
-use super::table::{ADMIN, DENYOOM, FAST, NO_AUTH, NO_MULTI, SKIP_MONITOR, SKIP_SLOWLOG, table};
+use super::table::{ADMIN, DENYOOM, FAST, NO_AUTH, NO_MULTI, PROTECTED, SKIP_MONITOR, SKIP_SLOWLOG, table};
 use crate::cluster::slot::key_slot;
 use crate::error::{self, CommandError};
 
@@ -51,6 +51,10 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
     }
     if !ctx.session.authenticated && !spec.has(NO_AUTH) {
         reject(ctx, Some(idx), error::NOAUTH);
+        return;
+    }
+    if spec.has(PROTECTED) && !debug_allowed(ctx) {
+        reject(ctx, Some(idx), error::DEBUG_NOT_ALLOWED);
         return;
     }
     if !ctx.out.resp3 && ctx.session.subscribed() && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
@@ -122,4 +126,13 @@ fn reject(ctx: &mut Ctx<'_>, idx: Option<usize>, e: CommandError) {
     }
     ctx.out.error(e.text());
     ctx.stats.count_error(e.code());
+}
+
+/// `enable-debug-command`: `yes`, `local` (loopback and unix-socket clients) or `no`.
+fn debug_allowed(ctx: &Ctx<'_>) -> bool {
+    match ctx.server.config().get("enable-debug-command").as_deref() {
+        Some("yes") => true,
+        Some("local") => ctx.session.info.is_local(),
+        _ => false,
+    }
 }

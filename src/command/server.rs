@@ -38,7 +38,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("time", 1, LOADING | STALE | FAST, time)
         .group("server")
         .doc("Returns the server time.", "2.6.0"),
-    CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, debug)
+    CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, debug)
         .group("server")
         .doc("A container for debugging commands.", "1.0.0"),
     CommandSpec::new("slowlog", -2, 0, slowlog_help)
@@ -53,6 +53,9 @@ pub const COMMANDS: &[CommandSpec] = &[
         .group("server")
         .doc("A container for memory diagnostics commands.", "4.0.0")
         .subs(MEMORY_SUBCOMMANDS),
+    CommandSpec::new("lolwut", -1, READONLY | FAST, lolwut)
+        .group("server")
+        .doc("Displays computer art and the Redis version", "5.0.0"),
     CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, lastsave)
         .acl(DANGEROUS | ADMIN_CAT)
         .group("server")
@@ -870,6 +873,12 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         // Redis blocks the whole server here; slotcache blocks this I/O thread only.
         std::thread::sleep(std::time::Duration::from_secs_f64(secs));
         ctx.out.ok();
+    } else if args::is(sub, "ERROR") && argv.len() == 3 {
+        // The message as the whole error line, CR and LF turned into spaces.
+        let text: String = String::from_utf8_lossy(&argv[2]).replace(['\r', '\n'], " ");
+        ctx.out.raw(format!("-{text}\r\n").as_bytes());
+    } else if args::is(sub, "OBJECT") && argv.len() == 3 {
+        debug_object(ctx, &argv[2])?;
     } else if args::is(sub, "SET-ACTIVE-EXPIRE") && argv.len() == 3 {
         let on = args::int(&argv[2])? != 0;
         ctx.server.active_expire.store(on, Relaxed);
@@ -881,6 +890,10 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             &[
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
+                "ERROR <string>",
+                "    Return a Redis protocol error with <string> as message.",
+                "OBJECT <key>",
+                "    Show low level info about the key and associated value.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not accessed.",
             ],
@@ -888,6 +901,29 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     } else {
         return Err(error::unknown_subcommand_arity(sub, "debug"));
     }
+    Ok(())
+}
+
+/// DEBUG OBJECT key: Redis's fields. `serializedlength` is the bytes the value holds
+/// in memory (slotcache has no RDB form to measure yet); `lru` is the LRU clock in
+/// seconds, as Redis keeps it.
+fn debug_object(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
+    let slot = crate::cluster::slot::key_slot(key);
+    let mut shard = ctx.server.keyspace.lock(slot);
+    let Some(e) = shard.peek(ctx.db(), slot, key, ctx.now) else {
+        return Err(error::NO_SUCH_KEY);
+    };
+    let idle = crate::storage::evict::idle_ms(e.clock(), ctx.now) / 1000;
+    let text = format!(
+        "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        &e as *const _,
+        e.encoding_name(),
+        e.heap_size_sampled(0),
+        (ctx.now / 1000).saturating_sub(idle) & ((1 << 24) - 1),
+        idle
+    );
+    drop(shard);
+    ctx.out.simple(&text);
     Ok(())
 }
 
@@ -1197,6 +1233,31 @@ fn memory_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 /// LASTSAVE
 fn lastsave(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.out.int((ctx.server.start_ms / 1000) as i64);
+    Ok(())
+}
+
+/// LOLWUT [VERSION version]: a ring of hash slots, then Redis's `Redis ver.` line.
+fn lolwut(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut size = 7;
+    if argv.len() >= 3 && args::is(&argv[1], "VERSION") {
+        size = 5 + args::int(&argv[2])?.clamp(0, 10) as usize;
+    }
+    // Points on a circle: the slot ring the keys live on.
+    let mut art = String::new();
+    for y in 0..size {
+        for x in 0..2 * size {
+            let (dx, dy) = (x as f64 / 2.0 - size as f64 / 2.0 + 0.25, y as f64 - size as f64 / 2.0 + 0.5);
+            let r = (dx * dx + dy * dy).sqrt();
+            art.push(if (r - size as f64 / 2.0 + 0.6).abs() < 0.5 { '#' } else { ' ' });
+        }
+        art.truncate(art.trim_end().len());
+        art.push('\n');
+    }
+    art.push_str(&format!(
+        "\nslotcache: every key on one ring. Redis ver. {}\n",
+        crate::server::REDIS_VERSION
+    ));
+    ctx.out.verbatim(art.as_bytes());
     Ok(())
 }
 

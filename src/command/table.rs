@@ -32,6 +32,8 @@ pub const NO_MULTI: u32 = 1 << 14;
 pub const ALLOW_BUSY: u32 = 1 << 15;
 /// Keys found by parsing the arguments (SORT ... STORE); numkeys commands get it too.
 pub const MOVABLE_KEYS: u32 = 1 << 16;
+/// Refused unless `enable-debug-command` allows it for the client (DEBUG).
+pub const PROTECTED: u32 = 1 << 17;
 
 const FLAG_NAMES: &[(u32, &str)] = &[
     (WRITE, "write"),

@@ -49,6 +49,16 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// A unix-socket or loopback client (`enable-debug-command local`).
+    pub fn is_local(&self) -> bool {
+        self.unix
+            || self.addr.rsplit_once(':').is_some_and(|(ip, _)| {
+                ip.trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+            })
+    }
+
     pub fn name(&self) -> Option<Bytes> {
         self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

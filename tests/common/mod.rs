@@ -32,6 +32,9 @@ impl TestServer {
             "4".into(),
             "--metrics-port".into(),
             "0".into(),
+            // As Redis's own test suite runs: DEBUG for the tests that need it.
+            "--enable-debug-command".into(),
+            "local".into(),
         ];
         let mut i = 0;
         while i < directives.len() {
