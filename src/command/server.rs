@@ -1286,13 +1286,13 @@ mod tests {
 
     #[test]
     fn percentiles_from_buckets() {
-        let mut b = [0u64; 17];
-        b[0] = 98; // <= 10 us
-        b[3] = 1; // <= 100 us
-        b[16] = 1; // past 1 s
-        assert_eq!(percentile_us(&b, 0.5), 10.0);
-        assert_eq!(percentile_us(&b, 0.99), 100.0);
-        assert_eq!(percentile_us(&b, 0.999), 1_000_000.0);
-        assert_eq!(percentile_us(&[0; 17], 0.5), 0.0);
+        let mut b = [0u64; 22];
+        b[0] = 98; // <= 1 us
+        b[7] = 1; // <= 128 us
+        b[21] = 1; // past the last bound
+        assert_eq!(percentile_us(&b, 0.5), 1.0);
+        assert_eq!(percentile_us(&b, 0.99), 128.0);
+        assert_eq!(percentile_us(&b, 0.999), (1 << 20) as f64);
+        assert_eq!(percentile_us(&[0; 22], 0.5), 0.0);
     }
 }

@@ -67,11 +67,18 @@ metrics! {
     SHARD_LOCK_WAIT = "slotcache_shard_lock_wait_seconds", Histogram, "Time spent waiting for a contended shard lock.";
 }
 
-/// Upper bounds (microseconds) of the command duration histogram: 10 µs to 1 s.
-pub const COMMAND_BUCKETS_US: [u64; 16] = [
-    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
-    1_000_000,
-];
+/// Upper bounds (microseconds) of the command duration histogram: powers of two from
+/// 1 µs to about 1 s, the buckets LATENCY HISTOGRAM reports as Redis 7.0 does (its HDR
+/// histogram iterated in powers of two from 1024 ns).
+pub const COMMAND_BUCKETS_US: [u64; 21] = {
+    let mut b = [0u64; 21];
+    let mut i = 0;
+    while i < b.len() {
+        b[i] = 1 << i;
+        i += 1;
+    }
+    b
+};
 
 /// Upper bounds (microseconds) of the shard lock wait histogram: 1 µs to 100 ms.
 pub const LOCK_WAIT_BUCKETS_US: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 1_000, 5_000, 25_000, 100_000];
@@ -109,9 +116,10 @@ mod tests {
     #[test]
     fn buckets() {
         assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 0), 0);
-        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 10), 0);
-        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 11), 1);
-        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 2_000_000), 16);
+        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 1), 0);
+        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 2), 1);
+        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 3), 2);
+        assert_eq!(bucket_index(&COMMAND_BUCKETS_US, 2_000_000), 21);
         assert!(COMMAND_BUCKETS_US.windows(2).all(|w| w[0] < w[1]));
         assert!(LOCK_WAIT_BUCKETS_US.windows(2).all(|w| w[0] < w[1]));
     }

@@ -250,7 +250,7 @@ mod tests {
         t.count_error("SOMETHINGELSE");
         let s = stats.snapshot(2, 0);
         assert_eq!(s.commands[1].calls, 6);
-        assert_eq!(s.commands[1].buckets[2], 1, "30 us falls in the (25, 50] us bucket");
+        assert_eq!(s.commands[1].buckets[5], 1, "30 us falls in the (16, 32] us bucket");
         assert_eq!(s.errors[1], 1);
         assert_eq!(s.errors[0], 1);
         stats.reset(2, 0);
