@@ -283,3 +283,31 @@ fn sort_by_nosort_keeps_native_order() {
     let exists: i64 = cmd("EXISTS").arg("d2").query(&mut c).unwrap();
     assert_eq!(exists, 0, "an empty result deletes the destination");
 }
+
+/// rdb_changes_since_last_save counts each write that changed a key; a SETBIT or
+/// BITFIELD that changes no bit (and neither creates nor grows the string) is no
+/// change, as in Redis.
+#[test]
+fn dirty_counter_counts_only_real_changes() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let dirty =
+        |c: &mut redis::Connection| common::info_field(c, "persistence", "rdb_changes_since_last_save");
+    let start = dirty(&mut c);
+    let _: () = cmd("SET").arg("a").arg("1").query(&mut c).unwrap();
+    assert_eq!(dirty(&mut c), start + 1);
+    let _: i64 = cmd("SETBIT").arg("bits").arg(7).arg(1).query(&mut c).unwrap();
+    assert_eq!(dirty(&mut c), start + 2, "created");
+    let _: i64 = cmd("SETBIT").arg("bits").arg(7).arg(1).query(&mut c).unwrap();
+    assert_eq!(dirty(&mut c), start + 2, "the same bit again changes nothing");
+    let _: i64 = cmd("SETBIT").arg("bits").arg(100).arg(0).query(&mut c).unwrap();
+    assert_eq!(dirty(&mut c), start + 3, "a 0 bit that grows the string is a change");
+    let _: Vec<i64> = cmd("BITFIELD").arg("bits").arg("SET").arg("u8").arg(0).arg(1).query(&mut c).unwrap();
+    assert_eq!(dirty(&mut c), start + 3, "writing the value already there");
+    let _: Vec<i64> =
+        cmd("BITFIELD").arg("bits").arg("INCRBY").arg("u8").arg(0).arg(1).query(&mut c).unwrap();
+    assert_eq!(dirty(&mut c), start + 4);
+    let _: Option<String> = cmd("GET").arg("a").query(&mut c).unwrap();
+    let _: () = cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    assert_eq!(dirty(&mut c), start + 4, "reads change nothing and RESETSTAT keeps the counter");
+}

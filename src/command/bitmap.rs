@@ -81,7 +81,7 @@ fn with_string<R>(
     key: &[u8],
     len: usize,
     f: impl FnOnce(&mut Vec<u8>) -> R,
-) -> Result<(R, bool), CommandError> {
+) -> Result<(R, Written), CommandError> {
     let db = ctx.db();
     let existed = shard.peek(db, ctx.slot, key, ctx.now).is_some();
     if !existed {
@@ -96,10 +96,29 @@ fn with_string<R>(
     }
     let mut e = shard.get(db, ctx.slot, key, ctx.now).expect("present");
     let v = raw_string_mut(&mut e)?;
-    if v.len() < len {
+    let grew = v.len() < len;
+    if grew {
         v.resize(len, 0);
     }
-    Ok((f(v), existed))
+    Ok((f(v), Written { existed, grew }))
+}
+
+/// What [`with_string`] did before the change itself: whether the key existed, and
+/// whether the string had to grow (a change even if no bit differs).
+#[derive(Clone, Copy)]
+struct Written {
+    existed: bool,
+    grew: bool,
+}
+
+impl Written {
+    /// The key was created, grew, or had a bit changed: publish the write and count it
+    /// (Redis skips both when a SETBIT or BITFIELD changes nothing).
+    fn publish(self, ctx: &Ctx<'_>, key: &[u8], bits_changed: bool) {
+        if !self.existed || self.grew || bits_changed {
+            ctx.written(events::STRING, "setbit", key, self.existed);
+        }
+    }
 }
 
 fn get_bit(s: &[u8], bit: u64) -> u8 {
@@ -116,7 +135,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let mut shard = ctx.shard();
     // Created even for a 0 bit, as Redis does.
-    let (old, existed) = with_string(ctx, &mut shard, &argv[1], (bit >> 3) as usize + 1, |v| {
+    let (old, written) = with_string(ctx, &mut shard, &argv[1], (bit >> 3) as usize + 1, |v| {
         let byte = &mut v[(bit >> 3) as usize];
         let mask = 1 << (7 - (bit & 7));
         let old = (*byte & mask != 0) as i64;
@@ -127,7 +146,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
         old
     })?;
-    ctx.written(events::STRING, "setbit", &argv[1], existed);
+    written.publish(ctx, &argv[1], old != on as i64);
     ctx.out.int(old);
     Ok(())
 }
@@ -443,9 +462,10 @@ fn run_bitfield(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult
             })
             .max()
             .unwrap_or(0) as usize;
-        let (results, existed) = with_string(ctx, &mut shard, &argv[1], end, |s| {
+        let ((results, bits_changed), written) = with_string(ctx, &mut shard, &argv[1], end, |s| {
             let mut how = Overflow::Wrap;
             let mut out = Vec::new();
+            let mut changed = false;
             for o in &ops {
                 match *o {
                     Op::Overflow(h) => how = h,
@@ -455,6 +475,7 @@ fn run_bitfield(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult
                         let v = if f.signed { v as i128 } else { v as u64 as i128 };
                         match fit(v, f, how) {
                             Some(n) => {
+                                changed |= n != old;
                                 write_field(s, off, f, n);
                                 out.push(Some(old));
                             }
@@ -466,6 +487,7 @@ fn run_bitfield(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult
                         let cur = if f.signed { old as i128 } else { old as u64 as i128 };
                         match fit(cur + by as i128, f, how) {
                             Some(n) => {
+                                changed |= n != old;
                                 write_field(s, off, f, n);
                                 out.push(Some(n));
                             }
@@ -474,9 +496,9 @@ fn run_bitfield(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult
                     }
                 }
             }
-            out
+            (out, changed)
         })?;
-        ctx.written(events::STRING, "setbit", &argv[1], existed);
+        written.publish(ctx, &argv[1], bits_changed);
         results
     };
     drop(shard);

@@ -102,8 +102,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Ctx::changed`] for a key of another database (MOVE, COPY ... DB). Clients
-    /// blocked on the key try again.
+    /// blocked on the key try again, and the change counts towards
+    /// `rdb_changes_since_last_save` (one per key changed).
     pub fn changed_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {
+        self.stats.dirty.incr();
         self.server.watches.touch(db, key);
         self.server.blocking.wake(db, key);
         self.server.pubsub.notify(class, event, key, db);

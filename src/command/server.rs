@@ -351,7 +351,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
         "persistence" => {
             line("loading", &0);
             line("async_loading", &0);
-            line("rdb_changes_since_last_save", &0);
+            line("rdb_changes_since_last_save", &server.stats_snapshot().dirty);
             line("rdb_bgsave_in_progress", &0);
             line("rdb_last_save_time", &(server.start_ms / 1000));
             line("rdb_last_bgsave_status", &"ok");

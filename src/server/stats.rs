@@ -99,6 +99,8 @@ pub struct ThreadStats {
     pub keyspace_hits: Counter,
     pub keyspace_misses: Counter,
     pub errors: Box<[Counter]>,
+    /// Changes to the dataset (Redis's dirty counter): one per key a write changed.
+    pub dirty: Counter,
 }
 
 impl ThreadStats {
@@ -111,6 +113,7 @@ impl ThreadStats {
             keyspace_hits: Counter::default(),
             keyspace_misses: Counter::default(),
             errors: ERROR_CODES.iter().map(|_| Counter::default()).collect(),
+            dirty: Counter::default(),
         }
     }
 
@@ -133,6 +136,9 @@ pub struct Snapshot {
     pub connections_received: u64,
     pub rejected_connections: u64,
     pub expired_keys: u64,
+    /// Dataset changes since start (CONFIG RESETSTAT leaves it, as Redis's dirty
+    /// counter; a snapshot will reset it).
+    pub dirty: u64,
 }
 
 impl Snapshot {
@@ -207,6 +213,7 @@ impl Stats {
             s.net_output += t.net_output.get();
             s.keyspace_hits += t.keyspace_hits.get();
             s.keyspace_misses += t.keyspace_misses.get();
+            s.dirty += t.dirty.get();
         }
         s
     }
