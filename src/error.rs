@@ -146,6 +146,7 @@ pub const TIMEOUT_OUT_OF_RANGE: CommandError = CommandError::new("ERR timeout is
 pub const OUT_OF_RANGE: CommandError = CommandError::new("ERR value is out of range");
 pub const NOT_POSITIVE: CommandError = CommandError::new("ERR value is out of range, must be positive");
 pub const WEIGHT_NOT_FLOAT: CommandError = CommandError::new("ERR weight value is not a float");
+pub const HLL_CORRUPTED: CommandError = CommandError::new("INVALIDOBJ Corrupted HLL object detected");
 pub const NOT_HLL: CommandError = CommandError::new("WRONGTYPE Key is not a valid HyperLogLog string value.");
 pub const RANK_ZERO: CommandError = CommandError::new(
     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",

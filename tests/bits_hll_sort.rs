@@ -311,3 +311,48 @@ fn dirty_counter_counts_only_real_changes() {
     let _: () = cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
     assert_eq!(dirty(&mut c), start + 4, "reads change nothing and RESETSTAT keeps the counter");
 }
+
+/// A HyperLogLog's bytes damaged with SETRANGE or APPEND (the way Redis's own tests
+/// corrupt them), in both forms: PFCOUNT, PFADD and PFMERGE answer INVALIDOBJ, never a
+/// wrong count, and the server keeps serving; a broken magic is WRONGTYPE.
+#[test]
+fn corrupted_hyperloglogs_are_detected() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    const CORRUPT: &str = "INVALIDOBJ Corrupted HLL object detected";
+    let fresh = |c: &mut redis::Connection, key: &str, n: usize| {
+        let _: () = cmd("DEL").arg(key).query(c).unwrap();
+        let items: Vec<String> = (0..n).map(|i| format!("e{i}")).collect();
+        let _: () = cmd("PFADD").arg(key).arg(&items).query(c).unwrap();
+    };
+    let check = |c: &mut redis::Connection, key: &str, why: &str| {
+        assert_eq!(err(c, cmd("PFCOUNT").arg(key)), CORRUPT, "PFCOUNT, {why}");
+        assert_eq!(err(c, cmd("PFADD").arg(key).arg("more")), CORRUPT, "PFADD, {why}");
+        assert_eq!(err(c, cmd("PFMERGE").arg("{x}dst").arg(key)), CORRUPT, "PFMERGE, {why}");
+    };
+    // Sparse (few registers set).
+    fresh(&mut c, "{x}s", 3);
+    let _: i64 = cmd("APPEND").arg("{x}s").arg("hello").query(&mut c).unwrap();
+    check(&mut c, "{x}s", "sparse with bytes appended");
+    fresh(&mut c, "{x}s", 3);
+    let _: i64 = cmd("SETRANGE").arg("{x}s").arg(6).arg("\u{7f}").query(&mut c).unwrap();
+    check(&mut c, "{x}s", "sparse register out of range");
+    fresh(&mut c, "{x}s", 3);
+    let _: i64 = cmd("SETRANGE").arg("{x}s").arg(0).arg("HYLD").query(&mut c).unwrap();
+    check(&mut c, "{x}s", "dense magic on a sparse body (wrong length)");
+    // Dense (many registers set).
+    fresh(&mut c, "{x}d", 5000);
+    let _: i64 = cmd("SETRANGE").arg("{x}d").arg(100).arg("\u{7f}").query(&mut c).unwrap();
+    check(&mut c, "{x}d", "dense register out of range");
+    fresh(&mut c, "{x}d", 5000);
+    let _: i64 = cmd("APPEND").arg("{x}d").arg("x").query(&mut c).unwrap();
+    check(&mut c, "{x}d", "dense with a byte appended");
+    fresh(&mut c, "{x}m", 3);
+    let _: i64 = cmd("SETRANGE").arg("{x}m").arg(0).arg("0123").query(&mut c).unwrap();
+    assert_eq!(
+        err(&mut c, cmd("PFCOUNT").arg("{x}m")),
+        "WRONGTYPE Key is not a valid HyperLogLog string value."
+    );
+    let pong: String = cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+}

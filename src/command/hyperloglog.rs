@@ -52,16 +52,31 @@ impl Hll {
         Hll { regs: vec![0; M] }
     }
 
+    /// Reads either form. A string without the magic is not a HyperLogLog (WRONGTYPE);
+    /// one with it whose body is not a valid form (wrong length, a register out of
+    /// range, sparse pairs out of order) is corrupted (INVALIDOBJ), as Redis answers.
     fn decode(bytes: &[u8]) -> Result<Hll, CommandError> {
         let mut h = Hll::new();
+        let corrupted = Err(crate::error::HLL_CORRUPTED);
+        let max = (Q + 1) as u8;
         match bytes.split_at_checked(4) {
-            Some((magic, body)) if magic == DENSE && body.len() == M => h.regs.copy_from_slice(body),
-            Some((magic, body)) if magic == SPARSE && body.len().is_multiple_of(3) => {
+            Some((magic, body)) if magic == DENSE => {
+                if body.len() != M || body.iter().any(|&r| r > max) {
+                    return corrupted;
+                }
+                h.regs.copy_from_slice(body)
+            }
+            Some((magic, body)) if magic == SPARSE => {
+                if !body.len().is_multiple_of(3) {
+                    return corrupted;
+                }
+                let mut last = None;
                 for p in body.chunks(3) {
                     let i = u16::from_le_bytes([p[0], p[1]]) as usize;
-                    if i >= M || p[2] as u32 > Q + 1 {
-                        return Err(crate::error::NOT_HLL);
+                    if i >= M || p[2] == 0 || p[2] > max || last.is_some_and(|l| l >= i) {
+                        return corrupted;
                     }
+                    last = Some(i);
                     h.regs[i] = p[2];
                 }
             }

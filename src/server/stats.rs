@@ -87,6 +87,7 @@ pub const ERROR_CODES: &[&str] = &[
     "MASTERDOWN",
     "NOREPLICAS",
     "UNBLOCKED",
+    "INVALIDOBJ",
     "BUSYKEY",
 ];
 
