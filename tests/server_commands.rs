@@ -566,3 +566,52 @@ fn debug_gating_and_subcommands() {
         cmd("CLIENT").arg("KILL").arg("USER").arg("default").arg("SKIPME").arg("yes").query(&mut c).unwrap();
     assert_eq!(n, 1, "the raw connection, a default-user client, is killed");
 }
+
+/// CLIENT LIST's buffer fields as Redis means them: a client that sent part of a
+/// command shows it in qbuf and argv-mem; an idle client gives its buffers back after
+/// about 2 s (qbuf-free and rbs drop to 0) and still works afterwards.
+#[test]
+fn client_list_buffers_and_idle_release() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let field = |line: &str, name: &str| -> usize {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+            .parse()
+            .unwrap()
+    };
+    let line_of = |c: &mut redis::Connection, id: i64| -> String {
+        cmd("CLIENT").arg("LIST").arg("ID").arg(id).query(c).unwrap()
+    };
+    let mut partial = s.raw();
+    partial.roundtrip(b"CLIENT ID\r\n", b":");
+    let id: i64 = String::from_utf8(partial.read_until(b"\r\n")).unwrap().trim().parse().unwrap();
+    partial.send(b"*3\r\n$3\r\nSET\r\n$5\r\nhello\r\n$10\r\nwor");
+    assert!(common::eventually(|| field(&line_of(&mut c, id), "qbuf") > 0));
+    let line = line_of(&mut c, id);
+    assert_eq!(field(&line, "argv-mem"), "SET".len() + "hello".len(), "{line}");
+    assert!(field(&line, "qbuf-free") > 0 && field(&line, "tot-mem") > field(&line, "qbuf"), "{line}");
+    partial.roundtrip(b"ld12345\r\n", b"+OK\r\n");
+
+    let mut idle = s.raw();
+    idle.roundtrip(b"CLIENT ID\r\n", b":");
+    let idle_id: i64 = String::from_utf8(idle.read_until(b"\r\n")).unwrap().trim().parse().unwrap();
+    let before = line_of(&mut c, idle_id);
+    assert!(field(&before, "qbuf-free") > 0 && field(&before, "rbs") > 0, "{before}");
+    assert!(common::eventually(|| {
+        let line = line_of(&mut c, idle_id);
+        field(&line, "qbuf-free") == 0 && field(&line, "rbs") == 0
+    }));
+    assert!(field(&line_of(&mut c, idle_id), "tot-mem") < field(&before, "tot-mem"));
+    idle.roundtrip(b"PING\r\n", b"+PONG\r\n");
+    let big = "x".repeat(100_000);
+    idle.send(&common::resp(&[b"SET", b"big", big.as_bytes()]));
+    assert_eq!(idle.read_exact(5), b"+OK\r\n");
+    idle.send(b"GET big\r\n");
+    assert_eq!(
+        idle.read_bulk(),
+        big.as_bytes(),
+        "a connection that gave its buffers back reads and writes whole"
+    );
+}

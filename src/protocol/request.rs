@@ -125,6 +125,15 @@ impl RequestParser {
         }
     }
 
+    /// Bytes of the arguments already seen of a request still arriving (CLIENT LIST's
+    /// `argv-mem`).
+    pub fn pending_arg_bytes(&self) -> usize {
+        if self.frame.is_none() {
+            return 0;
+        }
+        self.spans.iter().map(|(s, e)| e - s).sum()
+    }
+
     fn scan_multibulk(&mut self, buf: &[u8], limits: Limits) -> Result<Scan, DecodeError> {
         let mut frame = match self.frame.take() {
             Some(frame) => frame,

@@ -36,8 +36,13 @@ pub struct ClientInfo {
     last_interaction_ms: AtomicU64,
     last_cmd: AtomicUsize,
     resp: AtomicU8,
-    pub qbuf: AtomicUsize,
+    /// The connection's buffers as of its last batch (CLIENT LIST): see [`Buffers`].
+    pub buffers: Buffers,
     pub omem: AtomicUsize,
+    /// Rung by the cron when the connection has been idle for [`TRIM_IDLE_S`] while
+    /// holding buffers: the connection gives them back (Redis frees an idle client's
+    /// query buffer after 2 s), so idle connections cost little.
+    pub trim: tokio::sync::Notify,
     /// In MONITOR mode (flag `O`).
     pub monitor: AtomicBool,
     /// Channels, patterns and shard channels subscribed to (`sub`, `psub`, `ssub`).
@@ -47,6 +52,10 @@ pub struct ClientInfo {
     /// Waiting in a blocking command (flag `b`).
     pub blocked: AtomicBool,
 }
+
+/// What a connection costs besides its buffers (its session and registry entry), in
+/// CLIENT LIST's `tot-mem`.
+const CLIENT_STATE_BYTES: usize = 1024;
 
 impl ClientInfo {
     /// A unix-socket or loopback client (`enable-debug-command local`).
@@ -138,12 +147,22 @@ impl ClientInfo {
         if flags.is_empty() {
             flags.push('N');
         }
-        let qbuf = self.qbuf.load(Relaxed);
+        let b = &self.buffers;
+        let (qbuf, qbuf_free, argv_mem, multi_mem, rbs, rbp) = (
+            b.qbuf.load(Relaxed),
+            b.qbuf_free.load(Relaxed),
+            b.argv_mem.load(Relaxed),
+            b.multi_mem.load(Relaxed),
+            b.rbs.load(Relaxed),
+            b.rbp.load(Relaxed),
+        );
         let omem = self.omem.load(Relaxed);
+        let tot_mem = CLIENT_STATE_BYTES + qbuf + qbuf_free + argv_mem + multi_mem + rbs + omem;
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
-             multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} \
-             tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+             multi={} qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem={multi_mem} rbs={rbs} \
+             rbp={rbp} obl=0 oll=0 omem={} tot-mem={tot_mem} events=r cmd={} user=default redir=-1 resp={} \
+             lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -157,9 +176,7 @@ impl ClientInfo {
             self.subscriptions[1].load(Relaxed),
             self.subscriptions[2].load(Relaxed),
             self.multi.load(Relaxed),
-            qbuf,
             omem,
-            qbuf + omem + 16384,
             cmd,
             self.resp.load(Relaxed),
             lib_name,
@@ -174,6 +191,28 @@ pub struct Peer {
     pub laddr: String,
     pub fd: i32,
     pub unix: bool,
+}
+
+/// Seconds of idleness after which a connection gives its buffers back.
+pub const TRIM_IDLE_S: u64 = 2;
+
+/// A connection's buffer sizes, written after each batch and read by CLIENT LIST, with
+/// Redis's meaning for its fields.
+#[derive(Default)]
+pub struct Buffers {
+    /// Unprocessed bytes in the query buffer (`qbuf`): a partly received command.
+    pub qbuf: AtomicUsize,
+    /// Free space of the query buffer (`qbuf-free`).
+    pub qbuf_free: AtomicUsize,
+    /// Bytes of the arguments already parsed of the command still arriving (`argv-mem`).
+    pub argv_mem: AtomicUsize,
+    /// Bytes of the commands queued by MULTI (`multi-mem`).
+    pub multi_mem: AtomicUsize,
+    /// Capacity of the reply buffer (`rbs`) and the most of it the last batch used (`rbp`).
+    pub rbs: AtomicUsize,
+    pub rbp: AtomicUsize,
+    /// The connection holds buffers now (false once it gave them back while idle).
+    pub held: AtomicBool,
 }
 
 /// Connected clients by id.
@@ -228,8 +267,9 @@ impl Clients {
             last_interaction_ms: AtomicU64::new(now_ms),
             last_cmd: AtomicUsize::new(usize::MAX),
             resp: AtomicU8::new(2),
-            qbuf: AtomicUsize::new(0),
+            buffers: Buffers::default(),
             omem: AtomicUsize::new(0),
+            trim: tokio::sync::Notify::new(),
             monitor: AtomicBool::new(false),
             subscriptions: Default::default(),
             multi: AtomicI64::new(-1),
@@ -245,6 +285,20 @@ impl Clients {
 
     pub fn unregister(&self, id: u64) {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    /// Asks connections idle for [`TRIM_IDLE_S`] that still hold buffers to give them
+    /// back; returns how many were asked.
+    pub fn trim_idle(&self, now_ms: u64) -> usize {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut asked = 0;
+        for c in map.values() {
+            if c.buffers.held.load(Relaxed) && c.idle_seconds(now_ms) >= TRIM_IDLE_S {
+                c.trim.notify_one();
+                asked += 1;
+            }
+        }
+        asked
     }
 
     /// Disconnects clients idle for more than `timeout_s` seconds (the `timeout`

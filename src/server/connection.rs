@@ -103,13 +103,30 @@ pub async fn serve<S>(
     // Registered once: polling it again per read costs nothing, re-creating it would.
     let killed = info.kill.cancelled();
     tokio::pin!(killed);
+    let trim = info.trim.notified();
+    tokio::pin!(trim);
+    // The buffers were given back while idle: the next read allocates as data comes.
+    let mut trimmed = false;
     let close = loop {
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK {
+        if !trimmed && rbuf.capacity() - rbuf.len() < READ_CHUNK {
             rbuf.reserve(READ_CHUNK.max(rbuf.len().min(READ_GROW_MAX)));
         }
         let read = tokio::select! {
             biased;
             _ = &mut killed => break Close::Quiet,
+            _ = &mut trim => {
+                trim.set(info.trim.notified());
+                // A partly received command keeps its buffer; either way the cron stops
+                // asking until the next batch.
+                info.buffers.held.store(false, Relaxed);
+                if rbuf.is_empty() && out.is_empty() {
+                    rbuf = BytesMut::new();
+                    out.buf = Vec::new();
+                    trimmed = true;
+                    record_buffers(&info.buffers, &rbuf, &parser, &session, &out, 0);
+                }
+                continue;
+            }
             more = super::feed::next_batch(session.pushed.as_mut(), &mut out) => {
                 let mut io = Io { stream: &mut stream, stats: &stats };
                 if !more || io.flush(&mut out, killed.as_mut()).await.is_err() {
@@ -123,6 +140,7 @@ pub async fn serve<S>(
             Ok(0) | Err(_) => break Close::Quiet,
             Ok(n) => n,
         };
+        trimmed = false;
         stats.net_input.add(n as u64);
         if rbuf.len() as u64 > server.limits.query_buffer_limit.load(Relaxed) {
             tracing::warn!(
@@ -144,10 +162,12 @@ pub async fn serve<S>(
         {
             break c;
         }
+        let reply_peak = out.len();
         if !out.is_empty() && io.flush(&mut out, killed.as_mut()).await.is_err() {
             break Close::Quiet;
         }
-        info.qbuf.store(rbuf.len(), Relaxed);
+        record_buffers(&info.buffers, &rbuf, &parser, &session, &out, reply_peak);
+        info.buffers.held.store(true, Relaxed);
         if session.close_after_reply {
             break Close::Quiet;
         }
@@ -161,6 +181,23 @@ pub async fn serve<S>(
         let _ = Io { stream: &mut stream, stats: &stats }.flush(&mut out, killed.as_mut()).await;
     }
     let _ = stream.shutdown().await;
+}
+
+/// Publishes the connection's buffer sizes for CLIENT LIST.
+fn record_buffers(
+    b: &super::clients::Buffers,
+    rbuf: &BytesMut,
+    parser: &RequestParser,
+    session: &Session,
+    out: &Reply,
+    reply_peak: usize,
+) {
+    b.qbuf.store(rbuf.len(), Relaxed);
+    b.qbuf_free.store(rbuf.capacity() - rbuf.len(), Relaxed);
+    b.argv_mem.store(parser.pending_arg_bytes(), Relaxed);
+    b.multi_mem.store(session.multi.as_ref().map_or(0, |m| m.bytes), Relaxed);
+    b.rbs.store(out.buf.capacity(), Relaxed);
+    b.rbp.store(reply_peak, Relaxed);
 }
 
 /// The write side of a connection.

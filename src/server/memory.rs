@@ -76,7 +76,17 @@ pub fn malloc_stats() -> String {
 /// Returns every arena's unused dirty pages to the system (MEMORY PURGE).
 pub fn purge() {
     // MALLCTL_ARENAS_ALL (4096) names every arena at once.
-    let name = b"arena.4096.purge\0";
+    arena_call(b"arena.4096.purge\0");
+}
+
+/// Applies jemalloc's decay policy now: pages unused for longer than the decay time go
+/// back to the system. jemalloc otherwise decays only as it allocates, so an idle
+/// server (whose connections gave their buffers back) would keep them resident.
+pub fn decay() {
+    arena_call(b"arena.4096.decay\0");
+}
+
+fn arena_call(name: &[u8]) {
     // SAFETY: a void mallctl: no old or new value is read or written.
     unsafe {
         tikv_jemalloc_sys::mallctl(

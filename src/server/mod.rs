@@ -108,6 +108,8 @@ pub struct Server {
     pub startup_used: u64,
     pub shutdown: CancellationToken,
     pub active_expire: AtomicBool,
+    /// The second of the cron's last jemalloc decay pass.
+    last_decay_s: AtomicU64,
     pub tcp_port: AtomicU64,
     pub threads: usize,
     /// (when, commands, input bytes, output bytes) samples taken by the cron, for
@@ -140,6 +142,7 @@ impl Server {
             startup_used: memory::memory_info().used,
             shutdown: CancellationToken::new(),
             active_expire: AtomicBool::new(true),
+            last_decay_s: AtomicU64::new(0),
             tcp_port: AtomicU64::new(config.port as u64),
             threads: config.threads,
             samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES + 1)),
@@ -243,6 +246,10 @@ impl Server {
         let timeout = self.limits.timeout_s.load(Relaxed);
         if timeout > 0 {
             self.clients.close_idle(timeout, now);
+        }
+        if self.clients.trim_idle(now) > 0 || now / 1000 != self.last_decay_s.swap(now / 1000, Relaxed) {
+            // Once a second, and when idle connections give buffers back.
+            memory::decay();
         }
         {
             let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
