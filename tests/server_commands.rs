@@ -615,3 +615,73 @@ fn client_list_buffers_and_idle_release() {
         "a connection that gave its buffers back reads and writes whole"
     );
 }
+
+/// CLIENT PAUSE WRITE holds writes (and EXEC of a transaction that writes) but not
+/// reads; held clients run in the order they were held once CLIENT UNPAUSE comes; a
+/// pause ends by itself at its timeout; ALL holds every command; no active expiry
+/// while paused.
+#[test]
+fn client_pause_and_unpause() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let addr = s.addr;
+    assert_eq!(
+        err(&mut c, cmd("CLIENT").arg("PAUSE").arg(100).arg("SOME")),
+        "ERR CLIENT PAUSE mode must be WRITE or ALL"
+    );
+    assert_eq!(err(&mut c, cmd("CLIENT").arg("PAUSE").arg(-1)), "ERR timeout is negative");
+    assert_eq!(
+        err(&mut c, cmd("CLIENT").arg("PAUSE").arg("x")),
+        "ERR timeout is not an integer or out of range"
+    );
+
+    let _: () = cmd("SET").arg("k").arg("before").query(&mut c).unwrap();
+    let _: () = cmd("CLIENT").arg("PAUSE").arg(100_000).arg("WRITE").query(&mut c).unwrap();
+    let v: String = cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "before", "reads go on during a WRITE pause");
+    let mut writers = Vec::new();
+    for item in ["a", "b", "c"] {
+        writers.push(common::in_background(move || {
+            cmd("RPUSH").arg("order").arg(item).query::<i64>(&mut common::connect(addr)).unwrap()
+        }));
+        // Each is held before the next one sends.
+        assert!(common::eventually(|| {
+            let list: String = cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
+            list.matches("flags=b").count() == writers.len()
+        }));
+    }
+    let tx = common::in_background(move || {
+        let mut w = common::connect(addr);
+        redis::pipe().atomic().cmd("SET").arg("k").arg("tx").ignore().query::<()>(&mut w).unwrap();
+    });
+    writers[0].assert_waiting(std::time::Duration::from_millis(200));
+    tx.assert_waiting(std::time::Duration::from_millis(10));
+    let (v,): (String,) = redis::pipe().atomic().cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "before", "a read-only transaction is not held");
+    let _: () = cmd("CLIENT").arg("UNPAUSE").query(&mut c).unwrap();
+    let lens: Vec<i64> = writers.into_iter().map(|w| w.result()).collect();
+    assert_eq!(lens, [1, 2, 3]);
+    let order: Vec<String> = cmd("LRANGE").arg("order").arg(0).arg(-1).query(&mut c).unwrap();
+    assert_eq!(order, ["a", "b", "c"], "held clients run in the order they were held");
+    tx.result();
+    let v: String = cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "tx");
+
+    // Nothing expires while paused, and expiry resumes after.
+    let expired = |c: &mut redis::Connection| common::info_field(c, "stats", "expired_keys");
+    let _: () = cmd("SET").arg("short").arg("v").arg("PX").arg(300).query(&mut c).unwrap();
+    let _: () = cmd("CLIENT").arg("PAUSE").arg(100_000).arg("WRITE").query(&mut c).unwrap();
+    let expired_before = expired(&mut c);
+    // The key's time passes during the pause.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(expired(&mut c), expired_before, "no active expiry while paused");
+    let _: () = cmd("CLIENT").arg("UNPAUSE").query(&mut c).unwrap();
+    assert!(common::eventually(|| expired(&mut c) > expired_before), "active expiry resumes");
+
+    // ALL, ended by its timeout: even PING waits.
+    let _: () = cmd("CLIENT").arg("PAUSE").arg(700).arg("ALL").query(&mut c).unwrap();
+    let ping =
+        common::in_background(move || cmd("PING").query::<String>(&mut common::connect(addr)).unwrap());
+    ping.assert_waiting(std::time::Duration::from_millis(400));
+    assert_eq!(ping.result(), "PONG");
+}

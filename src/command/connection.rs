@@ -8,6 +8,7 @@ use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
 use crate::server::REDIS_VERSION;
 use crate::server::clients::ClientKind;
+use crate::server::pause::PauseKind;
 
 const CONN: u32 = CONNECTION;
 
@@ -82,6 +83,14 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         .acl(CONN)
         .group("connection")
         .doc("Instructs the server whether to reply to commands.", "3.2.0"),
+    CommandSpec::new("client|pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_pause)
+        .acl(CONN)
+        .group("connection")
+        .doc("Suspends commands processing.", "3.0.0"),
+    CommandSpec::new("client|unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, client_unpause)
+        .acl(CONN)
+        .group("connection")
+        .doc("Resumes processing commands from paused clients.", "6.2.0"),
     CommandSpec::new("client|no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, client_no_evict)
         .acl(CONN)
         .group("connection")
@@ -491,6 +500,33 @@ fn client_reply(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT PAUSE timeout [WRITE | ALL]
+fn client_pause(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(error::unknown_subcommand_arity(&argv[1], "client"));
+    }
+    let kind = match argv.get(3) {
+        None => PauseKind::All,
+        Some(m) if args::is(m, "WRITE") => PauseKind::Write,
+        Some(m) if args::is(m, "ALL") => PauseKind::All,
+        Some(_) => return Err(CommandError::new("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let ms = args::parse_i64(&argv[2]).ok_or(error::TIMEOUT_NOT_INTEGER)?;
+    if ms < 0 {
+        return Err(error::TIMEOUT_NEGATIVE);
+    }
+    ctx.server.pause.pause(kind, ctx.now.saturating_add(ms as u64));
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT UNPAUSE
+fn client_unpause(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.server.pause.unpause();
+    ctx.out.ok();
+    Ok(())
+}
+
 /// CLIENT NO-EVICT ON|OFF
 fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if args::is(&argv[2], "ON") || args::is(&argv[2], "OFF") {
@@ -541,6 +577,10 @@ fn client_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]",
             "    Unblock the specified blocked client.",
         ],

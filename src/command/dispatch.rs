@@ -7,7 +7,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Ctx;
-use super::table::{ADMIN, DENYOOM, FAST, NO_AUTH, NO_MULTI, PROTECTED, SKIP_MONITOR, SKIP_SLOWLOG, table};
+use super::table::{
+    ADMIN, DENYOOM, FAST, NO_AUTH, NO_MULTI, PROTECTED, SKIP_MONITOR, SKIP_SLOWLOG, WRITE, table,
+};
 use crate::cluster::slot::key_slot;
 use crate::error::{self, CommandError};
 
@@ -76,6 +78,15 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
     {
         reject(ctx, Some(idx), e);
         return;
+    }
+    if ctx.server.pause.paused() && !ctx.session.in_exec {
+        let writes =
+            spec.has(WRITE) || (spec.name == "exec" && ctx.session.multi.as_ref().is_some_and(|m| m.writes));
+        if ctx.server.pause.holds(writes) {
+            // No reply now: the connection runs the command again when its turn comes.
+            ctx.session.postponed = Some(ctx.server.pause.ticket());
+            return;
+        }
     }
     if queuing {
         if let Err(e) = super::transaction::queue(ctx, spec, argv) {

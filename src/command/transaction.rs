@@ -54,6 +54,7 @@ pub fn queue(ctx: &mut Ctx<'_>, spec: &CommandSpec, argv: &[Bytes]) -> CmdResult
     }
     multi.bytes += size;
     multi.denyoom |= spec.has(DENYOOM);
+    multi.writes |= spec.has(WRITE);
     multi.queue.push(argv.to_vec());
     ctx.session.info.multi.store(multi.queue.len() as i64, Relaxed);
     ctx.out.simple("QUEUED");

@@ -251,6 +251,9 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
             Err(e) => return Err(Close::Protocol(e.reply_text())),
         };
         execute(server, io.stats, session, out, &argv, now);
+        if session.postponed.is_some() {
+            wait_postponed(server, session, out, io, killed.as_mut(), &argv).await?;
+        }
         if session.blocked.is_some() {
             wait_blocked(server, session, rbuf, out, io, killed.as_mut(), &argv).await?;
         }
@@ -339,6 +342,40 @@ async fn wait_blocked<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>
             }
         }
     };
+    session.info.blocked.store(false, Relaxed);
+    result
+}
+
+/// CLIENT PAUSE held the command: writes the replies so far, waits for the pause to
+/// end and this client's turn, and runs the command again (held again if a new pause
+/// has begun meanwhile).
+async fn wait_postponed<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
+    server: &Server,
+    session: &mut Session,
+    out: &mut Reply,
+    io: &mut Io<'_, S>,
+    mut killed: Pin<&mut K>,
+    argv: &[bytes::Bytes],
+) -> Result<(), Close> {
+    io.flush(out, killed.as_mut()).await.map_err(|_| Close::Quiet)?;
+    session.info.blocked.store(true, Relaxed);
+    let stats = io.stats;
+    let mut result = Ok(());
+    while let Some(ticket) = session.postponed.take() {
+        let _held = server.pause.hold(ticket);
+        tokio::select! {
+            biased;
+            _ = killed.as_mut() => result = Err(Close::Quiet),
+            _ = server.shutdown.cancelled() => result = Err(Close::Quiet),
+            _ = server.pause.released(ticket) => {
+                let start = std::time::Instant::now();
+                session.mark = start;
+                execute(server, stats, session, out, argv, crate::storage::clock::unix_ms_at(start));
+                continue;
+            }
+        }
+        break;
+    }
     session.info.blocked.store(false, Relaxed);
     result
 }

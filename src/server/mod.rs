@@ -16,6 +16,7 @@ pub mod listener;
 pub mod local;
 pub mod memory;
 pub mod monitor;
+pub mod pause;
 pub mod pubsub;
 pub mod session;
 pub mod slowlog;
@@ -108,6 +109,8 @@ pub struct Server {
     pub startup_used: u64,
     pub shutdown: CancellationToken,
     pub active_expire: AtomicBool,
+    /// CLIENT PAUSE.
+    pub pause: pause::Pause,
     /// The second of the cron's last jemalloc decay pass.
     last_decay_s: AtomicU64,
     pub tcp_port: AtomicU64,
@@ -143,6 +146,7 @@ impl Server {
             shutdown: CancellationToken::new(),
             active_expire: AtomicBool::new(true),
             last_decay_s: AtomicU64::new(0),
+            pause: pause::Pause::default(),
             tcp_port: AtomicU64::new(config.port as u64),
             threads: config.threads,
             samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES + 1)),
@@ -260,7 +264,9 @@ impl Server {
         }
         let settings = self.config().defrag;
         self.defrag.cycle(&self.keyspace, settings, used, tick);
-        if !self.active_expire.load(Relaxed) {
+        self.pause.expire(now);
+        // No active expiry while clients are paused (Redis 7.0): the dataset holds still.
+        if !self.active_expire.load(Relaxed) || self.pause.paused() {
             return;
         }
         let started = Instant::now();

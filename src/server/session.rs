@@ -45,6 +45,9 @@ pub struct Session {
     pub blocked: Option<BlockState>,
     /// The waiter of a blocked command being run again, so it keeps its place in line.
     pub resume: Option<Blocked>,
+    /// CLIENT PAUSE held the command just dispatched: its ticket in the line of held
+    /// commands. The connection waits for its turn and runs it again.
+    pub postponed: Option<u64>,
 }
 
 /// A blocked command's registration and what it answers when the wait times out.
@@ -72,6 +75,8 @@ pub struct Multi {
     pub aborted: bool,
     /// Some queued command may grow memory (EXEC then checks maxmemory).
     pub denyoom: bool,
+    /// Some queued command writes (CLIENT PAUSE WRITE holds EXEC then).
+    pub writes: bool,
 }
 
 impl Session {
@@ -94,6 +99,7 @@ impl Session {
             in_exec: false,
             blocked: None,
             resume: None,
+            postponed: None,
         }
     }
 
