@@ -228,6 +228,10 @@ pub fn canonical_name(name: &str) -> String {
     }
 }
 
+/// Redis 7.0 parameters kept with the others (no field of their own) that slotcache
+/// does act on, so setting them draws no "no effect" warning.
+const READ_BY_SLOTCACHE: &[&str] = &["enable-debug-command"];
+
 /// The Redis 7.0 parameter called `name` (canonical), if slotcache does not handle it
 /// itself.
 fn inert(name: &str) -> Option<&'static Known> {
@@ -416,7 +420,7 @@ impl Config {
             })?;
         }
         cfg.validate()?;
-        cfg.inert = cfg.other.keys().copied().collect();
+        cfg.inert = cfg.other.keys().copied().filter(|k| !READ_BY_SLOTCACHE.contains(k)).collect();
         Ok(cfg)
     }
 

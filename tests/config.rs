@@ -139,6 +139,8 @@ fn starts_with_an_unmodified_debian_redis_conf() {
         &pidfile,
         "--metrics-port",
         "0",
+        "--enable-debug-command",
+        "local",
     ]);
     let mut c = p.conn();
     let pong: String = cmd("PING").query(&mut c).unwrap();
@@ -157,6 +159,7 @@ fn starts_with_an_unmodified_debian_redis_conf() {
     assert_eq!(warned("always-show-logo"), 1, "{log:?}");
     assert_eq!(warned("repl-diskless-sync"), 1, "{log:?}");
     assert_eq!(warned("port"), 0, "port is slotcache's own directive");
+    assert_eq!(warned("enable-debug-command"), 0, "slotcache acts on it");
     assert!(!std::path::Path::new(&pidfile).exists(), "the pidfile is removed at exit");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,6 +1,8 @@
 //! Server commands: INFO, CONFIG, COMMAND, TIME, DEBUG, SLOWLOG, MEMORY, LASTSAVE,
 //! SHUTDOWN.
 
+use crate::cluster::slot::SLOTS;
+use crate::server::digest;
 use crate::server::pubsub::Kind;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -879,6 +881,25 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.out.raw(format!("-{text}\r\n").as_bytes());
     } else if args::is(sub, "OBJECT") && argv.len() == 3 {
         debug_object(ctx, &argv[2])?;
+    } else if args::is(sub, "DIGEST") && argv.len() == 2 {
+        let d = digest::dataset(&ctx.server.keyspace, 0..=(SLOTS as u16 - 1), ctx.now);
+        ctx.out.simple(&digest::hex(&d));
+    } else if args::is(sub, "DIGEST-SLOTS") && argv.len() == 4 {
+        let slot = |a: &[u8]| match args::parse_i64(a) {
+            Some(n) if (0..SLOTS as i64).contains(&n) => Ok(n as u16),
+            _ => Err(CommandError::new("ERR Invalid or out of range slot")),
+        };
+        let d = digest::dataset(&ctx.server.keyspace, slot(&argv[2])?..=slot(&argv[3])?, ctx.now);
+        ctx.out.simple(&digest::hex(&d));
+    } else if args::is(sub, "DIGEST-VALUE") {
+        ctx.out.array(argv.len() - 2);
+        for key in &argv[2..] {
+            let slot = crate::cluster::slot::key_slot(key);
+            let mut shard = ctx.server.keyspace.lock(slot);
+            let d = digest::value(shard.peek(ctx.db(), slot, key, ctx.now).as_deref());
+            drop(shard);
+            ctx.out.simple(&digest::hex(&d));
+        }
     } else if args::is(sub, "SET-ACTIVE-EXPIRE") && argv.len() == 3 {
         let on = args::int(&argv[2])? != 0;
         ctx.server.active_expire.store(on, Relaxed);
@@ -894,6 +915,12 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 "    Return a Redis protocol error with <string> as message.",
                 "OBJECT <key>",
                 "    Show low level info about the key and associated value.",
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
+                "DIGEST-SLOTS <start> <end>",
+                "    Output a hex signature of the keys in the slot range (slotcache).",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not accessed.",
             ],

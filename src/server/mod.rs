@@ -10,6 +10,7 @@ pub mod blocking;
 pub mod clients;
 pub mod connection;
 pub mod defrag;
+pub mod digest;
 pub mod feed;
 pub mod latency;
 pub mod listener;
