@@ -9,6 +9,8 @@ use crate::protocol::args;
 use crate::server::REDIS_VERSION;
 use crate::server::clients::ClientKind;
 use crate::server::pause::PauseKind;
+use crate::server::tracking::{self, Mode};
+use std::sync::atomic::Ordering::Relaxed;
 
 const CONN: u32 = CONNECTION;
 
@@ -83,6 +85,25 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         .acl(CONN)
         .group("connection")
         .doc("Instructs the server whether to reply to commands.", "3.2.0"),
+    CommandSpec::new("client|tracking", -3, NOSCRIPT | LOADING | STALE, client_tracking)
+        .acl(CONN)
+        .group("connection")
+        .doc("Controls server-assisted client-side caching for the connection.", "6.0.0"),
+    CommandSpec::new("client|caching", 3, NOSCRIPT | LOADING | STALE, client_caching)
+        .acl(CONN)
+        .group("connection")
+        .doc("Instructs the server whether to track the keys in the next request.", "6.0.0"),
+    CommandSpec::new("client|trackinginfo", 2, NOSCRIPT | LOADING | STALE, client_trackinginfo)
+        .acl(CONN)
+        .group("connection")
+        .doc("Returns information about server-assisted client-side caching for the connection.", "6.2.0"),
+    CommandSpec::new("client|getredir", 2, NOSCRIPT | LOADING | STALE, client_getredir)
+        .acl(CONN)
+        .group("connection")
+        .doc(
+            "Returns the client ID to which the connection's tracking notifications are redirected.",
+            "6.0.0",
+        ),
     CommandSpec::new("client|pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_pause)
         .acl(CONN)
         .group("connection")
@@ -497,6 +518,173 @@ fn client_reply(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     } else {
         return Err(error::SYNTAX);
     }
+    Ok(())
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX prefix ...] [BCAST] [OPTIN] [OPTOUT]
+/// [NOLOOP]
+fn client_tracking(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let on = if args::is(&argv[2], "ON") {
+        true
+    } else if args::is(&argv[2], "OFF") {
+        false
+    } else {
+        return Err(error::SYNTAX);
+    };
+    let mut mode = Mode::default();
+    let mut i = 3;
+    while i < argv.len() {
+        let (opt, more) = (&argv[i], i + 1 < argv.len());
+        if args::is(opt, "REDIRECT") && more {
+            i += 1;
+            if mode.redirect != 0 {
+                return Err(CommandError::new("ERR A client can only redirect to a single other client"));
+            }
+            let id = args::parse_i64(&argv[i]).filter(|&n| n > 0).ok_or(error::NOT_INTEGER)?;
+            if ctx.server.clients.get(id as u64).is_none() {
+                return Err(CommandError::new("ERR The client ID you want redirect to does not exist"));
+            }
+            mode.redirect = id as u64;
+        } else if args::is(opt, "BCAST") {
+            mode.bcast = true;
+        } else if args::is(opt, "OPTIN") {
+            mode.optin = true;
+        } else if args::is(opt, "OPTOUT") {
+            mode.optout = true;
+        } else if args::is(opt, "NOLOOP") {
+            mode.noloop = true;
+        } else if args::is(opt, "PREFIX") && more {
+            i += 1;
+            mode.prefixes.push(argv[i].clone());
+        } else {
+            return Err(error::SYNTAX);
+        }
+        i += 1;
+    }
+    if !on {
+        if ctx.session.tracking.take().is_some() {
+            ctx.server.tracking.disable(ctx.session.info.id);
+        }
+        ctx.session.info.tracking_redir.store(-1, Relaxed);
+        ctx.out.ok();
+        return Ok(());
+    }
+    if !mode.bcast && !mode.prefixes.is_empty() {
+        return Err(CommandError::new("ERR PREFIX option requires BCAST mode to be enabled"));
+    }
+    if let Some(current) = &ctx.session.tracking
+        && current.bcast != mode.bcast
+    {
+        return Err(CommandError::new(
+            "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+        ));
+    }
+    if mode.optin && mode.optout {
+        return Err(CommandError::new("ERR You can't specify both OPTIN mode and OPTOUT mode"));
+    }
+    if mode.bcast && (mode.optin || mode.optout) {
+        return Err(CommandError::new("ERR OPTIN and OPTOUT are not compatible with BCAST"));
+    }
+    // Prefixes added to those already set must not overlap them or each other (Redis's
+    // checkPrefixCollisionsOrReply: equal prefixes overlap too).
+    let existing: Vec<Bytes> = ctx.session.tracking.as_ref().map(|m| m.prefixes.clone()).unwrap_or_default();
+    for (i, p) in mode.prefixes.iter().enumerate() {
+        let collision = |kind: &str, other: &[u8]| {
+            CommandError::owned(format!(
+                "ERR Prefix '{}' overlaps with {kind} prefix '{}'. Prefixes for a single client must not overlap.",
+                error::sanitize(p),
+                error::sanitize(other)
+            ))
+        };
+        if let Some(o) = existing.iter().find(|o| tracking::overlap(o, p)) {
+            return Err(collision("an existing", o));
+        }
+        if let Some(o) = mode.prefixes[i + 1..].iter().find(|o| tracking::overlap(o, p)) {
+            return Err(collision("another provided", o));
+        }
+    }
+    let mut all = existing;
+    all.extend(mode.prefixes.iter().cloned());
+    mode.prefixes = all;
+    let tx = ctx.session.push_tx();
+    ctx.server.tracking.enable(ctx.session.info.clone(), tx, mode.clone());
+    ctx.session.info.tracking_redir.store(mode.redirect as i64, Relaxed);
+    ctx.session.tracking = Some(mode);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT CACHING YES|NO
+fn client_caching(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let Some(mode) = ctx.session.tracking.as_ref() else {
+        return Err(CommandError::new(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    };
+    if args::is(&argv[2], "YES") {
+        if !mode.optin {
+            return Err(CommandError::new(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+        ctx.session.caching = Some(true);
+    } else if args::is(&argv[2], "NO") {
+        if !mode.optout {
+            return Err(CommandError::new(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+        ctx.session.caching = Some(false);
+    } else {
+        return Err(error::SYNTAX);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT TRACKINGINFO
+fn client_trackinginfo(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let mode = ctx.session.tracking.clone();
+    let mut flags: Vec<&str> = Vec::new();
+    match &mode {
+        None => flags.push("off"),
+        Some(m) => {
+            flags.push("on");
+            for (set, name) in [(m.bcast, "bcast"), (m.optin, "optin"), (m.optout, "optout")] {
+                if set {
+                    flags.push(name);
+                }
+            }
+            match ctx.session.caching {
+                Some(true) => flags.push("caching-yes"),
+                Some(false) => flags.push("caching-no"),
+                None => {}
+            }
+            if m.noloop {
+                flags.push("noloop");
+            }
+            if m.redirect != 0 && ctx.server.clients.get(m.redirect).is_none() {
+                flags.push("broken_redirect");
+            }
+        }
+    }
+    ctx.out.map(3);
+    ctx.out.bulk(b"flags");
+    ctx.out.set(flags.len());
+    for f in flags {
+        ctx.out.bulk(f.as_bytes());
+    }
+    ctx.out.bulk(b"redirect");
+    ctx.out.int(mode.as_ref().map_or(-1, |m| m.redirect as i64));
+    ctx.out.bulk(b"prefixes");
+    let prefixes = mode.map(|m| m.prefixes).unwrap_or_default();
+    ctx.out.bulks(prefixes.iter().map(|p| &p[..]));
+    Ok(())
+}
+
+/// CLIENT GETREDIR
+fn client_getredir(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.int(ctx.session.tracking.as_ref().map_or(-1, |m| m.redirect as i64));
     Ok(())
 }
 

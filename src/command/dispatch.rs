@@ -8,7 +8,8 @@ use bytes::Bytes;
 
 use super::Ctx;
 use super::table::{
-    ADMIN, DENYOOM, FAST, NO_AUTH, NO_MULTI, PROTECTED, SKIP_MONITOR, SKIP_SLOWLOG, WRITE, table,
+    ADMIN, CommandSpec, DENYOOM, FAST, NO_AUTH, NO_MULTI, PROTECTED, READONLY, SKIP_MONITOR, SKIP_SLOWLOG,
+    WRITE, table,
 };
 use crate::cluster::slot::key_slot;
 use crate::error::{self, CommandError};
@@ -115,6 +116,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
         ctx.out.error(e.text());
         ctx.stats.count_error(e.code());
     }
+    if ctx.session.tracking.is_some() {
+        track_reads(ctx, spec, argv);
+    }
     if ctx.server.monitors.active() && !spec.has(SKIP_MONITOR | ADMIN) {
         ctx.server.monitors.feed(ctx.session.db, &ctx.session.info, argv);
     }
@@ -137,6 +141,26 @@ fn reject(ctx: &mut Ctx<'_>, idx: Option<usize>, e: CommandError) {
     }
     ctx.out.error(e.text());
     ctx.stats.count_error(e.code());
+}
+
+/// CLIENT TRACKING: a read-only command's keys are remembered for the client (not in
+/// BCAST mode; in OPTIN mode only after CLIENT CACHING YES, in OPTOUT mode unless after
+/// CLIENT CACHING NO). CLIENT CACHING's answer holds for the next command, or the whole
+/// transaction it starts.
+fn track_reads(ctx: &mut Ctx<'_>, spec: &CommandSpec, argv: &[Bytes]) {
+    let caching = ctx.session.caching;
+    if spec.name != "client|caching" && !ctx.session.in_exec && ctx.session.multi.is_none() {
+        ctx.session.caching = None;
+    }
+    let Some(mode) = &ctx.session.tracking else { return };
+    if !spec.has(READONLY)
+        || mode.bcast
+        || (mode.optin && caching != Some(true))
+        || (mode.optout && caching == Some(false))
+    {
+        return;
+    }
+    ctx.server.tracking.remember(ctx.session.info.id, spec.key_indices(argv).map(|i| argv[i].clone()));
 }
 
 /// `enable-debug-command`: `yes`, `local` (loopback and unix-socket clients) or `no`.

@@ -495,6 +495,7 @@ fn flush_mode(ctx: &Ctx<'_>, argv: &[Bytes]) -> Result<bool, CommandError> {
 /// Empties the given databases. The shard locks are held only to swap in empty
 /// tables; the old ones are freed afterwards (on a background thread for ASYNC).
 fn flush_dbs(ctx: &Ctx<'_>, which: Option<usize>, background: bool) {
+    ctx.server.tracking.flush();
     let mut old: Vec<Db> = Vec::new();
     {
         let mut locked = ctx.server.keyspace.lock_all();

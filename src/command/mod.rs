@@ -107,6 +107,7 @@ impl<'a> Ctx<'a> {
     pub fn changed_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {
         self.stats.dirty.incr();
         self.server.watches.touch(db, key);
+        self.server.tracking.invalidate(key, self.session.info.id);
         self.server.blocking.wake(db, key);
         self.server.pubsub.notify(class, event, key, db);
     }

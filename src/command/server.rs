@@ -320,7 +320,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("client_recent_max_input_buffer", &0);
             line("client_recent_max_output_buffer", &0);
             line("blocked_clients", &server.blocking.blocked_clients());
-            line("tracking_clients", &0);
+            line("tracking_clients", &server.tracking.stats().clients);
             line("clients_in_timeout_table", &0);
         }
         "memory" => {
@@ -374,6 +374,10 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("rejected_connections", &s.rejected_connections);
             line("expired_keys", &s.expired_keys);
             line("evicted_keys", &server.keyspace.evicted_keys());
+            let t = server.tracking.stats();
+            line("tracking_total_keys", &t.keys);
+            line("tracking_total_items", &t.items);
+            line("tracking_total_prefixes", &t.prefixes);
             line("keyspace_hits", &s.keyspace_hits);
             line("keyspace_misses", &s.keyspace_misses);
             line("pubsub_channels", &server.pubsub.count(Kind::Channel));

@@ -51,6 +51,9 @@ pub struct ClientInfo {
     pub multi: AtomicI64,
     /// Waiting in a blocking command (flag `b`).
     pub blocked: AtomicBool,
+    /// CLIENT TRACKING: -1 off, 0 on without redirect, else the redirect client (`redir`,
+    /// flag `t`).
+    pub tracking_redir: AtomicI64,
 }
 
 /// What a connection costs besides its buffers (its session and registry entry), in
@@ -88,6 +91,10 @@ impl ClientInfo {
 
     pub fn set_db(&self, db: usize) {
         self.db.store(db, Relaxed);
+    }
+
+    pub fn resp(&self) -> u8 {
+        self.resp.load(Relaxed)
     }
 
     pub fn set_resp(&self, resp: u8) {
@@ -141,6 +148,10 @@ impl ClientInfo {
         if self.blocked.load(Relaxed) {
             flags.push('b');
         }
+        let redir = self.tracking_redir.load(Relaxed);
+        if redir >= 0 {
+            flags.push('t');
+        }
         if self.unix {
             flags.push('U');
         }
@@ -161,7 +172,7 @@ impl ClientInfo {
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
              multi={} qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem={multi_mem} rbs={rbs} \
-             rbp={rbp} obl=0 oll=0 omem={} tot-mem={tot_mem} events=r cmd={} user=default redir=-1 resp={} \
+             rbp={rbp} obl=0 oll=0 omem={} tot-mem={tot_mem} events=r cmd={} user=default redir={redir} resp={} \
              lib-name={} lib-ver={}",
             self.id,
             self.addr,
@@ -274,6 +285,7 @@ impl Clients {
             subscriptions: Default::default(),
             multi: AtomicI64::new(-1),
             blocked: AtomicBool::new(false),
+            tracking_redir: AtomicI64::new(-1),
         });
         map.insert(id, info.clone());
         Some(info)

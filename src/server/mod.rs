@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod session;
 pub mod slowlog;
 pub mod stats;
+pub mod tracking;
 pub mod watch;
 
 use std::collections::VecDeque;
@@ -62,12 +63,14 @@ pub type SetLogLevel = Box<dyn Fn(&str) + Send + Sync>;
 struct Removals {
     pubsub: Arc<pubsub::PubSub>,
     watches: Arc<watch::Watches>,
+    tracking: Arc<tracking::Tracking>,
 }
 
 impl crate::storage::RemovalListener for Removals {
     fn removed(&self, db: usize, key: &[u8], why: crate::storage::Removal) {
         use pubsub::events::{EVICTED, EXPIRED};
         self.watches.touch(db, key);
+        self.tracking.invalidate(key, 0);
         match why {
             crate::storage::Removal::Expired => self.pubsub.notify(EXPIRED, "expired", key, db),
             crate::storage::Removal::Evicted => self.pubsub.notify(EVICTED, "evicted", key, db),
@@ -97,6 +100,8 @@ pub struct Server {
     pub latency: latency::LatencyMonitor,
     pub monitors: monitor::Monitors,
     pub pubsub: Arc<pubsub::PubSub>,
+    /// CLIENT TRACKING.
+    pub tracking: Arc<tracking::Tracking>,
     pub watches: Arc<watch::Watches>,
     pub blocking: Arc<blocking::Blocking>,
     pub memory: memory::MemoryGauge,
@@ -126,6 +131,7 @@ const RATE_SAMPLES: usize = 16;
 
 impl Server {
     pub fn new(config: Config) -> Server {
+        let pubsub: Arc<pubsub::PubSub> = Arc::default();
         let server = Server {
             limits: Limits::default(),
             keyspace: Keyspace::new(config.shards, config.databases),
@@ -134,7 +140,8 @@ impl Server {
             slowlog: SlowLog::default(),
             latency: latency::LatencyMonitor::default(),
             monitors: monitor::Monitors::default(),
-            pubsub: Arc::default(),
+            tracking: Arc::new(tracking::Tracking::new(pubsub.clone())),
+            pubsub,
             watches: Arc::default(),
             blocking: Arc::default(),
             memory: memory::MemoryGauge::default(),
@@ -157,6 +164,7 @@ impl Server {
         server.keyspace.set_listener(Some(Arc::new(Removals {
             pubsub: server.pubsub.clone(),
             watches: server.watches.clone(),
+            tracking: server.tracking.clone(),
         })));
         server
     }
@@ -195,6 +203,8 @@ impl Server {
         self.latency.threshold_ms.store(c.latency_monitor_threshold, Relaxed);
         self.pubsub.set_limit(c.output_limit_pubsub);
         self.pubsub.set_events(c.notify_keyspace_events);
+        let max_keys = c.get("tracking-table-max-keys").and_then(|v| v.parse().ok());
+        self.tracking.set_max_keys(max_keys.unwrap_or(tracking::DEFAULT_MAX_KEYS));
         if let Some(set_level) = LOGLEVEL_HOOK.get() {
             set_level(&c.loglevel);
         }

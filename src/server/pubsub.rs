@@ -156,6 +156,17 @@ impl PubSub {
         receivers
     }
 
+    /// Sends a frame (built for the receiver's protocol: true for RESP3) to one client if
+    /// it is subscribed to `channel`; false when it is not (CLIENT TRACKING's redirect).
+    pub fn send_to(&self, channel: &[u8], client: u64, frame: impl Fn(bool) -> Bytes) -> bool {
+        let limit = *read(&self.limit);
+        let table = read(&self.channels);
+        match table.get(channel).and_then(|set| set.get(&client)) {
+            Some(s) => s.deliver(&frame(s.client.resp() == 3), &limit),
+            None => false,
+        }
+    }
+
     /// Channels (or shard channels) with at least one subscriber, matching `pattern`.
     pub fn active(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
         read(self.table(kind))

@@ -48,6 +48,10 @@ pub struct Session {
     /// CLIENT PAUSE held the command just dispatched: its ticket in the line of held
     /// commands. The connection waits for its turn and runs it again.
     pub postponed: Option<u64>,
+    /// CLIENT TRACKING's options while it is on (the registry holds them too).
+    pub tracking: Option<super::tracking::Mode>,
+    /// CLIENT CACHING YES|NO, for the next command only.
+    pub caching: Option<bool>,
 }
 
 /// A blocked command's registration and what it answers when the wait times out.
@@ -100,6 +104,8 @@ impl Session {
             blocked: None,
             resume: None,
             postponed: None,
+            tracking: None,
+            caching: None,
         }
     }
 
@@ -139,6 +145,10 @@ impl Session {
         self.end_transaction(&server.watches);
         self.blocked = None;
         self.resume = None;
+        if self.tracking.take().is_some() {
+            server.tracking.disable(self.info.id);
+            self.info.tracking_redir.store(-1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// In RESP2 subscribed mode: only (un)subscribe commands, PING, QUIT and RESET run.
