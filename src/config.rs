@@ -121,7 +121,7 @@ macro_rules! directives {
 }
 
 directives! {
-    "bind" => false, "port" => false, "unixsocket" => false, "unixsocketperm" => false,
+    "bind" => true, "port" => true, "unixsocket" => false, "unixsocketperm" => false,
     "threads" => false, "shards" => false, "databases" => false, "timeout" => true,
     "tcp-keepalive" => true, "tcp-backlog" => false, "maxclients" => true,
     "requirepass" => true, "proto-max-bulk-len" => true, "client-query-buffer-limit" => true,

@@ -235,3 +235,43 @@ fn a_busy_default_metrics_port_is_skipped_an_explicit_one_is_fatal() {
     assert!(!stdout.contains("Could not create"), "not twice: {stdout}");
     assert!(!stdout.contains('\x1b'), "no colours into a pipe: {stdout}");
 }
+
+/// CONFIG SET port and bind rebind the listeners at runtime, as Redis 7.0: new clients
+/// connect to the new address, connections already open stay, and a port or address
+/// that cannot be bound is refused with Redis's text, changing nothing.
+#[test]
+fn config_set_port_and_bind_rebind() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let free = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let _: () = cmd("CONFIG").arg("SET").arg("port").arg(free).query(&mut c).unwrap();
+    let pong: String = cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG", "the connection made before stays");
+    let moved: std::net::SocketAddr = format!("127.0.0.1:{free}").parse().unwrap();
+    let mut n = common::connect(moved);
+    let port = common::info_field(&mut n, "server", "tcp_port");
+    assert_eq!(port, free as u64);
+    assert!(
+        common::eventually(|| std::net::TcpStream::connect(s.addr).is_err()),
+        "the old port no longer accepts"
+    );
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    assert_eq!(
+        err(&mut n, cmd("CONFIG").arg("SET").arg("port").arg(busy_port)),
+        "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port"
+    );
+    assert_eq!(
+        err(&mut n, cmd("CONFIG").arg("SET").arg("bind").arg("192.0.2.1")),
+        "ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses."
+    );
+    let v: std::collections::HashMap<String, String> =
+        cmd("CONFIG").arg("GET").arg("port").arg("bind").query(&mut n).unwrap();
+    assert_eq!(v["port"], free.to_string());
+    assert_eq!(v["bind"], "127.0.0.1");
+    let _: String = cmd("PING").query(&mut common::connect(moved)).unwrap();
+}

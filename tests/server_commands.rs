@@ -129,8 +129,8 @@ fn config_get_set_errors() {
         "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
     );
     assert_eq!(
-        err(&mut c, cmd("CONFIG").arg("SET").arg("port").arg(1)),
-        "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
+        err(&mut c, cmd("CONFIG").arg("SET").arg("databases").arg(1)),
+        "ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config"
     );
     assert_eq!(
         err(&mut c, cmd("CONFIG").arg("SET").arg("nosuch").arg(1)),

@@ -536,6 +536,26 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         };
         next.set(&name, &values).map_err(|e| failed(&e))?;
     }
+    let current = ctx.server.config().clone();
+    if next.port != current.port || next.bind != current.bind {
+        // Bound before anything changes, so a failure leaves every setting as it was.
+        let (arg, why) = if next.port != current.port {
+            ("port", "Unable to listen on this port")
+        } else {
+            ("bind", "Failed to bind to specified addresses.")
+        };
+        let asked = argv[2..]
+            .chunks(2)
+            .map(|p| String::from_utf8_lossy(&p[0]).into_owned())
+            .find(|n| crate::config::canonical_name(n) == arg);
+        if let Err(e) = ctx.server.rebind(&next) {
+            tracing::warn!("CONFIG SET {arg} failed: {e}");
+            let arg = asked.unwrap_or_else(|| arg.to_string());
+            return Err(CommandError::owned(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}"
+            )));
+        }
+    }
     *ctx.server.config_mut() = next;
     ctx.server.apply_config();
     ctx.out.ok();

@@ -153,18 +153,15 @@ impl Acceptor {
         }
     }
 
-    async fn serve(self) {
+    async fn serve(mut self) {
+        let mut rebind = self.server.rebind_channel();
+        let first = std::mem::take(&mut self.tcp);
         let this = Arc::new(self);
         let shutdown = this.server.shutdown.clone();
         let mut tasks = tokio::task::JoinSet::new();
-        for l in this.tcp.iter() {
-            match l.try_clone().and_then(tokio::net::TcpListener::from_std) {
-                Ok(l) => {
-                    tasks.spawn(this.clone().accept_tcp(l));
-                }
-                Err(e) => tracing::error!("cannot watch a listening socket: {e}"),
-            }
-        }
+        // The TCP listeners in use: replaced whole by CONFIG SET port / bind.
+        let mut generation = shutdown.child_token();
+        this.watch_tcp(first, &generation, &mut tasks);
         if let Some(l) = &this.unix {
             match l.try_clone().and_then(tokio::net::UnixListener::from_std) {
                 Ok(l) => {
@@ -185,8 +182,34 @@ impl Acceptor {
         if this.opts.handle_signals {
             tasks.spawn(signals(this.server.clone()));
         }
-        shutdown.cancelled().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(listeners) = rebind.recv() => {
+                    generation.cancel();
+                    generation = shutdown.child_token();
+                    this.watch_tcp(listeners, &generation, &mut tasks);
+                }
+            }
+        }
         tasks.shutdown().await;
+    }
+
+    /// Accepts on `listeners` until `until` is cancelled (then they close).
+    fn watch_tcp(
+        self: &Arc<Self>,
+        listeners: Vec<std::net::TcpListener>,
+        until: &tokio_util::sync::CancellationToken,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) {
+        for l in listeners {
+            match tokio::net::TcpListener::from_std(l) {
+                Ok(l) => {
+                    tasks.spawn(self.clone().accept_tcp(l, until.clone()));
+                }
+                Err(e) => tracing::error!("cannot watch a listening socket: {e}"),
+            }
+        }
     }
 
     async fn cron(self: Arc<Self>) {
@@ -220,10 +243,14 @@ impl Acceptor {
         info
     }
 
-    async fn accept_tcp(self: Arc<Self>, listener: tokio::net::TcpListener) {
+    async fn accept_tcp(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        until: tokio_util::sync::CancellationToken,
+    ) {
         loop {
             let accepted = tokio::select! {
-                _ = self.server.shutdown.cancelled() => return,
+                _ = until.cancelled() => return,
                 r = listener.accept() => r,
             };
             let (stream, peer) = match accepted {

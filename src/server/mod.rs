@@ -117,6 +117,8 @@ pub struct Server {
     pub active_expire: AtomicBool,
     /// CLIENT PAUSE.
     pub pause: pause::Pause,
+    /// New TCP listeners for the acceptor (CONFIG SET port / bind).
+    rebind: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<std::net::TcpListener>>>>,
     /// The second of the cron's last jemalloc decay pass.
     last_decay_s: AtomicU64,
     pub tcp_port: AtomicU64,
@@ -155,6 +157,7 @@ impl Server {
             active_expire: AtomicBool::new(true),
             last_decay_s: AtomicU64::new(0),
             pause: pause::Pause::default(),
+            rebind: Mutex::new(None),
             tcp_port: AtomicU64::new(config.port as u64),
             threads: config.threads,
             samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES + 1)),
@@ -208,6 +211,36 @@ impl Server {
         if let Some(set_level) = LOGLEVEL_HOOK.get() {
             set_level(&c.loglevel);
         }
+    }
+
+    /// CONFIG SET port / bind: binds `next`'s addresses, then hands the sockets to the
+    /// acceptor, which stops accepting on the old ones (connections already open stay).
+    /// Nothing changes when binding fails.
+    pub fn rebind(&self, next: &Config) -> io::Result<()> {
+        let tcp = listener::bind_tcp(next)?;
+        if let Some(port) = tcp.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()) {
+            self.tcp_port.store(port as u64, Relaxed);
+        }
+        let addrs: Vec<String> =
+            tcp.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
+        let sent = self
+            .rebind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|tx| tx.send(tcp).is_ok());
+        if !sent {
+            return Err(io::Error::other("the acceptor is not running"));
+        }
+        tracing::info!("Listening on {} now", addrs.join(", "));
+        Ok(())
+    }
+
+    /// The acceptor's end of [`Server::rebind`].
+    pub fn rebind_channel(&self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<std::net::TcpListener>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.rebind.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
     }
 
     /// Before a write that may grow memory: with maxmemory set and exceeded, evicts by
