@@ -1,8 +1,9 @@
 //! The side HTTP port: `GET /metrics`, `GET /healthz`, `GET /readyz`, and (with
 //! `http-api yes`) the JSON key API `POST /set` and `GET /get?key=...`.
 //!
-//! Bounds: at most [`MAX_CONNECTIONS`] requests at once (further connections are
-//! closed), request heads of at most [`MAX_HEAD`] bytes, bodies of at most
+//! HTTP/1.1 is hyper's, one request per connection. Bounds: at most
+//! [`MAX_CONNECTIONS`] requests at once (further connections are closed), request heads
+//! of at most [`MAX_HEAD`] bytes (hyper answers 431 past it), bodies of at most
 //! [`MAX_BODY`] bytes, [`REQUEST_TIMEOUT`] per request. Rendering and key API calls run
 //! on the blocking pool so they never delay accepting clients.
 //!
@@ -11,23 +12,32 @@
 //! then the `SET` or `GET`, so passwords are checked exactly as for RESP clients and
 //! no authentication carries over from one request to the next.
 
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::server::Server;
 use crate::server::local::LocalClient;
 
 pub const MAX_CONNECTIONS: usize = 64;
+/// hyper's smallest read buffer, which bounds a request head.
 pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The key API's in-process client, created on first use.
 type ApiClient = Arc<Mutex<Option<LocalClient>>>;
+
+type Response = hyper::Response<Full<Bytes>>;
 
 pub async fn serve(server: Arc<Server>, listener: TcpListener) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -49,155 +59,96 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener) {
         let api = api.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let _ = tokio::time::timeout(REQUEST_TIMEOUT, handle(server, api, stream)).await;
+            let service = hyper::service::service_fn(move |req| {
+                let (server, api) = (server.clone(), api.clone());
+                async move { Ok::<_, Infallible>(handle(server, api, req).await) }
+            });
+            // One request per connection, its head within MAX_HEAD and read in time.
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
+                .max_buf_size(MAX_HEAD)
+                .timer(TokioTimer::new())
+                .header_read_timeout(REQUEST_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(REQUEST_TIMEOUT, conn).await;
         });
     }
 }
 
-struct Response {
-    status: &'static str,
-    content_type: &'static str,
-    body: Vec<u8>,
+fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
+    let mut r = hyper::Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
 }
 
-impl Response {
-    fn text(status: &'static str, body: &str) -> Response {
-        Response { status, content_type: "text/plain; charset=utf-8", body: body.as_bytes().to_vec() }
-    }
-
-    fn json(status: &'static str, body: serde_json::Value) -> Response {
-        let mut body = body.to_string().into_bytes();
-        body.push(b'\n');
-        Response { status, content_type: "application/json", body }
-    }
-
-    fn error(status: &'static str, message: &str) -> Response {
-        Response::json(status, serde_json::json!({ "error": message }))
-    }
+fn text(status: StatusCode, body: &'static str) -> Response {
+    respond(status, "text/plain; charset=utf-8", body)
 }
 
-/// A parsed request.
-struct Request<'a> {
-    method: &'a [u8],
-    path: &'a [u8],
-    query: &'a [u8],
-    headers: Vec<(&'a [u8], &'a [u8])>,
-    body: &'a [u8],
+fn json(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut body = body.to_string().into_bytes();
+    body.push(b'\n');
+    respond(status, "application/json", body)
 }
 
-impl Request<'_> {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| *v)
-    }
-
-    fn bearer_token(&self) -> Option<Vec<u8>> {
-        let v = self.header("authorization")?;
-        let token = v.strip_prefix(b"Bearer ").or_else(|| v.strip_prefix(b"bearer "))?;
-        Some(token.to_vec())
-    }
+fn error(status: StatusCode, message: &str) -> Response {
+    json(status, serde_json::json!({ "error": message }))
 }
 
-fn parse_head(head: &[u8]) -> Request<'_> {
-    let mut lines = head.split(|&c| c == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let first = lines.next().unwrap_or_default();
-    let mut parts = first.split(|&c| c == b' ');
-    let method = parts.next().unwrap_or_default();
-    let target = parts.next().unwrap_or_default();
-    let (path, query) = match target.iter().position(|&c| c == b'?') {
-        Some(i) => (&target[..i], &target[i + 1..]),
-        None => (target, &target[target.len()..]),
-    };
-    let headers = lines
-        .take_while(|l| !l.is_empty())
-        .filter_map(|l| {
-            let i = l.iter().position(|&c| c == b':')?;
-            Some((&l[..i], l[i + 1..].trim_ascii()))
-        })
-        .collect();
-    Request { method, path, query, headers, body: &[] }
-}
-
-async fn handle(server: Arc<Server>, api: ApiClient, mut stream: TcpStream) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let response = loop {
-        if stream.read_buf(&mut buf).await? == 0 {
-            return Ok(());
-        }
-        let end = buf.windows(4).position(|w| w == b"\r\n\r\n");
-        if end.unwrap_or(buf.len()) > MAX_HEAD {
-            break Response::text("431 Request Header Fields Too Large", "request head too large\n");
-        }
-        let Some(end) = end else { continue };
-        let body_len = {
-            let req = parse_head(&buf[..end + 2]);
-            match req
-                .header("content-length")
-                .map(|v| std::str::from_utf8(v).ok().and_then(|v| v.parse().ok()))
-            {
-                None => 0,
-                Some(Some(n)) if n <= MAX_BODY => n,
-                Some(Some(_)) => break Response::error("413 Payload Too Large", "body too large"),
-                Some(None) => break Response::error("400 Bad Request", "invalid Content-Length"),
-            }
-        };
-        while buf.len() < end + 4 + body_len {
-            if stream.read_buf(&mut buf).await? == 0 {
-                return Ok(());
-            }
-        }
-        let mut req = parse_head(&buf[..end + 2]);
-        req.body = &buf[end + 4..end + 4 + body_len];
-        break route(&server, &api, &req).await;
-    };
-    let mut out = format!(
-        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        response.status,
-        response.content_type,
-        response.body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(&response.body);
-    stream.write_all(&out).await?;
-    stream.shutdown().await
-}
-
-async fn route(server: &Arc<Server>, api: &ApiClient, req: &Request<'_>) -> Response {
-    match (req.method, req.path) {
-        (b"GET" | b"HEAD", b"/metrics") => {
+async fn handle(server: Arc<Server>, api: ApiClient, req: Request<Incoming>) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let query = req.uri().query().unwrap_or_default().as_bytes().to_vec();
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer ").or_else(|| v.as_bytes().strip_prefix(b"bearer ")))
+        .map(<[u8]>::to_vec);
+    let get = method == Method::GET || method == Method::HEAD;
+    match (get, method == Method::POST, path.as_str()) {
+        (true, _, "/metrics") => {
             let server = server.clone();
             match tokio::task::spawn_blocking(move || super::render(&server)).await {
-                Ok(body) => Response {
-                    status: "200 OK",
-                    content_type: "text/plain; version=0.0.4; charset=utf-8",
-                    body: body.into_bytes(),
-                },
-                Err(_) => Response::text("500 Internal Server Error", "rendering failed\n"),
+                Ok(body) => respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body),
+                Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n"),
             }
         }
-        (b"GET" | b"HEAD", b"/healthz") => Response::text("200 OK", "ok\n"),
-        (b"GET" | b"HEAD", b"/readyz") if server.shutdown.is_cancelled() => {
-            Response::text("503 Service Unavailable", "shutting down\n")
+        (true, _, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (true, _, "/readyz") if server.shutdown.is_cancelled() => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
         }
-        (b"GET" | b"HEAD", b"/readyz") => Response::text("200 OK", "ready\n"),
-        (_, b"/set" | b"/get") if !server.config().http_api => Response::text("404 Not Found", "not found\n"),
-        (b"POST", b"/set") => match set_command(req.body) {
-            Ok(cmd) => api_call(server, api, req.bearer_token(), cmd).await,
-            Err(r) => r,
-        },
-        (b"GET", b"/get") => match query_param(req.query, b"key") {
-            Some(key) => api_call(server, api, req.bearer_token(), vec![b"GET".to_vec(), key]).await,
-            None => Response::error("400 Bad Request", "missing query parameter 'key'"),
-        },
-        (_, b"/metrics" | b"/healthz" | b"/readyz" | b"/set" | b"/get") => {
-            Response::text("405 Method Not Allowed", "method not allowed\n")
+        (true, _, "/readyz") => text(StatusCode::OK, "ready\n"),
+        (_, _, "/set" | "/get") if !server.config().http_api => text(StatusCode::NOT_FOUND, "not found\n"),
+        (_, true, "/set") => {
+            let declared =
+                req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > MAX_BODY) {
+                return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+            }
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+            };
+            match set_command(&body) {
+                Ok(cmd) => api_call(&server, &api, token, cmd).await,
+                Err(why) => error(StatusCode::BAD_REQUEST, why),
+            }
         }
-        _ => Response::text("404 Not Found", "not found\n"),
+        (true, _, "/get") if method == Method::GET => match query_param(&query, b"key") {
+            Some(key) => api_call(&server, &api, token, vec![b"GET".to_vec(), key]).await,
+            None => error(StatusCode::BAD_REQUEST, "missing query parameter 'key'"),
+        },
+        (_, _, "/metrics" | "/healthz" | "/readyz" | "/set" | "/get") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
 /// `{"key": "...", "value": "...", "ttl_ms": n}` → `SET key value [PX n]`.
-fn set_command(body: &[u8]) -> Result<Vec<Vec<u8>>, Response> {
-    let bad = |m: &str| Response::error("400 Bad Request", m);
+/// The error is the message of a 400 reply.
+fn set_command(body: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    let bad = |m: &'static str| m;
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| bad("body is not valid JSON"))?;
     let key = v.get("key").and_then(|k| k.as_str()).ok_or_else(|| bad("'key' must be a string"))?;
     let value = v.get("value").and_then(|k| k.as_str()).ok_or_else(|| bad("'value' must be a string"))?;
@@ -230,86 +181,63 @@ async fn api_call(
             *guard = LocalClient::new(server);
         }
         let Some(client) = guard.as_mut() else {
-            return Response::error("503 Service Unavailable", "max number of clients reached");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "max number of clients reached");
         };
         client.run(&[b"RESET"]);
         if let Some(token) = token
-            && let RespReply::Error(e) = RespReply::parse(&client.run(&[b"AUTH", &token]))
+            && let Reply::Error(e) = Reply::parse(&client.run(&[b"AUTH", &token]))
         {
-            return Response::error("401 Unauthorized", &e);
+            return error(StatusCode::UNAUTHORIZED, &e);
         }
         let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_slice()).collect();
-        match RespReply::parse(&client.run(&args)) {
-            RespReply::Error(e) if e.starts_with("NOAUTH") => Response::error("401 Unauthorized", &e),
-            RespReply::Error(e) => Response::error("400 Bad Request", &e),
-            RespReply::Bulk(None) => Response::error("404 Not Found", "no such key"),
-            RespReply::Bulk(Some(v)) => {
-                Response::json("200 OK", serde_json::json!({ "value": String::from_utf8_lossy(&v) }))
+        match Reply::parse(&client.run(&args)) {
+            Reply::Error(e) if e.starts_with("NOAUTH") => error(StatusCode::UNAUTHORIZED, &e),
+            Reply::Error(e) => error(StatusCode::BAD_REQUEST, &e),
+            Reply::Bulk(None) => error(StatusCode::NOT_FOUND, "no such key"),
+            Reply::Bulk(Some(v)) => {
+                json(StatusCode::OK, serde_json::json!({ "value": String::from_utf8_lossy(&v) }))
             }
-            RespReply::Status => Response::json("200 OK", serde_json::json!({ "ok": true })),
+            Reply::Status => json(StatusCode::OK, serde_json::json!({ "ok": true })),
         }
     };
     tokio::task::spawn_blocking(run)
         .await
-        .unwrap_or_else(|_| Response::error("500 Internal Server Error", "request failed"))
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "request failed"))
 }
 
-/// The replies SET and GET can give.
-enum RespReply {
+/// The replies SET and GET can give, decoded with the `redis-protocol` crate.
+enum Reply {
     Status,
     Error(String),
     Bulk(Option<Vec<u8>>),
 }
 
-impl RespReply {
-    fn parse(reply: &[u8]) -> RespReply {
-        let line_end = reply.iter().position(|&c| c == b'\r').unwrap_or(reply.len());
-        let line = String::from_utf8_lossy(&reply[1.min(reply.len())..line_end]).into_owned();
-        match reply.first() {
-            Some(b'-') => RespReply::Error(line),
-            Some(b'$') if line == "-1" => RespReply::Bulk(None),
-            Some(b'$') => {
-                let len: usize = line.parse().unwrap_or(0);
-                let start = line_end + 2;
-                RespReply::Bulk(Some(reply.get(start..start + len).unwrap_or_default().to_vec()))
-            }
-            _ => RespReply::Status,
+impl Reply {
+    fn parse(reply: &[u8]) -> Reply {
+        use redis_protocol::resp2::{decode::decode, types::OwnedFrame};
+        match decode(reply) {
+            Ok(Some((OwnedFrame::Error(e), _))) => Reply::Error(e),
+            Ok(Some((OwnedFrame::BulkString(v), _))) => Reply::Bulk(Some(v)),
+            Ok(Some((OwnedFrame::Null, _))) => Reply::Bulk(None),
+            Ok(Some(_)) => Reply::Status,
+            Ok(None) | Err(_) => Reply::Error("ERR incomplete reply".into()),
         }
     }
 }
 
-/// The percent-decoded value of `name` in a query string.
+/// The percent-decoded value of `name` in a query string (`+` is a space).
 fn query_param(query: &[u8], name: &[u8]) -> Option<Vec<u8>> {
+    let decode = |s: &[u8]| -> Vec<u8> {
+        let spaced: Vec<u8> = s.iter().map(|&c| if c == b'+' { b' ' } else { c }).collect();
+        percent_encoding::percent_decode(&spaced).collect()
+    };
     query.split(|&c| c == b'&').find_map(|pair| {
         let (k, v) = match pair.iter().position(|&c| c == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &pair[pair.len()..]),
         };
-        (percent_decode(k) == name).then(|| percent_decode(v))
+        (decode(k) == name).then(|| decode(v))
     })
-}
-
-fn percent_decode(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < s.len() => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                match (hex(s[i + 1]), hex(s[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -320,15 +248,15 @@ mod tests {
     fn query_decoding() {
         assert_eq!(query_param(b"key=a%20b+c&x=1", b"key"), Some(b"a b c".to_vec()));
         assert_eq!(query_param(b"x=1", b"key"), None);
-        assert_eq!(percent_decode(b"%zz%41"), b"%zzA");
-        assert_eq!(percent_decode(b"100%"), b"100%");
+        assert_eq!(query_param(b"key=%zz%41", b"key"), Some(b"%zzA".to_vec()));
+        assert_eq!(query_param(b"key=100%", b"key"), Some(b"100%".to_vec()));
     }
 
     #[test]
     fn reply_parsing() {
-        assert!(matches!(RespReply::parse(b"+OK\r\n"), RespReply::Status));
-        assert!(matches!(RespReply::parse(b"$-1\r\n"), RespReply::Bulk(None)));
-        assert!(matches!(RespReply::parse(b"$3\r\nabc\r\n"), RespReply::Bulk(Some(v)) if v == b"abc"));
-        assert!(matches!(RespReply::parse(b"-ERR x\r\n"), RespReply::Error(e) if e == "ERR x"));
+        assert!(matches!(Reply::parse(b"+OK\r\n"), Reply::Status));
+        assert!(matches!(Reply::parse(b"$-1\r\n"), Reply::Bulk(None)));
+        assert!(matches!(Reply::parse(b"$3\r\nabc\r\n"), Reply::Bulk(Some(v)) if v == b"abc"));
+        assert!(matches!(Reply::parse(b"-ERR x\r\n"), Reply::Error(e) if e == "ERR x"));
     }
 }
