@@ -189,7 +189,14 @@ fn hrandfield_counts_and_withvalues() {
     assert_eq!(v.len(), 4);
     assert_eq!(v[1], v[0].replace('f', "v"));
     assert_eq!(err(&mut c, cmd("HRANDFIELD").arg("h").arg(2).arg("BAD")), "ERR syntax error");
-    assert_eq!(err(&mut c, cmd("HRANDFIELD").arg("h").arg(i64::MIN)), "ERR value is out of range");
+    assert_eq!(
+        err(&mut c, cmd("HRANDFIELD").arg("h").arg(i64::MIN)),
+        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+    );
+    assert_eq!(
+        err(&mut c, cmd("HRANDFIELD").arg("h").arg(i64::MIN / 2 - 1).arg("WITHVALUES")),
+        "ERR value is out of range"
+    );
 
     // RESP3: WITHVALUES pairs are arrays of two.
     let client = redis::Client::open(format!("redis://{}/?protocol=resp3", s.addr)).unwrap();

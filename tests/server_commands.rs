@@ -555,6 +555,7 @@ fn debug_gating_and_subcommands() {
     {
         assert!(obj.contains(field), "{field} in {obj}");
     }
+    assert_eq!(err(&mut c, cmd("MEMORY").arg("USAGE").arg("k").arg("SAMPLES").arg(-1)), "ERR syntax error");
     let art: String = cmd("LOLWUT").query(&mut c).unwrap();
     assert!(art.ends_with("Redis ver. 7.0.15\n"), "{art}");
     assert_eq!(

@@ -236,6 +236,12 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// whose magnitude cannot be doubled safely.
 pub fn random_count(arg: &[u8]) -> Result<i64, CommandError> {
     let n = args::int(arg)?;
+    if n == i64::MIN {
+        // Redis reads the count within ±LONG_MAX first.
+        return Err(CommandError::new(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
     if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
         return Err(error::OUT_OF_RANGE);
     }

@@ -1148,7 +1148,10 @@ fn memory_usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     // Redis's default: collections' elements estimated from 5 of them; 0 counts all.
     let samples = match argv.len() {
         3 => 5,
-        5 if args::is(&argv[3], "SAMPLES") => args::uint(&argv[4], error::NOT_INTEGER)? as usize,
+        5 if args::is(&argv[3], "SAMPLES") => match args::int(&argv[4])? {
+            n if n < 0 => return Err(error::SYNTAX),
+            n => n as usize,
+        },
         _ => return Err(error::SYNTAX),
     };
     let mut shard = ctx.shard();
