@@ -556,6 +556,14 @@ fn debug_gating_and_subcommands() {
         assert!(obj.contains(field), "{field} in {obj}");
     }
     assert_eq!(err(&mut c, cmd("MEMORY").arg("USAGE").arg("k").arg("SAMPLES").arg(-1)), "ERR syntax error");
+    let replid = |c: &mut redis::Connection| -> String {
+        let info: String = cmd("INFO").arg("replication").query(c).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("master_replid:")).unwrap().trim().to_string()
+    };
+    let before = replid(&mut c);
+    let _: () = cmd("DEBUG").arg("CHANGE-REPL-ID").query(&mut c).unwrap();
+    let after = replid(&mut c);
+    assert!(after != before && after.len() == 40, "{before} -> {after}");
     let art: String = cmd("LOLWUT").query(&mut c).unwrap();
     assert!(art.ends_with("Redis ver. 7.0.15\n"), "{art}");
     assert_eq!(

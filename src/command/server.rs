@@ -393,7 +393,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("role", &"master");
             line("connected_slaves", &0);
             line("master_failover_state", &"no-failover");
-            line("master_replid", &server.run_id);
+            line("master_replid", &*server.replid.lock().unwrap_or_else(|p| p.into_inner()));
             line("master_replid2", &"0000000000000000000000000000000000000000");
             line("master_repl_offset", &0);
             line("second_repl_offset", &-1);
@@ -905,6 +905,9 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.out.raw(format!("-{text}\r\n").as_bytes());
     } else if args::is(sub, "OBJECT") && argv.len() == 3 {
         debug_object(ctx, &argv[2])?;
+    } else if args::is(sub, "CHANGE-REPL-ID") && argv.len() == 2 {
+        *ctx.server.replid.lock().unwrap_or_else(|p| p.into_inner()) = crate::server::random_hex40();
+        ctx.out.ok();
     } else if args::is(sub, "DIGEST") && argv.len() == 2 {
         let d = digest::dataset(&ctx.server.keyspace, 0..=(SLOTS as u16 - 1), ctx.now);
         ctx.out.simple(&digest::hex(&d));
@@ -939,6 +942,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 "    Return a Redis protocol error with <string> as message.",
                 "OBJECT <key>",
                 "    Show low level info about the key and associated value.",
+                "CHANGE-REPL-ID",
+                "    Change the replication IDs of the instance.",
                 "DIGEST",
                 "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",

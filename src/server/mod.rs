@@ -109,6 +109,9 @@ pub struct Server {
     /// The eviction policy and samples, mirrored from the configuration.
     eviction: std::sync::Mutex<(Policy, usize)>,
     pub run_id: String,
+    /// The replication ID (INFO master_replid), new at start and at DEBUG
+    /// CHANGE-REPL-ID.
+    pub replid: Mutex<String>,
     pub started: Instant,
     pub start_ms: u64,
     /// Bytes in use when the server had started (MEMORY STATS, INFO).
@@ -150,6 +153,7 @@ impl Server {
             defrag: defrag::ActiveDefrag::default(),
             eviction: std::sync::Mutex::new((Policy::NoEviction, 5)),
             run_id: random_hex40(),
+            replid: Mutex::new(random_hex40()),
             started: Instant::now(),
             start_ms: crate::storage::now_ms(),
             startup_used: memory::memory_info().used,
@@ -346,7 +350,7 @@ impl Server {
     }
 }
 
-fn random_hex40() -> String {
+pub fn random_hex40() -> String {
     let state = std::collections::hash_map::RandomState::new();
     let seed = crate::storage::now_ms() ^ (std::process::id() as u64) << 32;
     (0..3).map(|i| format!("{:016x}", state.hash_one(seed.wrapping_add(i)))).collect::<String>()[..40]
