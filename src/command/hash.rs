@@ -57,6 +57,8 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &[Bytes], cmd: &str) -> Result<i64, Comman
     let (h, existed) = ctx.upsert(&mut shard, ctx.slot, &argv[1], Hash::default)?;
     let added = argv[2..].chunks(2).filter(|p| h.set(&p[0], &p[1], &enc)).count();
     ctx.written(events::HASH, "hset", &argv[1], existed);
+    // Redis counts every field set, new or not.
+    ctx.changed_elements((argv.len() - 2) / 2);
     Ok(added as i64)
 }
 
@@ -160,6 +162,7 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let removed = argv[2..].iter().filter(|f| h.remove(f)).count();
     let emptied = h.is_empty();
     ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::HASH, "hdel"), removed > 0, emptied);
+    ctx.changed_elements(removed);
     ctx.out.int(removed as i64);
     Ok(())
 }

@@ -84,6 +84,7 @@ fn push(ctx: &mut Ctx<'_>, argv: &[Bytes], front: bool, only_existing: bool) -> 
     let len = list.len();
     drop(shard);
     ctx.written(events::LIST, if front { "lpush" } else { "rpush" }, key, existed);
+    ctx.changed_elements(argv.len() - 2);
     ctx.out.int(len as i64);
     Ok(())
 }

@@ -103,9 +103,24 @@ impl<'a> Ctx<'a> {
 
     /// [`Ctx::changed`] for a key of another database (MOVE, COPY ... DB). Clients
     /// blocked on the key try again, and the change counts towards
-    /// `rdb_changes_since_last_save` (one per key changed).
+    /// `rdb_changes_since_last_save` (one per key changed; see [`Ctx::changed_elements`]).
     pub fn changed_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {
         self.stats.dirty.incr();
+        self.signal(db, class, event, key);
+    }
+
+    /// A write that changed `n` elements of one key (LPUSH of three, SADD of new members,
+    /// HSET of several fields...): Redis's dirty counter counts elements, so the `n - 1`
+    /// beyond the one [`Ctx::changed`] counted are added.
+    pub fn changed_elements(&self, n: usize) {
+        if n > 1 {
+            self.stats.dirty.add(n as u64 - 1);
+        }
+    }
+
+    /// Everything a change of `key` sets off but the dirty count: WATCH, tracking,
+    /// blocked clients, keyspace notifications.
+    fn signal(&self, db: usize, class: u32, event: &str, key: &[u8]) {
         self.server.watches.touch(db, key);
         self.server.tracking.invalidate(key, self.session.info.id);
         self.server.blocking.wake(db, key);
@@ -207,8 +222,9 @@ impl<'a> Ctx<'a> {
             self.changed(event.0, event.1, key);
         }
         if emptied {
+            // Deleting the emptied key is part of the same change (not counted again).
             shard.remove(self.db(), slot, key, self.now);
-            self.changed(events::GENERIC, "del", key);
+            self.signal(self.db(), events::GENERIC, "del", key);
         }
     }
 

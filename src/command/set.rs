@@ -59,6 +59,7 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let added = members.iter().filter(|m| s.add(m, &enc)).count();
     if added > 0 {
         ctx.written(events::SET, "sadd", &argv[1], existed);
+        ctx.changed_elements(added);
     }
     ctx.out.int(added as i64);
     Ok(())
@@ -74,6 +75,7 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let removed = argv[2..].iter().filter(|m| s.remove(m)).count();
     let emptied = s.is_empty();
     ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::SET, "srem"), removed > 0, emptied);
+    ctx.changed_elements(removed);
     ctx.out.int(removed as i64);
     Ok(())
 }

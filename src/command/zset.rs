@@ -267,6 +267,7 @@ fn zadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         shard.remove(ctx.db(), ctx.slot, key, ctx.now);
     } else if added + changed > 0 {
         ctx.written(events::ZSET, if f.incr { "zincr" } else { "zadd" }, key, existed);
+        ctx.changed_elements((added + changed) as usize);
     }
     if f.incr {
         match incr_result {
@@ -310,6 +311,7 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let removed = argv[2..].iter().filter(|m| z.remove(m)).count();
     let emptied = z.is_empty();
     ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::ZSET, "zrem"), removed > 0, emptied);
+    ctx.changed_elements(removed);
     ctx.out.int(removed as i64);
     Ok(())
 }
