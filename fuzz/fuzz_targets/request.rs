@@ -3,28 +3,10 @@
 //! and decode the same requests whatever the cuts.
 #![no_main]
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use slotcache::protocol::{DecodeError, Limits, RequestParser};
-
-fn decode(input: &[u8], cuts: &[usize], limits: Limits) -> (Vec<Vec<Bytes>>, Option<DecodeError>) {
-    let mut parser = RequestParser::new();
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let mut start = 0;
-    for &end in cuts.iter().chain(std::iter::once(&input.len())) {
-        buf.extend_from_slice(&input[start..end]);
-        start = end;
-        loop {
-            match parser.next(&mut buf, limits) {
-                Ok(Some(argv)) => out.push(argv),
-                Ok(None) => break,
-                Err(e) => return (out, Some(e)),
-            }
-        }
-    }
-    (out, None)
-}
+use slotcache::protocol::Limits;
+use slotcache::protocol::request::decode_in_pieces as decode;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&control, input)) = data.split_first() else { return };

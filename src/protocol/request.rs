@@ -345,6 +345,32 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
+/// What a fresh parser makes of `input` arriving in pieces ending at `cuts` (then the
+/// rest): the requests, then the error if one stopped it. For the property test and the
+/// fuzz targets, which check that the cuts never change the outcome.
+pub fn decode_in_pieces(
+    input: &[u8],
+    cuts: &[usize],
+    limits: Limits,
+) -> (Vec<Vec<Bytes>>, Option<DecodeError>) {
+    let mut p = RequestParser::new();
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &end in cuts.iter().chain(std::iter::once(&input.len())) {
+        buf.extend_from_slice(&input[start..end]);
+        start = end;
+        loop {
+            match p.next(&mut buf, limits) {
+                Ok(Some(argv)) => out.push(argv),
+                Ok(None) => break,
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+    (out, None)
+}
+
 /// Encodes a command as a RESP multibulk request (what a client sends).
 pub fn encode(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -510,31 +536,6 @@ mod tests {
         }
     }
 
-    /// What a parser makes of `input` when it arrives in the given pieces: the
-    /// requests, then the error if one stopped it.
-    fn parse_in_pieces(
-        input: &[u8],
-        cuts: &[usize],
-        limits: Limits,
-    ) -> (Vec<Vec<Bytes>>, Option<DecodeError>) {
-        let mut p = RequestParser::new();
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        let mut start = 0;
-        for &end in cuts.iter().chain(std::iter::once(&input.len())) {
-            buf.extend_from_slice(&input[start..end]);
-            start = end;
-            loop {
-                match p.next(&mut buf, limits) {
-                    Ok(Some(argv)) => out.push(argv),
-                    Ok(None) => break,
-                    Err(e) => return (out, Some(e)),
-                }
-            }
-        }
-        (out, None)
-    }
-
     fn random_request(rng: &mut Rng) -> Vec<u8> {
         let argc = 1 + rng.below(5);
         let args: Vec<Vec<u8>> =
@@ -588,10 +589,10 @@ mod tests {
                 _ => input = (0..rng.below(300)).map(|_| rng.next() as u8).collect(),
             }
             let limits = limits[rng.below(2)];
-            let whole = parse_in_pieces(&input, &[], limits);
+            let whole = decode_in_pieces(&input, &[], limits);
             let mut cuts: Vec<usize> = (0..rng.below(8)).map(|_| rng.below(input.len() + 1)).collect();
             cuts.sort_unstable();
-            let pieces = parse_in_pieces(&input, &cuts, limits);
+            let pieces = decode_in_pieces(&input, &cuts, limits);
             assert_eq!(whole, pieces, "input {input:?} cut at {cuts:?}");
             let args: usize = whole.0.iter().map(|a| a.len()).sum();
             let bytes: usize = whole.0.iter().flatten().map(|a| a.len()).sum();
@@ -610,7 +611,7 @@ mod tests {
                 .map(|_| (0..rng.below(64)).map(|_| rng.next() as u8).collect())
                 .collect();
             let refs: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
-            let (got, err) = parse_in_pieces(&encode(&refs), &[], Limits::bulk(1 << 20));
+            let (got, err) = decode_in_pieces(&encode(&refs), &[], Limits::bulk(1 << 20));
             assert!(err.is_none());
             assert_eq!(got, vec![args.iter().map(|a| Bytes::from(a.clone())).collect::<Vec<_>>()]);
         }

@@ -335,9 +335,7 @@ async fn wait_blocked<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>
             None => {
                 // Keep the place in line while trying again.
                 session.resume = Some(state.blocked);
-                let start = std::time::Instant::now();
-                session.mark = start;
-                execute(server, io.stats, session, out, argv, crate::storage::clock::unix_ms_at(start));
+                rerun(server, io.stats, session, out, argv);
                 session.resume = None;
             }
         }
@@ -368,9 +366,7 @@ async fn wait_postponed<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()
             _ = killed.as_mut() => result = Err(Close::Quiet),
             _ = server.shutdown.cancelled() => result = Err(Close::Quiet),
             _ = server.pause.released(ticket) => {
-                let start = std::time::Instant::now();
-                session.mark = start;
-                execute(server, stats, session, out, argv, crate::storage::clock::unix_ms_at(start));
+                rerun(server, stats, session, out, argv);
                 continue;
             }
         }
@@ -378,6 +374,20 @@ async fn wait_postponed<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()
     }
     session.info.blocked.store(false, Relaxed);
     result
+}
+
+/// Runs a waiting command again (woken from a block, or released from a pause), timed
+/// from now.
+fn rerun(
+    server: &Server,
+    stats: &ThreadStats,
+    session: &mut Session,
+    out: &mut Reply,
+    argv: &[bytes::Bytes],
+) {
+    let start = std::time::Instant::now();
+    session.mark = start;
+    execute(server, stats, session, out, argv, crate::storage::clock::unix_ms_at(start));
 }
 
 /// Runs one request and applies CLIENT REPLY OFF/SKIP to its reply.
