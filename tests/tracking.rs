@@ -159,3 +159,30 @@ fn key_table_is_bounded_and_errors_are_redis_texts() {
     let redir: i64 = cmd("CLIENT").arg("GETREDIR").query(&mut c).unwrap();
     assert_eq!(redir, -1, "RESET turns tracking off");
 }
+
+/// A BCAST client that never reads its pushes is disconnected once they pass the
+/// normal clients' output limit, as Redis does, instead of queueing without bound.
+#[test]
+fn a_tracking_client_that_never_reads_is_bounded() {
+    let s = TestServer::start_with(&["client-output-buffer-limit", "normal 256kb 0 0"]);
+    let mut w = s.conn();
+    let mut a = resp3(&s);
+    a.roundtrip(&resp(&[b"CLIENT", b"TRACKING", b"ON", b"BCAST", b"PREFIX", b"k:"]), b"+OK\r\n");
+    assert_eq!(common::info_field(&mut w, "clients", "tracking_clients"), 1);
+    // Far more pushes than the socket buffers and the limit hold; `a` reads none.
+    for chunk in 0..400 {
+        let pairs: Vec<String> =
+            (0..1000).flat_map(|i| [format!("k:{chunk}:{i}"), "v".to_string()]).collect();
+        let _: () = cmd("MSET").arg(&pairs).query(&mut w).unwrap();
+        if common::info_field(&mut w, "clients", "tracking_clients") == 0 {
+            break;
+        }
+    }
+    assert!(
+        common::eventually(|| common::info_field(&mut w, "clients", "tracking_clients") == 0),
+        "the client that never read was disconnected"
+    );
+    let pong: String = cmd("PING").query(&mut w).unwrap();
+    assert_eq!(pong, "PONG");
+    drop(a);
+}

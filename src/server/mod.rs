@@ -212,6 +212,7 @@ impl Server {
         self.pubsub.set_events(c.notify_keyspace_events);
         let max_keys = c.get("tracking-table-max-keys").and_then(|v| v.parse().ok());
         self.tracking.set_max_keys(max_keys.unwrap_or(tracking::DEFAULT_MAX_KEYS));
+        self.tracking.set_output_limit(c.output_limit_normal.hard);
         if let Some(set_level) = LOGLEVEL_HOOK.get() {
             set_level(&c.loglevel);
         }

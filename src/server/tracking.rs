@@ -64,6 +64,9 @@ struct Inner {
 pub struct Tracking {
     clients: AtomicUsize,
     max_keys: AtomicUsize,
+    /// `client-output-buffer-limit normal` hard limit (0: none): a tracking client whose
+    /// unread pushes pass it is disconnected, as Redis does with its output buffer.
+    hard_limit: AtomicUsize,
     inner: Mutex<Inner>,
     pubsub: Arc<PubSub>,
 }
@@ -81,6 +84,7 @@ impl Tracking {
         Tracking {
             clients: AtomicUsize::new(0),
             max_keys: AtomicUsize::new(DEFAULT_MAX_KEYS),
+            hard_limit: AtomicUsize::new(0),
             inner: Mutex::default(),
             pubsub,
         }
@@ -88,6 +92,11 @@ impl Tracking {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The output limit of normal clients (0: none).
+    pub fn set_output_limit(&self, hard: u64) {
+        self.hard_limit.store(hard as usize, Relaxed);
     }
 
     /// `tracking-table-max-keys` (0: no limit).
@@ -204,7 +213,18 @@ impl Tracking {
                 t.tx.send(Bytes::from(f));
             }
         } else if t.info.resp() == 3 {
-            t.tx.send(invalidate_frame(key));
+            let frame = invalidate_frame(key);
+            let hard = self.hard_limit.load(Relaxed);
+            if hard > 0 && t.tx.pending() + frame.len() > hard {
+                tracing::warn!(
+                    "client id={} addr={} closed for overcoming of output buffer limits (tracking)",
+                    t.info.id,
+                    t.info.addr
+                );
+                t.info.kill.cancel();
+            } else {
+                t.tx.send(frame);
+            }
         }
         // A RESP2 client without a redirect cannot receive pushes: nothing is sent.
     }
