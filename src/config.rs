@@ -815,6 +815,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn directives_change_at_runtime_where_redis_allows() {
+        for d in DIRECTIVES {
+            if let Some(k) = KNOWN.iter().find(|k| k.name == d.name) {
+                assert_eq!(
+                    d.runtime, k.runtime,
+                    "{}: CONFIG SET allowed in Redis 7.0: {}",
+                    d.name, k.runtime
+                );
+            }
+        }
+    }
+
+    #[test]
     fn memory_units() {
         assert_eq!(parse_memory("100"), Some(100));
         assert_eq!(parse_memory("100k"), Some(100_000));
