@@ -221,13 +221,16 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         Some(h) => (h, true),
         None => (Hll::new(), false),
     };
-    let mut changed = !existed;
+    // Redis counts each changed register, and the creation, as a change.
+    let mut updated = !existed as usize;
     for e in &argv[2..] {
-        changed |= h.add(e);
+        updated += h.add(e) as usize;
     }
+    let changed = updated > 0;
     if changed {
         save(ctx, &mut shard, ctx.slot, &argv[1], &h);
         ctx.written(events::STRING, "pfadd", &argv[1], existed);
+        ctx.changed_elements(updated);
     }
     ctx.out.int(changed as i64);
     Ok(())

@@ -179,7 +179,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], nx: bool) -> Result
         return Err(error::NO_SUCH_KEY);
     };
     locked.shard(ds).insert(db, ds, entry.rekey(dst), ctx.now);
-    ctx.changed(events::GENERIC, "rename_from", src);
+    // One change, as Redis counts it.
+    ctx.signal_changed(events::GENERIC, "rename_from", src);
     ctx.changed(events::GENERIC, "rename_to", dst);
     Ok(true)
 }
@@ -497,6 +498,8 @@ fn flush_mode(ctx: &Ctx<'_>, argv: &[Bytes]) -> Result<bool, CommandError> {
 fn flush_dbs(ctx: &Ctx<'_>, which: Option<usize>, background: bool) {
     ctx.server.tracking.flush();
     let mut old: Vec<Db> = Vec::new();
+    // Redis counts every key a flush removes as a change.
+    let mut removed = 0;
     {
         let mut locked = ctx.server.keyspace.lock_all();
         touch_watched_live(ctx, &mut locked, |db| which.is_none_or(|w| w == db), |db| db);
@@ -504,11 +507,13 @@ fn flush_dbs(ctx: &Ctx<'_>, which: Option<usize>, background: bool) {
             let local_slots = shard.local_slots();
             for (i, db) in shard.dbs.iter_mut().enumerate() {
                 if which.is_none_or(|w| w == i) && !db.is_empty() {
+                    removed += db.len();
                     old.push(std::mem::replace(db, Db::new(local_slots)));
                 }
             }
         }
     }
+    ctx.stats.dirty.add(removed as u64);
     // At most MAX_LAZYFREE_THREADS free in the background at once; past that the
     // caller frees inline, as a SYNC flush would.
     if background {

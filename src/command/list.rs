@@ -125,6 +125,7 @@ pub fn pop_from(
     let emptied = list.is_empty();
     let event = (events::LIST, if front { "lpop" } else { "rpop" });
     ctx.removed_from(shard, slot, key, event, !items.is_empty(), emptied);
+    ctx.changed_elements(items.len());
     Ok(Some(items))
 }
 
@@ -242,6 +243,7 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let removed = list.remove(&argv[3], count, &enc);
     let emptied = list.is_empty();
     ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::LIST, "lrem"), removed > 0, emptied);
+    ctx.changed_elements(removed);
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -253,9 +255,12 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut shard = ctx.shard();
     if let Some(list) = ctx.write::<List>(&mut shard, ctx.slot, &argv[1])? {
         let (s, e) = index_range(start, stop, list.len()).unwrap_or((0, 0));
+        let before = list.len();
         list.trim(s, e, &enc);
+        let removed = before - list.len();
         let emptied = list.is_empty();
         ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::LIST, "ltrim"), true, emptied);
+        ctx.changed_elements(removed);
     }
     ctx.out.ok();
     Ok(())
@@ -357,7 +362,8 @@ pub fn move_element(
     let (list, existed) = ctx.upsert(locked.shard(ds), ds, dst, List::default)?;
     list.push(&[&item[..]], to_left, &enc);
     drop(locked);
-    ctx.written(events::LIST, if to_left { "lpush" } else { "rpush" }, dst, existed);
+    // One change with the pop above, as Redis counts a move.
+    ctx.written_with(events::LIST, if to_left { "lpush" } else { "rpush" }, dst, existed, false);
     Ok(Some(item))
 }
 

@@ -118,6 +118,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// [`Ctx::changed`] for a key whose change is counted with another's (RENAME's
+    /// source).
+    pub fn signal_changed(&self, class: u32, event: &str, key: &[u8]) {
+        self.signal(self.session.db, class, event, key);
+    }
+
     /// Everything a change of `key` sets off but the dirty count: WATCH, tracking,
     /// blocked clients, keyspace notifications.
     fn signal(&self, db: usize, class: u32, event: &str, key: &[u8]) {
@@ -226,6 +232,18 @@ impl<'a> Ctx<'a> {
             shard.remove(self.db(), slot, key, self.now);
             self.signal(self.db(), events::GENERIC, "del", key);
         }
+    }
+
+    /// [`Ctx::written`], counted towards the dirty counter only when `counted` (a move's
+    /// destination is part of the source's change).
+    pub fn written_with(&self, class: u32, event: &str, key: &[u8], existed: bool, counted: bool) {
+        if counted {
+            return self.written(class, event, key, existed);
+        }
+        if !existed {
+            self.server.pubsub.notify(events::NEW, "new", key, self.session.db);
+        }
+        self.signal_changed(class, event, key);
     }
 
     /// A write stored `key`: `new` if it did not exist, then [`Ctx::changed`].

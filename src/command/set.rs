@@ -146,6 +146,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let popped: Vec<Vec<u8>> = (0..n).map(|_| s.pop_random()).collect();
     let emptied = s.is_empty();
     ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::SET, "spop"), !popped.is_empty(), emptied);
+    ctx.changed_elements(popped.len());
     match count {
         Some(_) => reply_set(ctx, popped.iter()),
         None => ctx.out.bulk(&popped[0]),

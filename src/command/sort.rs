@@ -184,6 +184,7 @@ fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult {
             let slot = key_slot(dst);
             let mut shard = ctx.server.keyspace.lock(slot);
             ctx.store(&mut shard, slot, dst, list, events::LIST, "sortstore");
+            ctx.changed_elements(n);
             ctx.out.int(n as i64);
         }
         None => {

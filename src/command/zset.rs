@@ -616,6 +616,7 @@ fn remove_range(ctx: &mut Ctx<'_>, argv: &[Bytes], by: By, event: &str) -> CmdRe
     }
     let emptied = z.is_empty();
     ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::ZSET, event), !doomed.is_empty(), emptied);
+    ctx.changed_elements(doomed.len());
     ctx.out.int(doomed.len() as i64);
     Ok(())
 }
@@ -663,6 +664,7 @@ fn pop_from(
     let emptied = z.is_empty();
     let event = (events::ZSET, if min { "zpopmin" } else { "zpopmax" });
     ctx.removed_from(shard, slot, key, event, !items.is_empty(), emptied);
+    ctx.changed_elements(items.len());
     Ok(Some(items))
 }
 
