@@ -78,7 +78,7 @@ fn config_file_include_quotes_and_flag_overrides() {
     write(
         &conf,
         &format!(
-            "# a comment\n\nbind 127.0.0.1\nport 0\nmaxclients 123\nrequirepass \"pa ss\"\ninclude {}\nmaxmemory 10mb\nslowlog-max-len 7\n",
+            "# a comment\n\nbind 127.0.0.1\nport 0\nmaxclients 123\nrequirepass \"pa ss\"\ninclude {}\nmaxmemory 10mb\nslowlog-max-len 7\nslave-priority 50\n",
             inc.display()
         ),
     );
@@ -113,6 +113,16 @@ fn config_file_include_quotes_and_flag_overrides() {
     // CONFIG REWRITE keeps comments, updates values in place, appends new ones.
     let _: () =
         cmd("CONFIG").arg("SET").arg("maxmemory").arg("20mb").arg("timeout").arg(9).query(&mut c).unwrap();
+    // Redis parameters slotcache only keeps: an alias line is rewritten under the name,
+    // one set at runtime is appended.
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("replica-priority")
+        .arg(60)
+        .arg("repl-backlog-size")
+        .arg("2mb")
+        .query(&mut c)
+        .unwrap();
     let _: () = cmd("CONFIG").arg("REWRITE").query(&mut c).unwrap();
     let text = std::fs::read_to_string(&conf).unwrap();
     assert!(text.starts_with("# a comment\n"), "{text}");
@@ -120,6 +130,8 @@ fn config_file_include_quotes_and_flag_overrides() {
     assert!(text.contains("timeout 9\n"), "{text}");
     assert!(text.contains("requirepass \"pa ss\"\n"), "{text}");
     assert_eq!(text.matches("maxmemory ").count(), 1, "{text}");
+    assert!(text.contains("replica-priority 60\n") && !text.contains("slave-priority"), "{text}");
+    assert!(text.contains("repl-backlog-size 2097152\n"), "{text}");
     let _: () = cmd("SHUTDOWN").query(&mut c).unwrap_or(());
     let (code, _) = p.wait();
     assert_eq!(code, Some(0));
