@@ -713,17 +713,30 @@ impl Keyspace {
     /// because nothing more could be evicted.
     pub fn evict(&self, policy: Policy, samples: usize, need: u64, now: u64) -> (u64, bool) {
         let n = self.shards.len();
+        let evict_from = |i: usize| {
+            let mut shard = self.lock_index(i);
+            let (db, slot, key) = shard.pick_victim(policy, samples, now)?;
+            shard.evict(db, slot, &key, now)
+        };
         let (mut freed, mut evicted, mut misses) = (0, 0, 0);
-        while freed < need && evicted < MAX_EVICTIONS_PER_CALL && misses < 4 * n {
-            let mut shard = self.lock_index((random_u64() % n as u64) as usize);
-            let victim = shard.pick_victim(policy, samples, now);
-            match victim.and_then(|(db, slot, key)| shard.evict(db, slot, &key, now)) {
+        while freed < need && evicted < MAX_EVICTIONS_PER_CALL {
+            let bytes = match evict_from((random_u64() % n as u64) as usize) {
+                Some(bytes) => Some(bytes),
+                None if misses + 1 < 4 * n => {
+                    misses += 1;
+                    continue;
+                }
+                // Random picks keep missing (emptied shards, say): every shard once
+                // before concluding there is nothing left to evict.
+                None => (0..n).find_map(evict_from),
+            };
+            match bytes {
                 Some(bytes) => {
                     freed += bytes;
                     evicted += 1;
                     misses = 0;
                 }
-                None => misses += 1,
+                None => break,
             }
         }
         (freed, freed < need && evicted < MAX_EVICTIONS_PER_CALL)
