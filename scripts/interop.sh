@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interop checks with Redis's own tools against a real slotcache:
-#   redis-cli (plain, RESP3 with -3, --pipe of 100k SETs, subscribe, MULTI/EXEC),
+#   redis-cli (plain, RESP3 with -3, configuration, CLIENT PAUSE, --pipe of 100k SETs,
+#   subscribe, MULTI/EXEC),
 #   redis-benchmark, and redis-py (pipelines, WATCH, pub/sub).
 # Installs redis-tools when missing. Exits non-zero on the first failure.
 set -euo pipefail
@@ -59,6 +60,18 @@ out=$($CLI -3 --no-raw config get maxclients)
 echo "$out" | grep -q '"maxclients" => "10000"' || fail "RESP3 map reply: $out"
 [ "$($CLI -3 --no-raw get missing)" = "(nil)" ] || fail "RESP3 null"
 echo "redis-cli -3 ok"
+
+# Redis 7.0 configuration surface and protected commands, as redis-cli shows them
+[ "$($CLI config get hash-max-ziplist-value | head -1)" = "hash-max-ziplist-value" ] || fail "config alias name"
+[ "$($CLI config get repl-backlog-size | tail -1)" = "1048576" ] || fail "a Redis-only parameter"
+$CLI config set save garbage 2>&1 | grep -q "Invalid save parameters" || fail "save grammar"
+$CLI debug sleep 0 2>&1 | grep -q "DEBUG command not allowed" || fail "DEBUG gated by default"
+$CLI lolwut | grep -q "Redis ver. 7.0.15" || fail "lolwut"
+[ "$($CLI client pause 100 write)" = "OK" ] || fail "client pause"
+[ "$($CLI get greeting)" = "hello" ] || fail "reads go on during a WRITE pause"
+[ "$($CLI set paused yes)" = "OK" ] || fail "a write held by the pause runs after it"
+$CLI del paused >/dev/null
+echo "redis-cli config aliases, DEBUG gating, LOLWUT, CLIENT PAUSE ok"
 
 # redis-cli --pipe: 100k SETs, zero errors
 python3 - "$WORK/pipe.txt" <<'PY'
