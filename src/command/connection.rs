@@ -704,13 +704,16 @@ fn client_pause(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(error::TIMEOUT_NEGATIVE);
     }
     ctx.server.pause.pause(kind, ctx.now.saturating_add(ms as u64));
+    ctx.server.keyspace.hold_expiry(true);
     ctx.out.ok();
     Ok(())
 }
 
 /// CLIENT UNPAUSE
 fn client_unpause(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    ctx.server.pause.unpause();
+    if ctx.server.pause.unpause() {
+        ctx.server.keyspace.hold_expiry(ctx.server.pause.paused());
+    }
     ctx.out.ok();
     Ok(())
 }

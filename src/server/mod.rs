@@ -313,7 +313,10 @@ impl Server {
         }
         let settings = self.config().defrag;
         self.defrag.cycle(&self.keyspace, settings, used, tick);
-        self.pause.expire(now);
+        if self.pause.expire(now) {
+            // A new pause may have begun meanwhile: follow the state, not the event.
+            self.keyspace.hold_expiry(self.pause.paused());
+        }
         // No active expiry while clients are paused (Redis 7.0): the dataset holds still.
         if !self.active_expire.load(Relaxed) || self.pause.paused() {
             return;

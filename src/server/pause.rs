@@ -7,7 +7,8 @@
 //! stricter kind, the later end). The pause ends at CLIENT UNPAUSE or when the cron sees
 //! its end time pass (within one cron tick), and held clients then run in the order they
 //! were held: each takes a ticket when held and waits for its turn after release. While
-//! a pause is on, the cron expires no keys.
+//! a pause is on no key expires: the cron skips active expiry, and an expired key reads
+//! as missing but stays in place ([`crate::storage::Keyspace::hold_expiry`]).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -48,22 +49,23 @@ impl Pause {
     }
 
     /// Ends the pause (CLIENT UNPAUSE, or its end time passed): held clients run.
-    pub fn unpause(&self) {
+    /// Returns whether a pause was in force.
+    pub fn unpause(&self) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.take().is_some() {
-            self.active.store(false, Relaxed);
-            tracing::info!("clients unpaused");
-            self.turn.notify_waiters();
+        if state.take().is_none() {
+            return false;
         }
+        self.active.store(false, Relaxed);
+        tracing::info!("clients unpaused");
+        self.turn.notify_waiters();
+        true
     }
 
-    /// Called by the cron: ends a pause whose time has passed.
-    pub fn expire(&self, now_ms: u64) {
+    /// Called by the cron: ends a pause whose time has passed; returns whether it did.
+    pub fn expire(&self, now_ms: u64) -> bool {
         let ended =
             self.state.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|(_, end)| end <= now_ms);
-        if ended {
-            self.unpause();
-        }
+        ended && self.unpause()
     }
 
     /// Whether a pause is in force now.

@@ -93,6 +93,9 @@ pub struct Shard {
     listener: Option<Arc<dyn RemovalListener>>,
     /// Set while a thread runs a transaction: only that thread may use the shard.
     frozen_by: Option<ThreadId>,
+    /// While clients are paused (CLIENT PAUSE), an expired key reads as missing but is
+    /// not deleted, as Redis holds the dataset still.
+    expiry_held: bool,
 }
 
 /// Why the storage layer removed a key on its own.
@@ -134,6 +137,7 @@ impl Shard {
             window: VecDeque::new(),
             listener: None,
             frozen_by: None,
+            expiry_held: false,
         }
     }
 
@@ -186,6 +190,10 @@ impl Shard {
     /// Looks a key up (expiring it if due) without marking it accessed.
     pub fn peek(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let local = self.local(slot);
+        if self.expiry_held && self.dbs[db].find(&self.hasher, local, key).is_some_and(|e| e.is_expired(now))
+        {
+            return None;
+        }
         let (entry, Expired(expired)) = self.dbs[db].get_mut(&self.hasher, local, key, now);
         if expired {
             // Field by field: the entry still borrows `dbs`.
@@ -744,6 +752,13 @@ impl Keyspace {
 
     pub fn expired_keys(&self) -> u64 {
         (0..self.shards.len()).map(|i| self.lock_index(i).expired_keys).sum()
+    }
+
+    /// CLIENT PAUSE: while held, expired keys read as missing but stay in place.
+    pub fn hold_expiry(&self, held: bool) {
+        for i in 0..self.shards.len() {
+            self.lock_index(i).expiry_held = held;
+        }
     }
 }
 
