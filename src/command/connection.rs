@@ -562,10 +562,7 @@ fn client_tracking(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         i += 1;
     }
     if !on {
-        if ctx.session.tracking.take().is_some() {
-            ctx.server.tracking.disable(ctx.session.info.id);
-        }
-        ctx.session.info.tracking_redir.store(-1, Relaxed);
+        ctx.session.stop_tracking(ctx.server);
         ctx.out.ok();
         return Ok(());
     }
@@ -703,17 +700,14 @@ fn client_pause(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if ms < 0 {
         return Err(error::TIMEOUT_NEGATIVE);
     }
-    ctx.server.pause.pause(kind, ctx.now.saturating_add(ms as u64));
-    ctx.server.keyspace.hold_expiry(true);
+    ctx.server.pause_clients(kind, ctx.now.saturating_add(ms as u64));
     ctx.out.ok();
     Ok(())
 }
 
 /// CLIENT UNPAUSE
 fn client_unpause(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    if ctx.server.pause.unpause() {
-        ctx.server.keyspace.hold_expiry(ctx.server.pause.paused());
-    }
+    ctx.server.unpause_clients();
     ctx.out.ok();
     Ok(())
 }

@@ -363,7 +363,7 @@ pub fn move_element(
     list.push(&[&item[..]], to_left, &enc);
     drop(locked);
     // One change with the pop above, as Redis counts a move.
-    ctx.written_with(events::LIST, if to_left { "lpush" } else { "rpush" }, dst, existed, false);
+    ctx.written_uncounted(events::LIST, if to_left { "lpush" } else { "rpush" }, dst, existed);
     Ok(Some(item))
 }
 

@@ -234,24 +234,19 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// [`Ctx::written`], counted towards the dirty counter only when `counted` (a move's
-    /// destination is part of the source's change).
-    pub fn written_with(&self, class: u32, event: &str, key: &[u8], existed: bool, counted: bool) {
-        if counted {
-            return self.written(class, event, key, existed);
-        }
+    /// A write stored `key`: `new` if it did not exist, then [`Ctx::changed`].
+    pub fn written(&self, class: u32, event: &str, key: &[u8], existed: bool) {
+        self.stats.dirty.incr();
+        self.written_uncounted(class, event, key, existed);
+    }
+
+    /// [`Ctx::written`] without the dirty count, for a key whose change is counted with
+    /// another's (a move's destination).
+    pub fn written_uncounted(&self, class: u32, event: &str, key: &[u8], existed: bool) {
         if !existed {
             self.server.pubsub.notify(events::NEW, "new", key, self.session.db);
         }
         self.signal_changed(class, event, key);
-    }
-
-    /// A write stored `key`: `new` if it did not exist, then [`Ctx::changed`].
-    pub fn written(&self, class: u32, event: &str, key: &[u8], existed: bool) {
-        if !existed {
-            self.server.pubsub.notify(events::NEW, "new", key, self.session.db);
-        }
-        self.changed(class, event, key);
     }
 }
 

@@ -536,10 +536,13 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         };
         next.set(&name, &values).map_err(|e| failed(&e))?;
     }
-    let current = ctx.server.config().clone();
-    if next.port != current.port || next.bind != current.bind {
+    let (port_changed, bind_changed) = {
+        let current = ctx.server.config();
+        (next.port != current.port, next.bind != current.bind)
+    };
+    if port_changed || bind_changed {
         // Bound before anything changes, so a failure leaves every setting as it was.
-        let (arg, why) = if next.port != current.port {
+        let (arg, why) = if port_changed {
             ("port", "Unable to listen on this port")
         } else {
             ("bind", "Failed to bind to specified addresses.")

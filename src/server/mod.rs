@@ -218,6 +218,20 @@ impl Server {
         }
     }
 
+    /// CLIENT PAUSE: holds commands, and expiry with them, until `end_ms`.
+    pub fn pause_clients(&self, kind: pause::PauseKind, end_ms: u64) {
+        self.pause.pause(kind, end_ms);
+        self.keyspace.hold_expiry(true);
+    }
+
+    /// Ends a pause (CLIENT UNPAUSE, or the cron at its end time).
+    pub fn unpause_clients(&self) {
+        if self.pause.unpause() {
+            // A new pause may have begun meanwhile: follow the state, not the event.
+            self.keyspace.hold_expiry(self.pause.paused());
+        }
+    }
+
     /// CONFIG SET port / bind: binds `next`'s addresses, then hands the sockets to the
     /// acceptor, which stops accepting on the old ones (connections already open stay).
     /// Nothing changes when binding fails.
@@ -313,9 +327,8 @@ impl Server {
         }
         let settings = self.config().defrag;
         self.defrag.cycle(&self.keyspace, settings, used, tick);
-        if self.pause.expire(now) {
-            // A new pause may have begun meanwhile: follow the state, not the event.
-            self.keyspace.hold_expiry(self.pause.paused());
+        if self.pause.due(now) {
+            self.unpause_clients();
         }
         // No active expiry while clients are paused (Redis 7.0): the dataset holds still.
         if !self.active_expire.load(Relaxed) || self.pause.paused() {

@@ -61,11 +61,9 @@ impl Pause {
         true
     }
 
-    /// Called by the cron: ends a pause whose time has passed; returns whether it did.
-    pub fn expire(&self, now_ms: u64) -> bool {
-        let ended =
-            self.state.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|(_, end)| end <= now_ms);
-        ended && self.unpause()
+    /// Whether the pause in force has reached its end time (the cron then ends it).
+    pub fn due(&self, now_ms: u64) -> bool {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|(_, end)| end <= now_ms)
     }
 
     /// Whether a pause is in force now.

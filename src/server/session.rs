@@ -145,10 +145,15 @@ impl Session {
         self.end_transaction(&server.watches);
         self.blocked = None;
         self.resume = None;
+        self.stop_tracking(server);
+    }
+
+    /// CLIENT TRACKING OFF (also RESET and disconnect).
+    pub fn stop_tracking(&mut self, server: &super::Server) {
         if self.tracking.take().is_some() {
             server.tracking.disable(self.info.id);
-            self.info.tracking_redir.store(-1, std::sync::atomic::Ordering::Relaxed);
         }
+        self.info.tracking_redir.store(-1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// In RESP2 subscribed mode: only (un)subscribe commands, PING, QUIT and RESET run.

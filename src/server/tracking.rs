@@ -229,14 +229,6 @@ impl Tracking {
         // A RESP2 client without a redirect cannot receive pushes: nothing is sent.
     }
 
-    /// A client's mode, if it tracks.
-    pub fn mode(&self, id: u64) -> Option<Mode> {
-        if self.clients.load(Relaxed) == 0 {
-            return None;
-        }
-        self.lock().clients.get(&id).map(|t| t.mode.clone())
-    }
-
     pub fn stats(&self) -> TrackingStats {
         let inner = self.lock();
         TrackingStats {
