@@ -259,17 +259,22 @@ pub fn all_names() -> impl Iterator<Item = (&'static str, bool)> {
         })
 }
 
+const BAD_ARGS: &str = "Bad directive or wrong number of arguments";
+
+/// The one argument of a directive that takes exactly one.
+fn single_arg(args: &[String]) -> Result<&str, String> {
+    match args {
+        [one] => Ok(one.as_str()),
+        _ => Err(BAD_ARGS.into()),
+    }
+}
+
 /// Checks a value of an inert parameter against its grammar and returns it as CONFIG
 /// GET will print it.
 fn validate_known(k: &Known, args: &[String]) -> Result<String, String> {
-    let bad_args = || "Bad directive or wrong number of arguments".to_string();
+    let bad_args = || BAD_ARGS.to_string();
     let joined = args.join(" ");
-    let single = || -> Result<&str, String> {
-        match args {
-            [one] => Ok(one.as_str()),
-            _ => Err(bad_args()),
-        }
-    };
+    let single = || single_arg(args);
     let range = |v: i64, lo: i64, hi: i64| {
         if (lo..=hi).contains(&v) {
             Ok(v)
@@ -491,19 +496,14 @@ impl Config {
             return Ok(());
         }
         if !DIRECTIVES.iter().any(|d| d.name == name) {
-            return Err("Bad directive or wrong number of arguments".into());
+            return Err(BAD_ARGS.into());
         }
         let joined = args.join(" ");
-        let single = || -> Result<&str, String> {
-            match args {
-                [one] => Ok(one.as_str()),
-                _ => Err("Bad directive or wrong number of arguments".into()),
-            }
-        };
+        let single = || single_arg(args);
         match name.as_str() {
             "bind" => {
                 if args.is_empty() {
-                    return Err("Bad directive or wrong number of arguments".into());
+                    return Err(BAD_ARGS.into());
                 }
                 self.bind = args.iter().flat_map(|a| a.split_whitespace().map(String::from)).collect();
             }
@@ -648,7 +648,7 @@ impl Config {
                 addr.parse::<std::net::IpAddr>().map_err(|_| format!("invalid address '{addr}'"))?;
                 self.metrics_bind = addr.to_string();
             }
-            _ => return Err("Bad directive or wrong number of arguments".into()),
+            _ => return Err(BAD_ARGS.into()),
         }
         Ok(())
     }
