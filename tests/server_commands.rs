@@ -495,11 +495,56 @@ fn command_metadata_as_redis() {
         .arg("LEFT")
         .query(&mut c)
         .unwrap();
-    assert_eq!(v.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-    assert!(v[0].1.contains(&"RW".to_string()), "{v:?}");
-    let v: Vec<(String, Vec<String>)> =
-        cmd("COMMAND").arg("GETKEYSANDFLAGS").arg("GET").arg("k").query(&mut c).unwrap();
-    assert_eq!(v, [("k".to_string(), vec!["RO".to_string(), "access".to_string()])]);
+    let flags = |v: &[(String, Vec<String>)]| -> Vec<String> {
+        v.iter().map(|(k, f)| format!("{k}:{}", f.join(","))).collect()
+    };
+    // Each key carries its own spec's flags, as Redis 7.0.
+    assert_eq!(flags(&v), ["a:RW,access,delete", "b:RW,insert"]);
+    let keys_and_flags = |c: &mut redis::Connection, args: &str| -> Vec<String> {
+        let v: Vec<(String, Vec<String>)> =
+            cmd("COMMAND").arg("GETKEYSANDFLAGS").arg(args.split(' ').collect::<Vec<_>>()).query(c).unwrap();
+        flags(&v)
+    };
+    assert_eq!(keys_and_flags(&mut c, "GET k"), ["k:RO,access"]);
+    // Flags that depend on the arguments, and SORT's STORE found by its own rule.
+    assert_eq!(keys_and_flags(&mut c, "SET k v"), ["k:OW,update"]);
+    assert_eq!(keys_and_flags(&mut c, "SET k v get"), ["k:RW,access,update"]);
+    assert_eq!(keys_and_flags(&mut c, "BITFIELD k GET u8 0"), ["k:RO,access"]);
+    assert_eq!(keys_and_flags(&mut c, "BITFIELD k INCRBY u8 0 1"), ["k:RW,access,update"]);
+    assert_eq!(keys_and_flags(&mut c, "SORT s BY w GET o STORE d"), ["s:RO,access", "d:OW,update"]);
+    assert_eq!(keys_and_flags(&mut c, "ZUNIONSTORE d 2 a b"), ["d:OW,update", "a:RO,access", "b:RO,access"]);
+    assert_eq!(keys_and_flags(&mut c, "GETDEL k"), ["k:RW,access,delete"]);
+    // Shard channels are `not_key` specs: no keys, as Redis says.
+    assert_eq!(
+        err(&mut c, cmd("COMMAND").arg("GETKEYS").arg("SSUBSCRIBE").arg("ch")),
+        "ERR The command has no key arguments"
+    );
+    // COMMAND INFO: tips, and every key spec with its notes (SORT has three).
+    let info: Vec<Value> = cmd("COMMAND").arg("INFO").arg("sort").arg("keys").query(&mut c).unwrap();
+    let Value::Array(sort) = &info[0] else { panic!("{info:?}") };
+    let Value::Array(specs) = &sort[8] else { panic!("{sort:?}") };
+    assert_eq!(specs.len(), 3, "{specs:?}");
+    let text = format!("{specs:?}");
+    for part in ["OW", "update", "unknown", "For the optional STORE keyword"] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    let Value::Array(keys) = &info[1] else { panic!("{info:?}") };
+    assert_eq!(
+        keys[7],
+        Value::Array(vec![
+            Value::BulkString(b"request_policy:all_shards".to_vec()),
+            Value::BulkString(b"nondeterministic_output_order".to_vec()),
+        ])
+    );
+    assert_eq!(
+        keys[6],
+        Value::Array(vec![
+            Value::SimpleString("@keyspace".into()),
+            Value::SimpleString("@read".into()),
+            Value::SimpleString("@slow".into()),
+            Value::SimpleString("@dangerous".into()),
+        ])
+    );
     let getkeys = |args: &[&str]| {
         let mut command = cmd("COMMAND");
         command.arg("GETKEYS").arg(args);

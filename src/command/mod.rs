@@ -12,6 +12,8 @@ pub mod dispatch;
 pub mod hash;
 pub mod hyperloglog;
 pub mod keyspace;
+pub mod keyspec;
+mod keyspec_table;
 pub mod list;
 pub mod pubsub;
 pub mod server;

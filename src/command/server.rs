@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::Ctx;
 use super::connection::help;
+use super::keyspec::{self, Begin, Find};
 use super::table::*;
 use crate::error::{self, CmdResult, CommandError};
 use crate::metrics::names::COMMAND_BUCKETS_US;
@@ -599,59 +600,68 @@ fn config_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// The key spec of a command in COMMAND INFO's shape.
-fn write_key_specs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
-    let out = &mut *ctx.out;
-    out.array(
-        (spec.first_key > 0) as usize + (spec.numkeys > 0) as usize + spec.key_after.is_some() as usize,
-    );
-    if spec.first_key > 0 {
-        let lastkey = if spec.last_key < 0 { spec.last_key } else { spec.last_key - spec.first_key };
-        write_key_spec(
-            out,
-            spec,
-            ("index", &[("index", Field::Int(spec.first_key as i64))]),
-            (
+/// A command's key specs in COMMAND INFO's shape (`addReplyCommandKeySpecs`).
+fn write_key_specs(out: &mut crate::protocol::Reply, spec: &CommandSpec) {
+    let specs = keyspec::of(spec.name);
+    out.set(specs.len());
+    for ks in specs {
+        out.map(3 + ks.notes.is_some() as usize);
+        if let Some(notes) = ks.notes {
+            out.bulk(b"notes");
+            out.bulk(notes.as_bytes());
+        }
+        out.bulk(b"flags");
+        write_key_flags(out, ks.flags);
+        let begin: Step<'_> = match ks.begin {
+            Begin::Unknown => ("unknown", &[]),
+            Begin::Index(pos) => ("index", &[("index", Field::Int(pos as i64))]),
+            Begin::Keyword(word, from) => {
+                ("keyword", &[("keyword", Field::Str(word)), ("startfrom", Field::Int(from as i64))])
+            }
+        };
+        let find: Step<'_> = match ks.find {
+            Find::Unknown => ("unknown", &[]),
+            Find::Range { lastkey, step, limit } => (
                 "range",
                 &[
                     ("lastkey", Field::Int(lastkey as i64)),
-                    ("keystep", Field::Int(spec.step as i64)),
-                    ("limit", Field::Int(0)),
+                    ("keystep", Field::Int(step as i64)),
+                    ("limit", Field::Int(limit as i64)),
                 ],
             ),
-        );
-    }
-    if spec.numkeys > 0 {
-        write_key_spec(
-            out,
-            spec,
-            ("index", &[("index", Field::Int(spec.numkeys as i64))]),
-            (
+            Find::Keynum { keynumidx, firstkey, step } => (
                 "keynum",
-                &[("keynumidx", Field::Int(0)), ("firstkey", Field::Int(1)), ("keystep", Field::Int(1))],
+                &[
+                    ("keynumidx", Field::Int(keynumidx as i64)),
+                    ("firstkey", Field::Int(firstkey as i64)),
+                    ("keystep", Field::Int(step as i64)),
+                ],
             ),
-        );
-    }
-    if let Some(keyword) = spec.key_after {
-        write_key_spec(
-            out,
-            spec,
-            ("keyword", &[("keyword", Field::Str(keyword)), ("startfrom", Field::Int(1))]),
-            ("range", &[("lastkey", Field::Int(0)), ("keystep", Field::Int(1)), ("limit", Field::Int(0))]),
-        );
+        };
+        for (name, (kind, fields)) in [("begin_search", begin), ("find_keys", find)] {
+            out.bulk(name.as_bytes());
+            out.map(2);
+            out.bulk(b"type");
+            out.bulk(kind.as_bytes());
+            out.bulk(b"spec");
+            out.map(fields.len());
+            for (field, value) in fields {
+                out.bulk(field.as_bytes());
+                match value {
+                    Field::Int(v) => out.int(*v),
+                    Field::Str(v) => out.bulk(v.as_bytes()),
+                }
+            }
+        }
     }
 }
 
-/// A key spec's flags, as Redis names them (`RW`, `access`...): read-write and
-/// updating for write commands, read-only access for the others.
-fn write_key_flags(out: &mut crate::protocol::Reply, spec: &CommandSpec) {
-    out.set(2);
-    if spec.has(WRITE) {
-        out.simple("RW");
-        out.simple("update");
-    } else {
-        out.simple("RO");
-        out.simple("access");
+/// A key's flags, as Redis names them (`RW`, `access`...).
+fn write_key_flags(out: &mut crate::protocol::Reply, flags: u16) {
+    let names: Vec<&str> = keyspec::flag_names(flags).collect();
+    out.set(names.len());
+    for name in names {
+        out.simple(name);
     }
 }
 
@@ -663,28 +673,6 @@ enum Field<'a> {
 
 /// A key spec's search step: its type and `spec` fields.
 type Step<'a> = (&'a str, &'a [(&'a str, Field<'a>)]);
-
-/// One key spec: flags (from the command's write flag), `begin_search`, `find_keys`.
-fn write_key_spec(out: &mut crate::protocol::Reply, spec: &CommandSpec, begin: Step<'_>, find: Step<'_>) {
-    out.map(3);
-    out.bulk(b"flags");
-    write_key_flags(out, spec);
-    for (name, (kind, fields)) in [("begin_search", begin), ("find_keys", find)] {
-        out.bulk(name.as_bytes());
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(kind.as_bytes());
-        out.bulk(b"spec");
-        out.map(fields.len());
-        for (field, value) in fields {
-            out.bulk(field.as_bytes());
-            match value {
-                Field::Int(v) => out.int(*v),
-                Field::Str(v) => out.bulk(v.as_bytes()),
-            }
-        }
-    }
-}
 
 fn write_command_info(ctx: &mut Ctx<'_>, spec: &'static CommandSpec) {
     ctx.out.array(10);
@@ -703,8 +691,12 @@ fn write_command_info(ctx: &mut Ctx<'_>, spec: &'static CommandSpec) {
     for c in cats {
         ctx.out.simple(c);
     }
-    ctx.out.array(0);
-    write_key_specs(ctx, spec);
+    let tips = keyspec::tips(spec.name);
+    ctx.out.set(tips.len());
+    for tip in tips {
+        ctx.out.bulk(tip.as_bytes());
+    }
+    write_key_specs(ctx.out, spec);
     ctx.out.array(spec.subcommands.len());
     for sub in spec.subcommands {
         write_command_info(ctx, sub);
@@ -808,7 +800,7 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// The keys of a command given as arguments (COMMAND GETKEYS / GETKEYSANDFLAGS), with
 /// Redis's checks in its order: the command, whether it has keys at all, its arity.
-fn keys_of(cmd: &[Bytes]) -> Result<(&'static CommandSpec, Vec<usize>), CommandError> {
+fn keys_of(cmd: &[Bytes]) -> Result<Vec<keyspec::KeyRef>, CommandError> {
     let t = table();
     let Some(mut idx) = t.lookup(&cmd[0]) else {
         return Err(CommandError::new("ERR Invalid command specified"));
@@ -818,40 +810,40 @@ fn keys_of(cmd: &[Bytes]) -> Result<(&'static CommandSpec, Vec<usize>), CommandE
             t.lookup_sub(t.specs[idx], &cmd[1]).ok_or(CommandError::new("ERR Invalid command specified"))?;
     }
     let spec = t.specs[idx];
-    if spec.first_key == 0 && spec.numkeys == 0 && spec.key_after.is_none() {
+    if !keyspec::has_keys(spec) {
         return Err(CommandError::new("ERR The command has no key arguments"));
     }
     if !spec.arity_ok(cmd.len()) {
         return Err(CommandError::new("ERR Invalid number of arguments specified for command"));
     }
-    let keys: Vec<usize> = spec.key_indices(cmd).collect();
+    let keys = keyspec::keys(spec, cmd);
     if keys.is_empty() {
         return Err(CommandError::new("ERR Invalid arguments specified for command"));
     }
-    Ok((spec, keys))
+    Ok(keys)
 }
 
 /// COMMAND GETKEYS command [arg [arg ...]]
 fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let cmd = &argv[2..];
-    let (_, keys) = keys_of(cmd)?;
+    let keys = keys_of(cmd)?;
     ctx.out.array(keys.len());
-    for i in keys {
+    for (i, _) in keys {
         ctx.out.bulk(&cmd[i]);
     }
     Ok(())
 }
 
 /// COMMAND GETKEYSANDFLAGS command [arg [arg ...]]: `[key, flags]` per key, the flags
-/// of the command's key spec (those COMMAND INFO shows).
+/// of the key spec that found it.
 fn command_getkeysandflags(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let cmd = &argv[2..];
-    let (spec, keys) = keys_of(cmd)?;
+    let keys = keys_of(cmd)?;
     ctx.out.array(keys.len());
-    for i in keys {
+    for (i, flags) in keys {
         ctx.out.array(2);
         ctx.out.bulk(&cmd[i]);
-        write_key_flags(ctx.out, spec);
+        write_key_flags(ctx.out, flags);
     }
     Ok(())
 }

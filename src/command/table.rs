@@ -71,6 +71,31 @@ pub const HYPERLOGLOG: u32 = 1 << 11;
 /// `@admin` for a command without the admin flag (LASTSAVE).
 pub const ADMIN_CAT: u32 = 1 << 12;
 
+/// Redis's category table order.
+const ACL_ORDER: [&str; 21] = [
+    "@keyspace",
+    "@read",
+    "@write",
+    "@set",
+    "@sortedset",
+    "@list",
+    "@hash",
+    "@string",
+    "@bitmap",
+    "@hyperloglog",
+    "@geo",
+    "@stream",
+    "@pubsub",
+    "@admin",
+    "@fast",
+    "@slow",
+    "@blocking",
+    "@dangerous",
+    "@connection",
+    "@transaction",
+    "@scripting",
+];
+
 const ACL_NAMES: &[(u32, &str)] = &[
     (KEYSPACE, "@keyspace"),
     (STRING, "@string"),
@@ -171,6 +196,11 @@ impl CommandSpec {
         self.flags & flag != 0
     }
 
+    /// Whether the table gives this command key positions at all.
+    pub fn has_key_positions(&self) -> bool {
+        self.first_key > 0 || self.numkeys > 0 || self.key_after.is_some()
+    }
+
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i32;
         if self.arity >= 0 { argc == self.arity } else { argc >= -self.arity }
@@ -185,7 +215,8 @@ impl CommandSpec {
         names
     }
 
-    /// ACL categories: the explicit ones plus those Redis derives from the flags.
+    /// ACL categories: the explicit ones plus those Redis derives from the flags, in the
+    /// order of Redis's category table (`ACLCommandCategories`), as COMMAND INFO lists them.
     pub fn acl_categories(&self) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
         if self.has(WRITE) {
@@ -209,6 +240,7 @@ impl CommandSpec {
                 out.push(name);
             }
         }
+        out.sort_by_key(|c| ACL_ORDER.iter().position(|o| o == c));
         out
     }
 
