@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 
 use common::{TestServer, WAIT};
 use redis::cmd;
+use slotcache::metrics::names::ALL;
 
 /// A port that was free a moment ago (the metrics port cannot be 0: that disables it).
 fn free_port() -> u16 {
@@ -46,7 +47,12 @@ fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
     let mut samples = HashMap::new();
     for line in body.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            typed.push(rest.split(' ').next().unwrap().to_string());
+            let (name, kind) = rest.split_once(' ').unwrap();
+            let metric = ALL.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("{name} is not named"));
+            assert_eq!(kind, metric.kind.as_str(), "{name}");
+            assert!(body.contains(&format!("# HELP {name} {}\n", metric.help)), "{name} has its HELP");
+            assert!(!typed.iter().any(|t| t == name), "{name} typed twice");
+            typed.push(name.to_string());
         } else if !line.starts_with('#') && !line.is_empty() {
             let (series, value) = line.rsplit_once(' ').unwrap();
             let name = series.split('{').next().unwrap();
@@ -108,6 +114,15 @@ fn metrics_count_a_known_workload_exactly() {
     let _: Option<String> = cmd("GET").arg("k1").query(&mut c).unwrap();
     let m = scrape(addr);
     assert_eq!(m["redis_commands_total{cmd=\"get\"}"], 51.0);
+
+    // CONFIG RESETSTAT starts them again, and series of what was reset go away.
+    let _: () = cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let _: () = cmd("FLUSHALL").query(&mut c).unwrap();
+    let m = scrape(addr);
+    assert_eq!(m["redis_keyspace_hits_total"], 0.0);
+    assert!(!m.contains_key("redis_commands_total{cmd=\"get\"}"), "{m:?}");
+    assert!(!m.contains_key("redis_db_keys{db=\"db0\"}"));
+    assert_eq!(m["redis_commands_total{cmd=\"flushall\"}"], 1.0);
 }
 
 #[test]

@@ -2,9 +2,13 @@
 //!
 //! Nothing here runs on the data path. A scrape sums the per-thread counters that also
 //! feed INFO ([`crate::server::Server::stats_snapshot`]), so a dashboard and INFO never
-//! disagree, and renders the text exposition format directly. The HTTP server is a
-//! deliberately small HTTP/1.1 responder on the acceptor thread: bounded request size,
-//! connection count and time per request, `Connection: close` on every reply.
+//! disagree, and renders them in the text exposition format: counts and gauges through
+//! `metrics-exporter-prometheus` (a recorder local to the scrape), the histograms and the
+//! seconds counters by [`Exposition`]. The exporter takes histogram *samples*; ours are
+//! kept as per-thread bucket counts with an exact sum, and replaying them as samples
+//! costs time and memory in proportion to every command ever run (10 M samples: 390 ms
+//! and 160 MB per scrape) while losing the exact sum; its counters are integers.
+//! The HTTP server ([`http`]) is hyper's HTTP/1.1 with bounded connections and time.
 //!
 //! The counters are per server rather than a process-global `metrics` recorder, so
 //! several servers in one process (the tests) never mix their figures.
@@ -15,6 +19,8 @@ pub mod names;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
+use metrics::{Label, SharedString};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use names::*;
 
 use crate::command::table;
@@ -45,11 +51,6 @@ impl Exposition {
             self.out.push('}');
         }
         let _ = writeln!(self.out, " {value}");
-    }
-
-    fn single(&mut self, m: &Metric, value: impl std::fmt::Display) {
-        self.header(m);
-        self.sample(m.name, &[], value);
     }
 
     /// A histogram series from per-bucket (not cumulative) counts.
@@ -83,10 +84,26 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Reads one per-command series value from a command's counters.
-type PerCommand = fn(&CmdSnapshot) -> f64;
+/// Reads one per-command count from a command's counters.
+type PerCommand = fn(&CmdSnapshot) -> u64;
 
-/// The full `/metrics` body.
+/// Sets one series in the scrape's recorder: counts and gauges, all integral here.
+fn set(m: &Metric, labels: Vec<Label>, value: u64) {
+    match m.kind {
+        Kind::Counter => metrics::counter!(m.name, labels).absolute(value),
+        Kind::Gauge => metrics::gauge!(m.name, labels).set(value as f64),
+        Kind::SecondsCounter | Kind::Histogram => unreachable!("{} is rendered as text", m.name),
+    }
+}
+
+fn label(key: &'static str, value: impl Into<SharedString>) -> Vec<Label> {
+    vec![Label::new(key, value)]
+}
+
+/// The full `/metrics` body. Counts and gauges go through a Prometheus exporter recorder
+/// made for this scrape (local, not the process-global one, so servers sharing a process
+/// stay apart, and series of a reset or emptied source simply vanish); seconds counters
+/// and histograms, which it cannot hold as we keep them, follow from the text writer.
 pub fn render(server: &Server) -> String {
     let s = server.stats_snapshot();
     let mem = memory_info();
@@ -94,66 +111,71 @@ pub fn render(server: &Server) -> String {
         let c = server.config();
         (c.maxmemory, c.maxclients)
     };
-    let mut e = Exposition { out: String::with_capacity(32 * 1024) };
-    e.single(&UP, if server.shutdown.is_cancelled() { 0 } else { 1 });
-    e.single(&UPTIME, server.started.elapsed().as_secs());
-    e.single(&CONNECTED_CLIENTS, server.clients.count());
-    e.single(&BLOCKED_CLIENTS, 0);
-    e.single(&MAX_CLIENTS, maxclients);
-    e.single(&MEMORY_USED, mem.used);
-    e.single(&MEMORY_RSS, mem.rss);
-    e.single(&MEMORY_MAX, maxmemory);
-    e.single(&COMMANDS_PROCESSED, s.commands_processed);
-
     let specs = &table().specs;
     let used: Vec<usize> =
         (0..specs.len()).filter(|&i| s.commands[i].calls + s.commands[i].rejected > 0).collect();
-    let per_command: [(&Metric, PerCommand); 4] = [
-        (&COMMANDS, |c| c.calls as f64),
-        (&COMMANDS_DURATION, |c| seconds(c.usec)),
-        (&COMMANDS_FAILED, |c| c.failed as f64),
-        (&COMMANDS_REJECTED, |c| c.rejected as f64),
-    ];
-    for (metric, value) in per_command {
-        e.header(metric);
-        for &i in &used {
-            e.sample(metric.name, &[("cmd", specs[i].name)], value(&s.commands[i]));
-        }
-    }
-    e.header(&ERRORS);
-    for (code, n) in ERROR_CODES.iter().zip(&s.errors) {
-        if *n > 0 {
-            e.sample(ERRORS.name, &[("err", code)], n);
-        }
-    }
-    e.single(&KEYSPACE_HITS, s.keyspace_hits);
-    e.single(&KEYSPACE_MISSES, s.keyspace_misses);
-    e.single(&EXPIRED_KEYS, s.expired_keys);
-    e.single(&EVICTED_KEYS, server.keyspace.evicted_keys());
-    let dbs = server.keyspace.db_stats();
-    for (metric, expiring) in [(&DB_KEYS, false), (&DB_KEYS_EXPIRING, true)] {
-        e.header(metric);
-        for (db, (keys, volatile)) in dbs.iter().enumerate() {
-            if *keys > 0 {
-                e.sample(metric.name, &[("db", &format!("db{db}"))], if expiring { volatile } else { keys });
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        for m in ALL {
+            match m.kind {
+                Kind::Counter => metrics::describe_counter!(m.name, m.help),
+                Kind::Gauge => metrics::describe_gauge!(m.name, m.help),
+                Kind::SecondsCounter | Kind::Histogram => {}
             }
         }
-    }
-    e.single(&NET_INPUT, s.net_input);
-    e.single(&NET_OUTPUT, s.net_output);
-    e.single(&CONNECTIONS_RECEIVED, s.connections_received);
-    e.single(&REJECTED_CONNECTIONS, s.rejected_connections);
-    e.single(&SLOWLOG_LENGTH, server.slowlog.len());
+        set(&UP, vec![], if server.shutdown.is_cancelled() { 0 } else { 1 });
+        set(&UPTIME, vec![], server.started.elapsed().as_secs());
+        set(&CONNECTED_CLIENTS, vec![], server.clients.count() as u64);
+        set(&BLOCKED_CLIENTS, vec![], 0);
+        set(&MAX_CLIENTS, vec![], maxclients as u64);
+        set(&MEMORY_USED, vec![], mem.used);
+        set(&MEMORY_RSS, vec![], mem.rss);
+        set(&MEMORY_MAX, vec![], maxmemory);
+        set(&COMMANDS_PROCESSED, vec![], s.commands_processed);
+        let per_command: [(&Metric, PerCommand); 3] = [
+            (&COMMANDS, |c| c.calls),
+            (&COMMANDS_FAILED, |c| c.failed),
+            (&COMMANDS_REJECTED, |c| c.rejected),
+        ];
+        for (metric, value) in per_command {
+            for &i in &used {
+                set(metric, label("cmd", specs[i].name), value(&s.commands[i]));
+            }
+        }
+        for (code, n) in ERROR_CODES.iter().zip(&s.errors).filter(|(_, n)| **n > 0) {
+            set(&ERRORS, label("err", *code), *n);
+        }
+        set(&KEYSPACE_HITS, vec![], s.keyspace_hits);
+        set(&KEYSPACE_MISSES, vec![], s.keyspace_misses);
+        set(&EXPIRED_KEYS, vec![], s.expired_keys);
+        set(&EVICTED_KEYS, vec![], server.keyspace.evicted_keys());
+        for (db, (keys, volatile)) in
+            server.keyspace.db_stats().iter().enumerate().filter(|(_, (k, _))| *k > 0)
+        {
+            set(&DB_KEYS, label("db", format!("db{db}")), *keys as u64);
+            set(&DB_KEYS_EXPIRING, label("db", format!("db{db}")), *volatile as u64);
+        }
+        set(&NET_INPUT, vec![], s.net_input);
+        set(&NET_OUTPUT, vec![], s.net_output);
+        set(&CONNECTIONS_RECEIVED, vec![], s.connections_received);
+        set(&REJECTED_CONNECTIONS, vec![], s.rejected_connections);
+        set(&SLOWLOG_LENGTH, vec![], server.slowlog.len() as u64);
+        for i in 0..server.keyspace.shard_count() {
+            let keys: usize = server.keyspace.lock_index(i).dbs.iter().map(|d| d.len()).sum();
+            set(&SHARD_KEYS, label("shard", i.to_string()), keys as u64);
+        }
+    });
 
+    let mut e = Exposition { out: handle.render() };
+    e.header(&COMMANDS_DURATION);
+    for &i in &used {
+        e.sample(COMMANDS_DURATION.name, &[("cmd", specs[i].name)], seconds(s.commands[i].usec));
+    }
     e.header(&COMMAND_DURATION);
     for &i in &used {
         let c = &s.commands[i];
         e.histogram(&COMMAND_DURATION, &[("cmd", specs[i].name)], &COMMAND_BUCKETS_US, &c.buckets, c.usec);
-    }
-    e.header(&SHARD_KEYS);
-    for i in 0..server.keyspace.shard_count() {
-        let keys: usize = server.keyspace.lock_index(i).dbs.iter().map(|d| d.len()).sum();
-        e.sample(SHARD_KEYS.name, &[("shard", &i.to_string())], keys);
     }
     e.header(&SHARD_LOCK_WAIT);
     for i in 0..server.keyspace.shard_count() {

@@ -6,15 +6,20 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A count, held by the Prometheus exporter.
     Counter,
+    /// A counter of fractional seconds: the exporter's counters are integers, so the
+    /// text writer renders these.
+    SecondsCounter,
     Gauge,
+    /// Rendered by the text writer from the per-thread buckets.
     Histogram,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Counter => "counter",
+            Kind::Counter | Kind::SecondsCounter => "counter",
             Kind::Gauge => "gauge",
             Kind::Histogram => "histogram",
         }
@@ -47,7 +52,7 @@ metrics! {
     MEMORY_MAX = "redis_memory_max_bytes", Gauge, "The maxmemory setting (0: none).";
     COMMANDS_PROCESSED = "redis_commands_processed_total", Counter, "Commands executed.";
     COMMANDS = "redis_commands_total", Counter, "Calls per command.";
-    COMMANDS_DURATION = "redis_commands_duration_seconds_total", Counter, "Seconds spent executing each command.";
+    COMMANDS_DURATION = "redis_commands_duration_seconds_total", SecondsCounter, "Seconds spent executing each command.";
     COMMANDS_FAILED = "redis_commands_failed_calls_total", Counter, "Calls per command that returned an error.";
     COMMANDS_REJECTED = "redis_commands_rejected_calls_total", Counter, "Calls per command refused before running (arity, auth).";
     ERRORS = "redis_errors_total", Counter, "Error replies by error code.";
@@ -104,7 +109,7 @@ mod tests {
             assert!(m.name.starts_with("redis_") || m.name.starts_with("slotcache_"), "{}", m.name);
             assert!(m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
             assert_eq!(
-                m.kind == Kind::Counter,
+                matches!(m.kind, Kind::Counter | Kind::SecondsCounter),
                 m.name.ends_with("_total"),
                 "{}: counters and only counters end in _total",
                 m.name
