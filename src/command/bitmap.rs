@@ -462,10 +462,12 @@ fn run_bitfield(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult
             })
             .max()
             .unwrap_or(0) as usize;
-        let ((results, bits_changed), written) = with_string(ctx, &mut shard, &argv[1], end, |s| {
+        // Redis counts each SET or INCRBY that changed its field, or every one that ran
+        // when the string was created or grew.
+        let ((results, (ran, changed)), written) = with_string(ctx, &mut shard, &argv[1], end, |s| {
             let mut how = Overflow::Wrap;
             let mut out = Vec::new();
-            let mut changed = false;
+            let (mut ran, mut changed) = (0, 0);
             for o in &ops {
                 match *o {
                     Op::Overflow(h) => how = h,
@@ -475,7 +477,8 @@ fn run_bitfield(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult
                         let v = if f.signed { v as i128 } else { v as u64 as i128 };
                         match fit(v, f, how) {
                             Some(n) => {
-                                changed |= n != old;
+                                ran += 1;
+                                changed += (n != old) as usize;
                                 write_field(s, off, f, n);
                                 out.push(Some(old));
                             }
@@ -487,7 +490,8 @@ fn run_bitfield(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult
                         let cur = if f.signed { old as i128 } else { old as u64 as i128 };
                         match fit(cur + by as i128, f, how) {
                             Some(n) => {
-                                changed |= n != old;
+                                ran += 1;
+                                changed += (n != old) as usize;
                                 write_field(s, off, f, n);
                                 out.push(Some(n));
                             }
@@ -496,9 +500,13 @@ fn run_bitfield(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult
                     }
                 }
             }
-            (out, changed)
+            (out, (ran, changed))
         })?;
-        written.publish(ctx, &argv[1], bits_changed);
+        let changes = if !written.existed || written.grew { ran } else { changed };
+        if changes > 0 {
+            ctx.written(events::STRING, "setbit", &argv[1], written.existed);
+            ctx.changed_elements(changes);
+        }
         results
     };
     drop(shard);

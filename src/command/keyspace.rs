@@ -260,8 +260,9 @@ fn move_(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if let Some(entry) = shard.remove(db, ctx.slot, &argv[1], ctx.now) {
         shard.insert(target, ctx.slot, entry, ctx.now);
     }
+    // One change, as Redis counts it.
     ctx.changed(events::GENERIC, "move_from", &argv[1]);
-    ctx.changed_in(target, events::GENERIC, "move_to", &argv[1]);
+    ctx.signal(target, events::GENERIC, "move_to", &argv[1]);
     ctx.out.int(1);
     Ok(())
 }
@@ -593,6 +594,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         // Keys clients are blocked on may exist now.
         ctx.server.blocking.wake_all();
     }
+    ctx.stats.dirty.incr();
     ctx.out.ok();
     Ok(())
 }

@@ -259,8 +259,14 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         list.trim(s, e, &enc);
         let removed = before - list.len();
         let emptied = list.is_empty();
-        ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::LIST, "ltrim"), true, emptied);
-        ctx.changed_elements(removed);
+        if removed == 0 {
+            // Redis signals and notifies an LTRIM that removed nothing, but counts
+            // only removed elements as changes.
+            ctx.signal_changed(events::LIST, "ltrim", &argv[1]);
+        } else {
+            ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::LIST, "ltrim"), true, emptied);
+            ctx.changed_elements(removed);
+        }
     }
     ctx.out.ok();
     Ok(())

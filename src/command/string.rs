@@ -185,7 +185,8 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         shard.set(db, ctx.slot, key, NewValue::Str(&argv[2]), at, ctx.now);
         ctx.written(events::STRING, "set", key, exists);
         if expire.is_some() {
-            ctx.changed(events::GENERIC, "expire", key);
+            // Part of the same write: notified, not counted again.
+            ctx.signal_changed(events::GENERIC, "expire", key);
         }
     }
     if !want_get {
@@ -225,7 +226,7 @@ fn setex_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], unit: ExpireUnit, cmd: &str)
     let at = expire_at(&argv[2], unit, ctx.now, cmd)?;
     let existed = ctx.shard().set(ctx.db(), ctx.slot, &argv[1], NewValue::Str(&argv[3]), Some(at), ctx.now);
     ctx.written(events::STRING, "set", &argv[1], existed);
-    ctx.changed(events::GENERIC, "expire", &argv[1]);
+    ctx.signal_changed(events::GENERIC, "expire", &argv[1]);
     ctx.out.ok();
     Ok(())
 }
