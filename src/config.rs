@@ -230,7 +230,7 @@ pub fn canonical_name(name: &str) -> String {
 
 /// Redis 7.0 parameters kept with the others (no field of their own) that slotcache
 /// does act on, so setting them draws no "no effect" warning.
-const READ_BY_SLOTCACHE: &[&str] = &["enable-debug-command", "tracking-table-max-keys"];
+const READ_BY_SLOTCACHE: &[&str] = &["enable-debug-command", "tracking-table-max-keys", "maxmemory-clients"];
 
 /// The Redis 7.0 parameter called `name` (canonical), if slotcache does not handle it
 /// itself.

@@ -577,6 +577,43 @@ fn command_metadata_as_redis() {
     assert_eq!(info[3], Value::Nil, "an unknown subcommand is a nil entry");
 }
 
+/// `maxmemory-clients`: when the clients together hold more than the limit, the one
+/// holding the most is disconnected (logged, counted in `evicted_clients`) and the others
+/// keep their partly sent commands; a CLIENT NO-EVICT client (flag `e`) is never chosen.
+#[test]
+fn client_eviction_under_maxmemory_clients() {
+    let s = TestServer::start_with(&["maxmemory-clients", "1mb"]);
+    let mut observer = s.conn();
+    let set_header = |len: usize| format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${len}\r\n").into_bytes();
+    let mut small = s.raw();
+    small.roundtrip(b"CLIENT SETNAME small\r\n", b"+OK\r\n");
+    small.send(&set_header(100_000));
+    small.send(&[b'x'; 50_000]);
+    let mut big = s.raw();
+    big.roundtrip(b"CLIENT SETNAME big\r\n", b"+OK\r\n");
+    big.send(&set_header(3_000_000));
+    // The server may close it before all is sent.
+    let _ = std::io::Write::write_all(&mut big.stream, &[b'x'; 1_200_000]);
+    big.read_to_close();
+    let list: String = cmd("CLIENT").arg("LIST").query(&mut observer).unwrap();
+    assert!(list.contains("name=small") && !list.contains("name=big"), "{list}");
+    assert_eq!(common::info_field(&mut observer, "stats", "evicted_clients"), 1);
+
+    let mut keeper = s.raw();
+    keeper.roundtrip(b"CLIENT NO-EVICT ON\r\n", b"+OK\r\n");
+    keeper.send(b"CLIENT INFO\r\n");
+    let info = String::from_utf8(keeper.read_bulk()).unwrap();
+    assert!(info.contains(" flags=e "), "{info}");
+    keeper.send(&set_header(1_500_000));
+    keeper.send(&[b'x'; 1_400_000]);
+    // Over the limit by itself: every other client goes, the keeper stays and finishes.
+    small.read_to_close();
+    keeper.send(&[b'x'; 100_000]);
+    keeper.roundtrip(b"\r\n", b"+OK\r\n");
+    keeper.send(b"STRLEN k\r\n");
+    assert_eq!(keeper.read_until(b"\r\n"), b":1500000\r\n");
+}
+
 /// DEBUG is refused unless enable-debug-command allows it (`no` by default, as Redis
 /// 7.0; `local` for loopback clients); DEBUG ERROR, DEBUG OBJECT; LOLWUT; CLIENT KILL
 /// USER of an unknown user.

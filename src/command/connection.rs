@@ -714,12 +714,16 @@ fn client_unpause(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 /// CLIENT NO-EVICT ON|OFF
 fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    if args::is(&argv[2], "ON") || args::is(&argv[2], "OFF") {
-        ctx.out.ok();
-        Ok(())
+    let on = if args::is(&argv[2], "ON") {
+        true
+    } else if args::is(&argv[2], "OFF") {
+        false
     } else {
-        Err(error::SYNTAX)
-    }
+        return Err(error::SYNTAX);
+    };
+    ctx.session.info.no_evict.store(on, Relaxed);
+    ctx.out.ok();
+    Ok(())
 }
 
 /// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]

@@ -375,6 +375,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("rejected_connections", &s.rejected_connections);
             line("expired_keys", &s.expired_keys);
             line("evicted_keys", &server.keyspace.evicted_keys());
+            line("evicted_clients", &s.evicted_clients);
             let t = server.tracking.stats();
             line("tracking_total_keys", &t.keys);
             line("tracking_total_items", &t.items);

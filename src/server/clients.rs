@@ -54,6 +54,8 @@ pub struct ClientInfo {
     /// CLIENT TRACKING: -1 off, 0 on without redirect, else the redirect client (`redir`,
     /// flag `t`).
     pub tracking_redir: AtomicI64,
+    /// CLIENT NO-EVICT ON: never disconnected by `maxmemory-clients` (flag `e`).
+    pub no_evict: AtomicBool,
 }
 
 /// What a connection costs besides its buffers (its session and registry entry), in
@@ -125,6 +127,19 @@ impl ClientInfo {
         self.last_cmd.store(idx, Relaxed);
     }
 
+    /// What the connection holds now (CLIENT LIST's `tot-mem`), the figure
+    /// `maxmemory-clients` limits.
+    pub fn tot_mem(&self) -> usize {
+        let b = &self.buffers;
+        CLIENT_STATE_BYTES
+            + b.qbuf.load(Relaxed)
+            + b.qbuf_free.load(Relaxed)
+            + b.argv_mem.load(Relaxed)
+            + b.multi_mem.load(Relaxed)
+            + b.rbs.load(Relaxed)
+            + self.omem.load(Relaxed)
+    }
+
     pub fn age_seconds(&self) -> u64 {
         self.created.elapsed().as_secs()
     }
@@ -148,6 +163,9 @@ impl ClientInfo {
         if self.blocked.load(Relaxed) {
             flags.push('b');
         }
+        if self.no_evict.load(Relaxed) {
+            flags.push('e');
+        }
         let redir = self.tracking_redir.load(Relaxed);
         if redir >= 0 {
             flags.push('t');
@@ -168,7 +186,7 @@ impl ClientInfo {
             b.rbp.load(Relaxed),
         );
         let omem = self.omem.load(Relaxed);
-        let tot_mem = CLIENT_STATE_BYTES + qbuf + qbuf_free + argv_mem + multi_mem + rbs + omem;
+        let tot_mem = self.tot_mem();
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
              multi={} qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem={multi_mem} rbs={rbs} \
@@ -286,6 +304,7 @@ impl Clients {
             multi: AtomicI64::new(-1),
             blocked: AtomicBool::new(false),
             tracking_redir: AtomicI64::new(-1),
+            no_evict: AtomicBool::new(false),
         });
         map.insert(id, info.clone());
         Some(info)
@@ -329,6 +348,38 @@ impl Clients {
             }
         }
         closed
+    }
+
+    /// `maxmemory-clients`: while all clients together hold more than `limit` bytes,
+    /// disconnects the one holding the most (never a CLIENT NO-EVICT one), as Redis's
+    /// client eviction; returns how many. Run by the cron, so a client can overshoot
+    /// for one tick (its own buffers are bounded by the query and output limits).
+    pub fn evict_over(&self, limit: u64) -> usize {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut total: u64 = map.values().map(|c| c.tot_mem() as u64).sum();
+        if total < limit {
+            return 0;
+        }
+        let mut candidates: Vec<(usize, &Arc<ClientInfo>)> = map
+            .values()
+            .filter(|c| !c.no_evict.load(Relaxed) && !c.kill.is_cancelled())
+            .map(|c| (c.tot_mem(), c))
+            .collect();
+        candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let mut evicted = 0;
+        for (mem, c) in candidates {
+            if total < limit {
+                break;
+            }
+            tracing::info!("Evicting client: {}", c.describe(crate::storage::now_ms()));
+            c.kill.cancel();
+            total = total.saturating_sub(mem as u64);
+            evicted += 1;
+        }
+        if total >= limit && evicted > 0 {
+            tracing::warn!("Over client maxmemory after evicting all evictable clients");
+        }
+        evicted
     }
 
     pub fn count(&self) -> usize {

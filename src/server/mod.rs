@@ -87,6 +87,8 @@ pub struct Limits {
     pub query_buffer_limit: AtomicU64,
     pub output_hard_limit: AtomicU64,
     pub maxmemory: AtomicU64,
+    /// `maxmemory-clients` in bytes (a percentage resolved against maxmemory); 0: none.
+    pub maxmemory_clients: AtomicU64,
     pub tcp_keepalive_s: AtomicU64,
 }
 
@@ -195,6 +197,14 @@ impl Server {
         self.limits.query_buffer_limit.store(c.client_query_buffer_limit, Relaxed);
         self.limits.output_hard_limit.store(c.output_limit_normal.hard, Relaxed);
         self.limits.maxmemory.store(c.maxmemory, Relaxed);
+        // As Redis: a percentage needs maxmemory, and no limit is below 128 KiB (so a
+        // bad setting cannot shut every client out).
+        let clients_limit = c.get("maxmemory-clients").map_or(0, |v| match v.strip_suffix('%') {
+            Some(p) => c.maxmemory / 100 * p.parse::<u64>().unwrap_or(0),
+            None => v.parse().unwrap_or(0),
+        });
+        let clients_limit = if clients_limit > 0 { clients_limit.max(128 * 1024) } else { 0 };
+        self.limits.maxmemory_clients.store(clients_limit, Relaxed);
         let policy = Policy::parse(&c.maxmemory_policy);
         *self.eviction.lock().unwrap_or_else(|p| p.into_inner()) = (policy, c.maxmemory_samples as usize);
         self.keyspace.set_access(Access {
@@ -309,6 +319,11 @@ impl Server {
         if max > 0 && used > max {
             // Also after CONFIG SET maxmemory lowered it: evict without waiting for writes.
             self.evict_down_to(max, used, now);
+        }
+        let clients_limit = self.limits.maxmemory_clients.load(Relaxed);
+        if clients_limit > 0 {
+            let evicted = self.clients.evict_over(clients_limit);
+            self.stats.evicted_clients.fetch_add(evicted as u64, Relaxed);
         }
         let timeout = self.limits.timeout_s.load(Relaxed);
         if timeout > 0 {

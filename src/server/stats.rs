@@ -136,6 +136,8 @@ pub struct Snapshot {
     pub errors: Vec<u64>,
     pub connections_received: u64,
     pub rejected_connections: u64,
+    /// Clients disconnected to stay under `maxmemory-clients`.
+    pub evicted_clients: u64,
     pub expired_keys: u64,
     /// Dataset changes since start (CONFIG RESETSTAT leaves it, as Redis's dirty
     /// counter; a snapshot will reset it).
@@ -164,6 +166,7 @@ impl Snapshot {
         sub(&mut self.keyspace_misses, base.keyspace_misses);
         sub(&mut self.connections_received, base.connections_received);
         sub(&mut self.rejected_connections, base.rejected_connections);
+        sub(&mut self.evicted_clients, base.evicted_clients);
         sub(&mut self.expired_keys, base.expired_keys);
         self
     }
@@ -179,6 +182,7 @@ pub struct Stats {
     threads: Mutex<Vec<Arc<ThreadStats>>>,
     pub connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
+    pub evicted_clients: AtomicU64,
     baseline: Mutex<Snapshot>,
 }
 
@@ -193,6 +197,7 @@ impl Stats {
             errors: vec![0; ERROR_CODES.len()],
             connections_received: self.connections_received.load(Relaxed),
             rejected_connections: self.rejected_connections.load(Relaxed),
+            evicted_clients: self.evicted_clients.load(Relaxed),
             expired_keys,
             ..Snapshot::default()
         };
