@@ -365,7 +365,7 @@ impl Clients {
             .filter(|c| !c.no_evict.load(Relaxed) && !c.kill.is_cancelled())
             .map(|c| (c.tot_mem(), c))
             .collect();
-        candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
         let mut evicted = 0;
         for (mem, c) in candidates {
             if total < limit {
