@@ -2,16 +2,22 @@
 # slotcache vs redis-server, side by side on this machine.
 #
 # Both servers are pinned to CPU 0 (slotcache with one I/O thread, so both use one
-# core), redis-benchmark to CPU 1. Runs alternate between the servers; each case
-# reports the median of ROUNDS runs of ops/s and of requests served per second of
-# server CPU time (user + system, from /proc), with the slotcache/redis ratios. Without
+# core), redis-benchmark to CPU 1. Before the throughput cases each server is given a
+# resident set as a production cache has (RESIDENT=0 skips it): the 1,000,000 keys the
+# benchmark's `-r 1000000` draws from (`key:000000000000`..., 100-byte values, so every
+# GET hits; the script checks the misses), 1,000,000 other 100-byte keys and 100,000 of
+# 1 KiB, each written once through `redis-cli --pipe`. Runs alternate between the
+# servers; each case reports the median of ROUNDS runs of ops/s, of requests served per
+# second of server CPU time (user + system, from /proc), with the slotcache/redis
+# ratios, and of redis-benchmark's p50 and p99 latency (ms). Without
 # pipelining the single-threaded redis-benchmark saturates its core before either
 # server does, so ops/s there measure the client; ops per CPU-second measure the server. Then memory per key:
 # RSS growth and used_memory growth per key after loading 1,000,000 keys (11-byte
 # keys, 100-byte values) into each server, and per element of a 1,000,000-element
 # hash, set and sorted set.
 #
-# Usage: scripts/bench.sh            (ROUNDS=3 KEYS=1000000 by default)
+# Usage: scripts/bench.sh            (ROUNDS=3 KEYS=1000000 RESIDENT=1 by default)
+#        MODE=hitpath scripts/bench.sh        (only the string cases on the resident set)
 #        ROUNDS=5 scripts/bench.sh
 #        METRICS_PORT=9199 scripts/bench.sh   (slotcache with its metrics port on,
 #                                              scraped once a second during the runs)
@@ -32,6 +38,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 MODE=${MODE:-redis}
+RESIDENT=${RESIDENT:-1}
 MEM_KEYS=${KEYS:-1000000}
 EVICT_MB=${EVICT_MB:-64}
 SERVER_ARGS=()
@@ -102,25 +109,44 @@ used_memory() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {print 
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# bench PORT PID REQUESTS ARGS... -> "ops/s requests-per-server-CPU-second"
+# The resident set (see the top), streamed to `redis-cli --pipe` on PORT.
+preload() {
+    python3 - <<'PY' | redis-cli -p "$1" --pipe >/dev/null
+import sys
+out = sys.stdout.buffer
+def put(prefix, fmt, n, size):
+    val = b"v" * size
+    for i in range(n):
+        k = prefix + fmt % i
+        out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, size, val))
+put(b"key:", b"%012d", 1000000, 100)
+put(b"other:", b"%07d", 1000000, 100)
+put(b"big:", b"%06d", 100000, 1024)
+PY
+}
+
+# bench PORT PID REQUESTS ARGS... -> "ops/s requests-per-server-CPU-second p50-ms p99-ms"
 # With ARGS = --pipe-file FILE, FILE (REQUESTS units of work, e.g. transactions) is sent
-# over one connection by `redis-cli --pipe` instead of running redis-benchmark.
+# over one connection by `redis-cli --pipe` instead of running redis-benchmark (no
+# latencies: 0 0).
 bench() {
     local port=$1 pid=$2 n=$3; shift 3
-    local t0 t1 rps
+    local t0 t1 res
     t0=$(cpu_ticks "$pid")
     if [ "${1:-}" = --pipe-file ]; then
         local s0 s1
         s0=$(date +%s.%N)
         taskset -c 1 redis-cli -p "$port" --pipe <"$2" >/dev/null
         s1=$(date +%s.%N)
-        rps=$(awk -v n="$n" -v a="$s0" -v b="$s1" 'BEGIN {printf "%.0f", n / (b - a)}')
+        res=$(awk -v n="$n" -v a="$s0" -v b="$s1" 'BEGIN {printf "%.0f 0 0", n / (b - a)}')
     else
-        rps=$(taskset -c 1 redis-benchmark -p "$port" --csv -n "$n" "$@" 2>/dev/null | awk -F'","' 'NR==2 {print $2}')
+        # CSV: "test","rps","avg","min","p50","p95","p99","max"
+        res=$(taskset -c 1 redis-benchmark -p "$port" --csv -n "$n" "$@" 2>/dev/null \
+            | awk -F'","' 'NR==2 {print $2, $5, $7}')
     fi
     t1=$(cpu_ticks "$pid")
-    awk -v r="$rps" -v n="$n" -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" \
-        'BEGIN {printf "%s %.0f\n", r, (t > 0 ? n / (t / hz) : 0)}'
+    awk -v r="$res" -v n="$n" -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN {split(r, f, " "); printf "%s %.0f %s %s\n", f[1], (t > 0 ? n / (t / hz) : 0), f[2], f[3]}'
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -158,8 +184,17 @@ fi
 if [ "$MODE" != memory ]; then
 start_servers
 if [ "$MODE" = metrics ]; then A="metrics off"; B="on"; else A="redis"; B="slotcache"; fi
-printf "%-12s %12s %12s %6s   %14s %14s %6s\n" "case" "$A ops/s" "$B" "ratio" \
-    "$A ops/cpu-s" "$B" "ratio" | tee "$OUT/throughput.txt"
+if [ "$RESIDENT" = 1 ]; then
+    for port in "$RD_PORT" "$SC_PORT"; do preload "$port"; done
+    echo "resident set: redis $(redis-cli -p "$RD_PORT" dbsize) keys, slotcache $(redis-cli -p "$SC_PORT" dbsize) keys" \
+        | tee "$OUT/throughput.txt"
+else
+    : >"$OUT/throughput.txt"
+fi
+printf "%-12s %12s %12s %6s   %14s %14s %6s   %13s %13s\n" "case" "$A ops/s" "$B" "ratio" \
+    "$A ops/cpu-s" "$B" "ratio" "p50 ms A/B" "p99 ms A/B" | tee -a "$OUT/throughput.txt"
+# misses PORT -> keyspace misses so far
+misses() { info_field "$1" stats keyspace_misses; }
 run_case() {
     local name=$1 n=$2; shift 2
     local rd=() sc=()
@@ -170,24 +205,35 @@ run_case() {
             sc+=("$(bench "$SC_PORT" "$SC_PID" "$n" "$@")"); rd+=("$(bench "$RD_PORT" "$RD_PID" "$n" "$@")")
         fi
     done
-    local rdm scm rde sce
-    rdm=$(printf "%s\n" "${rd[@]}" | cut -d' ' -f1 | median)
-    scm=$(printf "%s\n" "${sc[@]}" | cut -d' ' -f1 | median)
-    rde=$(printf "%s\n" "${rd[@]}" | cut -d' ' -f2 | median)
-    sce=$(printf "%s\n" "${sc[@]}" | cut -d' ' -f2 | median)
-    awk -v n="$name" -v r="$rdm" -v s="$scm" -v re="$rde" -v se="$sce" \
-        'BEGIN {printf "%-12s %12.0f %12.0f %6.2f   %14.0f %14.0f %6.2f\n", n, r, s, s / r, re, se, se / re}' \
+    col() { printf "%s\n" "${@:2}" | cut -d' ' -f"$1" | median; }
+    awk -v n="$name" -v r="$(col 1 "${rd[@]}")" -v s="$(col 1 "${sc[@]}")" \
+        -v re="$(col 2 "${rd[@]}")" -v se="$(col 2 "${sc[@]}")" \
+        -v r50="$(col 3 "${rd[@]}")" -v s50="$(col 3 "${sc[@]}")" \
+        -v r99="$(col 4 "${rd[@]}")" -v s99="$(col 4 "${sc[@]}")" \
+        'BEGIN {printf "%-12s %12.0f %12.0f %6.2f   %14.0f %14.0f %6.2f   %6.3f/%-6.3f %6.3f/%-6.3f\n",
+                n, r, s, s / r, re, se, se / re, r50, s50, r99, s99}' \
         | tee -a "$OUT/throughput.txt"
+}
+# GET cases must hit every time on the resident set: checked around them.
+get_case() {
+    local m0r m0s
+    m0r=$(misses "$RD_PORT"); m0s=$(misses "$SC_PORT")
+    run_case "$@"
+    if [ "$RESIDENT" = 1 ] && { [ "$(misses "$RD_PORT")" != "$m0r" ] || [ "$(misses "$SC_PORT")" != "$m0s" ]; }; then
+        echo "  warning: $1 missed (redis $((  $(misses "$RD_PORT") - m0r )), slotcache $(( $(misses "$SC_PORT") - m0s )))" \
+            | tee -a "$OUT/throughput.txt"
+    fi
 }
 COMMON=(-c 50 -r 1000000 -d 100)
 if [ "$MODE" != types ]; then
 run_case "SET -P 1"  200000  "${COMMON[@]}" -t set  -P 1
-run_case "GET -P 1"  200000  "${COMMON[@]}" -t get  -P 1
+get_case "GET -P 1"  200000  "${COMMON[@]}" -t get  -P 1
 run_case "SET -P 16" 2000000 "${COMMON[@]}" -t set  -P 16
-run_case "GET -P 16" 2000000 "${COMMON[@]}" -t get  -P 16
+get_case "GET -P 16" 2000000 "${COMMON[@]}" -t get  -P 16
 run_case "INCR -P 1" 200000  "${COMMON[@]}" -t incr -P 1
 run_case "MSET -P 1" 100000  "${COMMON[@]}" -t mset -P 1
 fi
+[ "$MODE" = hitpath ] && exit 0
 # Data types, pipelined (server-bound): pushes and pops on one list, fields of one hash,
 # members of one set and one sorted set (random members), then ranges of that sorted set.
 run_case "LPUSH -P 16" 2000000 "${COMMON[@]}" -t lpush -P 16

@@ -126,4 +126,17 @@ fn unauthenticated_clients_get_tighter_limits() {
     set.extend(b"$2\r\nk5\r\n$1\r\nx\r\n");
     r.send(&set);
     assert_eq!(r.read_exact(5), b"+OK\r\n", "after AUTH, 13 arguments and 20000-byte bulks are fine");
+
+    // Pipelined: the AUTH and the large request in one write. Requests are parsed ahead
+    // of the one running only once authenticated, so each gets the limits of its turn:
+    // after AUTH the large one runs; after RESET it is a protocol error again.
+    let mut r = Raw::connect(p.addr);
+    r.send(&[b"AUTH secret\r\n".as_slice(), &set].concat());
+    assert_eq!(r.read_exact(10), b"+OK\r\n+OK\r\n");
+    r.send(&[b"RESET\r\n".as_slice(), &set].concat());
+    assert_eq!(
+        r.read_to_close(),
+        b"+RESET\r\n-ERR Protocol error: unauthenticated multibulk length\r\n",
+        "RESET ends the look-ahead: what follows is parsed as unauthenticated"
+    );
 }

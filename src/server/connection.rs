@@ -18,11 +18,12 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::task::TaskTracker;
 
 use super::Server;
+use super::ahead::Ahead;
 use super::listener::Incoming;
 use super::session::Session;
 use super::stats::ThreadStats;
 use crate::command::{Ctx, dispatch};
-use crate::protocol::{Limits, Reply, RequestParser};
+use crate::protocol::{Reply, RequestParser};
 
 /// Bytes reserved in the read buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -243,9 +244,9 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
     now: u64,
 ) -> Result<(), Close> {
     let max_bulk = server.limits.proto_max_bulk_len.load(Relaxed) as usize;
+    let mut ahead = Ahead::default();
     loop {
-        let limits = Limits { max_bulk_len: max_bulk, authenticated: session.authenticated };
-        let argv = match parser.next(rbuf, limits) {
+        let argv = match ahead.next(server, session, parser, rbuf, max_bulk) {
             Ok(Some(argv)) => argv,
             Ok(None) => return Ok(()),
             Err(e) => return Err(Close::Protocol(e.reply_text())),

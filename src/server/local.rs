@@ -7,11 +7,12 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use super::Server;
+use super::ahead::Ahead;
 use super::clients::{ClientInfo, Peer};
 use super::connection::execute;
 use super::session::Session;
 use super::stats::ThreadStats;
-use crate::protocol::{DecodeError, Limits, Reply, RequestParser};
+use crate::protocol::{DecodeError, Reply, RequestParser};
 
 pub struct LocalClient {
     server: Arc<Server>,
@@ -19,6 +20,7 @@ pub struct LocalClient {
     session: Session,
     info: Arc<ClientInfo>,
     parser: RequestParser,
+    ahead: Ahead,
     input: BytesMut,
     pub out: Reply,
 }
@@ -39,6 +41,7 @@ impl LocalClient {
             stats,
             info,
             parser: RequestParser::new(),
+            ahead: Ahead::default(),
             input: BytesMut::new(),
             out: Reply::new(false),
         })
@@ -53,15 +56,20 @@ impl LocalClient {
         let now = crate::storage::clock::unix_ms_at(self.session.mark);
         let max_bulk = self.server.limits.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
         loop {
-            let limits =
-                Limits { max_bulk_len: max_bulk as usize, authenticated: self.session.authenticated };
-            match self.parser.next(&mut self.input, limits) {
+            match self.ahead.next(
+                &self.server,
+                &self.session,
+                &mut self.parser,
+                &mut self.input,
+                max_bulk as usize,
+            ) {
                 Ok(Some(argv)) => {
                     execute(&self.server, &self.stats, &mut self.session, &mut self.out, &argv, now)
                 }
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     self.input.clear();
+                    self.ahead.clear();
                     self.parser = RequestParser::new();
                     return Err(e);
                 }

@@ -6,6 +6,7 @@
 //! robin. A connection never moves between threads; its commands run inline on its
 //! thread under the shard lock of the keys they touch.
 
+pub mod ahead;
 pub mod blocking;
 pub mod clients;
 pub mod connection;

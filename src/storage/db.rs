@@ -13,6 +13,7 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 use std::hash::BuildHasher;
 
+use super::Prefetch;
 use super::defrag::{Classes, DefragCount};
 use super::entry::Entry;
 use super::tagvec::TagVec;
@@ -46,25 +47,39 @@ fn tag(hash: u64) -> u8 {
     (hash >> 56) as u8
 }
 
-/// Indexes of `t` in `tags`, eight bytes at a time.
+/// Indexes of `t` in `tags`, sixteen bytes at a time.
 fn tag_matches(tags: &[u8], t: u8) -> impl Iterator<Item = usize> + '_ {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    tags.chunks(8).enumerate().flat_map(move |(c, chunk)| {
-        let mut w = [!t; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        let x = u64::from_le_bytes(w) ^ (LO * t as u64);
-        // A high bit per zero byte (an exact test: no borrow crosses into a match).
-        let mut zero = !(((x & !HI) + !HI) | x) & HI;
-        std::iter::from_fn(move || {
-            if zero == 0 {
+    let mut next = 0;
+    let mut base = 0;
+    let mut mask = 0u32;
+    std::iter::from_fn(move || {
+        while mask == 0 {
+            if next >= tags.len() {
                 return None;
             }
-            let i = zero.trailing_zeros() as usize / 8;
-            zero &= zero - 1;
-            Some(c * 8 + i)
-        })
+            base = next;
+            mask = match16(&tags[next..], t);
+            next += 16;
+        }
+        let i = mask.trailing_zeros() as usize;
+        mask &= mask - 1;
+        Some(base + i)
     })
+}
+
+/// A bit per byte of the first (up to) sixteen of `tags` that equals `t`.
+#[inline]
+fn match16(tags: &[u8], t: u8) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if tags.len() >= 16 {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86-64; the load reads 16 bytes that the slice holds.
+        return unsafe {
+            let v = _mm_loadu_si128(tags.as_ptr().cast());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(t as i8))) as u32
+        };
+    }
+    tags.iter().take(16).enumerate().fold(0, |m, (i, &b)| m | (((b == t) as u32) << i))
 }
 
 fn position(arr: &TagVec, hash: u64, key: &[u8]) -> Option<usize> {
@@ -99,6 +114,31 @@ impl SlotTable {
             SlotTable::Large(t) => (&[][..], Some(t.map.iter())),
         };
         arr.iter().chain(large.into_iter().flatten())
+    }
+
+    /// One step of a look-ahead for `hash` (see [`Prefetch`]). A large table's internals
+    /// cannot be prefetched, so its step reads them (the misses the others avoid) and
+    /// prefetches the block of the first entry whose hash bits match.
+    fn prefetch(&self, hash: u64, step: Prefetch) {
+        match (self, step) {
+            (SlotTable::Array(a), Prefetch::Table) => a.prefetch_tags(),
+            (SlotTable::Array(a), Prefetch::Slot) => {
+                if let Some(i) = tag_matches(a.tags(), tag(hash)).next() {
+                    a.prefetch_entry(i);
+                }
+            }
+            (SlotTable::Array(a), Prefetch::Block) => {
+                if let Some(i) = tag_matches(a.tags(), tag(hash)).next() {
+                    a.entries()[i].prefetch();
+                }
+            }
+            (SlotTable::Large(t), Prefetch::Block) => {
+                if let Some(e) = t.map.find(hash, |_| true) {
+                    e.prefetch();
+                }
+            }
+            (SlotTable::Large(_), _) => {}
+        }
     }
 
     fn find(&self, h: &Hasher, key: &[u8]) -> Option<&Entry> {
@@ -322,6 +362,14 @@ impl Db {
                 let (entry, table_volatile) = found.into_mut();
                 (Some(EntryMut { entry, table_volatile, db_volatile: &mut self.volatile }), Expired(false))
             }
+        }
+    }
+
+    /// One step of a look-ahead for `key` (see [`Prefetch`]); reads nothing but the
+    /// table's own memory.
+    pub fn prefetch(&self, h: &Hasher, local: usize, key: &[u8], step: Prefetch) {
+        if let Some(table) = self.tables.get(local) {
+            table.prefetch(h.hash_one(key), step);
         }
     }
 

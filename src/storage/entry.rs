@@ -196,6 +196,15 @@ impl Entry {
         self.meta & ENC_MASK
     }
 
+    /// Brings the first two cache lines of the block (the key, and a short value with
+    /// it) into cache.
+    #[inline]
+    pub fn prefetch(&self) {
+        let p = self.ptr();
+        super::prefetch(p);
+        super::prefetch(p.wrapping_add(64));
+    }
+
     pub fn key(&self) -> &[u8] {
         let (s, e, _) = self.layout();
         &self.bytes()[s..e]

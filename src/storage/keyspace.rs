@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::Instant;
 
+use super::Prefetch;
 use super::db::{Db, EntryMut, Expired, Hasher};
 use super::defrag::{Classes, DefragCount};
 use super::entry::Entry;
@@ -651,6 +652,30 @@ impl Keyspace {
 
     pub fn lock_index(&self, index: usize) -> MutexGuard<'_, Shard> {
         self.shards[index].lock()
+    }
+
+    /// Prefetches the lookups of a batch's keys (`(slot, key)` in database `db`) in
+    /// [`Prefetch`]'s steps, so that running the batch finds its tables and blocks in
+    /// cache. Best effort: a shard that is busy or frozen by a transaction is skipped,
+    /// and a wrong guess costs only a wasted prefetch.
+    pub fn prefetch(&self, db: usize, keys: &[(u16, &[u8])]) {
+        for step in [Prefetch::Table, Prefetch::Slot, Prefetch::Block] {
+            let mut held: Option<(usize, MutexGuard<'_, Shard>)> = None;
+            for &(slot, key) in keys {
+                let index = self.shard_of(slot);
+                if held.as_ref().is_none_or(|(i, _)| *i != index) {
+                    held = None;
+                    held = match self.shards[index].lock.try_lock() {
+                        Ok(g) if g.frozen_by.is_none() => Some((index, g)),
+                        _ => continue,
+                    };
+                }
+                let Some((_, shard)) = held.as_ref() else { continue };
+                if let Some(d) = shard.dbs.get(db) {
+                    d.prefetch(&shard.hasher, shard.local(slot), key, step);
+                }
+            }
+        }
     }
 
     /// Locks the shards owning `slots`, in ascending index order: the one way to hold

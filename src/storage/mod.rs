@@ -36,6 +36,32 @@ thread_local! {
     });
 }
 
+/// Asks the CPU to bring the cache line at `addr` in, without waiting for it. A hint:
+/// it never faults, whatever the address, and does nothing where unsupported.
+#[inline(always)]
+pub(crate) fn prefetch(addr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that reads nothing architecturally and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
+
+/// The steps of a batch's look-ahead, each taken for every key of the batch before the
+/// next (see [`Keyspace::prefetch`]): each brings in what the following one reads, so a
+/// lookup's dependent cache misses overlap across keys instead of adding up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// A small table's header and tags.
+    Table,
+    /// The entry whose tag matches.
+    Slot,
+    /// The block (key and value) the entry points to.
+    Block,
+}
+
 /// A fast thread-local pseudo-random number (xorshift64*), for sampling only.
 pub fn random_u64() -> u64 {
     RNG.with(|r| {

@@ -109,6 +109,24 @@ impl TagVec {
         unsafe { p.as_ptr().add(HEADER + self.capacity().next_multiple_of(4)).cast::<Entry>() }
     }
 
+    /// Brings the header and the tags into cache (see [`super::Prefetch`]).
+    pub fn prefetch_tags(&self) {
+        if let Some(p) = self.ptr {
+            let end = HEADER + self.capacity();
+            for offset in (0..end).step_by(64) {
+                // Within the allocation: the tags end before the entries do.
+                super::prefetch(p.as_ptr().wrapping_add(offset));
+            }
+        }
+    }
+
+    /// Brings the entry at `i` into cache.
+    pub fn prefetch_entry(&self, i: usize) {
+        if i < self.len() {
+            super::prefetch(self.entries_ptr().wrapping_add(i).cast());
+        }
+    }
+
     pub fn tags(&self) -> &[u8] {
         if self.ptr.is_none() {
             return &[];
