@@ -22,15 +22,16 @@ use super::value::NewValue;
 pub type Hasher = hashbrown::DefaultHashBuilder;
 
 /// Most keys a slot keeps in its tagged array before it becomes a hash table.
-pub const ARRAY_MAX: usize = 128;
+pub const ARRAY_MAX: usize = 255;
 
 /// One slot's keys, in the cheapest form for their number. A hash table costs about
 /// twice its keys' 12-byte entries (it doubles as it grows, and is at most 7/8 full),
 /// plus ~100 bytes however few keys it holds; a tagged array ([`TagVec`]) costs 13
 /// bytes a key in one allocation, and its byte of hash per entry (the tag) lets a
-/// lookup compare only the keys whose tag matches, eight tags at a time. Up to
-/// [`ARRAY_MAX`] keys a slot is an array, beyond that a hash table; it steps back down
-/// at half the threshold.
+/// lookup compare only the keys whose tag matches, sixteen tags at a time; its lookup
+/// can be prefetched step by step ([`Prefetch`]), a hash table's only in its last
+/// step. Up to [`ARRAY_MAX`] keys (the most a byte counts) a slot is an array, beyond
+/// that a hash table; it steps back down at half the threshold.
 enum SlotTable {
     Array(TagVec),
     Large(Box<Large>),
@@ -162,7 +163,7 @@ impl SlotTable {
                     a.push(tag(hash), entry);
                 } else {
                     let volatile = a.volatile() + has_ttl;
-                    let mut map = HashTable::with_capacity(2 * ARRAY_MAX);
+                    let mut map = HashTable::with_capacity(ARRAY_MAX + ARRAY_MAX / 2);
                     for e in a.take_all().into_iter().chain([entry]) {
                         map.insert_unique(h.hash_one(e.key()), e, |e| h.hash_one(e.key()));
                     }
