@@ -366,11 +366,11 @@ impl Db {
         }
     }
 
-    /// One step of a look-ahead for `key` (see [`Prefetch`]); reads nothing but the
-    /// table's own memory.
-    pub fn prefetch(&self, h: &Hasher, local: usize, key: &[u8], step: Prefetch) {
+    /// One step of a look-ahead for a key of hash `hash` (see [`Prefetch`]); reads
+    /// nothing but the table's own memory.
+    pub fn prefetch(&self, local: usize, hash: u64, step: Prefetch) {
         if let Some(table) = self.tables.get(local) {
-            table.prefetch(h.hash_one(key), step);
+            table.prefetch(hash, step);
         }
     }
 

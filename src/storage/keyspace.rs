@@ -659,9 +659,11 @@ impl Keyspace {
     /// cache. Best effort: a shard that is busy or frozen by a transaction is skipped,
     /// and a wrong guess costs only a wasted prefetch.
     pub fn prefetch(&self, db: usize, keys: &[(u16, &[u8])]) {
+        // Each key's hash, computed in the first step (the hasher is the shard's).
+        let mut hashes = vec![None; keys.len()];
         for step in [Prefetch::Table, Prefetch::Slot, Prefetch::Block] {
             let mut held: Option<(usize, MutexGuard<'_, Shard>)> = None;
-            for &(slot, key) in keys {
+            for (&(slot, key), hash) in keys.iter().zip(hashes.iter_mut()) {
                 let index = self.shard_of(slot);
                 if held.as_ref().is_none_or(|(i, _)| *i != index) {
                     held = None;
@@ -671,9 +673,9 @@ impl Keyspace {
                     };
                 }
                 let Some((_, shard)) = held.as_ref() else { continue };
-                if let Some(d) = shard.dbs.get(db) {
-                    d.prefetch(&shard.hasher, shard.local(slot), key, step);
-                }
+                let Some(d) = shard.dbs.get(db) else { continue };
+                let h = *hash.get_or_insert_with(|| shard.hasher.hash_one(key));
+                d.prefetch(shard.local(slot), h, step);
             }
         }
     }

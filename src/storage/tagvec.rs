@@ -109,13 +109,14 @@ impl TagVec {
         unsafe { p.as_ptr().add(HEADER + self.capacity().next_multiple_of(4)).cast::<Entry>() }
     }
 
-    /// Brings the header and the tags into cache (see [`super::Prefetch`]).
+    /// Brings the header and the tags into cache (see [`super::Prefetch`]): the first
+    /// four lines, which hold up to 248 tags, without reading the header (that read
+    /// would wait for the very line being prefetched). Lines past a small array's end
+    /// are harmless: a prefetch never faults.
     pub fn prefetch_tags(&self) {
         if let Some(p) = self.ptr {
-            let end = HEADER + self.capacity();
-            for offset in (0..end).step_by(64) {
-                // Within the allocation: the tags end before the entries do.
-                super::prefetch(p.as_ptr().wrapping_add(offset));
+            for line in 0..4 {
+                super::prefetch(p.as_ptr().wrapping_add(line * 64));
             }
         }
     }
