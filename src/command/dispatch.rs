@@ -30,10 +30,38 @@ const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
     "reset",
 ];
 
+/// Where a request goes, found before it runs: its command (one without subcommands)
+/// and the slot of its first key ([`crate::server::ahead`] finds it while prefetching).
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub idx: usize,
+    pub slot: u16,
+}
+
+impl Route {
+    /// The route of `argv`, if it names a command without subcommands that has a key.
+    pub fn of(argv: &[Bytes]) -> Option<Route> {
+        let t = table();
+        let idx = t.lookup(&argv[0])?;
+        let spec = t.specs[idx];
+        if !spec.subcommands.is_empty() {
+            return None;
+        }
+        let key = spec.key_indices(argv).next()?;
+        Some(Route { idx, slot: key_slot(&argv[key]) })
+    }
+}
+
 /// Runs one command and appends its reply (or error) to `ctx.out`.
 pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
+    dispatch_routed(ctx, argv, None);
+}
+
+/// [`dispatch`] with the command and slot already found ([`Route::of`] the same
+/// arguments), so they are not looked up twice.
+pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) {
     let table = table();
-    let Some(mut idx) = table.lookup(&argv[0]) else {
+    let Some(mut idx) = route.map(|r| r.idx).or_else(|| table.lookup(&argv[0])) else {
         reject(ctx, None, error::unknown_command(argv));
         return;
     };
@@ -95,9 +123,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
         }
         return;
     }
-    ctx.slot = match spec.key_indices(argv).next() {
-        Some(i) => key_slot(&argv[i]),
-        None => 0,
+    ctx.slot = match route {
+        Some(r) => r.slot,
+        None => spec.key_indices(argv).next().map_or(0, |i| key_slot(&argv[i])),
     };
     ctx.session.info.set_last_command(idx);
 

@@ -36,7 +36,7 @@ use crate::server::session::Session;
 use crate::server::stats::ThreadStats;
 use crate::storage::{Collection, Encodings, NewValue, Shard, ValueRef};
 
-pub use dispatch::dispatch;
+pub use dispatch::{Route, dispatch, dispatch_routed};
 pub use table::{CommandSpec, table};
 
 /// Every family's command list, in the order COMMAND lists them.

@@ -15,8 +15,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::Server;
 use super::session::Session;
-use crate::cluster::slot::key_slot;
-use crate::command::table;
+use crate::command::{Route, table};
 use crate::protocol::{DecodeError, Limits, RequestParser, args};
 
 /// Requests parsed ahead of the one running.
@@ -24,14 +23,17 @@ pub const LOOKAHEAD: usize = 16;
 
 #[derive(Default)]
 pub struct Ahead {
-    queue: VecDeque<Vec<Bytes>>,
+    /// Parsed requests, with their routes once prefetched.
+    queue: VecDeque<(Vec<Bytes>, Option<Route>)>,
     /// A protocol error found after the queued requests.
     error: Option<DecodeError>,
 }
 
 impl Ahead {
-    /// The next request to run: the oldest parsed one, else the next ones of `rbuf`
-    /// (whose keys are then prefetched). `None` when no complete request is left.
+    /// The next request to run, with its route when one was found: the oldest parsed
+    /// one, else the next ones of `rbuf` (whose keys are then prefetched). `None` when
+    /// no complete request is left.
+    #[allow(clippy::type_complexity)]
     pub fn next(
         &mut self,
         server: &Server,
@@ -39,9 +41,9 @@ impl Ahead {
         parser: &mut RequestParser,
         rbuf: &mut BytesMut,
         max_bulk_len: usize,
-    ) -> Result<Option<Vec<Bytes>>, DecodeError> {
-        if let Some(argv) = self.queue.pop_front() {
-            return Ok(Some(argv));
+    ) -> Result<Option<(Vec<Bytes>, Option<Route>)>, DecodeError> {
+        if let Some(request) = self.queue.pop_front() {
+            return Ok(Some(request));
         }
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -51,7 +53,7 @@ impl Ahead {
             match parser.next(rbuf, limits) {
                 Ok(Some(argv)) => {
                     let last = !session.authenticated || args::is(&argv[0], "RESET");
-                    self.queue.push_back(argv);
+                    self.queue.push_back((argv, None));
                     if last {
                         break;
                     }
@@ -65,7 +67,7 @@ impl Ahead {
             }
         }
         if self.queue.len() > 1 {
-            prefetch(server, session.db, &self.queue);
+            prefetch(server, session.db, &mut self.queue);
         }
         Ok(self.queue.pop_front())
     }
@@ -77,15 +79,18 @@ impl Ahead {
     }
 }
 
-/// Prefetches the first key of each request of a known single-key-or-more command.
-fn prefetch(server: &Server, db: usize, queue: &VecDeque<Vec<Bytes>>) {
+/// Routes the queued requests and prefetches the first key of each that has one.
+fn prefetch(server: &Server, db: usize, queue: &mut VecDeque<(Vec<Bytes>, Option<Route>)>) {
+    for (argv, route) in queue.iter_mut() {
+        *route = Route::of(argv);
+    }
     let t = table();
     let keys: Vec<(u16, &[u8])> = queue
         .iter()
-        .filter_map(|argv| {
-            let spec = t.specs[t.lookup(&argv[0])?];
-            let i = spec.key_indices(argv).next()?;
-            Some((key_slot(&argv[i]), &argv[i][..]))
+        .filter_map(|(argv, route)| {
+            let route = (*route)?;
+            let i = t.specs[route.idx].key_indices(argv).next()?;
+            Some((route.slot, &argv[i][..]))
         })
         .collect();
     if keys.len() > 1 {
@@ -106,7 +111,7 @@ mod tests {
         let mut out = Vec::new();
         loop {
             match ahead.next(server, session, &mut parser, &mut rbuf, 512 << 20) {
-                Ok(Some(argv)) => out.push(argv),
+                Ok(Some((argv, _))) => out.push(argv),
                 Ok(None) => return (out, None),
                 Err(e) => return (out, Some(e)),
             }
@@ -143,7 +148,7 @@ mod tests {
         let mut ahead = Ahead::default();
         let mut parser = RequestParser::new();
         let mut rbuf = BytesMut::from(&input[..]);
-        let first = ahead.next(&server, &session, &mut parser, &mut rbuf, 512 << 20).unwrap().unwrap();
+        let (first, _) = ahead.next(&server, &session, &mut parser, &mut rbuf, 512 << 20).unwrap().unwrap();
         assert_eq!(first[0], "AUTH");
         assert!(ahead.queue.is_empty(), "nothing parsed ahead before AUTH");
     }

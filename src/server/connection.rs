@@ -22,7 +22,7 @@ use super::ahead::Ahead;
 use super::listener::Incoming;
 use super::session::Session;
 use super::stats::ThreadStats;
-use crate::command::{Ctx, dispatch};
+use crate::command::{Ctx, Route, dispatch_routed};
 use crate::protocol::{Reply, RequestParser};
 
 /// Bytes reserved in the read buffer before each read.
@@ -246,12 +246,12 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
     let max_bulk = server.limits.proto_max_bulk_len.load(Relaxed) as usize;
     let mut ahead = Ahead::default();
     loop {
-        let argv = match ahead.next(server, session, parser, rbuf, max_bulk) {
-            Ok(Some(argv)) => argv,
+        let (argv, route) = match ahead.next(server, session, parser, rbuf, max_bulk) {
+            Ok(Some(request)) => request,
             Ok(None) => return Ok(()),
             Err(e) => return Err(Close::Protocol(e.reply_text())),
         };
-        execute(server, io.stats, session, out, &argv, now);
+        execute(server, io.stats, session, out, &argv, route, now);
         if session.postponed.is_some() {
             wait_postponed(server, session, out, io, killed.as_mut(), &argv).await?;
         }
@@ -388,7 +388,7 @@ fn rerun(
 ) {
     let start = std::time::Instant::now();
     session.mark = start;
-    execute(server, stats, session, out, argv, crate::storage::clock::unix_ms_at(start));
+    execute(server, stats, session, out, argv, None, crate::storage::clock::unix_ms_at(start));
 }
 
 /// Runs one request and applies CLIENT REPLY OFF/SKIP to its reply.
@@ -398,12 +398,13 @@ pub fn execute(
     session: &mut Session,
     out: &mut Reply,
     argv: &[bytes::Bytes],
+    route: Option<Route>,
     now: u64,
 ) {
     let mark = out.len();
     session.suppress_current = std::mem::take(&mut session.skip_next);
     let mut ctx = Ctx { server, session, out, stats, now, slot: 0 };
-    dispatch(&mut ctx, argv);
+    dispatch_routed(&mut ctx, argv, route);
     let suppress = std::mem::take(&mut session.suppress_current);
     let push = std::mem::take(&mut session.replied_push);
     if (session.reply_off || suppress) && !push {

@@ -63,8 +63,8 @@ impl LocalClient {
                 &mut self.input,
                 max_bulk as usize,
             ) {
-                Ok(Some(argv)) => {
-                    execute(&self.server, &self.stats, &mut self.session, &mut self.out, &argv, now)
+                Ok(Some((argv, route))) => {
+                    execute(&self.server, &self.stats, &mut self.session, &mut self.out, &argv, route, now)
                 }
                 Ok(None) => return Ok(()),
                 Err(e) => {
