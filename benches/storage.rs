@@ -1,4 +1,5 @@
-//! The shard GET/SET path: lock a shard, look up or write a key, unlock.
+//! The shard GET/SET path: lock a shard, look up or write a key, unlock; and the same
+//! from several threads at once (shard-lock contention).
 
 use std::hint::black_box;
 
@@ -47,5 +48,70 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Shard-lock contention: N threads (one shard per thread, as the server runs) each
+/// doing GETs on 1,000,000 keys, uniform or Zipf-skewed (s = 1: a few keys take most
+/// reads, and with them their shards' locks). Throughput is for all threads together;
+/// on a machine with fewer cores than threads it shows the cost of sharing a core,
+/// not of the locks.
+fn contention(c: &mut Criterion) {
+    const KEYS: usize = 1_000_000;
+    const OPS: usize = 20_000;
+    let keys: Vec<Vec<u8>> = (0..KEYS).map(|i| format!("key:{i:012}").into_bytes()).collect();
+    let slots: Vec<u16> = keys.iter().map(|k| key_slot(k)).collect();
+    let value = [b'v'; 100];
+    // Zipf(1) by inverse transform over the harmonic numbers, deterministic.
+    let harmonic: Vec<f64> = (1..=KEYS)
+        .scan(0.0, |acc, k| {
+            *acc += 1.0 / k as f64;
+            Some(*acc)
+        })
+        .collect();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let uniform: Vec<usize> = (0..OPS).map(|_| next() as usize % KEYS).collect();
+    let zipf: Vec<usize> = (0..OPS)
+        .map(|_| {
+            let u = (next() >> 11) as f64 / (1u64 << 53) as f64 * harmonic[KEYS - 1];
+            harmonic.partition_point(|&h| h < u).min(KEYS - 1)
+        })
+        .collect();
+    let mut g = c.benchmark_group("contention_1m_keys");
+    g.sample_size(10);
+    for threads in [1usize, 2, 4] {
+        let ks = Keyspace::new(threads, 1);
+        for (k, &s) in keys.iter().zip(&slots) {
+            ks.lock(s).set(0, s, k, NewValue::Str(&value), None, 0);
+        }
+        g.throughput(Throughput::Elements((OPS * threads) as u64));
+        for (name, picks) in [("uniform", &uniform), ("zipf", &zipf)] {
+            g.bench_function(format!("get/{name}/{threads}t"), |b| {
+                b.iter(|| {
+                    std::thread::scope(|scope| {
+                        for t in 0..threads {
+                            let (ks, keys, slots) = (&ks, &keys, &slots);
+                            scope.spawn(move || {
+                                let mut found = 0;
+                                for (j, &i) in picks.iter().enumerate() {
+                                    // Each thread starts at a different point of the sequence.
+                                    let i = if t == 0 { i } else { picks[(j + t * 997) % picks.len()] };
+                                    let mut shard = ks.lock(slots[i]);
+                                    found += shard.get(0, slots[i], &keys[i], 1).is_some() as usize;
+                                }
+                                black_box(found)
+                            });
+                        }
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, contention);
 criterion_main!(benches);

@@ -18,6 +18,7 @@
 #
 # Usage: scripts/bench.sh            (ROUNDS=3 KEYS=1000000 RESIDENT=1 by default)
 #        MODE=hitpath scripts/bench.sh        (only the string cases on the resident set)
+#        MODE=scaling THREADS="1 2 4 8" scripts/bench.sh   (ops/s per core count, below)
 #        ROUNDS=5 scripts/bench.sh
 #        METRICS_PORT=9199 scripts/bench.sh   (slotcache with its metrics port on,
 #                                              scraped once a second during the runs)
@@ -176,8 +177,48 @@ evict_section() {
     SERVER_ARGS=()
 }
 
+# MODE=scaling: for each N of THREADS, slotcache with N threads on cores 0..N-1 against
+# redis-server with `io-threads N` and `io-threads-do-reads yes` on the same cores, both
+# holding the resident set; redis-benchmark (GET and SET -P 16, 50 clients per server
+# thread) runs on the cores left, with LOADGEN threads (default 1; LOADGEN=per-core
+# gives it N). Prints ops/s per N. Where N plus the load generator exceed the cores,
+# they share cores and the figures say so rather than measure scaling.
+scaling_section() {
+    local ncpu n cores load_cores load_threads
+    ncpu=$(nproc)
+    printf "%-8s %-6s %14s %14s %7s  %s\n" "threads" "case" "redis ops/s" "slotcache" "ratio" "note" \
+        | tee "$OUT/scaling.txt"
+    for n in ${THREADS:-1 2 4 8}; do
+        cores="0-$((n - 1))"
+        if (( n < ncpu )); then load_cores="$n-$((ncpu - 1))"; note=""; else load_cores="0-$((ncpu - 1))"; note="shares cores ($ncpu)"; fi
+        load_threads=${LOADGEN:-1}; [ "$load_threads" = per-core ] && load_threads=$n
+        cleanup; PIDS=()
+        taskset -c "$cores" target/release/slotcache --bind 127.0.0.1 --port "$SC_PORT" --threads "$n" \
+            --metrics-port 0 --loglevel warning $SC_ARGS >"$OUT/slotcache.log" 2>&1 &
+        PIDS+=($!)
+        taskset -c "$cores" redis-server --bind 127.0.0.1 --port "$RD_PORT" --save "" --appendonly no \
+            --daemonize no --loglevel warning --io-threads "$n" --io-threads-do-reads yes >"$OUT/redis.log" 2>&1 &
+        PIDS+=($!)
+        wait_ready "$SC_PORT"; wait_ready "$RD_PORT"
+        for port in "$RD_PORT" "$SC_PORT"; do preload "$port"; done
+        for t in get set; do
+            local r s
+            r=$(taskset -c "$load_cores" redis-benchmark -p "$RD_PORT" --threads "$load_threads" -c $((50 * n)) \
+                -r 1000000 -d 100 -P 16 -t $t -n 2000000 --csv 2>/dev/null | awk -F'","' 'NR==2 {print $2}')
+            s=$(taskset -c "$load_cores" redis-benchmark -p "$SC_PORT" --threads "$load_threads" -c $((50 * n)) \
+                -r 1000000 -d 100 -P 16 -t $t -n 2000000 --csv 2>/dev/null | awk -F'","' 'NR==2 {print $2}')
+            awk -v n="$n" -v t="$t" -v r="$r" -v s="$s" -v note="$note" \
+                'BEGIN {printf "%-8s %-6s %14.0f %14.0f %7.2f  %s\n", n, t, r, s, s / r, note}' | tee -a "$OUT/scaling.txt"
+        done
+    done
+}
+
 if [ "$MODE" = evict ]; then
     evict_section
+    exit 0
+fi
+if [ "$MODE" = scaling ]; then
+    scaling_section
     exit 0
 fi
 
