@@ -15,11 +15,16 @@ use bytes::{Bytes, BytesMut};
 
 use super::Server;
 use super::session::Session;
+use crate::cluster::slot::key_slot;
 use crate::command::{Route, table};
 use crate::protocol::{DecodeError, Limits, RequestParser, args};
 
 /// Requests parsed ahead of the one running.
 pub const LOOKAHEAD: usize = 16;
+
+/// Most keys prefetched at once: lines fetched much earlier than they are read would be
+/// evicted again before use, and the shard lock is held while they are issued.
+const PREFETCH_KEYS: usize = 64;
 
 #[derive(Default)]
 pub struct Ahead {
@@ -66,9 +71,7 @@ impl Ahead {
                 }
             }
         }
-        if self.queue.len() > 1 {
-            prefetch(server, session.db, &mut self.queue);
-        }
+        prefetch(server, session.db, &mut self.queue);
         Ok(self.queue.pop_front())
     }
 
@@ -79,7 +82,9 @@ impl Ahead {
     }
 }
 
-/// Routes the queued requests and prefetches the first key of each that has one.
+/// Routes the queued requests and prefetches their keys (all of a multi-key request's,
+/// up to [`PREFETCH_KEYS`] in all) when there are several: one key alone has nothing
+/// to overlap with.
 fn prefetch(server: &Server, db: usize, queue: &mut VecDeque<(Vec<Bytes>, Option<Route>)>) {
     for (argv, route) in queue.iter_mut() {
         *route = Route::of(argv);
@@ -87,11 +92,14 @@ fn prefetch(server: &Server, db: usize, queue: &mut VecDeque<(Vec<Bytes>, Option
     let t = table();
     let keys: Vec<(u16, &[u8])> = queue
         .iter()
-        .filter_map(|(argv, route)| {
-            let route = (*route)?;
-            let i = t.specs[route.idx].key_indices(argv).next()?;
-            Some((route.slot, &argv[i][..]))
+        .filter_map(|(argv, route)| Some((argv, (*route)?)))
+        .flat_map(|(argv, route)| {
+            t.specs[route.idx].key_indices(argv).enumerate().map(move |(n, i)| {
+                let slot = if n == 0 { route.slot } else { key_slot(&argv[i]) };
+                (slot, &argv[i][..])
+            })
         })
+        .take(PREFETCH_KEYS)
         .collect();
     if keys.len() > 1 {
         server.keyspace.prefetch(db, &keys);
