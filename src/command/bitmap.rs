@@ -112,11 +112,14 @@ struct Written {
 }
 
 impl Written {
-    /// The key was created, grew, or had a bit changed: publish the write and count it
-    /// (Redis skips both when a SETBIT or BITFIELD changes nothing).
-    fn publish(self, ctx: &Ctx<'_>, key: &[u8], bits_changed: bool) {
-        if !self.existed || self.grew || bits_changed {
+    /// Publishes the write and counts its changes as Redis does: each of the `ran`
+    /// field writes when the key was created or grew, else only the `changed` ones
+    /// that altered a bit; nothing at all when that is none.
+    fn publish(self, ctx: &Ctx<'_>, key: &[u8], ran: usize, changed: usize) {
+        let changes = if !self.existed || self.grew { ran } else { changed };
+        if changes > 0 {
             ctx.written(events::STRING, "setbit", key, self.existed);
+            ctx.changed_elements(changes);
         }
     }
 }
@@ -146,7 +149,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
         old
     })?;
-    written.publish(ctx, &argv[1], old != on as i64);
+    written.publish(ctx, &argv[1], 1, (old != on as i64) as usize);
     ctx.out.int(old);
     Ok(())
 }
@@ -462,8 +465,6 @@ fn run_bitfield(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult
             })
             .max()
             .unwrap_or(0) as usize;
-        // Redis counts each SET or INCRBY that changed its field, or every one that ran
-        // when the string was created or grew.
         let ((results, (ran, changed)), written) = with_string(ctx, &mut shard, &argv[1], end, |s| {
             let mut how = Overflow::Wrap;
             let mut out = Vec::new();
@@ -502,11 +503,7 @@ fn run_bitfield(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult
             }
             (out, (ran, changed))
         })?;
-        let changes = if !written.existed || written.grew { ran } else { changed };
-        if changes > 0 {
-            ctx.written(events::STRING, "setbit", &argv[1], written.existed);
-            ctx.changed_elements(changes);
-        }
+        written.publish(ctx, &argv[1], ran, changed);
         results
     };
     drop(shard);

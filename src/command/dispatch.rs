@@ -31,7 +31,8 @@ const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
 ];
 
 /// Where a request goes, found before it runs: its command (one without subcommands)
-/// and the slot of its first key ([`crate::server::ahead`] finds it while prefetching).
+/// and the slot of its first key, 0 without keys ([`crate::server::ahead`] finds it
+/// while prefetching).
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub idx: usize,
@@ -39,17 +40,18 @@ pub struct Route {
 }
 
 impl Route {
-    /// The route of `argv`, if it names a command without subcommands that has a key.
+    /// The route of `argv`, if it names a known command without subcommands.
     pub fn of(argv: &[Bytes]) -> Option<Route> {
         let t = table();
         let idx = t.lookup(&argv[0])?;
         let spec = t.specs[idx];
-        if !spec.subcommands.is_empty() {
-            return None;
-        }
-        let key = spec.key_indices(argv).next()?;
-        Some(Route { idx, slot: key_slot(&argv[key]) })
+        spec.subcommands.is_empty().then(|| Route { idx, slot: first_key_slot(spec, argv) })
     }
+}
+
+/// The slot of a request's first key; 0 for a request without keys.
+fn first_key_slot(spec: &CommandSpec, argv: &[Bytes]) -> u16 {
+    spec.key_indices(argv).next().map_or(0, |i| key_slot(&argv[i]))
 }
 
 /// Runs one command and appends its reply (or error) to `ctx.out`.
@@ -125,7 +127,7 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
     }
     ctx.slot = match route {
         Some(r) => r.slot,
-        None => spec.key_indices(argv).next().map_or(0, |i| key_slot(&argv[i])),
+        None => first_key_slot(spec, argv),
     };
     ctx.session.info.set_last_command(idx);
 

@@ -1,7 +1,8 @@
 //! Redis 7.0's key specifications: for each key a command takes, how to find it in the
 //! arguments and what the command does to it (`RW`, `access`, `delete`...); and the
-//! command tips COMMAND INFO reports with them. The data is Redis's own ([`keyspec_table`](super::keyspec_table), generated from its command
-//! documents); this module holds the types, the search (`getKeysUsingKeySpecs`) and the
+//! command tips COMMAND INFO reports with them. The data is Redis's own
+//! ([`keyspec_table`](super::keyspec_table), generated from its command documents);
+//! this module holds the types, the search (`getKeysUsingKeySpecs`) and the
 //! per-command fallbacks Redis uses where a spec cannot say it alone (SET and BITFIELD,
 //! whose flags depend on the arguments; SORT, whose STORE may be anywhere).
 //!

@@ -103,7 +103,7 @@ impl<'a> Ctx<'a> {
         self.changed_in(self.session.db, class, event, key);
     }
 
-    /// [`Ctx::changed`] for a key of another database (MOVE, COPY ... DB). Clients
+    /// [`Ctx::changed`] for a key of another database (COPY ... DB). Clients
     /// blocked on the key try again, and the change counts towards
     /// `rdb_changes_since_last_save` (one per key changed; see [`Ctx::changed_elements`]).
     pub fn changed_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {
