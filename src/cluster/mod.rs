@@ -1,3 +1,5 @@
-//! Cluster primitives. For now: key → slot hashing, which also places keys in shards.
+//! Cluster mode: key slots (which also place keys in shards) and the ring that maps
+//! slots to nodes.
 
+pub mod ring;
 pub mod slot;
