@@ -112,18 +112,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # The resident set (see the top), streamed to `redis-cli --pipe` on PORT.
 preload() {
-    python3 - <<'PY' | redis-cli -p "$1" --pipe >/dev/null
-import sys
-out = sys.stdout.buffer
-def put(prefix, fmt, n, size):
-    val = b"v" * size
-    for i in range(n):
-        k = prefix + fmt % i
-        out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, size, val))
-put(b"key:", b"%012d", 1000000, 100)
-put(b"other:", b"%07d", 1000000, 100)
-put(b"big:", b"%06d", 100000, 1024)
-PY
+    python3 scripts/resident.py | redis-cli -p "$1" --pipe >/dev/null
 }
 
 # bench PORT PID REQUESTS ARGS... -> "ops/s requests-per-server-CPU-second p50-ms p99-ms"
