@@ -33,11 +33,49 @@ pub const DEFAULT_UNIXSOCKETPERM: u32 = 0;
 /// The port Redis exporters conventionally use, so existing scrape configs find it.
 pub const DEFAULT_METRICS_PORT: u16 = 9121;
 pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1";
+/// `cluster-node-timeout`: how long a peer may be silent before it is suspected, and a
+/// node without a majority of the cluster may go on serving (Redis's default is 15 s).
+pub const DEFAULT_CLUSTER_NODE_TIMEOUT_MS: u64 = 1000;
 /// Largest accepted `proto-max-bulk-len`: keeps every stored key and value within the
 /// storage layer's 32-bit block lengths.
 pub const MAX_PROTO_BULK_LEN: u64 = 2 * 1024 * 1024 * 1024;
 /// `include` nesting limit, so a file including itself fails instead of looping.
 const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Cluster mode (`cluster-*` directives).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSettings {
+    pub enabled: bool,
+    /// `host:port` of nodes already in the cluster (empty for the first node).
+    pub seeds: Vec<String>,
+    /// The node's identity, tokens and known members, relative to `dir`.
+    pub config_file: String,
+    /// The address other nodes and clients are told (empty: the bound address).
+    pub announce_ip: String,
+    /// The port other nodes and clients are told (0: the bound port).
+    pub announce_port: u16,
+    pub node_timeout_ms: u64,
+    pub require_full_coverage: bool,
+    pub allow_reads_when_down: bool,
+    /// Shared secret peer connections authenticate with (empty: loopback peers only).
+    pub secret: String,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> ClusterSettings {
+        ClusterSettings {
+            enabled: false,
+            seeds: Vec::new(),
+            config_file: "nodes.conf".into(),
+            announce_ip: String::new(),
+            announce_port: 0,
+            node_timeout_ms: DEFAULT_CLUSTER_NODE_TIMEOUT_MS,
+            require_full_coverage: true,
+            allow_reads_when_down: false,
+            secret: String::new(),
+        }
+    }
+}
 
 /// One output-buffer-limit class: hard bytes, soft bytes, soft seconds (0: no limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,6 +135,7 @@ pub struct Config {
     pub metrics_port_explicit: bool,
     pub metrics_bind: String,
     pub http_api: bool,
+    pub cluster: ClusterSettings,
     /// The file this configuration was read from, for CONFIG REWRITE.
     pub config_file: Option<PathBuf>,
     /// Values of Redis 7.0 parameters slotcache accepts and reports but does not act on
@@ -141,6 +180,10 @@ directives! {
     "set-max-listpack-entries" => true, "set-max-listpack-value" => true,
     "zset-max-listpack-entries" => true, "zset-max-listpack-value" => true, "metrics-port" => false, "metrics-bind" => false,
     "http-api" => true,
+    "cluster-enabled" => false, "cluster-seeds" => false, "cluster-config-file" => false,
+    "cluster-announce-ip" => true, "cluster-announce-port" => true, "cluster-node-timeout" => true,
+    "cluster-require-full-coverage" => true, "cluster-allow-reads-when-down" => true,
+    "cluster-secret" => false,
 }
 
 pub const MAXMEMORY_POLICIES: &[&str] = &[
@@ -211,6 +254,7 @@ impl Default for Config {
             metrics_port_explicit: false,
             metrics_bind: DEFAULT_METRICS_BIND.into(),
             http_api: false,
+            cluster: ClusterSettings::default(),
             config_file: None,
             other: BTreeMap::new(),
             inert: Vec::new(),
@@ -648,6 +692,34 @@ impl Config {
                 addr.parse::<std::net::IpAddr>().map_err(|_| format!("invalid address '{addr}'"))?;
                 self.metrics_bind = addr.to_string();
             }
+            "cluster-enabled" => self.cluster.enabled = parse_bool(single()?)?,
+            "cluster-seeds" => {
+                let seeds: Vec<String> = joined.split_whitespace().map(String::from).collect();
+                for seed in &seeds {
+                    let port = seed.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
+                    if port.is_none_or(|p| p == 0) {
+                        return Err(format!("invalid seed '{seed}' (host:port)"));
+                    }
+                }
+                self.cluster.seeds = seeds;
+            }
+            "cluster-config-file" => self.cluster.config_file = single()?.to_string(),
+            "cluster-announce-ip" => {
+                self.cluster.announce_ip = if args.is_empty() { String::new() } else { single()?.to_string() }
+            }
+            "cluster-announce-port" => self.cluster.announce_port = parse_num(single()?)?,
+            "cluster-node-timeout" => {
+                let v: u64 = parse_num(single()?)?;
+                if v == 0 {
+                    return Err("argument must be between 1 and 9223372036854775807 inclusive".into());
+                }
+                self.cluster.node_timeout_ms = v;
+            }
+            "cluster-require-full-coverage" => self.cluster.require_full_coverage = parse_bool(single()?)?,
+            "cluster-allow-reads-when-down" => self.cluster.allow_reads_when_down = parse_bool(single()?)?,
+            "cluster-secret" => {
+                self.cluster.secret = if args.is_empty() { String::new() } else { single()?.to_string() }
+            }
             _ => return Err(BAD_ARGS.into()),
         }
         Ok(())
@@ -714,6 +786,15 @@ impl Config {
             "metrics-port" => self.metrics_port.to_string(),
             "metrics-bind" => self.metrics_bind.clone(),
             "http-api" => yes_no(self.http_api),
+            "cluster-enabled" => yes_no(self.cluster.enabled),
+            "cluster-seeds" => self.cluster.seeds.join(" "),
+            "cluster-config-file" => self.cluster.config_file.clone(),
+            "cluster-announce-ip" => self.cluster.announce_ip.clone(),
+            "cluster-announce-port" => self.cluster.announce_port.to_string(),
+            "cluster-node-timeout" => self.cluster.node_timeout_ms.to_string(),
+            "cluster-require-full-coverage" => yes_no(self.cluster.require_full_coverage),
+            "cluster-allow-reads-when-down" => yes_no(self.cluster.allow_reads_when_down),
+            "cluster-secret" => self.cluster.secret.clone(),
             other => match inert(other) {
                 Some(k) => self.other.get(k.name).cloned().unwrap_or_else(|| k.default.to_string()),
                 None => return None,
@@ -773,7 +854,7 @@ impl Config {
                 .map(|c| format!("{} {}", name, c.join(" ")))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            "bind" | "save" => format!("{name} {value}"),
+            "bind" | "save" | "cluster-seeds" => format!("{name} {value}"),
             _ => format!("{name} {}", quote(&value)),
         }
     }
@@ -887,12 +968,26 @@ mod tests {
             let mut copy = cfg.clone();
             let args: Vec<String> = if value.is_empty() {
                 vec![]
-            } else if d.name == "save" || d.name == "bind" || d.name == "client-output-buffer-limit" {
+            } else if d.name == "save"
+                || d.name == "bind"
+                || d.name == "client-output-buffer-limit"
+                || d.name == "cluster-seeds"
+            {
                 value.split_whitespace().map(String::from).collect()
             } else {
                 vec![value.clone()]
             };
-            if d.name == "save" || d.name == "requirepass" || d.name == "logfile" || d.name == "pidfile" {
+            if [
+                "save",
+                "requirepass",
+                "logfile",
+                "pidfile",
+                "cluster-seeds",
+                "cluster-announce-ip",
+                "cluster-secret",
+            ]
+            .contains(&d.name)
+            {
                 copy.set(d.name, &args).unwrap();
             } else if !args.is_empty() {
                 copy.set(d.name, &args).unwrap_or_else(|e| panic!("{}: {e}", d.name));

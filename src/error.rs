@@ -78,6 +78,23 @@ pub const SYNTAX: CommandError = CommandError::new("ERR syntax error");
 pub const WRONGTYPE: CommandError =
     CommandError::new("WRONGTYPE Operation against a key holding the wrong kind of value");
 pub const NOT_INTEGER: CommandError = CommandError::new("ERR value is not an integer or out of range");
+
+// Redis Cluster (cluster.c `clusterRedirectClient`, and the CLUSTER command's own).
+pub const CROSSSLOT: CommandError =
+    CommandError::new("CROSSSLOT Keys in request don't hash to the same slot");
+pub const CLUSTERDOWN: CommandError = CommandError::new("CLUSTERDOWN The cluster is down");
+pub const CLUSTERDOWN_UNSERVED: CommandError = CommandError::new("CLUSTERDOWN Hash slot not served");
+pub const CLUSTERDOWN_READS_ONLY: CommandError =
+    CommandError::new("CLUSTERDOWN The cluster is down and only accepts read commands");
+pub const CLUSTER_DISABLED: CommandError =
+    CommandError::new("ERR This instance has cluster support disabled");
+pub const SELECT_IN_CLUSTER: CommandError = CommandError::new("ERR SELECT is not allowed in cluster mode");
+pub const INVALID_SLOT: CommandError = CommandError::new("ERR Invalid slot");
+pub const INVALID_SLOT_OR_COUNT: CommandError = CommandError::new("ERR Invalid slot or number of keys");
+/// ADDSLOTS, DELSLOTS, SETSLOT, REPLICATE, SET-CONFIG-EPOCH ...: slotcache assigns slots itself.
+pub const SLOTS_BY_RING: CommandError = CommandError::new(
+    "ERR slots are assigned by slotcache's ring: nodes place their tokens when they join; use CLUSTER MEET / FORGET",
+);
 pub const NOT_FLOAT: CommandError = CommandError::new("ERR value is not a valid float");
 pub const OVERFLOW: CommandError = CommandError::new("ERR increment or decrement would overflow");
 pub const NAN_OR_INF: CommandError = CommandError::new("ERR increment would produce NaN or Infinity");

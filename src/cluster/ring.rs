@@ -9,9 +9,9 @@
 //!
 //! Tokens are chosen once, when a node joins ([`Ring::place`]), and kept. Placement is
 //! load-aware: token by token, the joining node takes the front part of the largest arc
-//! of the node that is most loaded at that moment — as much as brings the new node to
-//! its share in the tokens it has left, or that donor down to the mean, whichever is
-//! more, never a whole arc. That keeps every node within a few percent of the mean as
+//! of the node that is most loaded at that moment — half of it (no more than brings
+//! that donor down to the mean), or more when the new node needs it to reach its share
+//! in the tokens it has left, never a whole arc. That keeps every node within a few percent of the mean as
 //! nodes join one at a time, and a join moves only the new node's share, all of it to
 //! the new node, from at most as many nodes as it has tokens (the tests hold the
 //! figures). Everything here is a pure function of the tokens: nodes that know the
@@ -186,8 +186,11 @@ impl Ring {
             else {
                 break;
             };
-            let take =
-                (loads[donor].saturating_sub(share)).max(need.div_ceil(left)).min(need).min(arc.len - 1);
+            let take = need
+                .div_ceil(left)
+                .max((arc.len / 2).min(loads[donor].saturating_sub(share)))
+                .min(need)
+                .min(arc.len - 1);
             if take == 0 {
                 break;
             }
@@ -222,7 +225,7 @@ mod tests {
 
     #[test]
     fn joins_keep_the_ring_balanced_and_move_only_the_new_nodes_share() {
-        let (mut worst, mut most_moved, mut most_ranges) = (0f64, 0f64, 0);
+        let (mut worst, mut most_moved, mut most_ranges, mut shortest) = (0f64, 0f64, 0, SLOTS);
         grow(32, |nodes, before, after, placed| {
             let new = (nodes - 1) as NodeIndex;
             assert!(
@@ -269,12 +272,13 @@ mod tests {
                 assert!(ranges <= TOKENS_PER_NODE, "{nodes} nodes: node {node} has {ranges} ranges");
                 most_ranges = most_ranges.max(ranges);
             }
+            shortest = after.ranges().iter().map(SlotRange::slots).min().unwrap_or(SLOTS).min(shortest);
         });
         assert!(worst > 1.0, "the check above ran");
         // The README's figures: `cargo test --lib ring -- --nocapture`.
         println!(
             "3..32 nodes joining one at a time: most loaded node {worst:.3} x mean, a join moves at most \
-             {most_moved:.3} x the mean share, at most {most_ranges} ranges per node"
+             {most_moved:.3} x the mean share, at most {most_ranges} ranges per node, shortest range {shortest} slots"
         );
     }
 

@@ -257,7 +257,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     out.bulk(b"id");
     out.int(ctx.session.info.id as i64);
     out.bulk(b"mode");
-    out.bulk(b"standalone");
+    out.bulk(if ctx.server.cluster.is_some() { b"cluster" } else { b"standalone" });
     out.bulk(b"role");
     out.bulk(b"master");
     out.bulk(b"modules");
@@ -268,6 +268,9 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// SELECT index
 fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let db = args::int(&argv[1])?;
+    if ctx.server.cluster.is_some() && db != 0 {
+        return Err(error::SELECT_IN_CLUSTER);
+    }
     if db < 0 || db as usize >= ctx.server.keyspace.databases() {
         return Err(error::INVALID_DB);
     }

@@ -11,6 +11,7 @@ use super::table::{
     ADMIN, CommandSpec, DENYOOM, FAST, NO_AUTH, NO_MULTI, PROTECTED, READONLY, SKIP_MONITOR, SKIP_SLOWLOG,
     WRITE, table,
 };
+use crate::cluster::Redirect;
 use crate::cluster::slot::key_slot;
 use crate::error::{self, CommandError};
 
@@ -89,6 +90,15 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
     if spec.has(PROTECTED) && !debug_allowed(ctx) {
         reject(ctx, Some(idx), error::DEBUG_NOT_ALLOWED);
         return;
+    }
+    // Redis Cluster's redirection, before anything runs or is queued (a redirected
+    // command inside MULTI makes EXEC fail).
+    if let Some(cluster) = &ctx.server.cluster {
+        let slots = spec.key_indices(argv).map(|i| key_slot(&argv[i]));
+        if let Redirect::Error(e) = cluster.route(slots, spec.has(WRITE)) {
+            reject(ctx, Some(idx), e);
+            return;
+        }
     }
     if !ctx.out.resp3 && ctx.session.subscribed() && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
         let text = format!(

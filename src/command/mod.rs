@@ -7,6 +7,7 @@
 
 pub mod bitmap;
 pub mod blocking;
+pub mod cluster;
 pub mod connection;
 pub mod dispatch;
 pub mod hash;
@@ -55,6 +56,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     pubsub::COMMANDS,
     transaction::COMMANDS,
     server::COMMANDS,
+    cluster::COMMANDS,
 ];
 
 /// What a handler works with.

@@ -443,7 +443,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 }
             }
         }
-        "cluster" => line("cluster_enabled", &0),
+        "cluster" => line("cluster_enabled", &(server.cluster.is_some() as u8)),
         "keyspace" => {
             for (i, (keys, expires)) in server.keyspace.db_stats().iter().enumerate() {
                 if *keys > 0 {

@@ -401,6 +401,9 @@ pub fn execute(
     route: Option<Route>,
     now: u64,
 ) {
+    if server.cluster.is_some() && crate::cluster::peer::intercept(server, session, argv) {
+        return;
+    }
     let mark = out.len();
     session.suppress_current = std::mem::take(&mut session.skip_next);
     let mut ctx = Ctx { server, session, out, stats, now, slot: 0 };

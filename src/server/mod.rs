@@ -129,6 +129,8 @@ pub struct Server {
     last_decay_s: AtomicU64,
     pub tcp_port: AtomicU64,
     pub threads: usize,
+    /// Cluster mode's state and lease (`cluster-enabled yes`).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// (when, commands, input bytes, output bytes) samples taken by the cron, for
     /// INFO's instantaneous_* rates.
     samples: Mutex<VecDeque<(Instant, [u64; 3])>>,
@@ -139,6 +141,11 @@ const RATE_SAMPLES: usize = 16;
 
 impl Server {
     pub fn new(config: Config) -> Server {
+        Server::with_cluster(config, None)
+    }
+
+    /// A server in cluster mode when `cluster` is given.
+    pub fn with_cluster(config: Config, cluster: Option<Arc<crate::cluster::Cluster>>) -> Server {
         let pubsub: Arc<pubsub::PubSub> = Arc::default();
         let server = Server {
             limits: Limits::default(),
@@ -167,6 +174,7 @@ impl Server {
             rebind: Mutex::new(None),
             tcp_port: AtomicU64::new(config.port as u64),
             threads: config.threads,
+            cluster,
             samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES + 1)),
             config: RwLock::new(config),
         };
@@ -452,7 +460,15 @@ pub fn start(config: Config, opts: StartOptions) -> io::Result<ServerHandle> {
     let addrs: Vec<SocketAddr> = tcp.iter().filter_map(|l| l.local_addr().ok()).collect();
     let unix_path = unix.as_ref().map(|_| PathBuf::from(&config.unixsocket));
     let threads_n = config.threads;
-    let server = Arc::new(Server::new(config));
+    let membership = match (config.cluster.enabled, addrs.first()) {
+        (false, _) => None,
+        (true, None) => return Err(io::Error::other("cluster mode needs a TCP port")),
+        (true, Some(&bound)) => {
+            Some(crate::cluster::membership::prepare(&config, bound).map_err(io::Error::other)?)
+        }
+    };
+    let cluster = membership.as_ref().map(|(c, _)| c.clone());
+    let server = Arc::new(Server::with_cluster(config, cluster));
     if let Some(a) = addrs.first() {
         server.tcp_port.store(a.port() as u64, Relaxed);
     }
@@ -468,6 +484,9 @@ pub fn start(config: Config, opts: StartOptions) -> io::Result<ServerHandle> {
                 .name(format!("slotcache-io-{i}"))
                 .spawn(move || connection::io_thread(server, rx))?,
         );
+    }
+    if let Some((_, membership)) = membership {
+        membership.spawn(server.clone())?;
     }
     let acceptor = listener::Acceptor::new(server.clone(), senders, tcp, unix, metrics, opts);
     let acceptor = std::thread::Builder::new().name("slotcache-main".into()).spawn(move || acceptor.run())?;

@@ -50,6 +50,9 @@ pub struct Session {
     pub postponed: Option<u64>,
     /// CLIENT TRACKING's options while it is on (the registry holds them too).
     pub tracking: Option<super::tracking::Mode>,
+    /// A cluster peer's link: the peer's announced address, once it presented itself
+    /// (`crate::cluster::peer`).
+    pub peer: Option<String>,
     /// CLIENT CACHING YES|NO, for the next command only.
     pub caching: Option<bool>,
 }
@@ -105,6 +108,7 @@ impl Session {
             resume: None,
             postponed: None,
             tracking: None,
+            peer: None,
             caching: None,
         }
     }

@@ -412,6 +412,16 @@ impl Db {
         if entry.is_expired(now) { (None, Expired(true)) } else { (Some(entry), Expired(false)) }
     }
 
+    /// Empties one slot table; returns the keys it held.
+    pub fn clear_slot(&mut self, local: usize) -> usize {
+        let Some(table) = self.tables.get_mut(local) else { return 0 };
+        let (keys, volatile) = (table.len(), table.iter().filter(|e| e.has_ttl()).count());
+        *table = SlotTable::default();
+        self.keys -= keys;
+        self.volatile -= volatile;
+        keys
+    }
+
     pub fn clear(&mut self) {
         *self = Db::new(self.local_slots);
     }

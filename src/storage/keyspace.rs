@@ -703,6 +703,35 @@ impl Keyspace {
         Locked { guards: (0..self.shards.len()).map(|i| (i, self.shards[i].lock())).collect() }
     }
 
+    /// Drops every key of the given slots, in every database (a cluster node handing
+    /// them over); returns how many keys went.
+    pub fn drop_slots(&self, slots: &[u16]) -> usize {
+        let mut dropped = 0;
+        for &slot in slots {
+            let mut shard = self.lock(slot);
+            let local = shard.local(slot);
+            dropped += shard.dbs.iter_mut().map(|db| db.clear_slot(local)).sum::<usize>();
+            if dropped > 0 {
+                shard.clear_pool();
+            }
+        }
+        dropped
+    }
+
+    /// Drops every key (a cluster node declared failed); returns how many went.
+    pub fn drop_all_slots(&self) -> usize {
+        let mut dropped = 0;
+        for i in 0..self.shards.len() {
+            let mut shard = self.lock_index(i);
+            for db in shard.dbs.iter_mut() {
+                dropped += db.len();
+                db.clear();
+            }
+            shard.clear_pool();
+        }
+        dropped
+    }
+
     /// Keys in a database, summed over shards one lock at a time.
     pub fn db_size(&self, db: usize) -> usize {
         (0..self.shards.len()).map(|i| self.lock_index(i).dbs[db].len()).sum()

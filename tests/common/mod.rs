@@ -320,3 +320,198 @@ pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("{field} in {info}"))
 }
+
+/// Real `slotcache` nodes in cluster mode on 127.0.0.1, each its own process with its
+/// own directory (for nodes.conf); killed, paused and restarted by the tests.
+pub struct ClusterNodes {
+    pub nodes: Vec<Option<Proc>>,
+    pub addrs: Vec<SocketAddr>,
+    dirs: Vec<std::path::PathBuf>,
+    extra: Vec<String>,
+}
+
+/// The cluster-node-timeout the cluster tests run with (the default).
+pub const NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+impl ClusterNodes {
+    /// Starts `n` nodes: the first alone, the others with it as their seed, and waits
+    /// until every node sees all 16384 slots served and `cluster_state:ok`.
+    pub fn start(n: usize, extra: &[&str]) -> ClusterNodes {
+        let base = std::env::temp_dir().join(format!(
+            "slotcache-cluster-{}-{}",
+            std::process::id(),
+            NEXT_CLUSTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let mut c = ClusterNodes {
+            nodes: Vec::new(),
+            addrs: Vec::new(),
+            dirs: (0..n).map(|i| base.join(format!("node{i}"))).collect(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        for i in 0..n {
+            std::fs::create_dir_all(&c.dirs[i]).unwrap();
+            let seed = c.addrs.first().map(|a| a.to_string());
+            let p = c.spawn(i, 0, seed.as_deref());
+            c.addrs.push(p.addr);
+            c.nodes.push(Some(p));
+        }
+        c.wait_formed(n);
+        c
+    }
+
+    fn spawn(&self, i: usize, port: u16, seed: Option<&str>) -> Proc {
+        let dir = self.dirs[i].to_string_lossy().into_owned();
+        let port = port.to_string();
+        let mut args: Vec<&str> = vec![
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--threads",
+            "1",
+            "--shards",
+            "2",
+            "--metrics-port",
+            "0",
+            "--loglevel",
+            "notice",
+            "--cluster-enabled",
+            "yes",
+            "--dir",
+            &dir,
+        ];
+        if let Some(s) = seed {
+            args.extend(["--cluster-seeds", s]);
+        }
+        args.extend(self.extra.iter().map(String::as_str));
+        Proc::start(&args)
+    }
+
+    /// Waits until the `live` nodes (the first `live` that run) all report the same
+    /// CLUSTER SLOTS covering every slot, and `cluster_state:ok`.
+    pub fn wait_formed(&self, live: usize) {
+        let ok = eventually_within(Duration::from_secs(30), || {
+            let mut maps = Vec::new();
+            for p in self.nodes.iter().flatten().take(live) {
+                let Ok(mut c) = try_connect(p.addr) else { return false };
+                let Ok(info) = redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut c) else {
+                    return false;
+                };
+                if !info.contains("cluster_state:ok\r\n")
+                    || !info.contains("cluster_slots_assigned:16384\r\n")
+                {
+                    return false;
+                }
+                let Ok(slots) = redis::cmd("CLUSTER").arg("SLOTS").query::<redis::Value>(&mut c) else {
+                    return false;
+                };
+                maps.push(slots);
+            }
+            // The same map everywhere, and every live node serving a share of it.
+            let serving = maps.first().map_or(0, |m| {
+                let ids: std::collections::HashSet<String> =
+                    slot_ranges(m.clone()).into_iter().map(|r| r.2).collect();
+                ids.len()
+            });
+            maps.len() == live && serving == live && maps.windows(2).all(|w| w[0] == w[1])
+        });
+        assert!(ok, "the cluster did not form: {}", self.describe());
+    }
+
+    /// Every running node's CLUSTER NODES, for failure messages.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for p in self.nodes.iter().flatten() {
+            let text = try_connect(p.addr)
+                .ok()
+                .and_then(|mut c| redis::cmd("CLUSTER").arg("NODES").query::<String>(&mut c).ok());
+            out.push_str(&format!("\n{}:\n{}", p.addr, text.unwrap_or_default()));
+        }
+        out
+    }
+
+    pub fn conn(&self, i: usize) -> redis::Connection {
+        connect(self.addrs[i])
+    }
+
+    pub fn kill(&mut self, i: usize) {
+        if let Some(p) = &self.nodes[i] {
+            p.signal("KILL");
+        }
+        if let Some(mut p) = self.nodes[i].take() {
+            let _ = p.child.wait();
+        }
+    }
+
+    pub fn pause(&self, i: usize) {
+        self.nodes[i].as_ref().expect("running").signal("STOP");
+    }
+
+    pub fn resume(&self, i: usize) {
+        self.nodes[i].as_ref().expect("running").signal("CONT");
+    }
+
+    /// Starts node `i` again on its old port and directory.
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none(), "node {i} is running");
+        let p = self.spawn(i, self.addrs[i].port(), None);
+        self.nodes[i] = Some(p);
+    }
+
+    /// The node (index) serving `key`'s slot, as node `asking` sees it.
+    pub fn owner_of(&self, asking: usize, key: &str) -> usize {
+        let mut c = self.conn(asking);
+        let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut c).unwrap();
+        let slots = slot_ranges(redis::cmd("CLUSTER").arg("SLOTS").query(&mut c).unwrap());
+        let (_, _, _, addr) =
+            slots.iter().find(|(a, b, _, _)| (*a..=*b).contains(&slot)).expect("slot served");
+        self.addrs.iter().position(|a| a == addr).expect("a known node")
+    }
+}
+
+impl Drop for ClusterNodes {
+    fn drop(&mut self) {
+        for p in self.nodes.iter().flatten() {
+            p.signal("CONT");
+        }
+        self.nodes.clear();
+        if let Some(base) = self.dirs.first().and_then(|d| d.parent()) {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}
+
+/// CLUSTER SLOTS as (start, end, primary id, primary address).
+pub fn slot_ranges(reply: redis::Value) -> Vec<(u16, u16, String, SocketAddr)> {
+    let ranges: Vec<redis::Value> = redis::from_redis_value(reply).unwrap();
+    ranges
+        .into_iter()
+        .map(|r| {
+            let (start, end, (ip, port, id, _)): (u16, u16, (String, u16, String, redis::Value)) =
+                redis::from_redis_value(r).unwrap();
+            (start, end, id, format!("{ip}:{port}").parse().unwrap())
+        })
+        .collect()
+}
+
+static NEXT_CLUSTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A connection with bounded waits, or the error (the node may be down or paused).
+pub fn try_connect(addr: SocketAddr) -> redis::RedisResult<redis::Connection> {
+    let c = redis::Client::open(format!("redis://{addr}/"))?
+        .get_connection_with_timeout(Duration::from_secs(2))?;
+    c.set_read_timeout(Some(Duration::from_secs(2)))?;
+    Ok(c)
+}
+
+/// [`eventually`] with its own bound.
+pub fn eventually_within(bound: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + bound;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}

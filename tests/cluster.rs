@@ -1,0 +1,275 @@
+//! Cluster mode with real nodes: separate `slotcache` processes on 127.0.0.1 that form
+//! a cluster from seeds, are killed (SIGKILL) and paused (SIGSTOP) — and clients that
+//! speak Redis Cluster to them.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A RESP request of string arguments.
+fn req(parts: &[&str]) -> Vec<u8> {
+    resp(&parts.iter().map(|p| p.as_bytes()).collect::<Vec<_>>())
+}
+
+/// A key whose slot `node` serves, as node 0 sees it.
+fn key_on(c: &ClusterNodes, node: usize, prefix: &str) -> String {
+    (0..100_000)
+        .map(|i| format!("{prefix}:{i}"))
+        .find(|k| c.owner_of(0, k) == node)
+        .expect("a key for each node")
+}
+
+#[test]
+fn nodes_form_a_cluster_from_seeds_and_print_the_same_map() {
+    let c = ClusterNodes::start(3, &[]);
+    let mut ids = HashSet::new();
+    let mut signatures = Vec::new();
+    for i in 0..3 {
+        let mut conn = c.conn(i);
+        let id: String = redis::cmd("CLUSTER").arg("MYID").query(&mut conn).unwrap();
+        assert!(
+            id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "{id}"
+        );
+        ids.insert(id.clone());
+        let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut conn).unwrap();
+        assert!(nodes.ends_with('\n'), "every line ends with \\n: {nodes:?}");
+        let lines: Vec<&str> = nodes.lines().collect();
+        assert_eq!(lines.len(), 3, "{nodes}");
+        let mine: Vec<&&str> = lines.iter().filter(|l| l.contains("myself,master")).collect();
+        assert_eq!(mine.len(), 1, "{nodes}");
+        assert!(mine[0].starts_with(&id));
+        // <id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <link> <slots...>
+        let mut signature = Vec::new();
+        for l in &lines {
+            let f: Vec<&str> = l.split(' ').collect();
+            assert!(f.len() > 8, "every node serves slots: {l}");
+            let (addr, cport) = f[1].split_once('@').unwrap();
+            assert_eq!(addr.rsplit_once(':').unwrap().1, cport, "the client port is the cport: {l}");
+            assert_eq!(f[3], "-");
+            assert_eq!(f[7], "connected");
+            let mut sig = vec![f[0].to_string()];
+            sig.extend(f[8..].iter().map(|s| s.to_string()));
+            signature.push(sig);
+        }
+        signature.sort();
+        signatures.push(signature);
+        let info: String = redis::cmd("INFO").arg("cluster").query(&mut conn).unwrap();
+        assert!(info.contains("cluster_enabled:1"), "{info}");
+        let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut conn).unwrap();
+        for field in
+            ["cluster_state:ok", "cluster_slots_assigned:16384", "cluster_known_nodes:3", "cluster_size:3"]
+        {
+            assert!(info.contains(&format!("{field}\r\n")), "{field} in {info}");
+        }
+    }
+    assert_eq!(ids.len(), 3, "three distinct ids");
+    assert!(signatures.windows(2).all(|w| w[0] == w[1]), "the nodes agree on the slots: {signatures:?}");
+
+    // Each node owns about a third of the slots, in at most 16 ranges.
+    let mut conn = c.conn(0);
+    let slots = slot_ranges(redis::cmd("CLUSTER").arg("SLOTS").query(&mut conn).unwrap());
+    for id in &ids {
+        let mine: Vec<_> = slots.iter().filter(|s| &s.2 == id).collect();
+        let owned: usize = mine.iter().map(|s| (s.1 - s.0) as usize + 1).sum();
+        assert!(mine.len() <= 16, "{} ranges", mine.len());
+        assert!((16384 / 3 * 9 / 10..=16384 / 3 * 11 / 10).contains(&owned), "{owned} slots");
+    }
+    // SHARDS: one shard per node, each listing itself as master.
+    let shards: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SHARDS").query(&mut conn).unwrap();
+    assert_eq!(shards.len(), 3);
+}
+
+#[test]
+fn redirections_and_cluster_errors_are_byte_exact() {
+    let c = ClusterNodes::start(3, &[]);
+    let other = key_on(&c, 1, "k");
+    let mine = key_on(&c, 0, "k");
+    let mut conn = c.conn(0);
+    let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(&other).query(&mut conn).unwrap();
+    let mut raw = Raw::connect(c.addrs[0]);
+    let moved = format!("-MOVED {slot} 127.0.0.1:{}\r\n", c.addrs[1].port());
+    raw.roundtrip(&req(&["SET", &other, "v"]), moved.as_bytes());
+    raw.roundtrip(&req(&["GET", &other]), moved.as_bytes());
+    raw.roundtrip(&req(&["SET", &mine, "v"]), b"+OK\r\n");
+    raw.roundtrip(
+        &req(&["MSET", "{a}1", "x", "{b}1", "y"]),
+        b"-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+    );
+    let (a, b) = (format!("{{{mine}}}a"), format!("{{{mine}}}b"));
+    raw.roundtrip(&req(&["MSET", &a, "x", &b, "y"]), b"+OK\r\n");
+    raw.roundtrip(&req(&["SELECT", "1"]), b"-ERR SELECT is not allowed in cluster mode\r\n");
+    raw.roundtrip(&req(&["SELECT", "0"]), b"+OK\r\n");
+    raw.roundtrip(&req(&["ASKING"]), b"+OK\r\n");
+    raw.roundtrip(&req(&["READONLY"]), b"+OK\r\n");
+    raw.roundtrip(&req(&["READWRITE"]), b"+OK\r\n");
+    raw.roundtrip(&req(&["PING"]), b"+PONG\r\n");
+    raw.roundtrip(&req(&["CLUSTER", "KEYSLOT", "123456789"]), b":12739\r\n");
+    raw.roundtrip(&req(&["CLUSTER", "COUNTKEYSINSLOT", "16384"]), b"-ERR Invalid slot\r\n");
+    raw.roundtrip(&req(&["CLUSTER", "GETKEYSINSLOT", "0", "-1"]), b"-ERR Invalid slot or number of keys\r\n");
+    raw.roundtrip(
+        &req(&["CLUSTER", "KEYSLOT"]),
+        b"-ERR wrong number of arguments for 'cluster|keyslot' command\r\n",
+    );
+    let my_slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(&mine).query(&mut conn).unwrap();
+    raw.roundtrip(&req(&["CLUSTER", "COUNTKEYSINSLOT", &my_slot.to_string()]), b":3\r\n");
+    let got: Vec<String> =
+        redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(my_slot).arg(10).query(&mut conn).unwrap();
+    let one: Vec<String> =
+        redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(my_slot).arg(1).query(&mut conn).unwrap();
+    assert_eq!(one.len(), 1, "at most count keys");
+    let got: HashSet<String> = got.into_iter().collect();
+    assert_eq!(got, HashSet::from([mine.clone(), a.clone(), b.clone()]), "the keys of that slot here");
+    assert!(
+        err(&mut conn, redis::cmd("CLUSTER").arg("ADDSLOTS").arg(1)).contains("assigned by slotcache's ring")
+    );
+
+    // A redirected command inside MULTI makes EXEC fail, as in Redis.
+    raw.roundtrip(&req(&["MULTI"]), b"+OK\r\n");
+    raw.roundtrip(&req(&["SET", &mine, "w"]), b"+QUEUED\r\n");
+    raw.roundtrip(&req(&["SET", &other, "w"]), moved.as_bytes());
+    raw.roundtrip(&req(&["EXEC"]), b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+    raw.roundtrip(&req(&["GET", &mine]), b"$1\r\nv\r\n");
+
+    // A client that is not a peer cannot speak the peers' internal command.
+    raw.roundtrip(
+        &req(&["SLOTCACHE.GOSSIP", "1", "swim", "x"]),
+        b"-ERR unknown command 'SLOTCACHE.GOSSIP', with args beginning with: '1' 'swim' 'x' \r\n",
+    );
+}
+
+#[test]
+fn a_cluster_client_reads_and_writes_keys_over_every_node() {
+    let c = ClusterNodes::start(3, &[]);
+    let urls: Vec<String> = c.addrs.iter().map(|a| format!("redis://{a}/")).collect();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = redis::cluster::ClusterClient::new(urls).unwrap();
+        let mut conn = client.get_async_connection().await.unwrap();
+        for i in 0..10_000 {
+            let () = redis::cmd("SET").arg(format!("key:{i}")).arg(i).query_async(&mut conn).await.unwrap();
+        }
+        for i in (0..10_000).step_by(7) {
+            let v: i64 = redis::cmd("GET").arg(format!("key:{i}")).query_async(&mut conn).await.unwrap();
+            assert_eq!(v, i);
+        }
+    });
+    // The keys are spread: every node holds a share.
+    let mut total = 0;
+    for i in 0..3 {
+        let n: usize = redis::cmd("DBSIZE").query(&mut c.conn(i)).unwrap();
+        assert!(n > 2_500, "node {i} holds {n} keys");
+        total += n;
+    }
+    assert_eq!(total, 10_000);
+}
+
+#[test]
+fn a_killed_nodes_slots_are_served_empty_and_it_returns_with_its_id() {
+    let mut c = ClusterNodes::start(3, &[]);
+    let on_2 = key_on(&c, 2, "kill");
+    let on_0 = key_on(&c, 0, "kill");
+    let id_2: String = redis::cmd("CLUSTER").arg("MYID").query(&mut c.conn(2)).unwrap();
+    let () = redis::cmd("SET").arg(&on_2).arg("before").query(&mut c.conn(2)).unwrap();
+    let () = redis::cmd("SET").arg(&on_0).arg("kept").query(&mut c.conn(0)).unwrap();
+
+    c.kill(2);
+    let killed = Instant::now();
+    // Within the node timeout and a second more, the others serve its slots.
+    let ok = eventually_within(NODE_TIMEOUT + Duration::from_secs(6), || {
+        let Ok(mut a) = try_connect(c.addrs[0]) else { return false };
+        let Ok(info) = redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut a) else { return false };
+        info.contains("cluster_state:ok") && c.owner_of(0, &on_2) != 2
+    });
+    let took = killed.elapsed();
+    assert!(ok, "the others did not take the killed node's slots: {}", c.describe());
+    eprintln!("slots of the killed node served again after {took:?}");
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c.conn(0)).unwrap();
+    let line = nodes.lines().find(|l| l.starts_with(&id_2)).unwrap();
+    assert!(line.contains(" master,fail ") && line.contains(" disconnected"), "{line}");
+    let heir = c.owner_of(0, &on_2);
+    let mut h = c.conn(heir);
+    let v: Option<String> = redis::cmd("GET").arg(&on_2).query(&mut h).unwrap();
+    assert_eq!(v, None, "its slots are served empty");
+    let () = redis::cmd("SET").arg(&on_2).arg("interim").query(&mut h).unwrap();
+    let v: String = redis::cmd("GET").arg(&on_0).query(&mut c.conn(0)).unwrap();
+    assert_eq!(v, "kept", "the other slots are not affected");
+
+    // Back with the same id; it takes its slots back, empty, and the interim owner
+    // drops what it held there.
+    c.restart(2);
+    c.wait_formed(3);
+    let again: String = redis::cmd("CLUSTER").arg("MYID").query(&mut c.conn(2)).unwrap();
+    assert_eq!(again, id_2);
+    assert!(eventually(|| c.owner_of(0, &on_2) == 2));
+    let v: Option<String> = redis::cmd("GET").arg(&on_2).query(&mut c.conn(2)).unwrap();
+    assert_eq!(v, None, "no value from before the failure, nor the interim one");
+    let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(&on_2).query(&mut h).unwrap();
+    assert!(
+        eventually(
+            || redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot).query::<u64>(&mut h).unwrap() == 0
+        ),
+        "the interim owner dropped the slot it handed back"
+    );
+}
+
+#[test]
+fn a_paused_node_answers_its_queued_requests_without_stale_data_and_rejoins() {
+    let c = ClusterNodes::start(3, &[]);
+    let on_2 = key_on(&c, 2, "pause");
+    let () = redis::cmd("SET").arg(&on_2).arg("old").query(&mut c.conn(2)).unwrap();
+    let mut raw = Raw::connect(c.addrs[2]);
+    c.pause(2);
+    // The others take its slots; meanwhile a client's request waits in its socket.
+    assert!(
+        eventually_within(Duration::from_secs(15), || c.owner_of(0, &on_2) != 2),
+        "the paused node was not declared failed: {}",
+        c.describe()
+    );
+    let heir = c.owner_of(0, &on_2);
+    let () = redis::cmd("SET").arg(&on_2).arg("new").query(&mut c.conn(heir)).unwrap();
+    raw.send(&req(&["GET", &on_2]));
+    c.resume(2);
+    let reply = raw.read_until(b"\r\n");
+    let reply = String::from_utf8_lossy(&reply).to_string();
+    assert!(
+        reply.starts_with("-CLUSTERDOWN") || reply.starts_with("-MOVED"),
+        "a resumed node must not serve what it no longer owns: {reply:?}"
+    );
+    // It rejoins, takes its slots back empty (it was declared failed) and the value
+    // written meanwhile is dropped with them: nobody serves a stale value.
+    assert!(
+        eventually_within(Duration::from_secs(20), || c.owner_of(0, &on_2) == 2 && c.owner_of(2, &on_2) == 2),
+        "the resumed node did not rejoin: {}",
+        c.describe()
+    );
+    c.wait_formed(3);
+    let v: Option<String> = redis::cmd("GET").arg(&on_2).query(&mut c.conn(2)).unwrap();
+    assert_eq!(v, None);
+}
+
+#[test]
+fn half_of_the_cluster_paused_leaves_no_majority() {
+    let c = ClusterNodes::start(4, &[]);
+    let on_0 = key_on(&c, 0, "split");
+    let () = redis::cmd("SET").arg(&on_0).arg("v").query(&mut c.conn(0)).unwrap();
+    c.pause(2);
+    c.pause(3);
+    let mut raw = Raw::connect(c.addrs[0]);
+    let down = eventually_within(Duration::from_secs(10), || {
+        raw.send(&req(&["GET", &on_0]));
+        let reply = raw.read_until(b"\r\n");
+        if reply.starts_with(b"$") {
+            raw.read_until(b"\r\n");
+        }
+        reply == b"-CLUSTERDOWN The cluster is down\r\n"
+    });
+    assert!(down, "2 of 4 nodes cannot be a majority");
+    let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c.conn(1)).unwrap();
+    assert!(info.contains("cluster_state:fail\r\n"), "{info}");
+    c.resume(2);
+    c.resume(3);
+}
