@@ -23,7 +23,9 @@
 //! 2. [`protocol::RequestParser::next`] slices every complete request into an argv of
 //!    `Bytes` that share the read buffer.
 //! 3. [`command::dispatch`] looks the name up in [`command::table`], checks arity and
-//!    authentication, computes the first key's slot, and calls the handler.
+//!    authentication, in cluster mode answers `-MOVED`/`-CROSSSLOT`/`-CLUSTERDOWN`
+//!    from the cluster state ([`cluster::Cluster::route`]), computes the first key's
+//!    slot, and calls the handler.
 //! 4. The handler (say `command::string::get`) locks the key's shard via
 //!    [`command::Ctx::shard`], works on [`storage`], and writes its reply with
 //!    [`protocol::Reply`] into the connection's output buffer.
@@ -41,7 +43,9 @@
 //! - [`command`]: the command table, dispatch and one module per command family.
 //! - [`storage`]: shards, per-slot tables, compact entries, values (packed and large
 //!   forms of hashes, lists, sets, sorted sets), expiry, eviction, defragmentation.
-//! - [`cluster`]: key slots (CRC16 and hash tags).
+//! - [`cluster`]: key slots (CRC16 and hash tags), the ring of tokens, the cluster
+//!   state dispatch routes by, SWIM membership on the `slotcache-cluster` thread and
+//!   peer links over the client port.
 //! - [`server`]: listeners, threads, connections, client registry, blocked clients,
 //!   pub/sub, WATCH, stats, slowlog, the cron's active defragmentation cycle.
 

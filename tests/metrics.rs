@@ -232,3 +232,68 @@ fn json_key_api_survives_an_oversized_value() {
     assert_eq!(post(addr, "/set", r#"{"key": "k", "value": "small"}"#, None).0, "HTTP/1.1 200 OK");
     assert!(get(addr, "/get?key=k").1.contains("\"small\""));
 }
+
+#[test]
+fn cluster_mode_is_measured_and_readyz_follows_the_cluster_state() {
+    let dir = std::env::temp_dir().join(format!("slotcache-metrics-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir_s = dir.to_string_lossy().into_owned();
+    let port = free_port().to_string();
+    // A first node alone owns every slot and is ok.
+    let s = TestServer::start_with(&["metrics-port", &port, "cluster-enabled", "yes", "dir", &dir_s]);
+    let addr = s.handle.as_ref().unwrap().metrics_addr.unwrap();
+    let mut c = s.conn();
+    let e = common::err(&mut c, cmd("MSET").arg("{a}1").arg(1).arg("{b}1").arg(2));
+    assert_eq!(e, "CROSSSLOT Keys in request don't hash to the same slot");
+    let m = scrape(addr);
+    assert_eq!(m["redis_cluster_enabled"], 1.0);
+    assert_eq!(m["slotcache_cluster_state_ok"], 1.0);
+    assert_eq!(m["slotcache_cluster_known_nodes"], 1.0);
+    assert_eq!(m["slotcache_cluster_slots_owned"], 16384.0);
+    assert_eq!(m["slotcache_cluster_redirects_total{kind=\"crossslot\"}"], 1.0);
+    assert_eq!(m["slotcache_cluster_redirects_total{kind=\"moved\"}"], 0.0);
+    assert_eq!(get(addr, "/readyz").0, "HTTP/1.1 200 OK");
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // A node whose seed never answers serves nothing and is not ready.
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port().to_string();
+    let seed = format!("127.0.0.1:{}", free_port());
+    let s = TestServer::start_with(&[
+        "metrics-port",
+        &port,
+        "cluster-enabled",
+        "yes",
+        "dir",
+        &dir_s,
+        "cluster-seeds",
+        &seed,
+    ]);
+    let addr = s.handle.as_ref().unwrap().metrics_addr.unwrap();
+    let mut c = s.conn();
+    assert_eq!(common::err(&mut c, cmd("GET").arg("k")), "CLUSTERDOWN Hash slot not served");
+    let m = scrape(addr);
+    assert_eq!(m["slotcache_cluster_state_ok"], 0.0);
+    assert_eq!(m["slotcache_cluster_slots_owned"], 0.0);
+    assert_eq!(m["slotcache_cluster_redirects_total{kind=\"clusterdown\"}"], 1.0);
+    let (status, body) = get(addr, "/readyz");
+    assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+    assert_eq!(body, "cluster state fail\n");
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn not_in_cluster_mode_the_cluster_commands_say_so() {
+    let (s, addr) = start();
+    let mut c = s.conn();
+    assert_eq!(
+        common::err(&mut c, cmd("CLUSTER").arg("INFO")),
+        "ERR This instance has cluster support disabled"
+    );
+    assert_eq!(common::err(&mut c, cmd("READONLY")), "ERR This instance has cluster support disabled");
+    let m = scrape(addr);
+    assert_eq!(m["redis_cluster_enabled"], 0.0);
+    assert!(!m.keys().any(|k| k.starts_with("slotcache_cluster_")), "no cluster series outside cluster mode");
+}

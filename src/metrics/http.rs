@@ -117,6 +117,9 @@ async fn handle(server: Arc<Server>, api: ApiClient, req: Request<Incoming>) -> 
         (true, _, "/readyz") if server.shutdown.is_cancelled() => {
             text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
         }
+        (true, _, "/readyz") if server.cluster.as_ref().is_some_and(|c| !c.is_ok(&c.state())) => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "cluster state fail\n")
+        }
         (true, _, "/readyz") => text(StatusCode::OK, "ready\n"),
         (_, _, "/set" | "/get") if !server.config().http_api => text(StatusCode::NOT_FOUND, "not found\n"),
         (_, true, "/set") => {

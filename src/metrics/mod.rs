@@ -165,6 +165,10 @@ pub fn render(server: &Server) -> String {
             let keys: usize = server.keyspace.lock_index(i).dbs.iter().map(|d| d.len()).sum();
             set(&SHARD_KEYS, label("shard", i.to_string()), keys as u64);
         }
+        set(&CLUSTER_ENABLED, vec![], server.cluster.is_some() as u64);
+        if let Some(cluster) = &server.cluster {
+            cluster_metrics(cluster);
+        }
     });
 
     let mut e = Exposition { out: handle.render() };
@@ -191,4 +195,37 @@ pub fn render(server: &Server) -> String {
         );
     }
     e.out
+}
+
+/// The cluster's gauges and counters (cluster mode only).
+fn cluster_metrics(cluster: &crate::cluster::Cluster) {
+    use crate::cluster::state::Health;
+    let state = cluster.state();
+    let st = &cluster.stats;
+    set(&CLUSTER_STATE, vec![], cluster.is_ok(&state) as u64);
+    set(&CLUSTER_KNOWN_NODES, vec![], state.members.len() as u64);
+    for (health, name) in [(Health::Suspect, "pfail"), (Health::Failed, "fail")] {
+        let n = state.members.iter().filter(|m| m.health == health).count();
+        set(&CLUSTER_NODES_FAILING, label("state", name), n as u64);
+    }
+    let owned: usize = state.ranges_of(state.myself).map(|r| (r.end - r.start) as usize + 1).sum();
+    set(&CLUSTER_SLOTS_OWNED, vec![], owned as u64);
+    for (kind, n) in [
+        ("moved", &st.redirects_moved),
+        ("crossslot", &st.redirects_crossslot),
+        ("clusterdown", &st.redirects_down),
+    ] {
+        set(&CLUSTER_REDIRECTS, label("kind", kind), n.load(Relaxed));
+    }
+    for (direction, kind, n) in [
+        ("sent", "swim", &st.messages_sent),
+        ("received", "swim", &st.messages_received),
+        ("sent", "heartbeat", &st.heartbeats_sent),
+        ("received", "heartbeat", &st.heartbeats_received),
+    ] {
+        let labels = vec![Label::new("direction", direction), Label::new("kind", kind)];
+        set(&CLUSTER_MESSAGES, labels, n.load(Relaxed));
+    }
+    set(&CLUSTER_MESSAGE_BYTES, label("direction", "sent"), st.bytes_sent.load(Relaxed));
+    set(&CLUSTER_MESSAGE_BYTES, label("direction", "received"), st.bytes_received.load(Relaxed));
 }

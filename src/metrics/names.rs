@@ -70,6 +70,14 @@ metrics! {
     COMMAND_DURATION = "slotcache_command_duration_seconds", Histogram, "Command execution time.";
     SHARD_KEYS = "slotcache_shard_keys", Gauge, "Keys per keyspace shard, all databases.";
     SHARD_LOCK_WAIT = "slotcache_shard_lock_wait_seconds", Histogram, "Time spent waiting for a contended shard lock.";
+    CLUSTER_ENABLED = "redis_cluster_enabled", Gauge, "1 in cluster mode.";
+    CLUSTER_STATE = "slotcache_cluster_state_ok", Gauge, "1 while cluster_state is ok (a majority, and coverage if required).";
+    CLUSTER_KNOWN_NODES = "slotcache_cluster_known_nodes", Gauge, "Members this node knows, itself and failed ones included.";
+    CLUSTER_NODES_FAILING = "slotcache_cluster_nodes_failing", Gauge, "Members suspected (fail?) or failed (fail), by state.";
+    CLUSTER_SLOTS_OWNED = "slotcache_cluster_slots_owned", Gauge, "Slots this node serves.";
+    CLUSTER_REDIRECTS = "slotcache_cluster_redirects_total", Counter, "Commands refused before running, by kind (moved, crossslot, clusterdown).";
+    CLUSTER_MESSAGES = "slotcache_cluster_messages_total", Counter, "Peer messages by direction and kind (swim, heartbeat).";
+    CLUSTER_MESSAGE_BYTES = "slotcache_cluster_message_bytes_total", Counter, "Bytes of SWIM messages by direction.";
 }
 
 /// Upper bounds (microseconds) of the command duration histogram: powers of two from
