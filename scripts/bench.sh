@@ -19,6 +19,7 @@
 # Usage: scripts/bench.sh            (ROUNDS=3 KEYS=1000000 RESIDENT=1 by default)
 #        MODE=hitpath scripts/bench.sh        (only the string cases on the resident set)
 #        MODE=scaling THREADS="1 2 4 8" scripts/bench.sh   (ops/s per core count, below)
+#        MODE=cluster scripts/bench.sh        (3 slotcache nodes vs a 3-node Redis Cluster)
 #        ROUNDS=5 scripts/bench.sh
 #        METRICS_PORT=9199 scripts/bench.sh   (slotcache with its metrics port on,
 #                                              scraped once a second during the runs)
@@ -202,8 +203,87 @@ scaling_section() {
     done
 }
 
+# MODE=cluster: three slotcache nodes formed from seeds against a three-node Redis 7.0
+# cluster (`redis-cli --cluster create`, no replicas), all six servers pinned to CPU 0
+# with one I/O thread each, `redis-benchmark --cluster` on CPU 1 (SET and GET, -P 1
+# and -P 16, 100-byte values over 1M random keys). The clusters take turns, ROUNDS
+# times; prints the medians of ops/s and of requests per second of the three servers'
+# summed CPU time, with the slotcache/redis ratios.
+CL_BASE=${CL_BASE:-7800}
+cluster_section() {
+    local work i port
+    work=$(mktemp -d)
+    cleanup; PIDS=()
+    local sc_pids=() rd_pids=() sc_ports=() rd_ports=()
+    for i in 0 1 2; do
+        port=$((CL_BASE + i)); sc_ports+=("$port")
+        mkdir -p "$work/sc$i"
+        local seed=()
+        (( i > 0 )) && seed=(--cluster-seeds "127.0.0.1:$CL_BASE")
+        taskset -c 0 target/release/slotcache --bind 127.0.0.1 --port "$port" --threads 1 --shards 1 \
+            --metrics-port 0 --loglevel warning --cluster-enabled yes --dir "$work/sc$i" "${seed[@]}" \
+            >"$OUT/cluster-sc$i.log" 2>&1 &
+        PIDS+=($!); sc_pids+=($!)
+        port=$((CL_BASE + 10 + i)); rd_ports+=("$port")
+        mkdir -p "$work/rd$i"
+        taskset -c 0 redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no --dir "$work/rd$i" \
+            --cluster-enabled yes --cluster-config-file nodes.conf --daemonize no --loglevel warning \
+            >"$OUT/cluster-rd$i.log" 2>&1 &
+        PIDS+=($!); rd_pids+=($!)
+    done
+    for p in "${sc_ports[@]}" "${rd_ports[@]}"; do wait_ready "$p"; done
+    redis-cli --cluster create "${rd_ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >/dev/null
+    local ok
+    for _ in $(seq 1 300); do
+        ok=1
+        for p in "${sc_ports[@]}" "${rd_ports[@]}"; do
+            redis-cli -p "$p" cluster info | grep -q "cluster_state:ok" || ok=0
+        done
+        [ "$(redis-cli -p "${sc_ports[0]}" cluster nodes | awk 'NF > 8' | wc -l)" = 3 ] || ok=0
+        (( ok )) && break
+        sleep 0.1
+    done
+    (( ok )) || { echo "the clusters did not form" >&2; exit 1; }
+    # The CPU of a cluster is its three servers' sum.
+    cpu_sum() { local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
+    printf "%-12s %14s %14s %7s %16s %16s %7s\n" "case" "redis ops/s" "slotcache" "ratio" "redis ops/CPU-s" \
+        "slotcache" "ratio" | tee "$OUT/cluster.txt"
+    local t pl n
+    for t in set get; do
+        for pl in 1 16; do
+            n=$(( pl > 1 ? 2000000 : 300000 ))
+            local rs=() ss=() rc=() scpu=()
+            for _ in $(seq 1 "$ROUNDS"); do
+                for which in redis slotcache; do
+                    local port0 pids t0 t1 ops
+                    if [ "$which" = redis ]; then port0=${rd_ports[0]}; pids=("${rd_pids[@]}"); else port0=${sc_ports[0]}; pids=("${sc_pids[@]}"); fi
+                    t0=$(cpu_sum "${pids[@]}")
+                    ops=$(taskset -c 1 redis-benchmark --cluster -p "$port0" -c 50 -r 1000000 -d 100 -P "$pl" -t "$t" \
+                        -n "$n" --csv 2>/dev/null | awk -F'","' '/"(SET|GET)/ {print $2}' | tail -1)
+                    t1=$(cpu_sum "${pids[@]}")
+                    local per_cpu
+                    per_cpu=$(awk -v n="$n" -v d="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", d > 0 ? n / (d / hz) : 0}')
+                    if [ "$which" = redis ]; then rs+=("$ops"); rc+=("$per_cpu"); else ss+=("$ops"); scpu+=("$per_cpu"); fi
+                done
+            done
+            local r s rcm scm
+            r=$(printf "%s\n" "${rs[@]}" | median); s=$(printf "%s\n" "${ss[@]}" | median)
+            rcm=$(printf "%s\n" "${rc[@]}" | median); scm=$(printf "%s\n" "${scpu[@]}" | median)
+            awk -v c="${t^^} -P $pl" -v r="$r" -v s="$s" -v rc="$rcm" -v sc="$scm" \
+                'BEGIN {printf "%-12s %14.0f %14.0f %7.2f %16.0f %16.0f %7.2f\n", c, r, s, s / r, rc, sc, sc / rc}' \
+                | tee -a "$OUT/cluster.txt"
+        done
+    done
+    cleanup; PIDS=()
+    rm -rf "$work"
+}
+
 if [ "$MODE" = evict ]; then
     evict_section
+    exit 0
+fi
+if [ "$MODE" = cluster ]; then
+    cluster_section
     exit 0
 fi
 if [ "$MODE" = scaling ]; then

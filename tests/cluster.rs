@@ -59,6 +59,12 @@ fn nodes_form_a_cluster_from_seeds_and_print_the_same_map() {
         signatures.push(signature);
         let info: String = redis::cmd("INFO").arg("cluster").query(&mut conn).unwrap();
         assert!(info.contains("cluster_enabled:1"), "{info}");
+        // Peer links are not clients: only this test's connection is one.
+        assert!(
+            eventually(|| info_field(&mut conn, "clients", "connected_clients") == 1),
+            "{}",
+            redis::cmd("CLIENT").arg("LIST").query::<String>(&mut conn).unwrap()
+        );
         let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut conn).unwrap();
         for field in
             ["cluster_state:ok", "cluster_slots_assigned:16384", "cluster_known_nodes:3", "cluster_size:3"]
@@ -198,6 +204,21 @@ fn a_killed_nodes_slots_are_served_empty_and_it_returns_with_its_id() {
     let v: String = redis::cmd("GET").arg(&on_0).query(&mut c.conn(0)).unwrap();
     assert_eq!(v, "kept", "the other slots are not affected");
 
+    // A client blocked on a key of those slots is redirected when they move back.
+    let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(&on_2).query(&mut h).unwrap();
+    let list = format!("{{{on_2}}}list");
+    let heir_addr = c.addrs[heir];
+    let blocked = in_background(move || {
+        let mut b = connect(heir_addr);
+        b.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        redis::cmd("BLPOP")
+            .arg(&list)
+            .arg(0)
+            .query::<Option<(String, String)>>(&mut b)
+            .map_err(|e| error_text(&e))
+    });
+    blocked.assert_waiting(Duration::from_millis(300));
+
     // Back with the same id; it takes its slots back, empty, and the interim owner
     // drops what it held there.
     c.restart(2);
@@ -207,7 +228,8 @@ fn a_killed_nodes_slots_are_served_empty_and_it_returns_with_its_id() {
     assert!(eventually(|| c.owner_of(0, &on_2) == 2));
     let v: Option<String> = redis::cmd("GET").arg(&on_2).query(&mut c.conn(2)).unwrap();
     assert_eq!(v, None, "no value from before the failure, nor the interim one");
-    let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(&on_2).query(&mut h).unwrap();
+    let moved = blocked.result().expect_err("the blocked client is redirected");
+    assert_eq!(moved, format!("MOVED {slot} 127.0.0.1:{}", c.addrs[2].port()));
     assert!(
         eventually(
             || redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot).query::<u64>(&mut h).unwrap() == 0
@@ -272,4 +294,30 @@ fn half_of_the_cluster_paused_leaves_no_majority() {
     assert!(info.contains("cluster_state:fail\r\n"), "{info}");
     c.resume(2);
     c.resume(3);
+}
+
+#[test]
+fn publish_reaches_subscribers_on_every_node() {
+    let c = ClusterNodes::start(3, &[]);
+    let mut conns: Vec<redis::Connection> = (0..3).map(|i| c.conn(i)).collect();
+    let mut subscribers: Vec<redis::PubSub<'_>> = conns
+        .iter_mut()
+        .map(|conn| {
+            let mut p = conn.as_pubsub();
+            p.subscribe("news").unwrap();
+            p
+        })
+        .collect();
+    let n: i64 = redis::cmd("PUBLISH").arg("news").arg("hello").query(&mut c.conn(1)).unwrap();
+    assert_eq!(n, 1, "the reply counts this node's subscribers, as in Redis");
+    for (i, p) in subscribers.iter_mut().enumerate() {
+        let m = p.get_message().unwrap_or_else(|e| panic!("node {i}: {e}"));
+        assert_eq!(m.get_channel_name(), "news");
+        assert_eq!(m.get_payload::<String>().unwrap(), "hello", "node {i}");
+    }
+    // Shard channels are routed by slot, as keys.
+    let owner = c.owner_of(0, "shard-news");
+    let other = (owner + 1) % 3;
+    let e = err(&mut c.conn(other), redis::cmd("SPUBLISH").arg("shard-news").arg("x"));
+    assert!(e.starts_with("MOVED "), "{e}");
 }

@@ -212,7 +212,7 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
         }))
         .collect();
     let state = ClusterState::build(members, &me.id_hex());
-    let (cluster, inbox) = Cluster::new(state, settings);
+    let (cluster, queues) = Cluster::new(state, settings);
     let cluster = Arc::new(cluster);
     if !alone || !remembered.is_empty() {
         cluster.set_lease_until(0);
@@ -223,7 +223,7 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
         path,
         me,
         seeds,
-        inbox,
+        queues,
         remembered: remembered.into_iter().map(|r| (r.id.clone(), r)).collect(),
         expected,
         forgotten: Vec::new(),
@@ -234,6 +234,14 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
     };
     membership.save();
     Ok((cluster, membership))
+}
+
+/// After keys were dropped with their slots: tracking clients forget what they cached
+/// (one flush invalidation, as FLUSHALL sends), and blocked clients run their command
+/// again, so those waiting on keys this node no longer serves get -MOVED.
+fn forget_clients_of_dropped_keys(server: &Server) {
+    server.tracking.flush();
+    server.blocking.wake_all();
 }
 
 fn node_of(id: &NodeIdentity, health: Health, pong_recv_ms: u64) -> Node {
@@ -256,7 +264,7 @@ pub struct Membership {
     path: PathBuf,
     me: NodeIdentity,
     seeds: Vec<SocketAddr>,
-    inbox: tokio::sync::mpsc::Receiver<super::Inbound>,
+    queues: super::Receivers,
     /// Members from the nodes file not yet heard of, by id.
     remembered: HashMap<String, Remembered>,
     /// Every member address this node counts for the majority (failed ones too),
@@ -301,6 +309,9 @@ impl Membership {
         );
         let mut rt = AccumulatingRuntime::new();
         let mut links = Links::new(self.cluster.clone(), self.me.addr);
+        // Forwarded PUBLISHes travel on links of their own, so that a flood of them
+        // never delays or drops a membership message.
+        let mut publish_links = Links::new(self.cluster.clone(), self.me.addr);
         let mut timers: Vec<(Instant, Timer<NodeIdentity>)> = Vec::new();
         let tick = (t / 10).max(MIN_TICK);
         let mut ticker = tokio::time::interval(tick);
@@ -312,9 +323,11 @@ impl Membership {
         }
         loop {
             let next_timer = timers.iter().map(|(at, _)| *at).min();
+            let mut membership_event = true;
             tokio::select! {
+                biased;
                 _ = server.shutdown.cancelled() => break,
-                msg = self.inbox.recv() => match msg {
+                msg = self.queues.inbox.recv() => match msg {
                     Some(msg) => self.receive(msg, &mut swim, &mut rt, &mut links),
                     None => break,
                 },
@@ -351,9 +364,18 @@ impl Membership {
                     self.update_lease(&swim);
                     self.maybe_place(&mut swim, &mut rt);
                 }
+                // Last: forwarding never delays the timers above.
+                Some((channel, message)) = self.queues.publish.recv() => {
+                    membership_event = false;
+                    for m in swim.iter_members().filter(|m| !m.id().is_seed()) {
+                        publish_links.send(m.id().addr, Outbound::Publish(&channel, &message));
+                    }
+                }
             }
-            self.drain(&server, &mut rt, &mut links, &mut timers);
-            self.publish(&server, &swim);
+            if membership_event {
+                self.drain(&server, &mut rt, &mut links, &mut timers);
+                self.publish(&server, &swim);
+            }
         }
     }
 
@@ -475,6 +497,7 @@ impl Membership {
                     // Declared failed while away: what this node held may have changed
                     // elsewhere since; drop it before serving again.
                     let dropped = server.keyspace.drop_all_slots();
+                    forget_clients_of_dropped_keys(server);
                     self.me = new;
                     tracing::warn!(
                         "Cluster: this node was declared failed; dropped {dropped} keys, rejoining as incarnation {}",
@@ -619,6 +642,7 @@ impl Membership {
         self.cluster.publish(next);
         if !lost.is_empty() {
             let dropped = server.keyspace.drop_slots(&lost);
+            forget_clients_of_dropped_keys(server);
             tracing::info!("Cluster: handed {} slots over, dropped their {dropped} keys", lost.len());
         }
         let state = self.cluster.state();

@@ -34,6 +34,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Messages from peers waiting for the membership thread; more are dropped (gossip is
 /// datagrams: SWIM tolerates loss).
 pub const INBOX_CAPACITY: usize = 1024;
+/// PUBLISHes waiting to be sent to the other nodes; more are not forwarded. Kept apart
+/// from the inbox so that a flood of messages never delays membership.
+pub const PUBLISH_CAPACITY: usize = 4096;
 
 /// What membership gets from elsewhere in the server.
 #[derive(Debug)]
@@ -77,6 +80,13 @@ pub struct Cluster {
     pub secret: String,
     pub stats: ClusterStats,
     inbox: tokio::sync::mpsc::Sender<Inbound>,
+    publish: tokio::sync::mpsc::Sender<(Bytes, Bytes)>,
+}
+
+/// The membership thread's ends of a [`Cluster`]'s queues.
+pub struct Receivers {
+    pub inbox: tokio::sync::mpsc::Receiver<Inbound>,
+    pub publish: tokio::sync::mpsc::Receiver<(Bytes, Bytes)>,
 }
 
 /// Where a keyed command goes, decided before it runs.
@@ -87,13 +97,11 @@ pub enum Redirect {
 }
 
 impl Cluster {
-    /// A cluster handle starting from `state`, and the receiving end of its inbox for
-    /// the membership thread.
-    pub fn new(
-        state: ClusterState,
-        settings: &crate::config::ClusterSettings,
-    ) -> (Cluster, tokio::sync::mpsc::Receiver<Inbound>) {
-        let (tx, rx) = tokio::sync::mpsc::channel(INBOX_CAPACITY);
+    /// A cluster handle starting from `state`, and the receiving ends of its queues
+    /// for the membership thread.
+    pub fn new(state: ClusterState, settings: &crate::config::ClusterSettings) -> (Cluster, Receivers) {
+        let (tx, inbox) = tokio::sync::mpsc::channel(INBOX_CAPACITY);
+        let (publish, publish_rx) = tokio::sync::mpsc::channel(PUBLISH_CAPACITY);
         let cluster = Cluster {
             state: RwLock::new(Arc::new(state)),
             origin: Instant::now(),
@@ -104,8 +112,9 @@ impl Cluster {
             secret: settings.secret.clone(),
             stats: ClusterStats::default(),
             inbox: tx,
+            publish,
         };
-        (cluster, rx)
+        (cluster, Receivers { inbox, publish: publish_rx })
     }
 
     /// The state now: a snapshot that stays whole however the cluster changes.
@@ -148,6 +157,11 @@ impl Cluster {
     /// Hands a message to the membership thread; false when its inbox is full.
     pub fn deliver(&self, msg: Inbound) -> bool {
         self.inbox.try_send(msg).is_ok()
+    }
+
+    /// Queues a PUBLISH for the other nodes; false when too many are waiting.
+    pub fn forward_publish(&self, channel: Bytes, message: Bytes) -> bool {
+        self.publish.try_send((channel, message)).is_ok()
     }
 
     /// Redis Cluster's `getNodeByQuery` for a command with keys in `slots` (the first

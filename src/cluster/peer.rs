@@ -8,6 +8,7 @@
 //! SLOTCACHE.GOSSIP <version> swim <payload>                     a SWIM datagram
 //! SLOTCACHE.GOSSIP <version> ping <ms>                          a heartbeat
 //! SLOTCACHE.GOSSIP <version> pong <ms>                          its answer
+//! SLOTCACHE.GOSSIP <version> publish <channel> <message>        a PUBLISH made there
 //! ```
 //!
 //! A heartbeat carries the sender's own monotonic clock, and the answer echoes it: a
@@ -18,6 +19,9 @@
 //! dispatch ([`intercept`]) only in cluster mode, only with the protocol version it
 //! speaks and only after `SLOTCACHE.PEER` presented `cluster-secret` (without a secret:
 //! only from loopback); otherwise they are unknown commands, as for any client.
+//! A connection that presented itself leaves the client registry (CLIENT LIST,
+//! `maxclients`, `timeout`), and its internal commands never reach dispatch, so they are
+//! not in MONITOR, SLOWLOG or commandstats.
 //! Datagrams get no reply; a link that fails is reopened for the next message
 //! and what was queued for it is dropped (SWIM tolerates loss). Every queue and wait
 //! here is bounded.
@@ -61,6 +65,7 @@ pub enum Outbound<'a> {
     Swim(&'a [u8]),
     Ping(u64),
     Pong(u64),
+    Publish(&'a [u8], &'a [u8]),
 }
 
 /// The outgoing links of one node, owned by the membership thread.
@@ -93,6 +98,9 @@ impl Links {
                 frame(&[GOSSIP, version.as_bytes(), b"ping", ms.to_string().as_bytes()])
             }
             Outbound::Pong(ms) => frame(&[GOSSIP, version.as_bytes(), b"pong", ms.to_string().as_bytes()]),
+            Outbound::Publish(channel, message) => {
+                frame(&[GOSSIP, version.as_bytes(), b"publish", channel, message])
+            }
         };
         let tx = self.links.entry(to).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(LINK_QUEUE);
@@ -185,7 +193,18 @@ pub fn intercept(server: &Server, session: &mut Session, argv: &[Bytes]) -> bool
     let version_ok = argv.get(1).is_some_and(|v| v[..] == *PROTOCOL_VERSION.to_string().as_bytes());
     if name.eq_ignore_ascii_case(GOSSIP) {
         let Some(from) = &session.peer else { return false };
-        if argv.len() != 4 || !version_ok {
+        if !version_ok || argv.len() < 4 {
+            return false;
+        }
+        if &argv[2][..] == b"publish" {
+            // Delivered here and now, to this node's subscribers only: the node where
+            // it was published sends it to every node itself.
+            if argv.len() == 5 {
+                server.pubsub.publish(false, &argv[3], &argv[4]);
+            }
+            return true;
+        }
+        if argv.len() != 4 {
             return false;
         }
         let from = from.clone();
@@ -219,6 +238,7 @@ pub fn intercept(server: &Server, session: &mut Session, argv: &[Bytes]) -> bool
         };
         if trusted {
             session.peer = Some(String::from_utf8_lossy(&argv[3]).into_owned());
+            server.clients.make_internal(session.info.id);
             return true;
         }
     }

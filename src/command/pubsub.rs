@@ -149,7 +149,14 @@ fn sunsubscribe(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 /// PUBLISH channel message
+/// In cluster mode the message reaches the other nodes' subscribers too; the reply
+/// counts this node's, as in Redis.
 fn publish(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if let Some(cluster) = &ctx.server.cluster
+        && !cluster.forward_publish(argv[1].clone(), argv[2].clone())
+    {
+        tracing::warn!("cluster: a PUBLISH was not forwarded (the peer queue is full)");
+    }
     let n = ctx.server.pubsub.publish(false, &argv[1], &argv[2]);
     ctx.out.int(n as i64);
     Ok(())

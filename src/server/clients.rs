@@ -314,6 +314,13 @@ impl Clients {
         Registration { clients: self, id }
     }
 
+    /// A connection that turned out to be a cluster peer's link leaves the registry:
+    /// it is not a client (CLIENT LIST, `connected_clients`, `maxclients`, `timeout`
+    /// and client eviction leave it alone).
+    pub fn make_internal(&self, id: u64) {
+        self.unregister(id);
+    }
+
     pub fn unregister(&self, id: u64) {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
