@@ -262,7 +262,7 @@ cluster_section() {
                         -n "$n" --csv 2>/dev/null | awk -F'","' '/"(SET|GET)/ {print $2}' | tail -1)
                     t1=$(cpu_sum "${pids[@]}")
                     local per_cpu
-                    per_cpu=$(awk -v n="$n" -v d="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", d > 0 ? n / (d / hz) : 0}')
+                    per_cpu=$(awk -v n="$n" -v d="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", (d > 0 ? n / (d / hz) : 0)}')
                     if [ "$which" = redis ]; then rs+=("$ops"); rc+=("$per_cpu"); else ss+=("$ops"); scpu+=("$per_cpu"); fi
                 done
             done
