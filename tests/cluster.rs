@@ -321,3 +321,38 @@ fn publish_reaches_subscribers_on_every_node() {
     let e = err(&mut c.conn(other), redis::cmd("SPUBLISH").arg("shard-news").arg("x"));
     assert!(e.starts_with("MOVED "), "{e}");
 }
+
+#[test]
+fn six_nodes_started_together_agree_on_a_balanced_ring() {
+    let c = ClusterNodes::start(6, &[]);
+    let slots = slot_ranges(redis::cmd("CLUSTER").arg("SLOTS").query(&mut c.conn(5)).unwrap());
+    let mut owned: std::collections::HashMap<String, (usize, usize)> = Default::default();
+    for (start, end, id, _) in &slots {
+        let e = owned.entry(id.clone()).or_default();
+        e.0 += (end - start) as usize + 1;
+        e.1 += 1;
+    }
+    assert_eq!(owned.len(), 6);
+    let mean = 16384.0 / 6.0;
+    for (id, (n, ranges)) in &owned {
+        assert!(*n as f64 <= 1.10 * mean, "{id} owns {n} slots, mean {mean:.0}");
+        assert!(*ranges <= 16, "{id} has {ranges} ranges");
+    }
+    // redis-cli --cluster check compares the ids and slot ranges each node prints.
+    let signature = |i: usize| -> Vec<String> {
+        let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c.conn(i)).unwrap();
+        let mut lines: Vec<String> = nodes
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                format!("{} {}", f[0], f[8..].join(" "))
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let first = signature(0);
+    for i in 1..6 {
+        assert_eq!(signature(i), first, "node {i} disagrees");
+    }
+}
