@@ -356,3 +356,50 @@ fn six_nodes_started_together_agree_on_a_balanced_ring() {
         assert_eq!(signature(i), first, "node {i} disagrees");
     }
 }
+
+/// One HTTP/1.1 request to 127.0.0.1:`port`; returns (status line, head, body).
+fn http(port: u16, request: &str) -> (String, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").expect("a whole response");
+    (head.lines().next().unwrap().to_string(), head.to_ascii_lowercase(), body.to_string())
+}
+
+#[test]
+fn the_key_api_forwards_to_the_owner_and_cluster_json_shows_the_ring() {
+    let c = ClusterNodes::start_with_metrics(3, &["--http-api", "yes"]);
+    let key = key_on(&c, 1, "http");
+    let id_1: String = redis::cmd("CLUSTER").arg("MYID").query(&mut c.conn(1)).unwrap();
+    let body = format!("{{\"key\": \"{key}\", \"value\": \"v1\"}}");
+    let (status, head, reply) = http(
+        c.metrics_ports[0],
+        &format!("POST /set HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()),
+    );
+    assert_eq!(status, "HTTP/1.1 200 OK", "{reply}");
+    assert!(head.contains(&format!("x-slotcache-node: {id_1}")), "{head}");
+    let v: Option<String> = redis::cmd("GET").arg(&key).query(&mut c.conn(1)).unwrap();
+    assert_eq!(v.as_deref(), Some("v1"), "stored on the owner");
+    let (status, head, reply) =
+        http(c.metrics_ports[2], &format!("GET /get?key={key} HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert_eq!((status.as_str(), reply.as_str()), ("HTTP/1.1 200 OK", "{\"value\":\"v1\"}\n"));
+    assert!(head.contains(&format!("x-slotcache-node: {id_1}")), "{head}");
+
+    let (status, _, body) = http(c.metrics_ports[1], "GET /cluster HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["myself"], id_1.as_str());
+    assert_eq!(view["state"], "ok");
+    assert_eq!(view["members"].as_array().unwrap().len(), 3);
+    let ranges = view["ranges"].as_array().unwrap();
+    let covered: u64 =
+        ranges.iter().map(|r| r["end"].as_u64().unwrap() - r["start"].as_u64().unwrap() + 1).sum();
+    assert_eq!(covered, 16384);
+    let keys: u64 =
+        ranges.iter().filter(|r| r["primary"] == id_1.as_str()).map(|r| r["keys"].as_u64().unwrap()).sum();
+    assert_eq!(keys, 1, "the key written through node 0 lives on node 1");
+    assert!(ranges.iter().filter(|r| r["primary"] != id_1.as_str()).all(|r| r["keys"].is_null()));
+}

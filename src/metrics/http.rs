@@ -1,5 +1,6 @@
 //! The side HTTP port: `GET /metrics`, `GET /healthz`, `GET /readyz`, and (with
-//! `http-api yes`) the JSON key API `POST /set` and `GET /get?key=...`.
+//! `http-api yes`) the JSON key API `POST /set` and `GET /get?key=...`; in cluster mode
+//! `GET /cluster`, the cluster state as JSON.
 //!
 //! HTTP/1.1 is hyper's, one request per connection. Bounds: at most
 //! [`MAX_CONNECTIONS`] requests at once (further connections are closed), request heads
@@ -10,7 +11,9 @@
 //! Key API calls go through the real command path: one in-process client
 //! ([`LocalClient`]) executes `RESET`, then `AUTH <bearer token>` when one is given,
 //! then the `SET` or `GET`, so passwords are checked exactly as for RESP clients and
-//! no authentication carries over from one request to the next.
+//! no authentication carries over from one request to the next. In cluster mode a key
+//! another node serves is forwarded to it over RESP (the book's `forwardRequest`) and
+//! answered as if asked there; `X-Slotcache-Node` names the node that served it.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -121,6 +124,16 @@ async fn handle(server: Arc<Server>, api: ApiClient, req: Request<Incoming>) -> 
             text(StatusCode::SERVICE_UNAVAILABLE, "cluster state fail\n")
         }
         (true, _, "/readyz") => text(StatusCode::OK, "ready\n"),
+        (true, _, "/cluster") => match &server.cluster {
+            Some(_) => {
+                let server = server.clone();
+                match tokio::task::spawn_blocking(move || cluster_json(&server)).await {
+                    Ok(body) => json(StatusCode::OK, body),
+                    Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n"),
+                }
+            }
+            None => text(StatusCode::NOT_FOUND, "cluster mode is off\n"),
+        },
         (_, _, "/set" | "/get") if !server.config().http_api => text(StatusCode::NOT_FOUND, "not found\n"),
         (_, true, "/set") => {
             let declared =
@@ -141,7 +154,7 @@ async fn handle(server: Arc<Server>, api: ApiClient, req: Request<Incoming>) -> 
             Some(key) => api_call(&server, &api, token, vec![b"GET".to_vec(), key]).await,
             None => error(StatusCode::BAD_REQUEST, "missing query parameter 'key'"),
         },
-        (_, _, "/metrics" | "/healthz" | "/readyz" | "/set" | "/get") => {
+        (_, _, "/metrics" | "/healthz" | "/readyz" | "/set" | "/get" | "/cluster") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -181,19 +194,33 @@ async fn api_call(
     let run = move || {
         let mut guard = api.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            *guard = LocalClient::new(server);
+            *guard = LocalClient::new(server.clone());
         }
         let Some(client) = guard.as_mut() else {
             return error(StatusCode::SERVICE_UNAVAILABLE, "max number of clients reached");
         };
         client.run(&[b"RESET"]);
-        if let Some(token) = token
-            && let Reply::Error(e) = Reply::parse(&client.run(&[b"AUTH", &token]))
+        if let Some(token) = &token
+            && let Reply::Error(e) = Reply::parse(&client.run(&[b"AUTH", token]))
         {
             return error(StatusCode::UNAUTHORIZED, &e);
         }
         let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_slice()).collect();
-        match Reply::parse(&client.run(&args)) {
+        let mut reply = client.run(&args);
+        let mut served_by = server.cluster.as_ref().map(|c| c.state().me().id.clone());
+        if let (Some(cluster), Reply::Error(e)) = (&server.cluster, Reply::parse(&reply))
+            && let Some(owner) = e.strip_prefix("MOVED ").and_then(|r| r.split(' ').nth(1))
+        {
+            // Another node serves the key: ask it, as a client would after -MOVED.
+            reply = match forward(owner, token.as_deref(), &args, cluster.node_timeout()) {
+                Ok(r) => r,
+                Err(why) => return error(StatusCode::BAD_GATEWAY, &format!("forwarding to {owner}: {why}")),
+            };
+            let state = cluster.state();
+            served_by =
+                state.members.iter().find(|m| format!("{}:{}", m.ip, m.port) == owner).map(|m| m.id.clone());
+        }
+        let mut response = match Reply::parse(&reply) {
             Reply::Error(e) if e.starts_with("NOAUTH") => error(StatusCode::UNAUTHORIZED, &e),
             Reply::Error(e) => error(StatusCode::BAD_REQUEST, &e),
             Reply::Bulk(None) => error(StatusCode::NOT_FOUND, "no such key"),
@@ -201,11 +228,118 @@ async fn api_call(
                 json(StatusCode::OK, serde_json::json!({ "value": String::from_utf8_lossy(&v) }))
             }
             Reply::Status => json(StatusCode::OK, serde_json::json!({ "ok": true })),
+        };
+        if let Some(id) = served_by.and_then(|id| HeaderValue::from_str(&id).ok()) {
+            response.headers_mut().insert("x-slotcache-node", id);
         }
+        response
     };
     tokio::task::spawn_blocking(run)
         .await
         .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "request failed"))
+}
+
+/// Sends one command (after `AUTH token` when given) to the node at `addr` over RESP
+/// and returns its reply, read whole within `timeout`.
+fn forward(addr: &str, token: Option<&[u8]>, args: &[&[u8]], timeout: Duration) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = addr.parse().map_err(|_| "bad address".to_string())?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let mut request = Vec::new();
+    if let Some(token) = token {
+        request.extend(crate::protocol::request::encode(&[b"AUTH", token]));
+    }
+    request.extend(crate::protocol::request::encode(args));
+    stream.write_all(&request).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut skip = token.is_some();
+    loop {
+        use redis_protocol::resp2::decode::decode;
+        match decode(&buf) {
+            // AUTH refused: that is the answer.
+            Ok(Some((redis_protocol::resp2::types::OwnedFrame::Error(e), _))) if skip => {
+                return Ok(format!("-{e}\r\n").into_bytes());
+            }
+            Ok(Some((_, used))) if skip => {
+                buf.drain(..used);
+                skip = false;
+                continue;
+            }
+            Ok(Some((_, used))) => return Ok(buf[..used].to_vec()),
+            Ok(None) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        if buf.len() > MAX_BODY + 1024 {
+            return Err("reply too large".into());
+        }
+        let n = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// `GET /cluster`: members (address, health, tokens, epoch, slots), and the ranges
+/// with their primary, replicas, epoch and, for the ranges this node serves, keys.
+fn cluster_json(server: &Server) -> serde_json::Value {
+    use crate::cluster::state::Health;
+    let Some(cluster) = &server.cluster else { return serde_json::Value::Null };
+    let state = cluster.state();
+    let health = |h: Health| match h {
+        Health::Online => "online",
+        Health::Suspect => "fail?",
+        Health::Failed => "fail",
+    };
+    let members: Vec<serde_json::Value> = state
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let slots: usize = state.ranges_of(i as u16).map(|r| (r.end - r.start) as usize + 1).sum();
+            serde_json::json!({
+                "id": m.id,
+                "address": format!("{}:{}", m.ip, m.port),
+                "health": health(m.health),
+                "myself": i == state.myself as usize,
+                "tokens": m.tokens,
+                "epoch": m.epoch,
+                "slots": slots,
+            })
+        })
+        .collect();
+    let ranges: Vec<serde_json::Value> = state
+        .ranges
+        .iter()
+        .map(|r| {
+            let keys = (r.primary == state.myself).then(|| {
+                (r.start..=r.end)
+                    .map(|slot| {
+                        let shard = server.keyspace.lock(slot);
+                        shard.dbs[0].slot_len(shard.local(slot))
+                    })
+                    .sum::<usize>()
+            });
+            serde_json::json!({
+                "start": r.start,
+                "end": r.end,
+                "primary": state.members[r.primary as usize].id,
+                "replicas": r.replicas.iter().map(|&n| state.members[n as usize].id.clone()).collect::<Vec<_>>(),
+                "epoch": r.epoch,
+                "keys": keys,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "myself": state.me().id,
+        "state": if cluster.is_ok(&state) { "ok" } else { "fail" },
+        "current_epoch": state.current_epoch,
+        "members": members,
+        "ranges": ranges,
+    })
 }
 
 /// The replies SET and GET can give, decoded with the `redis-protocol` crate.

@@ -326,6 +326,8 @@ pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 
 pub struct ClusterNodes {
     pub nodes: Vec<Option<Proc>>,
     pub addrs: Vec<SocketAddr>,
+    /// Each node's metrics (side HTTP) port, when started with them.
+    pub metrics_ports: Vec<u16>,
     dirs: Vec<std::path::PathBuf>,
     extra: Vec<String>,
 }
@@ -337,6 +339,15 @@ impl ClusterNodes {
     /// Starts `n` nodes: the first alone, the others with it as their seed, and waits
     /// until every node sees all 16384 slots served and `cluster_state:ok`.
     pub fn start(n: usize, extra: &[&str]) -> ClusterNodes {
+        ClusterNodes::start_nodes(n, extra, false)
+    }
+
+    /// [`ClusterNodes::start`] with each node's side HTTP port on (`metrics_ports`).
+    pub fn start_with_metrics(n: usize, extra: &[&str]) -> ClusterNodes {
+        ClusterNodes::start_nodes(n, extra, true)
+    }
+
+    fn start_nodes(n: usize, extra: &[&str], metrics: bool) -> ClusterNodes {
         let base = std::env::temp_dir().join(format!(
             "slotcache-cluster-{}-{}",
             std::process::id(),
@@ -345,6 +356,15 @@ impl ClusterNodes {
         let mut c = ClusterNodes {
             nodes: Vec::new(),
             addrs: Vec::new(),
+            metrics_ports: (0..n)
+                .map(|_| {
+                    if metrics {
+                        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+                    } else {
+                        0
+                    }
+                })
+                .collect(),
             dirs: (0..n).map(|i| base.join(format!("node{i}"))).collect(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
@@ -362,6 +382,7 @@ impl ClusterNodes {
     fn spawn(&self, i: usize, port: u16, seed: Option<&str>) -> Proc {
         let dir = self.dirs[i].to_string_lossy().into_owned();
         let port = port.to_string();
+        let metrics = self.metrics_ports[i].to_string();
         let mut args: Vec<&str> = vec![
             "--bind",
             "127.0.0.1",
@@ -372,7 +393,7 @@ impl ClusterNodes {
             "--shards",
             "2",
             "--metrics-port",
-            "0",
+            &metrics,
             "--loglevel",
             "notice",
             "--cluster-enabled",
