@@ -4,7 +4,8 @@
 #   redis-cli -c, redis-cli --cluster check / info, redis-benchmark --cluster
 #   (a short run, then a saturating one of CLUSTER_SOAK seconds, default 60, during
 #   which no node may be declared failed), redis-py's RedisCluster, ioredis's Cluster
-#   and node-redis's createCluster (each writing and reading 10,000 keys).
+#   and node-redis's createCluster (each writing and reading 10,000 keys); then the
+#   side port's ring page in headless Chromium, before and after a node is killed.
 # Installs redis-tools when missing; the client libraries go into throwaway
 # directories. Exits non-zero on the first failure.
 set -euo pipefail
@@ -34,13 +35,18 @@ fail() {
     exit 1
 }
 
-# start_node N [SEED]: a node on a free port, its directory and log under $WORK;
-# sets PORTS[N].
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_node N [SEED]: a node on a free port (and its side HTTP port on another), its
+# directory and log under $WORK; sets PORTS[N] and HTTP_PORTS[N].
 PORTS=()
+HTTP_PORTS=()
 start_node() {
     local n=$1 seed=${2:-}
     mkdir -p "$WORK/node$n"
-    local args=(--bind 127.0.0.1 --port 0 --metrics-port 0 --threads 1 --cluster-enabled yes --dir "$WORK/node$n")
+    HTTP_PORTS[n]=$(free_port)
+    local args=(--bind 127.0.0.1 --port 0 --metrics-port "${HTTP_PORTS[n]}" --threads 1 --cluster-enabled yes
+        --dir "$WORK/node$n")
     [ -n "$seed" ] && args+=(--cluster-seeds "$seed")
     "$BIN" "${args[@]}" >"$WORK/node$n.log" 2>&1 &
     PIDS+=($!)
@@ -186,5 +192,34 @@ async function nodeRedis() {
 });
 JS
 (cd "$WORK/node" && timeout 120 node check.js "$P0") || fail "node cluster clients"
+
+# The ring page in headless Chromium: three nodes online, then one killed.
+if ! command -v chromium >/dev/null; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+page() { # page N NAME: the DOM of node N's ring page after its script ran, and a screenshot
+    local url="http://127.0.0.1:${HTTP_PORTS[$1]}/"
+    timeout 60 chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=3000 \
+        --window-size=900,520 --screenshot="$WORK/$2.png" "$url" >/dev/null 2>&1 || fail "screenshot $2"
+    timeout 60 chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=3000 --dump-dom "$url" \
+        2>/dev/null | grep -o '<tr [^>]*data-node="[^"]*"[^>]*>.*' | sed 's#</tr>#\n#g' | sed 's/<[^>]*>/ /g'
+}
+rows=$(page 0 before)
+[ "$(echo "$rows" | grep -c " online ")" = 3 ] || fail "ring page before: $rows"
+echo "$rows" | grep -q "127.0.0.1:${PORTS[2]} *online *16 *[0-9]" || fail "ring page row of node 2: $rows"
+kill -9 "${PIDS[2]}"
+for _ in $(seq 1 100); do
+    redis-cli -p "$P0" cluster nodes | grep -q "master,fail " && break
+    sleep 0.1
+done
+rows=$(page 0 after)
+echo "$rows" | grep -q "127.0.0.1:${PORTS[2]} *fail *16 *0 " || fail "ring page after the kill: $rows"
+[ "$(echo "$rows" | grep -c " online ")" = 2 ] || fail "ring page after the kill: $rows"
+for shot in before after; do
+    [ "$(stat -c %s "$WORK/$shot.png")" -gt 10000 ] || fail "screenshot $shot is empty"
+done
+cmp -s "$WORK/before.png" "$WORK/after.png" && fail "the ring page did not change after the kill"
+echo "ring page ok (before/after screenshots differ, the killed node shows failed with 0 slots)"
 
 echo "interop-cluster: all checks passed"

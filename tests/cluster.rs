@@ -402,4 +402,13 @@ fn the_key_api_forwards_to_the_owner_and_cluster_json_shows_the_ring() {
         ranges.iter().filter(|r| r["primary"] == id_1.as_str()).map(|r| r["keys"].as_u64().unwrap()).sum();
     assert_eq!(keys, 1, "the key written through node 0 lives on node 1");
     assert!(ranges.iter().filter(|r| r["primary"] != id_1.as_str()).all(|r| r["keys"].is_null()));
+
+    // The ring page is one self-contained document drawn from /cluster.
+    let (status, head, page) = http(c.metrics_ports[0], "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(page.contains("<svg") && page.contains("fetch(\"/cluster\""), "the page draws /cluster");
+    for external in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(!page.contains(external), "no external assets: {external}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The side HTTP port: `GET /metrics`, `GET /healthz`, `GET /readyz`, and (with
 //! `http-api yes`) the JSON key API `POST /set` and `GET /get?key=...`; in cluster mode
-//! `GET /cluster`, the cluster state as JSON.
+//! `GET /cluster`, the cluster state as JSON, and `GET /`, a self-contained page that
+//! draws the ring from it (`ring.html`, no external assets).
 //!
 //! HTTP/1.1 is hyper's, one request per connection. Bounds: at most
 //! [`MAX_CONNECTIONS`] requests at once (further connections are closed), request heads
@@ -124,6 +125,9 @@ async fn handle(server: Arc<Server>, api: ApiClient, req: Request<Incoming>) -> 
             text(StatusCode::SERVICE_UNAVAILABLE, "cluster state fail\n")
         }
         (true, _, "/readyz") => text(StatusCode::OK, "ready\n"),
+        (true, _, "/") if server.cluster.is_some() => {
+            respond(StatusCode::OK, "text/html; charset=utf-8", include_str!("ring.html"))
+        }
         (true, _, "/cluster") => match &server.cluster {
             Some(_) => {
                 let server = server.clone();
