@@ -208,7 +208,9 @@ scaling_section() {
 # with one I/O thread each, `redis-benchmark --cluster` on CPU 1 (SET and GET, -P 1
 # and -P 16, 100-byte values over 1M random keys). The clusters take turns, ROUNDS
 # times; prints the medians of ops/s and of requests per second of the three servers'
-# summed CPU time, with the slotcache/redis ratios.
+# summed CPU time, with the slotcache/redis ratios. Then slotcache's proxy port
+# (`cluster-proxy-port` on the first node; plain redis-benchmark, no --cluster) against
+# direct cluster access, as ops/s and their ratio.
 CL_BASE=${CL_BASE:-7800}
 cluster_section() {
     local work i port
@@ -222,6 +224,7 @@ cluster_section() {
         (( i > 0 )) && seed=(--cluster-seeds "127.0.0.1:$CL_BASE")
         taskset -c 0 target/release/slotcache --bind 127.0.0.1 --port "$port" --threads 1 --shards 1 \
             --metrics-port 0 --loglevel warning --cluster-enabled yes --dir "$work/sc$i" "${seed[@]}" \
+            --cluster-proxy-port $((CL_BASE + 20 + i)) \
             >"$OUT/cluster-sc$i.log" 2>&1 &
         PIDS+=($!); sc_pids+=($!)
         port=$((CL_BASE + 10 + i)); rd_ports+=("$port")
@@ -271,6 +274,23 @@ cluster_section() {
             rcm=$(printf "%s\n" "${rc[@]}" | median); scm=$(printf "%s\n" "${scpu[@]}" | median)
             awk -v c="${t^^} -P $pl" -v r="$r" -v s="$s" -v rc="$rcm" -v sc="$scm" \
                 'BEGIN {printf "%-12s %14.0f %14.0f %7.2f %16.0f %16.0f %7.2f\n", c, r, s, s / r, rc, sc, sc / rc}' \
+                | tee -a "$OUT/cluster.txt"
+        done
+    done
+    printf "\n%-12s %14s %14s %7s\n" "case" "direct ops/s" "proxy ops/s" "ratio" | tee -a "$OUT/cluster.txt"
+    for t in set get; do
+        for pl in 1 16; do
+            n=$(( pl > 1 ? 2000000 : 300000 ))
+            local ds=() ps=()
+            for _ in $(seq 1 "$ROUNDS"); do
+                ds+=("$(taskset -c 1 redis-benchmark --cluster -p "${sc_ports[0]}" -c 50 -r 1000000 -d 100 -P "$pl" -t "$t" \
+                    -n "$n" --csv 2>/dev/null | awk -F'","' '/"(SET|GET)/ {print $2}' | tail -1)")
+                ps+=("$(taskset -c 1 redis-benchmark -p $((CL_BASE + 20)) -c 50 -r 1000000 -d 100 -P "$pl" -t "$t" \
+                    -n "$n" --csv 2>/dev/null | awk -F'","' '/"(SET|GET)/ {print $2}' | tail -1)")
+            done
+            local d p
+            d=$(printf "%s\n" "${ds[@]}" | median); p=$(printf "%s\n" "${ps[@]}" | median)
+            awk -v c="${t^^} -P $pl" -v d="$d" -v p="$p" 'BEGIN {printf "%-12s %14.0f %14.0f %7.2f\n", c, d, p, p / d}' \
                 | tee -a "$OUT/cluster.txt"
         done
     done

@@ -4,7 +4,8 @@
 #   redis-cli -c, redis-cli --cluster check / info, redis-benchmark --cluster
 #   (a short run, then a saturating one of CLUSTER_SOAK seconds, default 60, during
 #   which no node may be declared failed), redis-py's RedisCluster, ioredis's Cluster
-#   and node-redis's createCluster (each writing and reading 10,000 keys); then the
+#   and node-redis's createCluster (each writing and reading 10,000 keys); the proxy
+#   port with redis-cli and redis-benchmark that know nothing of clusters; then the
 #   side port's ring page in headless Chromium, before and after a node is killed.
 # Installs redis-tools when missing; the client libraries go into throwaway
 # directories. Exits non-zero on the first failure.
@@ -41,12 +42,14 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 # directory and log under $WORK; sets PORTS[N] and HTTP_PORTS[N].
 PORTS=()
 HTTP_PORTS=()
+PROXY_PORTS=()
 start_node() {
     local n=$1 seed=${2:-}
     mkdir -p "$WORK/node$n"
     HTTP_PORTS[n]=$(free_port)
+    PROXY_PORTS[n]=$(free_port)
     local args=(--bind 127.0.0.1 --port 0 --metrics-port "${HTTP_PORTS[n]}" --threads 1 --cluster-enabled yes
-        --dir "$WORK/node$n")
+        --cluster-proxy-port "${PROXY_PORTS[n]}" --dir "$WORK/node$n")
     [ -n "$seed" ] && args+=(--cluster-seeds "$seed")
     "$BIN" "${args[@]}" >"$WORK/node$n.log" 2>&1 &
     PIDS+=($!)
@@ -192,6 +195,21 @@ async function nodeRedis() {
 });
 JS
 (cd "$WORK/node" && timeout 120 node check.js "$P0") || fail "node cluster clients"
+
+# The proxy port: clients that know nothing of clusters.
+PX=${PROXY_PORTS[1]}
+for i in $(seq 1 50); do
+    [ "$(redis-cli -p "$PX" set "px:$i" "v$i")" = "OK" ] || fail "redis-cli through the proxy: set px:$i"
+done
+[ "$(redis-cli -p "${PROXY_PORTS[2]}" get px:17)" = "v17" ] || fail "redis-cli through the proxy: get"
+[ "$(redis-cli -p "$PX" mget px:1 px:2 px:3 | tr '\n' ' ')" = "v1 v2 v3 " ] || fail "mget through the proxy"
+total=0
+for p in "${PORTS[@]}"; do total=$((total + $(redis-cli -p "$p" dbsize))); done
+[ "$(redis-cli -p "$PX" dbsize)" = "$total" ] || fail "dbsize through the proxy"
+out=$(timeout 120 redis-benchmark -p "$PX" -t set,get -n 100000 -P 16 -q 2>&1 | tr '\r' '\n') || fail "benchmark through the proxy: $out"
+echo "$out" | grep -q "^GET: .* requests per second" || fail "benchmark through the proxy: $out"
+echo "$out" | grep -qi "error" && fail "benchmark errors through the proxy: $out"
+echo "proxy port ok (redis-cli, redis-benchmark): $(echo "$out" | grep 'requests per second' | tr '\n' ' ')"
 
 # The ring page in headless Chromium: three nodes online, then one killed.
 if ! command -v chromium >/dev/null; then

@@ -59,6 +59,8 @@ pub struct ClusterSettings {
     pub allow_reads_when_down: bool,
     /// Shared secret peer connections authenticate with (empty: loopback peers only).
     pub secret: String,
+    /// The port of the proxy for clients that are not cluster-aware (0: off).
+    pub proxy_port: u16,
 }
 
 impl Default for ClusterSettings {
@@ -73,6 +75,7 @@ impl Default for ClusterSettings {
             require_full_coverage: true,
             allow_reads_when_down: false,
             secret: String::new(),
+            proxy_port: 0,
         }
     }
 }
@@ -183,7 +186,7 @@ directives! {
     "cluster-enabled" => false, "cluster-seeds" => false, "cluster-config-file" => false,
     "cluster-announce-ip" => true, "cluster-announce-port" => true, "cluster-node-timeout" => true,
     "cluster-require-full-coverage" => true, "cluster-allow-reads-when-down" => true,
-    "cluster-secret" => false,
+    "cluster-secret" => false, "cluster-proxy-port" => false,
 }
 
 pub const MAXMEMORY_POLICIES: &[&str] = &[
@@ -720,6 +723,7 @@ impl Config {
             "cluster-secret" => {
                 self.cluster.secret = if args.is_empty() { String::new() } else { single()?.to_string() }
             }
+            "cluster-proxy-port" => self.cluster.proxy_port = parse_num(single()?)?,
             _ => return Err(BAD_ARGS.into()),
         }
         Ok(())
@@ -795,6 +799,7 @@ impl Config {
             "cluster-require-full-coverage" => yes_no(self.cluster.require_full_coverage),
             "cluster-allow-reads-when-down" => yes_no(self.cluster.allow_reads_when_down),
             "cluster-secret" => self.cluster.secret.clone(),
+            "cluster-proxy-port" => self.cluster.proxy_port.to_string(),
             other => match inert(other) {
                 Some(k) => self.other.get(k.name).cloned().unwrap_or_else(|| k.default.to_string()),
                 None => return None,

@@ -412,3 +412,109 @@ fn the_key_api_forwards_to_the_owner_and_cluster_json_shows_the_ring() {
         assert!(!page.contains(external), "no external assets: {external}");
     }
 }
+
+#[test]
+fn the_proxy_port_stands_in_for_one_redis() {
+    let c = ClusterNodes::start_with_metrics(3, &[]);
+    let proxy = |i: usize| -> redis::Connection {
+        connect(format!("127.0.0.1:{}", c.proxy_ports[i]).parse().unwrap())
+    };
+    let mut p = proxy(0);
+    for i in 0..300 {
+        let () = redis::cmd("SET").arg(format!("px:{i}")).arg(i).query(&mut p).unwrap();
+    }
+    let v: i64 = redis::cmd("GET").arg("px:123").query(&mut proxy(1)).unwrap();
+    assert_eq!(v, 123, "any node's proxy serves any key");
+    let counts: Vec<usize> = (0..3).map(|i| redis::cmd("DBSIZE").query(&mut c.conn(i)).unwrap()).collect();
+    assert!(counts.iter().all(|&n| n > 50), "the keys went to their owners: {counts:?}");
+    let total: usize = redis::cmd("DBSIZE").query(&mut p).unwrap();
+    assert_eq!(total, counts.iter().sum::<usize>(), "DBSIZE sums every node");
+
+    // Multi-key commands are split per slot and put back together, in order.
+    let () =
+        redis::cmd("MSET").arg("a1").arg("1").arg("b2").arg("2").arg("c3").arg("3").query(&mut p).unwrap();
+    let got: Vec<Option<String>> =
+        redis::cmd("MGET").arg("c3").arg("missing").arg("a1").arg("b2").query(&mut p).unwrap();
+    assert_eq!(got, vec![Some("3".into()), None, Some("1".into()), Some("2".into())]);
+    let n: i64 = redis::cmd("EXISTS").arg("a1").arg("b2").arg("nope").arg("c3").query(&mut p).unwrap();
+    assert_eq!(n, 3);
+    let n: i64 = redis::cmd("DEL").arg("a1").arg("b2").arg("c3").query(&mut p).unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(
+        err(&mut p, redis::cmd("RENAME").arg("{x}1").arg("{y}1")),
+        "CROSSSLOT Keys in request don't hash to the same slot"
+    );
+
+    // KEYS and SCAN see every node's keys, each once.
+    let keys: Vec<String> = redis::cmd("KEYS").arg("px:*").query(&mut p).unwrap();
+    assert_eq!(keys.len(), 300);
+    let mut seen = HashSet::new();
+    let mut cursor = 0u64;
+    for _ in 0..10_000 {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("px:*")
+            .arg("COUNT")
+            .arg(50)
+            .query(&mut p)
+            .unwrap();
+        seen.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(cursor, 0, "the scan ended");
+    assert_eq!(seen.len(), 300);
+
+    // A transaction on one slot runs on its node; one across slots is refused.
+    let mut t = proxy(2);
+    let _: () = redis::cmd("MULTI").query(&mut t).unwrap();
+    let _: () = redis::cmd("SET").arg("{tx}a").arg(1).query(&mut t).unwrap();
+    let _: () = redis::cmd("INCR").arg("{tx}a").query(&mut t).unwrap();
+    let done: (String, i64) = redis::cmd("EXEC").query(&mut t).unwrap();
+    assert_eq!(done, ("OK".to_string(), 2));
+    let mut raw = Raw::connect(format!("127.0.0.1:{}", c.proxy_ports[2]).parse().unwrap());
+    raw.roundtrip(&req(&["MULTI"]), b"+OK\r\n");
+    raw.roundtrip(&req(&["SET", "{tx}a", "1"]), b"+QUEUED\r\n");
+    raw.roundtrip(
+        &req(&["SET", "{other}a", "1"]),
+        b"-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+    );
+    raw.roundtrip(&req(&["EXEC"]), b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+    raw.roundtrip(&req(&["SELECT", "1"]), b"-ERR SELECT is not allowed in cluster mode\r\n");
+
+    // BLPOP through one proxy, woken by a push made through another node's proxy.
+    let addr = format!("127.0.0.1:{}", c.proxy_ports[1]).parse().unwrap();
+    let blocked = in_background(move || {
+        let mut b = connect(addr);
+        redis::cmd("BLPOP")
+            .arg("queue")
+            .arg(5)
+            .query::<Option<(String, String)>>(&mut b)
+            .map_err(|e| error_text(&e))
+    });
+    blocked.assert_waiting(Duration::from_millis(300));
+    let () = redis::cmd("SET").arg("unrelated").arg(1).query(&mut proxy(1)).unwrap();
+    let _: i64 = redis::cmd("LPUSH").arg("queue").arg("job").query(&mut proxy(0)).unwrap();
+    assert_eq!(blocked.result(), Ok(Some(("queue".to_string(), "job".to_string()))));
+
+    // PUBLISH through one proxy reaches a subscriber on another.
+    let mut sub = proxy(1);
+    let mut ps = sub.as_pubsub();
+    ps.subscribe("px-news").unwrap();
+    let _: i64 = redis::cmd("PUBLISH").arg("px-news").arg("hi").query(&mut proxy(0)).unwrap();
+    let m = ps.get_message().unwrap();
+    assert_eq!(m.get_payload::<String>().unwrap(), "hi");
+    drop(ps);
+
+    // RESP3 after HELLO 3.
+    let mut r3 = Raw::connect(format!("127.0.0.1:{}", c.proxy_ports[0]).parse().unwrap());
+    r3.send(&req(&["HELLO", "3"]));
+    let hello = r3.read_until(b"modules\r\n*0\r\n");
+    assert!(hello.starts_with(b"%7\r\n"), "{}", String::from_utf8_lossy(&hello));
+    r3.roundtrip(&req(&["GET", "px:7"]), b"$1\r\n7\r\n");
+    r3.roundtrip(&req(&["MGET", "px:7", "nope"]), b"*2\r\n$1\r\n7\r\n_\r\n");
+    r3.roundtrip(&req(&["QUIT"]), b"+OK\r\n");
+}

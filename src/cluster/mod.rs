@@ -15,6 +15,7 @@
 pub mod membership;
 pub mod nodes_file;
 pub mod peer;
+pub mod proxy;
 pub mod ring;
 pub mod slot;
 pub mod state;

@@ -488,6 +488,18 @@ pub fn start(config: Config, opts: StartOptions) -> io::Result<ServerHandle> {
     if let Some((_, membership)) = membership {
         membership.spawn(server.clone())?;
     }
+    let proxy_port = server.config().cluster.proxy_port;
+    if server.cluster.is_some() && proxy_port != 0 {
+        let mut at = server.config().clone();
+        at.port = proxy_port;
+        let listeners = listener::bind_tcp(&at)?;
+        for l in &listeners {
+            if let Ok(a) = l.local_addr() {
+                tracing::info!("Cluster proxy listening on {a}");
+            }
+        }
+        crate::cluster::proxy::spawn(server.clone(), listeners)?;
+    }
     let acceptor = listener::Acceptor::new(server.clone(), senders, tcp, unix, metrics, opts);
     let acceptor = std::thread::Builder::new().name("slotcache-main".into()).spawn(move || acceptor.run())?;
     Ok(ServerHandle { server, addrs, unix_socket: unix_path, metrics_addr, io_threads, acceptor })

@@ -326,8 +326,9 @@ pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 
 pub struct ClusterNodes {
     pub nodes: Vec<Option<Proc>>,
     pub addrs: Vec<SocketAddr>,
-    /// Each node's metrics (side HTTP) port, when started with them.
+    /// Each node's metrics (side HTTP) port and proxy port, when started with them.
     pub metrics_ports: Vec<u16>,
+    pub proxy_ports: Vec<u16>,
     dirs: Vec<std::path::PathBuf>,
     extra: Vec<String>,
 }
@@ -342,7 +343,8 @@ impl ClusterNodes {
         ClusterNodes::start_nodes(n, extra, false)
     }
 
-    /// [`ClusterNodes::start`] with each node's side HTTP port on (`metrics_ports`).
+    /// [`ClusterNodes::start`] with each node's side HTTP port (`metrics_ports`) and
+    /// proxy port (`proxy_ports`) on.
     pub fn start_with_metrics(n: usize, extra: &[&str]) -> ClusterNodes {
         ClusterNodes::start_nodes(n, extra, true)
     }
@@ -356,15 +358,8 @@ impl ClusterNodes {
         let mut c = ClusterNodes {
             nodes: Vec::new(),
             addrs: Vec::new(),
-            metrics_ports: (0..n)
-                .map(|_| {
-                    if metrics {
-                        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-                    } else {
-                        0
-                    }
-                })
-                .collect(),
+            metrics_ports: (0..n).map(|_| if metrics { free_port() } else { 0 }).collect(),
+            proxy_ports: (0..n).map(|_| if metrics { free_port() } else { 0 }).collect(),
             dirs: (0..n).map(|i| base.join(format!("node{i}"))).collect(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
@@ -383,6 +378,7 @@ impl ClusterNodes {
         let dir = self.dirs[i].to_string_lossy().into_owned();
         let port = port.to_string();
         let metrics = self.metrics_ports[i].to_string();
+        let proxy = self.proxy_ports[i].to_string();
         let mut args: Vec<&str> = vec![
             "--bind",
             "127.0.0.1",
@@ -398,6 +394,8 @@ impl ClusterNodes {
             "notice",
             "--cluster-enabled",
             "yes",
+            "--cluster-proxy-port",
+            &proxy,
             "--dir",
             &dir,
         ];
@@ -513,6 +511,11 @@ pub fn slot_ranges(reply: redis::Value) -> Vec<(u16, u16, String, SocketAddr)> {
             (start, end, id, format!("{ip}:{port}").parse().unwrap())
         })
         .collect()
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 static NEXT_CLUSTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

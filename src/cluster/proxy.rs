@@ -1,0 +1,877 @@
+//! The proxy port (`cluster-proxy-port`): clients that know nothing about clusters use
+//! any node as if it were one Redis.
+//!
+//! Each request is sent to the node serving its key's slot, and the node's reply is
+//! returned as it came (RESP2 or RESP3). Ordinary commands share pooled upstream
+//! connections, one per node and RESP version, pipelined: replies come back in order
+//! and are matched to requests first in, first out ([`Upstream`]). A `-MOVED` reply is
+//! followed inside the proxy, never returned. Multi-key commands are split per slot
+//! and their replies put back together (`MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`,
+//! `TOUCH`; others across slots answer `-CROSSSLOT`), and keyspace-wide ones go to
+//! every node (`DBSIZE`, `KEYS`, `SCAN` with a cursor that names the node,
+//! `FLUSHALL`, `FLUSHDB`). What holds state on a connection gets connections of its
+//! own, so nothing leaks between clients: a blocking command runs on a connection
+//! pinned to the client; `MULTI` ... `EXEC` is queued here and sent whole, on a pinned
+//! connection, to the node of its keys (which must share a slot); a client that
+//! subscribes is tunnelled to one node for the rest of its life (PUBLISH reaches every
+//! node's subscribers). Upstream replies are delimited with the `redis-protocol` codec.
+//! Every queue, wait and redirect count here is bounded.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use super::slot::key_slot;
+use crate::command::table::{BLOCKING, table};
+use crate::protocol::request::{Limits, RequestParser, encode};
+use crate::server::Server;
+
+/// Requests waiting to be written to one upstream connection; more wait for room.
+const UPSTREAM_QUEUE: usize = 1024;
+/// `-MOVED` replies followed for one request before its last one is returned.
+const MAX_REDIRECTS: usize = 3;
+/// Bytes read from a client before its pending replies are written.
+const READ_CHUNK: usize = 64 * 1024;
+
+type Answer = oneshot::Receiver<Bytes>;
+
+/// One upstream connection: requests go in through `tx`, each with the sender its
+/// reply is delivered to, in order.
+struct Upstream {
+    tx: mpsc::Sender<(Bytes, oneshot::Sender<Bytes>)>,
+}
+
+impl Upstream {
+    /// Connects (lazily, in its task) to `addr`, speaking RESP3 when asked, and
+    /// authenticating with `password` when set.
+    fn open(addr: SocketAddr, resp3: bool, password: Option<String>, timeout: Duration) -> Upstream {
+        let (tx, rx) = mpsc::channel(UPSTREAM_QUEUE);
+        let handshake = Handshake { resp3, password, decode_resp3: resp3 };
+        tokio::spawn(upstream(addr, handshake, timeout, rx));
+        Upstream { tx }
+    }
+
+    /// A connection with no handshake of its own, for a client's HELLO or AUTH (whose
+    /// reply may be RESP3).
+    fn open_bare(addr: SocketAddr, timeout: Duration) -> Upstream {
+        let (tx, rx) = mpsc::channel(UPSTREAM_QUEUE);
+        let handshake = Handshake { resp3: false, password: None, decode_resp3: true };
+        tokio::spawn(upstream(addr, handshake, timeout, rx));
+        Upstream { tx }
+    }
+
+    /// Queues a request; its reply arrives on the returned receiver (an error reply if
+    /// the node cannot be reached).
+    async fn send(&self, request: Bytes) -> Answer {
+        let (tx, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError((_, tx))) = self.tx.send((request, tx)).await {
+            let _ = tx.send(Bytes::from_static(b"-ERR proxy: the node's connection closed\r\n"));
+        }
+        rx
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// The length of the first complete reply in `buf`, in RESP2 or RESP3.
+fn reply_len(buf: &[u8], resp3: bool) -> Result<Option<usize>, String> {
+    let found = if resp3 {
+        redis_protocol::resp3::decode::complete::decode_range(buf).map(|r| r.map(|(_, len)| len))
+    } else {
+        redis_protocol::resp2::decode::decode_range(buf).map(|r| r.map(|(_, len)| len))
+    };
+    found.map_err(|e| e.to_string())
+}
+
+/// The first line of a reply, without its type byte and CRLF.
+fn header(reply: &[u8]) -> Option<&[u8]> {
+    let end = reply.windows(2).position(|w| w == b"\r\n")?;
+    reply.get(1..end)
+}
+
+/// An integer reply's value.
+fn integer(reply: &[u8]) -> Option<i64> {
+    (reply.first() == Some(&b':')).then(|| std::str::from_utf8(header(reply)?).ok()?.parse().ok())?
+}
+
+/// The elements of an array (or RESP3 set) reply, each as it was encoded.
+fn items(reply: &[u8], resp3: bool) -> Option<Vec<&[u8]>> {
+    if !matches!(reply.first(), Some(b'*' | b'~')) {
+        return None;
+    }
+    let head = header(reply)?;
+    let n: usize = std::str::from_utf8(head).ok()?.parse().ok()?;
+    let mut rest = &reply[head.len() + 3..];
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = reply_len(rest, resp3).ok()??;
+        out.push(&rest[..len]);
+        rest = &rest[len..];
+    }
+    Some(out)
+}
+
+/// A bulk string reply's content.
+fn bulk(reply: &[u8]) -> Option<&[u8]> {
+    let head = header(reply)?;
+    let start = head.len() + 3;
+    let len: usize = std::str::from_utf8(head).ok()?.parse().ok()?;
+    (reply.first() == Some(&b'$')).then(|| reply.get(start..start + len))?
+}
+
+/// How an upstream connection starts: `HELLO 3` and/or AUTH, and how its replies are
+/// delimited.
+struct Handshake {
+    resp3: bool,
+    password: Option<String>,
+    decode_resp3: bool,
+}
+
+async fn upstream(
+    addr: SocketAddr,
+    Handshake { resp3, password, decode_resp3 }: Handshake,
+    timeout: Duration,
+    mut rx: mpsc::Receiver<(Bytes, oneshot::Sender<Bytes>)>,
+) {
+    let unreachable = |e: String| Bytes::from(format!("-ERR proxy: cannot reach {addr}: {e}\r\n"));
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return fail_all(&mut rx, unreachable(e.to_string())),
+        Err(_) => return fail_all(&mut rx, unreachable("timed out".into())),
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut read, mut write) = stream.into_split();
+    // The handshake's replies are read and dropped before any client's.
+    let mut handshake = Vec::new();
+    let mut skip = 0;
+    if resp3 {
+        let mut hello: Vec<&[u8]> = vec![b"HELLO", b"3"];
+        if let Some(p) = &password {
+            hello.extend([b"AUTH".as_slice(), b"default", p.as_bytes()]);
+        }
+        handshake.extend(encode(&hello));
+        skip += 1;
+    } else if let Some(p) = &password {
+        handshake.extend(encode(&[b"AUTH", p.as_bytes()]));
+        skip += 1;
+    }
+    let (order_tx, mut order_rx) = mpsc::unbounded_channel::<oneshot::Sender<Bytes>>();
+    let writer = async move {
+        if write.write_all(&handshake).await.is_err() {
+            return;
+        }
+        let mut batch = BytesMut::new();
+        while let Some((request, reply)) = rx.recv().await {
+            batch.extend_from_slice(&request);
+            let _ = order_tx.send(reply);
+            while batch.len() < READ_CHUNK {
+                match rx.try_recv() {
+                    Ok((request, reply)) => {
+                        batch.extend_from_slice(&request);
+                        let _ = order_tx.send(reply);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if write.write_all(&batch).await.is_err() {
+                return;
+            }
+            batch.clear();
+        }
+    };
+    let reader = async move {
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        loop {
+            loop {
+                match reply_len(&buf, decode_resp3) {
+                    Ok(Some(len)) => {
+                        let reply = buf.split_to(len).freeze();
+                        if skip > 0 {
+                            skip -= 1;
+                            continue;
+                        }
+                        match order_rx.recv().await {
+                            Some(tx) => {
+                                let _ = tx.send(reply);
+                            }
+                            None => return,
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => return,
+                }
+            }
+            match read.read_buf(&mut buf).await {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            }
+        }
+    };
+    // Either side ending ends the connection; what waits gets an error reply.
+    tokio::select! {
+        _ = writer => {}
+        _ = reader => {}
+    }
+}
+
+fn fail_all(rx: &mut mpsc::Receiver<(Bytes, oneshot::Sender<Bytes>)>, reply: Bytes) {
+    rx.close();
+    while let Ok((_, tx)) = rx.try_recv() {
+        let _ = tx.send(reply.clone());
+    }
+}
+
+/// The shared upstream connections of a proxy, by node and RESP version.
+#[derive(Default)]
+struct Pool {
+    conns: Mutex<HashMap<(SocketAddr, bool), Arc<Upstream>>>,
+}
+
+impl Pool {
+    fn get(
+        &self,
+        addr: SocketAddr,
+        resp3: bool,
+        password: Option<String>,
+        timeout: Duration,
+    ) -> Arc<Upstream> {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = conns.entry((addr, resp3));
+        let up = entry.or_insert_with(|| Arc::new(Upstream::open(addr, resp3, password.clone(), timeout)));
+        if up.is_closed() {
+            *up = Arc::new(Upstream::open(addr, resp3, password, timeout));
+        }
+        up.clone()
+    }
+}
+
+/// Starts the proxy on its own thread, serving the given listeners.
+pub fn spawn(server: Arc<Server>, listeners: Vec<std::net::TcpListener>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("slotcache-proxy".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!("cannot start the proxy runtime: {e}");
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let pool = Arc::new(Pool::default());
+            let mut tasks = tokio::task::JoinSet::new();
+            for l in listeners {
+                let Ok(l) = l.set_nonblocking(true).and_then(|_| tokio::net::TcpListener::from_std(l)) else {
+                    continue;
+                };
+                let (server, pool) = (server.clone(), pool.clone());
+                tasks.spawn(async move {
+                    loop {
+                        let accepted = tokio::select! {
+                            _ = server.shutdown.cancelled() => return,
+                            a = l.accept() => a,
+                        };
+                        if let Ok((s, _)) = accepted {
+                            let _ = s.set_nodelay(true);
+                            tokio::spawn(Client::new(server.clone(), pool.clone()).serve(s));
+                        }
+                    }
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+    })?;
+    Ok(())
+}
+
+/// What a request will answer: a reply already made, or one still to come.
+enum Pending {
+    Ready(Bytes),
+    /// From a node; followed on -MOVED (the request is kept for that).
+    Node {
+        request: Bytes,
+        answer: Answer,
+    },
+    /// Parts from several nodes to put back together.
+    Merge {
+        merge: Merge,
+        parts: Vec<Answer>,
+    },
+}
+
+enum Merge {
+    /// MGET: the keys' positions in each part, and how many keys in all.
+    Values { positions: Vec<Vec<usize>>, total: usize },
+    /// DEL, UNLINK, EXISTS, TOUCH, DBSIZE: integers summed.
+    Sum,
+    /// MSET, FLUSHALL, FLUSHDB: +OK when every part is, else the first error.
+    AllOk,
+    /// KEYS: the arrays joined.
+    Concat,
+    /// SCAN: node `node` of `nodes` answered; the next cursor names the node.
+    Scan { node: usize, nodes: usize },
+}
+
+/// A MULTI being queued here.
+struct Transaction {
+    queued: Vec<Vec<Bytes>>,
+    slot: Option<u16>,
+    aborted: bool,
+}
+
+struct Client {
+    server: Arc<Server>,
+    pool: Arc<Pool>,
+    resp3: bool,
+    authenticated: bool,
+    /// Connections of this client's own (blocking commands, transactions), by node.
+    pinned: HashMap<SocketAddr, Upstream>,
+    multi: Option<Transaction>,
+    /// Slot of the keys under WATCH.
+    watch_slot: Option<u16>,
+    /// QUIT: close once the replies so far are written.
+    quit: bool,
+}
+
+impl Client {
+    fn new(server: Arc<Server>, pool: Arc<Pool>) -> Client {
+        let authenticated = server.config().requirepass.is_empty();
+        Client {
+            server,
+            pool,
+            resp3: false,
+            authenticated,
+            pinned: HashMap::new(),
+            multi: None,
+            watch_slot: None,
+            quit: false,
+        }
+    }
+
+    fn cluster(&self) -> &super::Cluster {
+        self.server.cluster.as_deref().expect("the proxy runs in cluster mode")
+    }
+
+    fn password(&self) -> Option<String> {
+        let p = self.server.config().requirepass.clone();
+        (!p.is_empty()).then_some(p)
+    }
+
+    /// The address of the node serving `slot`, or this node's when none does.
+    fn owner(&self, slot: Option<u16>) -> SocketAddr {
+        let state = self.cluster().state();
+        let node = slot.and_then(|s| state.owner(s)).unwrap_or(state.myself);
+        let m = &state.members[node as usize];
+        SocketAddr::new(m.ip.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()), m.port)
+    }
+
+    /// Every node serving slots (this one first when it does).
+    fn serving_nodes(&self) -> Vec<SocketAddr> {
+        let state = self.cluster().state();
+        let mut nodes: Vec<u16> = state.ranges.iter().map(|r| r.primary).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
+            .into_iter()
+            .map(|n| {
+                let m = &state.members[n as usize];
+                SocketAddr::new(m.ip.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()), m.port)
+            })
+            .collect()
+    }
+
+    async fn to_node(&self, addr: SocketAddr, argv: &[Bytes]) -> Pending {
+        let request = Bytes::from(encode(&argv.iter().map(|a| &a[..]).collect::<Vec<_>>()));
+        let up = self.pool.get(addr, self.resp3, self.password(), self.cluster().node_timeout());
+        let answer = up.send(request.clone()).await;
+        Pending::Node { request, answer }
+    }
+
+    async fn pinned(&mut self, addr: SocketAddr, argv: &[&[u8]]) -> Answer {
+        let timeout = self.cluster().node_timeout();
+        let (resp3, password) = (self.resp3, self.password());
+        let up =
+            self.pinned.entry(addr).or_insert_with(|| Upstream::open(addr, resp3, password.clone(), timeout));
+        if up.is_closed() {
+            *up = Upstream::open(addr, resp3, password, timeout);
+        }
+        up.send(Bytes::from(encode(argv))).await
+    }
+
+    fn error(&self, text: &str) -> Pending {
+        Pending::Ready(Bytes::from(format!("-{text}\r\n")))
+    }
+
+    async fn serve(mut self, mut stream: TcpStream) {
+        let mut parser = RequestParser::new();
+        let mut rbuf = BytesMut::with_capacity(16 * 1024);
+        let max_bulk =
+            self.server.limits.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed) as usize;
+        loop {
+            match stream.read_buf(&mut rbuf).await {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            }
+            let mut pending = Vec::new();
+            loop {
+                let limits = Limits { max_bulk_len: max_bulk, authenticated: self.authenticated };
+                match parser.next(&mut rbuf, limits) {
+                    Ok(Some(argv)) => {
+                        let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+                        if matches!(name.as_str(), "subscribe" | "psubscribe" | "ssubscribe") {
+                            // Tunnelled from here on: what was read after it goes along.
+                            let out = self.resolve_all(pending).await;
+                            if stream.write_all(&out).await.is_err() {
+                                return;
+                            }
+                            return self.tunnel(stream, &argv, rbuf).await;
+                        }
+                        let p = self.route(&name, argv).await;
+                        pending.push(p);
+                        if self.quit {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let mut out = self.resolve_all(pending).await;
+                        out.extend_from_slice(format!("-{}\r\n", e.reply_text()).as_bytes());
+                        let _ = stream.write_all(&out).await;
+                        return;
+                    }
+                }
+            }
+            let out = self.resolve_all(pending).await;
+            if stream.write_all(&out).await.is_err() || self.quit {
+                return;
+            }
+        }
+    }
+
+    /// Decides where one request goes.
+    async fn route(&mut self, name: &str, argv: Vec<Bytes>) -> Pending {
+        if !self.authenticated && name != "auth" && name != "hello" {
+            return self.error("NOAUTH Authentication required.");
+        }
+        if self.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch") {
+            return self.queue(argv);
+        }
+        match name {
+            "quit" => {
+                self.quit = true;
+                return Pending::Ready(Bytes::from_static(b"+OK\r\n"));
+            }
+            "hello" | "auth" => return self.handshake(name, &argv).await,
+            "select" => {
+                return if &argv.get(1).map(|a| &a[..]).unwrap_or(b"") == b"0" {
+                    Pending::Ready(Bytes::from_static(b"+OK\r\n"))
+                } else {
+                    self.error("ERR SELECT is not allowed in cluster mode")
+                };
+            }
+            "multi" => {
+                if self.multi.is_some() {
+                    return self.error("ERR MULTI calls can not be nested");
+                }
+                self.multi = Some(Transaction { queued: Vec::new(), slot: self.watch_slot, aborted: false });
+                return Pending::Ready(Bytes::from_static(b"+OK\r\n"));
+            }
+            "discard" => {
+                if self.multi.take().is_none() {
+                    return self.error("ERR DISCARD without MULTI");
+                }
+                return self.unwatch_then(Bytes::from_static(b"+OK\r\n")).await;
+            }
+            "exec" => return self.exec().await,
+            "watch" => {
+                if self.multi.is_some() {
+                    return self.error("ERR WATCH inside MULTI is not allowed");
+                }
+                let Some(slot) = self.common_slot(&argv[1..]) else {
+                    return self.error(&crate::error::CROSSSLOT.to_string());
+                };
+                if self.watch_slot.is_some_and(|s| s != slot) {
+                    return self.error(&crate::error::CROSSSLOT.to_string());
+                }
+                self.watch_slot = Some(slot);
+                let addr = self.owner(Some(slot));
+                let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+                let answer = self.pinned(addr, &args).await;
+                return Pending::Node { request: Bytes::new(), answer };
+            }
+            "unwatch" => {
+                return self.unwatch_then(Bytes::from_static(b"+OK\r\n")).await;
+            }
+            "client" if argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"tracking")) => {
+                return self.error("ERR CLIENT TRACKING is not supported on the proxy port");
+            }
+            "dbsize" => return self.fan_out(&argv, Merge::Sum).await,
+            "keys" => return self.fan_out(&argv, Merge::Concat).await,
+            "flushall" | "flushdb" => return self.fan_out(&argv, Merge::AllOk).await,
+            "scan" => return self.scan(argv).await,
+            "mget" | "del" | "unlink" | "exists" | "touch" => return self.split(name, &argv, 1).await,
+            "mset" => return self.split(name, &argv, 2).await,
+            _ => {}
+        }
+        let t = table();
+        let Some(idx) = t.lookup(&argv[0]) else {
+            // Unknown here: the node says so in its own words.
+            let addr = self.owner(None);
+            return self.to_node(addr, &argv).await;
+        };
+        let spec = t.specs[idx];
+        let keys: Vec<Bytes> = spec.key_indices(&argv).map(|i| argv[i].clone()).collect();
+        let slot = if keys.is_empty() {
+            None
+        } else {
+            match self.common_slot(&keys) {
+                Some(s) => Some(s),
+                None => return self.error(&crate::error::CROSSSLOT.to_string()),
+            }
+        };
+        let addr = self.owner(slot);
+        if spec.has(BLOCKING) {
+            // A wait of its own, not in the shared line.
+            let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+            let answer = self.pinned(addr, &args).await;
+            return Pending::Node { request: Bytes::new(), answer };
+        }
+        self.to_node(addr, &argv).await
+    }
+
+    /// The one slot of these keys, if they share one.
+    fn common_slot(&self, keys: &[Bytes]) -> Option<u16> {
+        let first = key_slot(keys.first()?);
+        keys.iter().all(|k| key_slot(k) == first).then_some(first)
+    }
+
+    /// HELLO and AUTH: answered by this node on a connection of their own, and
+    /// remembered (the RESP version, being authenticated).
+    async fn handshake(&mut self, name: &str, argv: &[Bytes]) -> Pending {
+        let addr = self.owner(None);
+        let up = Upstream::open_bare(addr, self.cluster().node_timeout());
+        let reply = up.send(Bytes::from(encode(&argv.iter().map(|a| &a[..]).collect::<Vec<_>>()))).await;
+        let reply = reply.await.unwrap_or_else(|_| Bytes::from_static(b"-ERR proxy: no reply\r\n"));
+        if !reply.starts_with(b"-") {
+            if name == "hello" {
+                self.resp3 = argv.get(1).is_some_and(|v| &v[..] == b"3") || (argv.len() == 1 && self.resp3);
+            }
+            let gave_password = name == "auth" || argv.iter().any(|a| a.eq_ignore_ascii_case(b"auth"));
+            if gave_password {
+                self.authenticated = true;
+            }
+        }
+        Pending::Ready(reply)
+    }
+
+    fn queue(&mut self, argv: Vec<Bytes>) -> Pending {
+        let t = table();
+        let keys: Vec<Bytes> = match t.lookup(&argv[0]) {
+            Some(idx) => t.specs[idx].key_indices(&argv).map(|i| argv[i].clone()).collect(),
+            None => Vec::new(),
+        };
+        let multi = self.multi.as_mut().expect("queuing");
+        if !keys.is_empty() {
+            let first = key_slot(&keys[0]);
+            if keys.iter().any(|k| key_slot(k) != first) || multi.slot.is_some_and(|s| s != first) {
+                multi.aborted = true;
+                return self.error(&crate::error::CROSSSLOT.to_string());
+            }
+            multi.slot = Some(first);
+        }
+        multi.queued.push(argv);
+        Pending::Ready(Bytes::from_static(b"+QUEUED\r\n"))
+    }
+
+    /// EXEC: the queued commands go whole to the node of their slot, on this client's
+    /// own connection; only EXEC's reply comes back.
+    async fn exec(&mut self) -> Pending {
+        let Some(multi) = self.multi.take() else {
+            return self.error("ERR EXEC without MULTI");
+        };
+        if multi.aborted {
+            self.watch_slot = None;
+            return self.error("EXECABORT Transaction discarded because of previous errors.");
+        }
+        let addr = self.owner(multi.slot);
+        let mut skipped = Vec::new();
+        skipped.push(self.pinned(addr, &[b"MULTI"]).await);
+        for argv in &multi.queued {
+            let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+            skipped.push(self.pinned(addr, &args).await);
+        }
+        let answer = self.pinned(addr, &[b"EXEC"]).await;
+        self.watch_slot = None;
+        for s in skipped {
+            let _ = s.await;
+        }
+        Pending::Node { request: Bytes::new(), answer }
+    }
+
+    async fn unwatch_then(&mut self, reply: Bytes) -> Pending {
+        if let Some(slot) = self.watch_slot.take() {
+            let addr = self.owner(Some(slot));
+            let _ = self.pinned(addr, &[b"UNWATCH"]).await.await;
+        }
+        Pending::Ready(reply)
+    }
+
+    async fn fan_out(&self, argv: &[Bytes], merge: Merge) -> Pending {
+        let mut parts = Vec::new();
+        for addr in self.serving_nodes() {
+            if let Pending::Node { answer, .. } = self.to_node(addr, argv).await {
+                parts.push(answer);
+            }
+        }
+        Pending::Merge { merge, parts }
+    }
+
+    /// SCAN cursor ...: the cursor's low 10 bits name the node (in the serving order),
+    /// the rest is that node's cursor.
+    async fn scan(&self, mut argv: Vec<Bytes>) -> Pending {
+        let nodes = self.serving_nodes();
+        let Some(cursor) = argv.get(1).and_then(|c| std::str::from_utf8(c).ok()?.parse::<u64>().ok()) else {
+            return self.error("ERR invalid cursor");
+        };
+        let node = (cursor & 1023) as usize;
+        let Some(&addr) = nodes.get(node) else { return Pending::Ready(empty_scan()) };
+        argv[1] = Bytes::from((cursor >> 10).to_string());
+        match self.to_node(addr, &argv).await {
+            Pending::Node { answer, .. } => {
+                Pending::Merge { merge: Merge::Scan { node, nodes: nodes.len() }, parts: vec![answer] }
+            }
+            other => other,
+        }
+    }
+
+    /// MGET, MSET, DEL ...: one request per slot, to its node.
+    async fn split(&self, name: &str, argv: &[Bytes], step: usize) -> Pending {
+        if argv.len() < 1 + step || !(argv.len() - 1).is_multiple_of(step) {
+            return self.error(&format!("ERR wrong number of arguments for '{name}' command"));
+        }
+        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+        for (i, chunk) in argv[1..].chunks(step).enumerate() {
+            let slot = key_slot(&chunk[0]);
+            match groups.iter_mut().find(|g| g.0 == slot) {
+                Some(g) => g.1.push(i),
+                None => groups.push((slot, vec![i])),
+            }
+        }
+        let mut parts = Vec::new();
+        let mut positions = Vec::new();
+        for (slot, members) in groups {
+            let mut sub = vec![argv[0].clone()];
+            for &i in &members {
+                sub.extend_from_slice(&argv[1 + i * step..1 + (i + 1) * step]);
+            }
+            if let Pending::Node { answer, .. } = self.to_node(self.owner(Some(slot)), &sub).await {
+                parts.push(answer);
+            }
+            positions.push(members);
+        }
+        let total = (argv.len() - 1) / step;
+        let merge = match name {
+            "mget" => Merge::Values { positions, total },
+            "mset" => Merge::AllOk,
+            _ => Merge::Sum,
+        };
+        Pending::Merge { merge, parts }
+    }
+
+    /// Waits for every pending reply, in order; the bytes to write.
+    async fn resolve_all(&mut self, pending: Vec<Pending>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in pending {
+            out.extend_from_slice(&self.resolve(p).await);
+        }
+        out
+    }
+
+    async fn resolve(&mut self, p: Pending) -> Bytes {
+        let lost = || Bytes::from_static(b"-ERR proxy: the node's connection closed\r\n");
+        match p {
+            Pending::Ready(b) => b,
+            Pending::Node { mut request, answer } => {
+                let mut reply = answer.await.unwrap_or_else(|_| lost());
+                for _ in 0..MAX_REDIRECTS {
+                    let Some(addr) = moved_to(&reply) else { break };
+                    if request.is_empty() {
+                        break; // pinned: the client's own connection decides
+                    }
+                    let up = self.pool.get(addr, self.resp3, self.password(), self.cluster().node_timeout());
+                    reply = up.send(request.clone()).await.await.unwrap_or_else(|_| lost());
+                    request = if moved_to(&reply).is_some() { request } else { Bytes::new() };
+                }
+                reply
+            }
+            Pending::Merge { merge, parts } => {
+                let mut replies = Vec::with_capacity(parts.len());
+                for part in parts {
+                    replies.push(part.await.unwrap_or_else(|_| lost()));
+                }
+                merge_replies(merge, &replies, self.resp3)
+            }
+        }
+    }
+
+    /// A subscriber: its requests and the node's messages flow both ways unchanged,
+    /// to one node (SSUBSCRIBE: the node of its channels' slot) until either closes.
+    async fn tunnel(self, mut client: TcpStream, first: &[Bytes], rest: BytesMut) {
+        let slot =
+            if first[0].eq_ignore_ascii_case(b"ssubscribe") { self.common_slot(&first[1..]) } else { None };
+        let addr = self.owner(slot);
+        let Ok(Ok(mut node)) =
+            tokio::time::timeout(self.cluster().node_timeout(), TcpStream::connect(addr)).await
+        else {
+            let _ = client.write_all(format!("-ERR proxy: cannot reach {addr}\r\n").as_bytes()).await;
+            return;
+        };
+        let mut hello = Vec::new();
+        let mut skip = 0;
+        if self.resp3 || self.password().is_some() {
+            let mut args: Vec<Vec<u8>> =
+                vec![b"HELLO".to_vec(), if self.resp3 { b"3".to_vec() } else { b"2".to_vec() }];
+            if let Some(p) = self.password() {
+                args.extend([b"AUTH".to_vec(), b"default".to_vec(), p.into_bytes()]);
+            }
+            hello = encode(&args.iter().map(|a| &a[..]).collect::<Vec<_>>());
+            skip = 1;
+        }
+        hello.extend(encode(&first.iter().map(|a| &a[..]).collect::<Vec<_>>()));
+        hello.extend_from_slice(&rest);
+        if node.write_all(&hello).await.is_err() {
+            return;
+        }
+        // Drop the handshake's reply, then relay.
+        let mut buf = BytesMut::new();
+        while skip > 0 {
+            if node.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                return;
+            }
+            if let Ok(Some(len)) = reply_len(&buf, self.resp3) {
+                let _ = buf.split_to(len);
+                skip -= 1;
+            }
+        }
+        if client.write_all(&buf).await.is_err() {
+            return;
+        }
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut node).await;
+    }
+}
+
+fn empty_scan() -> Bytes {
+    Bytes::from_static(b"*2\r\n$1\r\n0\r\n*0\r\n")
+}
+
+/// The address in a `-MOVED slot ip:port` reply.
+fn moved_to(reply: &[u8]) -> Option<SocketAddr> {
+    let text = reply.strip_prefix(b"-MOVED ")?;
+    let text = std::str::from_utf8(text).ok()?.trim_end();
+    text.split(' ').nth(1)?.parse().ok()
+}
+
+/// Puts the parts of a split or fanned-out request back together.
+fn merge_replies(merge: Merge, replies: &[Bytes], resp3: bool) -> Bytes {
+    if let Some(e) = replies.iter().find(|r| r.starts_with(b"-")) {
+        return e.clone();
+    }
+    let unreadable = || Bytes::from_static(b"-ERR proxy: unreadable reply\r\n");
+    let mut out = BytesMut::new();
+    match merge {
+        Merge::Sum => {
+            let mut n = 0;
+            for r in replies {
+                let Some(v) = integer(r) else { return unreadable() };
+                n += v;
+            }
+            out.extend_from_slice(format!(":{n}\r\n").as_bytes());
+        }
+        Merge::AllOk => out.extend_from_slice(b"+OK\r\n"),
+        Merge::Concat => {
+            let mut all = Vec::new();
+            for r in replies {
+                let Some(i) = items(r, resp3) else { return unreadable() };
+                all.extend(i);
+            }
+            out.extend_from_slice(format!("*{}\r\n", all.len()).as_bytes());
+            all.iter().for_each(|i| out.extend_from_slice(i));
+        }
+        Merge::Values { positions, total } => {
+            let mut values: Vec<&[u8]> = vec![if resp3 { b"_\r\n" } else { b"$-1\r\n" }; total];
+            for (r, at) in replies.iter().zip(&positions) {
+                let Some(i) = items(r, resp3) else { return unreadable() };
+                for (v, &k) in i.into_iter().zip(at) {
+                    values[k] = v;
+                }
+            }
+            out.extend_from_slice(format!("*{total}\r\n").as_bytes());
+            values.iter().for_each(|v| out.extend_from_slice(v));
+        }
+        Merge::Scan { node, nodes } => {
+            let Some(parts) = replies.first().and_then(|r| items(r, resp3)).filter(|p| p.len() == 2) else {
+                return unreadable();
+            };
+            let inner = bulk(parts[0]).and_then(|c| std::str::from_utf8(c).ok()?.parse::<u64>().ok());
+            let next = match inner {
+                Some(0) | None if node + 1 < nodes => (node + 1) as u64,
+                Some(0) | None => 0,
+                Some(c) => (c << 10) | node as u64,
+            };
+            let next = next.to_string();
+            out.extend_from_slice(format!("*2\r\n${}\r\n{next}\r\n", next.len()).as_bytes());
+            out.extend_from_slice(parts[1]);
+        }
+    }
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_delimited_and_merged_in_both_protocols() {
+        let r2 = Bytes::from_static(b"*3\r\n$1\r\na\r\n$-1\r\n:5\r\n");
+        assert_eq!(reply_len(&r2, false), Ok(Some(r2.len())));
+        assert_eq!(reply_len(&r2[..5], false), Ok(None));
+        assert_eq!(items(&r2, false).unwrap(), vec![&b"$1\r\na\r\n"[..], b"$-1\r\n", b":5\r\n"]);
+        let r3 = Bytes::from_static(b"*2\r\n$1\r\nb\r\n_\r\n");
+        assert_eq!(reply_len(&r3, true), Ok(Some(r3.len())));
+        // MGET k0 k1 k2 split as [k2, k0] and [k1].
+        let merged = merge_replies(
+            Merge::Values { positions: vec![vec![2, 0], vec![1]], total: 3 },
+            &[Bytes::from_static(b"*2\r\n$1\r\nc\r\n$-1\r\n"), Bytes::from_static(b"*1\r\n$1\r\nb\r\n")],
+            false,
+        );
+        assert_eq!(&merged[..], b"*3\r\n$-1\r\n$1\r\nb\r\n$1\r\nc\r\n");
+        let sum =
+            merge_replies(Merge::Sum, &[Bytes::from_static(b":2\r\n"), Bytes::from_static(b":3\r\n")], false);
+        assert_eq!(&sum[..], b":5\r\n");
+        let scan = merge_replies(
+            Merge::Scan { node: 1, nodes: 3 },
+            &[Bytes::from_static(b"*2\r\n$2\r\n17\r\n*1\r\n$1\r\nk\r\n")],
+            false,
+        );
+        assert_eq!(&scan[..], format!("*2\r\n$5\r\n{}\r\n*1\r\n$1\r\nk\r\n", (17 << 10) | 1).as_bytes());
+        let done = merge_replies(
+            Merge::Scan { node: 2, nodes: 3 },
+            &[Bytes::from_static(b"*2\r\n$1\r\n0\r\n*0\r\n")],
+            false,
+        );
+        assert_eq!(&done[..], b"*2\r\n$1\r\n0\r\n*0\r\n");
+        let err = merge_replies(
+            Merge::AllOk,
+            &[Bytes::from_static(b"+OK\r\n"), Bytes::from_static(b"-ERR x\r\n")],
+            false,
+        );
+        assert_eq!(&err[..], b"-ERR x\r\n");
+        assert_eq!(moved_to(b"-MOVED 12 127.0.0.1:7001\r\n"), Some("127.0.0.1:7001".parse().unwrap()));
+    }
+}
