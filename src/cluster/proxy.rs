@@ -40,11 +40,13 @@ const MAX_REDIRECTS: usize = 3;
 const READ_CHUNK: usize = 64 * 1024;
 
 type Answer = oneshot::Receiver<Bytes>;
+/// Requests written to an upstream connection together, each with where its reply goes.
+type Batch = Vec<(Bytes, oneshot::Sender<Bytes>)>;
 
 /// One upstream connection: requests go in through `tx`, each with the sender its
 /// reply is delivered to, in order.
 struct Upstream {
-    tx: mpsc::Sender<(Bytes, oneshot::Sender<Bytes>)>,
+    tx: mpsc::Sender<Batch>,
 }
 
 impl Upstream {
@@ -70,10 +72,17 @@ impl Upstream {
     /// the node cannot be reached).
     async fn send(&self, request: Bytes) -> Answer {
         let (tx, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError((_, tx))) = self.tx.send((request, tx)).await {
-            let _ = tx.send(Bytes::from_static(b"-ERR proxy: the node's connection closed\r\n"));
-        }
+        self.send_batch(vec![(request, tx)]).await;
         rx
+    }
+
+    /// Queues several requests at once (a client's pipeline to one node).
+    async fn send_batch(&self, batch: Batch) {
+        if let Err(mpsc::error::SendError(batch)) = self.tx.send(batch).await {
+            for (_, tx) in batch {
+                let _ = tx.send(Bytes::from_static(b"-ERR proxy: the node's connection closed\r\n"));
+            }
+        }
     }
 
     fn is_closed(&self) -> bool {
@@ -139,7 +148,7 @@ async fn upstream(
     addr: SocketAddr,
     Handshake { resp3, password, decode_resp3 }: Handshake,
     timeout: Duration,
-    mut rx: mpsc::Receiver<(Bytes, oneshot::Sender<Bytes>)>,
+    mut rx: mpsc::Receiver<Batch>,
 ) {
     let unreachable = |e: String| Bytes::from(format!("-ERR proxy: cannot reach {addr}: {e}\r\n"));
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
@@ -169,14 +178,18 @@ async fn upstream(
             return;
         }
         let mut batch = BytesMut::new();
-        while let Some((request, reply)) = rx.recv().await {
-            batch.extend_from_slice(&request);
-            let _ = order_tx.send(reply);
+        while let Some(requests) = rx.recv().await {
+            for (request, reply) in requests {
+                batch.extend_from_slice(&request);
+                let _ = order_tx.send(reply);
+            }
             while batch.len() < READ_CHUNK {
                 match rx.try_recv() {
-                    Ok((request, reply)) => {
-                        batch.extend_from_slice(&request);
-                        let _ = order_tx.send(reply);
+                    Ok(requests) => {
+                        for (request, reply) in requests {
+                            batch.extend_from_slice(&request);
+                            let _ = order_tx.send(reply);
+                        }
                     }
                     Err(_) => break,
                 }
@@ -222,10 +235,12 @@ async fn upstream(
     }
 }
 
-fn fail_all(rx: &mut mpsc::Receiver<(Bytes, oneshot::Sender<Bytes>)>, reply: Bytes) {
+fn fail_all(rx: &mut mpsc::Receiver<Batch>, reply: Bytes) {
     rx.close();
-    while let Ok((_, tx)) = rx.try_recv() {
-        let _ = tx.send(reply.clone());
+    while let Ok(batch) = rx.try_recv() {
+        for (_, tx) in batch {
+            let _ = tx.send(reply.clone());
+        }
     }
 }
 
@@ -337,20 +352,36 @@ struct Client {
     watch_slot: Option<u16>,
     /// QUIT: close once the replies so far are written.
     quit: bool,
+    /// Requests of the batch being read, per pooled connection, not yet sent.
+    staged: HashMap<SocketAddr, (Arc<Upstream>, Batch)>,
+    /// `requirepass`, for the connections this client opens.
+    password: Option<String>,
+    timeout: Duration,
+    /// The cluster state routing the batch being read, and its members' addresses.
+    state: Arc<super::state::ClusterState>,
+    addrs: Vec<SocketAddr>,
 }
 
 impl Client {
     fn new(server: Arc<Server>, pool: Arc<Pool>) -> Client {
-        let authenticated = server.config().requirepass.is_empty();
+        let password = Some(server.config().requirepass.clone()).filter(|p| !p.is_empty());
+        let cluster = server.cluster.as_deref().expect("the proxy runs in cluster mode");
+        let (timeout, state) = (cluster.node_timeout(), cluster.state());
+        let addrs = addresses(&state);
         Client {
+            authenticated: password.is_none(),
+            password,
+            timeout,
+            state,
+            addrs,
             server,
             pool,
             resp3: false,
-            authenticated,
             pinned: HashMap::new(),
             multi: None,
             watch_slot: None,
             quit: false,
+            staged: HashMap::new(),
         }
     }
 
@@ -359,42 +390,55 @@ impl Client {
     }
 
     fn password(&self) -> Option<String> {
-        let p = self.server.config().requirepass.clone();
-        (!p.is_empty()).then_some(p)
+        self.password.clone()
+    }
+
+    /// Takes the cluster state now, for the batch about to be read.
+    fn refresh(&mut self) {
+        let state = self.cluster().state();
+        if !Arc::ptr_eq(&state, &self.state) {
+            self.addrs = addresses(&state);
+            self.state = state;
+        }
     }
 
     /// The address of the node serving `slot`, or this node's when none does.
     fn owner(&self, slot: Option<u16>) -> SocketAddr {
-        let state = self.cluster().state();
-        let node = slot.and_then(|s| state.owner(s)).unwrap_or(state.myself);
-        let m = &state.members[node as usize];
-        SocketAddr::new(m.ip.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()), m.port)
+        let node = slot.and_then(|s| self.state.owner(s)).unwrap_or(self.state.myself);
+        self.addrs[node as usize]
     }
 
-    /// Every node serving slots (this one first when it does).
+    /// Every node serving slots, in id order.
     fn serving_nodes(&self) -> Vec<SocketAddr> {
-        let state = self.cluster().state();
-        let mut nodes: Vec<u16> = state.ranges.iter().map(|r| r.primary).collect();
+        let mut nodes: Vec<u16> = self.state.ranges.iter().map(|r| r.primary).collect();
         nodes.sort_unstable();
         nodes.dedup();
-        nodes
-            .into_iter()
-            .map(|n| {
-                let m = &state.members[n as usize];
-                SocketAddr::new(m.ip.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()), m.port)
-            })
-            .collect()
+        nodes.into_iter().map(|n| self.addrs[n as usize]).collect()
     }
 
-    async fn to_node(&self, addr: SocketAddr, argv: &[Bytes]) -> Pending {
-        let request = Bytes::from(encode(&argv.iter().map(|a| &a[..]).collect::<Vec<_>>()));
-        let up = self.pool.get(addr, self.resp3, self.password(), self.cluster().node_timeout());
-        let answer = up.send(request.clone()).await;
+    /// Stages a request for the node's pooled connection; the batch goes out whole
+    /// before its replies are awaited ([`Client::flush`]).
+    async fn stage(&mut self, addr: SocketAddr, argv: &[Bytes]) -> Pending {
+        let request = encode_request(argv);
+        let (tx, answer) = oneshot::channel();
+        let (resp3, timeout, pool, password) = (self.resp3, self.timeout, &self.pool, &self.password);
+        let staged = self
+            .staged
+            .entry(addr)
+            .or_insert_with(|| (pool.get(addr, resp3, password.clone(), timeout), Vec::new()));
+        staged.1.push((request.clone(), tx));
         Pending::Node { request, answer }
     }
 
+    /// Sends every staged batch.
+    async fn flush(&mut self) {
+        for (_, (up, batch)) in self.staged.drain() {
+            up.send_batch(batch).await;
+        }
+    }
+
     async fn pinned(&mut self, addr: SocketAddr, argv: &[&[u8]]) -> Answer {
-        let timeout = self.cluster().node_timeout();
+        let timeout = self.timeout;
         let (resp3, password) = (self.resp3, self.password());
         let up =
             self.pinned.entry(addr).or_insert_with(|| Upstream::open(addr, resp3, password.clone(), timeout));
@@ -419,12 +463,14 @@ impl Client {
                 _ => return,
             }
             let mut pending = Vec::new();
+            self.refresh();
             loop {
                 let limits = Limits { max_bulk_len: max_bulk, authenticated: self.authenticated };
                 match parser.next(&mut rbuf, limits) {
                     Ok(Some(argv)) => {
-                        let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
-                        if matches!(name.as_str(), "subscribe" | "psubscribe" | "ssubscribe") {
+                        let mut lower = [0u8; 24];
+                        let name = lowercase(&argv[0], &mut lower);
+                        if matches!(name, "subscribe" | "psubscribe" | "ssubscribe") {
                             // Tunnelled from here on: what was read after it goes along.
                             let out = self.resolve_all(pending).await;
                             if stream.write_all(&out).await.is_err() {
@@ -432,7 +478,19 @@ impl Client {
                             }
                             return self.tunnel(stream, &argv, rbuf).await;
                         }
-                        let p = self.route(&name, argv).await;
+                        if barrier(name, &argv) {
+                            // A client's commands run in its order even across
+                            // connections: what came before is answered first, and
+                            // this one before anything after it is sent.
+                            let mut out = self.resolve_all(std::mem::take(&mut pending)).await;
+                            let p = self.route(name, argv).await;
+                            out.extend_from_slice(&self.resolve(p).await);
+                            if stream.write_all(&out).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        let p = self.route(name, argv).await;
                         pending.push(p);
                         if self.quit {
                             break;
@@ -523,7 +581,7 @@ impl Client {
         let Some(idx) = t.lookup(&argv[0]) else {
             // Unknown here: the node says so in its own words.
             let addr = self.owner(None);
-            return self.to_node(addr, &argv).await;
+            return self.stage(addr, &argv).await;
         };
         let spec = t.specs[idx];
         let keys: Vec<Bytes> = spec.key_indices(&argv).map(|i| argv[i].clone()).collect();
@@ -542,20 +600,20 @@ impl Client {
             let answer = self.pinned(addr, &args).await;
             return Pending::Node { request: Bytes::new(), answer };
         }
-        self.to_node(addr, &argv).await
+        self.stage(addr, &argv).await
     }
 
     /// The one slot of these keys, if they share one.
     fn common_slot(&self, keys: &[Bytes]) -> Option<u16> {
         let first = key_slot(keys.first()?);
-        keys.iter().all(|k| key_slot(k) == first).then_some(first)
+        keys[1..].iter().all(|k| key_slot(k) == first).then_some(first)
     }
 
     /// HELLO and AUTH: answered by this node on a connection of their own, and
     /// remembered (the RESP version, being authenticated).
     async fn handshake(&mut self, name: &str, argv: &[Bytes]) -> Pending {
         let addr = self.owner(None);
-        let up = Upstream::open_bare(addr, self.cluster().node_timeout());
+        let up = Upstream::open_bare(addr, self.timeout);
         let reply = up.send(Bytes::from(encode(&argv.iter().map(|a| &a[..]).collect::<Vec<_>>()))).await;
         let reply = reply.await.unwrap_or_else(|_| Bytes::from_static(b"-ERR proxy: no reply\r\n"));
         if !reply.starts_with(b"-") {
@@ -622,10 +680,10 @@ impl Client {
         Pending::Ready(reply)
     }
 
-    async fn fan_out(&self, argv: &[Bytes], merge: Merge) -> Pending {
+    async fn fan_out(&mut self, argv: &[Bytes], merge: Merge) -> Pending {
         let mut parts = Vec::new();
         for addr in self.serving_nodes() {
-            if let Pending::Node { answer, .. } = self.to_node(addr, argv).await {
+            if let Pending::Node { answer, .. } = self.stage(addr, argv).await {
                 parts.push(answer);
             }
         }
@@ -634,7 +692,7 @@ impl Client {
 
     /// SCAN cursor ...: the cursor's low 10 bits name the node (in the serving order),
     /// the rest is that node's cursor.
-    async fn scan(&self, mut argv: Vec<Bytes>) -> Pending {
+    async fn scan(&mut self, mut argv: Vec<Bytes>) -> Pending {
         let nodes = self.serving_nodes();
         let Some(cursor) = argv.get(1).and_then(|c| std::str::from_utf8(c).ok()?.parse::<u64>().ok()) else {
             return self.error("ERR invalid cursor");
@@ -642,7 +700,7 @@ impl Client {
         let node = (cursor & 1023) as usize;
         let Some(&addr) = nodes.get(node) else { return Pending::Ready(empty_scan()) };
         argv[1] = Bytes::from((cursor >> 10).to_string());
-        match self.to_node(addr, &argv).await {
+        match self.stage(addr, &argv).await {
             Pending::Node { answer, .. } => {
                 Pending::Merge { merge: Merge::Scan { node, nodes: nodes.len() }, parts: vec![answer] }
             }
@@ -651,7 +709,7 @@ impl Client {
     }
 
     /// MGET, MSET, DEL ...: one request per slot, to its node.
-    async fn split(&self, name: &str, argv: &[Bytes], step: usize) -> Pending {
+    async fn split(&mut self, name: &str, argv: &[Bytes], step: usize) -> Pending {
         if argv.len() < 1 + step || !(argv.len() - 1).is_multiple_of(step) {
             return self.error(&format!("ERR wrong number of arguments for '{name}' command"));
         }
@@ -670,7 +728,7 @@ impl Client {
             for &i in &members {
                 sub.extend_from_slice(&argv[1 + i * step..1 + (i + 1) * step]);
             }
-            if let Pending::Node { answer, .. } = self.to_node(self.owner(Some(slot)), &sub).await {
+            if let Pending::Node { answer, .. } = self.stage(self.owner(Some(slot)), &sub).await {
                 parts.push(answer);
             }
             positions.push(members);
@@ -686,6 +744,7 @@ impl Client {
 
     /// Waits for every pending reply, in order; the bytes to write.
     async fn resolve_all(&mut self, pending: Vec<Pending>) -> Vec<u8> {
+        self.flush().await;
         let mut out = Vec::new();
         for p in pending {
             out.extend_from_slice(&self.resolve(p).await);
@@ -704,7 +763,7 @@ impl Client {
                     if request.is_empty() {
                         break; // pinned: the client's own connection decides
                     }
-                    let up = self.pool.get(addr, self.resp3, self.password(), self.cluster().node_timeout());
+                    let up = self.pool.get(addr, self.resp3, self.password(), self.timeout);
                     reply = up.send(request.clone()).await.await.unwrap_or_else(|_| lost());
                     request = if moved_to(&reply).is_some() { request } else { Bytes::new() };
                 }
@@ -726,9 +785,7 @@ impl Client {
         let slot =
             if first[0].eq_ignore_ascii_case(b"ssubscribe") { self.common_slot(&first[1..]) } else { None };
         let addr = self.owner(slot);
-        let Ok(Ok(mut node)) =
-            tokio::time::timeout(self.cluster().node_timeout(), TcpStream::connect(addr)).await
-        else {
+        let Ok(Ok(mut node)) = tokio::time::timeout(self.timeout, TcpStream::connect(addr)).await else {
             let _ = client.write_all(format!("-ERR proxy: cannot reach {addr}\r\n").as_bytes()).await;
             return;
         };
@@ -764,6 +821,48 @@ impl Client {
         }
         let _ = tokio::io::copy_bidirectional(&mut client, &mut node).await;
     }
+}
+
+/// Members' client addresses, by index.
+fn addresses(state: &super::state::ClusterState) -> Vec<SocketAddr> {
+    let local = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
+    state.members.iter().map(|m| SocketAddr::new(m.ip.parse().unwrap_or(local), m.port)).collect()
+}
+
+/// A request as RESP, written once into one buffer.
+fn encode_request(argv: &[Bytes]) -> Bytes {
+    let mut out = BytesMut::with_capacity(16 + argv.iter().map(|a| a.len() + 16).sum::<usize>());
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(b"*");
+    out.extend_from_slice(n.format(argv.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in argv {
+        out.extend_from_slice(b"$");
+        out.extend_from_slice(n.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.freeze()
+}
+
+/// A command name in lower case, in `buf`; empty for a name longer than it (no
+/// command the proxy handles itself).
+fn lowercase<'b>(name: &[u8], buf: &'b mut [u8; 24]) -> &'b str {
+    if name.len() > buf.len() {
+        return "";
+    }
+    let out = &mut buf[..name.len()];
+    out.copy_from_slice(name);
+    out.make_ascii_lowercase();
+    std::str::from_utf8(out).unwrap_or("")
+}
+
+/// Commands that run on the client's own connections (EXEC, WATCH, blocking ones):
+/// they are ordered with the client's other commands by waiting.
+fn barrier(name: &str, argv: &[Bytes]) -> bool {
+    matches!(name, "exec" | "watch" | "unwatch" | "discard")
+        || table().lookup(&argv[0]).is_some_and(|i| table().specs[i].has(BLOCKING))
 }
 
 fn empty_scan() -> Bytes {
