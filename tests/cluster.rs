@@ -517,4 +517,15 @@ fn the_proxy_port_stands_in_for_one_redis() {
     r3.roundtrip(&req(&["GET", "px:7"]), b"$1\r\n7\r\n");
     r3.roundtrip(&req(&["MGET", "px:7", "nope"]), b"*2\r\n$1\r\n7\r\n_\r\n");
     r3.roundtrip(&req(&["QUIT"]), b"+OK\r\n");
+
+    // Counted and timed on the node whose proxy answered.
+    let (_, _, metrics) = http(c.metrics_ports[0], "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let value = |name: &str| -> f64 {
+        let line =
+            metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let proxied = value("slotcache_cluster_proxied_commands_total");
+    assert!(proxied >= 300.0, "{proxied}");
+    assert_eq!(value("slotcache_cluster_proxy_duration_seconds_count"), proxied);
 }

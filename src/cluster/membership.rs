@@ -639,6 +639,18 @@ impl Membership {
                 .iter()
                 .zip(&next.members)
                 .any(|(a, b)| a.health != b.health || a.tokens != b.tokens);
+        for m in &next.members {
+            let Some(before) = previous.members.iter().find(|p| p.id == m.id) else { continue };
+            match (before.health, m.health) {
+                (Health::Online, Health::Suspect) => {
+                    tracing::warn!("Cluster: node {} {}:{} is suspected (fail?)", m.id, m.ip, m.port)
+                }
+                (Health::Suspect, Health::Online) => {
+                    tracing::info!("Cluster: node {} {}:{} answers again", m.id, m.ip, m.port)
+                }
+                _ => {}
+            }
+        }
         self.cluster.publish(next);
         if !lost.is_empty() {
             let dropped = server.keyspace.drop_slots(&lost);

@@ -66,6 +66,21 @@ pub struct ClusterStats {
     pub redirects_moved: AtomicU64,
     pub redirects_crossslot: AtomicU64,
     pub redirects_down: AtomicU64,
+    /// Commands answered through the proxy port, and how long each took (µs buckets
+    /// of `metrics::names::COMMAND_BUCKETS_US`, the last one unbounded).
+    pub proxied: AtomicU64,
+    pub proxy_buckets: [AtomicU64; 22],
+    pub proxy_sum_us: AtomicU64,
+}
+
+impl ClusterStats {
+    /// One command answered through the proxy after `micros`.
+    pub fn record_proxied(&self, micros: u64) {
+        self.proxied.fetch_add(1, Relaxed);
+        self.proxy_sum_us.fetch_add(micros, Relaxed);
+        let i = crate::metrics::names::bucket_index(&crate::metrics::names::COMMAND_BUCKETS_US, micros);
+        self.proxy_buckets[i].fetch_add(1, Relaxed);
+    }
 }
 
 pub struct Cluster {

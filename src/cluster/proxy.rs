@@ -463,6 +463,7 @@ impl Client {
                 _ => return,
             }
             let mut pending = Vec::new();
+            let read_at = std::time::Instant::now();
             self.refresh();
             loop {
                 let limits = Limits { max_bulk_len: max_bulk, authenticated: self.authenticated };
@@ -488,6 +489,7 @@ impl Client {
                             if stream.write_all(&out).await.is_err() {
                                 return;
                             }
+                            self.record(read_at);
                             continue;
                         }
                         let p = self.route(name, argv).await;
@@ -505,7 +507,11 @@ impl Client {
                     }
                 }
             }
+            let count = pending.len();
             let out = self.resolve_all(pending).await;
+            for _ in 0..count {
+                self.record(read_at);
+            }
             if stream.write_all(&out).await.is_err() || self.quit {
                 return;
             }
@@ -750,6 +756,11 @@ impl Client {
             out.extend_from_slice(&self.resolve(p).await);
         }
         out
+    }
+
+    /// Counts a command answered through the proxy, timed from when its batch was read.
+    fn record(&self, since: std::time::Instant) {
+        self.cluster().stats.record_proxied(since.elapsed().as_micros() as u64);
     }
 
     async fn resolve(&mut self, p: Pending) -> Bytes {

@@ -194,6 +194,18 @@ pub fn render(server: &Server) -> String {
             w.sum_us.load(Relaxed),
         );
     }
+    if let Some(cluster) = &server.cluster {
+        let st = &cluster.stats;
+        let counts: Vec<u64> = st.proxy_buckets.iter().map(|b| b.load(Relaxed)).collect();
+        e.header(&CLUSTER_PROXY_DURATION);
+        e.histogram(
+            &CLUSTER_PROXY_DURATION,
+            &[],
+            &COMMAND_BUCKETS_US,
+            &counts,
+            st.proxy_sum_us.load(Relaxed),
+        );
+    }
     e.out
 }
 
@@ -228,4 +240,5 @@ fn cluster_metrics(cluster: &crate::cluster::Cluster) {
     }
     set(&CLUSTER_MESSAGE_BYTES, label("direction", "sent"), st.bytes_sent.load(Relaxed));
     set(&CLUSTER_MESSAGE_BYTES, label("direction", "received"), st.bytes_received.load(Relaxed));
+    set(&CLUSTER_PROXIED, vec![], st.proxied.load(Relaxed));
 }

@@ -78,6 +78,8 @@ metrics! {
     CLUSTER_REDIRECTS = "slotcache_cluster_redirects_total", Counter, "Commands refused before running, by kind (moved, crossslot, clusterdown).";
     CLUSTER_MESSAGES = "slotcache_cluster_messages_total", Counter, "Peer messages by direction and kind (swim, heartbeat).";
     CLUSTER_MESSAGE_BYTES = "slotcache_cluster_message_bytes_total", Counter, "Bytes of SWIM messages by direction.";
+    CLUSTER_PROXIED = "slotcache_cluster_proxied_commands_total", Counter, "Commands answered through the proxy port.";
+    CLUSTER_PROXY_DURATION = "slotcache_cluster_proxy_duration_seconds", Histogram, "Time from reading a proxied command to having its reply.";
 }
 
 /// Upper bounds (microseconds) of the command duration histogram: powers of two from
