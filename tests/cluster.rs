@@ -218,6 +218,13 @@ fn a_killed_nodes_slots_are_served_empty_and_it_returns_with_its_id() {
             .map_err(|e| error_text(&e))
     });
     blocked.assert_waiting(Duration::from_millis(300));
+    // So is a subscriber of a shard channel of those slots: it is told to go.
+    let channel = format!("{{{on_2}}}ch");
+    let mut sub = Raw::connect(c.addrs[heir]);
+    sub.roundtrip(
+        &req(&["SSUBSCRIBE", &channel]),
+        format!("*3\r\n$10\r\nssubscribe\r\n${}\r\n{channel}\r\n:1\r\n", channel.len()).as_bytes(),
+    );
 
     // Back with the same id; it takes its slots back, empty, and the interim owner
     // drops what it held there.
@@ -229,6 +236,11 @@ fn a_killed_nodes_slots_are_served_empty_and_it_returns_with_its_id() {
     let v: Option<String> = redis::cmd("GET").arg(&on_2).query(&mut c.conn(2)).unwrap();
     assert_eq!(v, None, "no value from before the failure, nor the interim one");
     let moved = blocked.result().expect_err("the blocked client is redirected");
+    let told = sub.read_until(b":0\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&told),
+        format!("*3\r\n$12\r\nsunsubscribe\r\n${}\r\n{channel}\r\n:0\r\n", channel.len())
+    );
     assert_eq!(moved, format!("MOVED {slot} 127.0.0.1:{}", c.addrs[2].port()));
     assert!(
         eventually(

@@ -498,6 +498,7 @@ impl Membership {
                     // elsewhere since; drop it before serving again.
                     let dropped = server.keyspace.drop_all_slots();
                     forget_clients_of_dropped_keys(server);
+                    server.pubsub.drop_shard_slots(&(0..super::slot::SLOTS as u16).collect::<Vec<_>>());
                     self.me = new;
                     tracing::warn!(
                         "Cluster: this node was declared failed; dropped {dropped} keys, rejoining as incarnation {}",
@@ -655,6 +656,7 @@ impl Membership {
         if !lost.is_empty() {
             let dropped = server.keyspace.drop_slots(&lost);
             forget_clients_of_dropped_keys(server);
+            server.pubsub.drop_shard_slots(&lost);
             tracing::info!("Cluster: handed {} slots over, dropped their {dropped} keys", lost.len());
         }
         let state = self.cluster.state();

@@ -109,6 +109,11 @@ impl ClientInfo {
         }
     }
 
+    /// The shard-channel count alone (shard channels dropped with their slot).
+    pub fn set_subscriptions_shard(&self, shard_channels: usize) {
+        self.subscriptions[2].store(shard_channels, Relaxed);
+    }
+
     /// A pub/sub client (flag `P`, CLIENT LIST TYPE pubsub): one with subscriptions.
     pub fn is_pubsub(&self) -> bool {
         self.subscriptions.iter().any(|n| n.load(Relaxed) > 0)

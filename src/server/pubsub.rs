@@ -47,6 +47,15 @@ pub struct Subscriber {
     client: Arc<ClientInfo>,
     /// When the queue first passed the soft limit (Unix ms; 0 while under it).
     over_soft_since: AtomicU64,
+    /// The shard channels it listens to: shared with the registry, which removes them
+    /// when this node hands their slot over ([`PubSub::drop_shard_slots`]).
+    shard_channels: std::sync::Mutex<HashSet<Bytes>>,
+}
+
+impl Subscriber {
+    fn shard(&self) -> std::sync::MutexGuard<'_, HashSet<Bytes>> {
+        self.shard_channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Subscriber {
@@ -156,6 +165,29 @@ impl PubSub {
         receivers
     }
 
+    /// Cluster mode: this node no longer serves `slots`; their shard channels' subscribers
+    /// are unsubscribed and told so (`sunsubscribe <channel> <count>`), as Redis 7.0
+    /// does, so they subscribe again where the slot now lives.
+    pub fn drop_shard_slots(&self, slots: &[u16]) {
+        use crate::cluster::slot::key_slot;
+        let limit = *read(&self.limit);
+        let mut table = write(&self.shard_channels);
+        let moved: Vec<Bytes> =
+            table.keys().filter(|c| slots.binary_search(&key_slot(c)).is_ok()).cloned().collect();
+        for channel in moved {
+            let Some(set) = table.remove(&channel) else { continue };
+            for who in set.values() {
+                let left = {
+                    let mut mine = who.shard();
+                    mine.remove(&channel);
+                    mine.len()
+                };
+                who.client.set_subscriptions_shard(left);
+                who.deliver(&sunsubscribe_frame(&channel, left), &limit);
+            }
+        }
+    }
+
     /// Sends a frame (built for the receiver's protocol: true for RESP3) to one client if
     /// it is subscribed to `channel`; false when it is not (CLIENT TRACKING's redirect).
     pub fn send_to(&self, channel: &[u8], client: u64, frame: impl Fn(bool) -> Bytes) -> bool {
@@ -215,22 +247,35 @@ fn frame(parts: &[&[u8]]) -> Bytes {
     Bytes::from(out.buf)
 }
 
-/// One connection's subscriptions.
+/// `sunsubscribe <channel> <count>` as a RESP2 array (the feed makes it a push).
+fn sunsubscribe_frame(channel: &[u8], count: usize) -> Bytes {
+    let mut out = crate::protocol::Reply { buf: Vec::with_capacity(channel.len() + 48), resp3: false };
+    out.array(3);
+    out.bulk(b"sunsubscribe");
+    out.bulk(channel);
+    out.int(count as i64);
+    Bytes::from(out.buf)
+}
+
+/// One connection's subscriptions (its shard channels live in its [`Subscriber`]).
 pub struct Subscriptions {
     me: Arc<Subscriber>,
     channels: HashSet<Bytes>,
     /// In subscription order, as Redis lists them.
     patterns: Vec<Bytes>,
-    shard_channels: HashSet<Bytes>,
 }
 
 impl Subscriptions {
     pub fn new(tx: FeedTx, client: Arc<ClientInfo>) -> Subscriptions {
         Subscriptions {
-            me: Arc::new(Subscriber { tx, client, over_soft_since: AtomicU64::new(0) }),
+            me: Arc::new(Subscriber {
+                tx,
+                client,
+                over_soft_since: AtomicU64::new(0),
+                shard_channels: Default::default(),
+            }),
             channels: HashSet::new(),
             patterns: Vec::new(),
-            shard_channels: HashSet::new(),
         }
     }
 
@@ -239,20 +284,20 @@ impl Subscriptions {
     pub fn count(&self, kind: Kind) -> usize {
         match kind {
             Kind::Channel | Kind::Pattern => self.channels.len() + self.patterns.len(),
-            Kind::Shard => self.shard_channels.len(),
+            Kind::Shard => self.me.shard().len(),
         }
     }
 
     /// Subscriptions of every kind: the connection is in subscribed mode while > 0.
     pub fn total(&self) -> usize {
-        self.channels.len() + self.patterns.len() + self.shard_channels.len()
+        self.channels.len() + self.patterns.len() + self.me.shard().len()
     }
 
     pub fn names(&self, kind: Kind) -> Vec<Bytes> {
         match kind {
             Kind::Channel => self.channels.iter().cloned().collect(),
             Kind::Pattern => self.patterns.clone(),
-            Kind::Shard => self.shard_channels.iter().cloned().collect(),
+            Kind::Shard => self.me.shard().iter().cloned().collect(),
         }
     }
 
@@ -260,7 +305,7 @@ impl Subscriptions {
     pub fn subscribe(&mut self, ps: &PubSub, kind: Kind, name: &Bytes) -> bool {
         let new = match kind {
             Kind::Channel => self.channels.insert(name.clone()),
-            Kind::Shard => self.shard_channels.insert(name.clone()),
+            Kind::Shard => self.me.shard().insert(name.clone()),
             Kind::Pattern if self.patterns.contains(name) => false,
             Kind::Pattern => {
                 self.patterns.push(name.clone());
@@ -278,7 +323,7 @@ impl Subscriptions {
     pub fn unsubscribe(&mut self, ps: &PubSub, kind: Kind, name: &[u8]) -> bool {
         let was = match kind {
             Kind::Channel => self.channels.remove(name),
-            Kind::Shard => self.shard_channels.remove(name),
+            Kind::Shard => self.me.shard().remove(name),
             Kind::Pattern => match self.patterns.iter().position(|p| p == name) {
                 Some(i) => {
                     self.patterns.remove(i);
@@ -304,7 +349,7 @@ impl Subscriptions {
     }
 
     fn publish_counts(&self) {
-        self.me.client.set_subscriptions(self.channels.len(), self.patterns.len(), self.shard_channels.len());
+        self.me.client.set_subscriptions(self.channels.len(), self.patterns.len(), self.me.shard().len());
     }
 }
 

@@ -284,15 +284,8 @@ impl<T: std::fmt::Debug> Pending<T> {
 }
 
 /// Polls `f` until it returns true or the wait bound passes.
-pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+pub fn eventually(f: impl FnMut() -> bool) -> bool {
+    eventually_within(WAIT, f)
 }
 
 /// Runs a command and returns its error text (panics if it succeeded).
@@ -528,14 +521,14 @@ pub fn try_connect(addr: SocketAddr) -> redis::RedisResult<redis::Connection> {
     Ok(c)
 }
 
-/// [`eventually`] with its own bound.
+/// Polls `f` every 20 ms until it returns true or `bound` passes.
 pub fn eventually_within(bound: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + bound;
     while Instant::now() < deadline {
         if f() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     false
 }
