@@ -197,6 +197,7 @@ fn a_killed_nodes_slots_are_served_empty_and_it_returns_with_its_id() {
     let line = nodes.lines().find(|l| l.starts_with(&id_2)).unwrap();
     assert!(line.contains(" master,fail ") && line.contains(" disconnected"), "{line}");
     let heir = c.owner_of(0, &on_2);
+    assert!(eventually(|| c.owner_of(heir, &on_2) == heir), "the heir agrees it serves the slot");
     let mut h = c.conn(heir);
     let v: Option<String> = redis::cmd("GET").arg(&on_2).query(&mut h).unwrap();
     assert_eq!(v, None, "its slots are served empty");
@@ -264,6 +265,7 @@ fn a_paused_node_answers_its_queued_requests_without_stale_data_and_rejoins() {
         c.describe()
     );
     let heir = c.owner_of(0, &on_2);
+    assert!(eventually(|| c.owner_of(heir, &on_2) == heir), "the heir agrees it serves the slot");
     let () = redis::cmd("SET").arg(&on_2).arg("new").query(&mut c.conn(heir)).unwrap();
     raw.send(&req(&["GET", &on_2]));
     c.resume(2);
@@ -302,8 +304,16 @@ fn half_of_the_cluster_paused_leaves_no_majority() {
         reply == b"-CLUSTERDOWN The cluster is down\r\n"
     });
     assert!(down, "2 of 4 nodes cannot be a majority");
-    let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c.conn(1)).unwrap();
-    assert!(info.contains("cluster_state:fail\r\n"), "{info}");
+    // The other side of the split too (its lease ran from its own last answers).
+    let mut one = c.conn(1);
+    assert!(
+        eventually(|| redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query::<String>(&mut one)
+            .unwrap()
+            .contains("cluster_state:fail\r\n")),
+        "node 1 still reports ok"
+    );
     c.resume(2);
     c.resume(3);
 }
@@ -540,4 +550,47 @@ fn the_proxy_port_stands_in_for_one_redis() {
     let proxied = value("slotcache_cluster_proxied_commands_total");
     assert!(proxied >= 300.0, "{proxied}");
     assert_eq!(value("slotcache_cluster_proxy_duration_seconds_count"), proxied);
+}
+
+#[test]
+fn a_reset_node_leaves_and_a_meet_brings_it_back_as_a_new_node() {
+    let c = ClusterNodes::start(3, &[]);
+    let mut n2 = c.conn(2);
+    let key = key_on(&c, 2, "reset");
+    let () = redis::cmd("SET").arg(&key).arg("v").query(&mut n2).unwrap();
+    assert_eq!(
+        err(&mut n2, redis::cmd("CLUSTER").arg("RESET").arg("HARD")),
+        "ERR CLUSTER RESET can't be called with master nodes containing keys"
+    );
+    assert_eq!(err(&mut n2, redis::cmd("CLUSTER").arg("RESET").arg("NOW")), "ERR syntax error");
+    let old_id: String = redis::cmd("CLUSTER").arg("MYID").query(&mut n2).unwrap();
+    let () = redis::cmd("FLUSHALL").query(&mut n2).unwrap();
+    let () = redis::cmd("CLUSTER").arg("RESET").arg("HARD").query(&mut n2).unwrap();
+
+    // It is alone, with a new id and no slots; the others serve its slots at once.
+    assert!(
+        eventually(|| {
+            let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut n2).unwrap();
+            nodes.lines().count() == 1
+                && !nodes.starts_with(&old_id)
+                && nodes.trim_end().ends_with("connected")
+        }),
+        "{}",
+        c.describe()
+    );
+    assert_eq!(err(&mut n2, redis::cmd("GET").arg(&key)), "CLUSTERDOWN Hash slot not served");
+    assert!(
+        eventually_within(Duration::from_secs(10), || c.owner_of(0, &key) != 2),
+        "the others did not take its slots: {}",
+        c.describe()
+    );
+
+    // CLUSTER MEET makes it join again, as a new node that places its tokens.
+    let () =
+        redis::cmd("CLUSTER").arg("MEET").arg("127.0.0.1").arg(c.addrs[0].port()).query(&mut n2).unwrap();
+    c.wait_formed(3);
+    let new_id: String = redis::cmd("CLUSTER").arg("MYID").query(&mut n2).unwrap();
+    assert_ne!(new_id, old_id);
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c.conn(0)).unwrap();
+    assert!(nodes.contains(&new_id), "{nodes}");
 }

@@ -27,6 +27,10 @@
 //!   the answered heartbeat was sent, so answers read late (after a pause) extend
 //!   nothing. It is checked per command ([`super::Cluster::has_majority`]).
 //!
+//! - **reset** (CLUSTER RESET): the node leaves (SWIM's graceful leave, so the others
+//!   take its arcs at once), forgets every member, drops its tokens (HARD: takes a new
+//!   id) and listens to no peer until CLUSTER MEET makes it join again, as a new node.
+//!
 //! Every transition logs one line. What must survive a restart is written to
 //! `cluster-config-file` ([`super::nodes_file`]).
 
@@ -230,6 +234,7 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
         heard: HashMap::new(),
         last_change: Instant::now(),
         active: false,
+        detached: false,
         saved: None,
     };
     membership.save();
@@ -278,6 +283,8 @@ pub struct Membership {
     last_change: Instant,
     /// foca is connected to the cluster.
     active: bool,
+    /// After CLUSTER RESET, until CLUSTER MEET: peers' messages are not listened to.
+    detached: bool,
     /// The nodes file as last written.
     saved: Option<NodesFile>,
 }
@@ -328,6 +335,13 @@ impl Membership {
                 biased;
                 _ = server.shutdown.cancelled() => break,
                 msg = self.queues.inbox.recv() => match msg {
+                    Some(Inbound::Reset { hard }) => {
+                        let _ = swim.leave_cluster(&mut rt);
+                        self.drain(&server, &mut rt, &mut links, &mut timers);
+                        swim = self.reset(hard);
+                        rt = AccumulatingRuntime::new();
+                        timers.clear();
+                    }
                     Some(msg) => self.receive(msg, &mut swim, &mut rt, &mut links),
                     None => break,
                 },
@@ -379,6 +393,35 @@ impl Membership {
         }
     }
 
+    /// CLUSTER RESET: a new SWIM instance that knows nobody, for an identity without
+    /// tokens (module doc).
+    fn reset(&mut self, hard: bool) -> Swim {
+        let id = if hard { parse_id(&crate::server::random_hex40()).expect("40 hex") } else { self.me.id };
+        self.me = NodeIdentity {
+            id,
+            incarnation: self.me.incarnation + 1,
+            epoch: 0,
+            tokens: Vec::new(),
+            ..self.me.clone()
+        };
+        self.seeds.clear();
+        self.remembered.clear();
+        self.expected.clear();
+        self.forgotten.clear();
+        self.heard.clear();
+        self.active = false;
+        self.detached = true;
+        self.last_change = Instant::now();
+        tracing::warn!(
+            "Cluster: reset ({}): left the cluster, now {} with no tokens, waiting for CLUSTER MEET",
+            if hard { "hard" } else { "soft" },
+            self.me.id_hex()
+        );
+        let seed = u64::from_le_bytes(self.me.id[..8].try_into().unwrap()) ^ self.me.incarnation;
+        let t = self.cluster.node_timeout();
+        Foca::new(self.me.clone(), foca_config(t, 1), SmallRng::seed_from_u64(seed), PostcardCodec)
+    }
+
     fn receive(
         &mut self,
         msg: Inbound,
@@ -387,6 +430,8 @@ impl Membership {
         links: &mut Links,
     ) {
         match msg {
+            Inbound::Swim { .. } | Inbound::Ping { .. } | Inbound::Pong { .. } if self.detached => {}
+            Inbound::Reset { .. } => {}
             Inbound::Swim { from, payload } => {
                 if let Err(e) = swim.handle_data(&payload, rt) {
                     tracing::debug!("cluster: message from {from}: {e}");
@@ -411,6 +456,7 @@ impl Membership {
             }
             Inbound::Meet(addr) => {
                 tracing::info!("Cluster: meeting {addr}");
+                self.detached = false;
                 if !self.seeds.contains(&addr) {
                     self.seeds.push(addr);
                 }

@@ -52,6 +52,8 @@ pub enum Inbound {
     Meet(std::net::SocketAddr),
     /// CLUSTER FORGET id.
     Forget(String),
+    /// CLUSTER RESET [HARD|SOFT] (HARD: a new node id too).
+    Reset { hard: bool },
 }
 
 /// Counters shown by CLUSTER INFO and `/metrics`.

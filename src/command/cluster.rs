@@ -75,6 +75,9 @@ const SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("cluster|forget", 3, ADM, forget)
         .group("cluster")
         .doc("Removes a node from the nodes table.", "3.0.0"),
+    CommandSpec::new("cluster|reset", -2, ADM | NOSCRIPT, reset)
+        .group("cluster")
+        .doc("Resets a node.", "3.0.0"),
     CommandSpec::new("cluster|saveconfig", 2, ADM, saveconfig)
         .group("cluster")
         .doc("Forces a node to save the cluster configuration to disk.", "3.0.0"),
@@ -149,6 +152,9 @@ fn help(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         "NODES",
         "    Return cluster configuration seen by node. Output format:",
         "    <id> <ip:port@port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+        "RESET [HARD|SOFT]",
+        "    Leave the cluster and forget every node (HARD: take a new id too); the node",
+        "    holds no slots until CLUSTER MEET makes it join again.",
         "REPLICAS <node-id>",
         "    Return <node-id> replicas.",
         "SAVECONFIG",
@@ -431,6 +437,28 @@ fn forget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(unknown_node(id));
     }
     if !cluster.deliver(Inbound::Forget(String::from_utf8_lossy(id).into_owned())) {
+        return Err(CommandError::new("ERR the cluster is busy; try again"));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLUSTER RESET [HARD|SOFT]
+fn reset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let cluster = cluster(ctx)?;
+    let hard = match argv.get(2) {
+        None => false,
+        Some(a) if args::is(a, "soft") => false,
+        Some(a) if args::is(a, "hard") => true,
+        Some(_) => return Err(error::SYNTAX),
+    };
+    if argv.len() > 3 {
+        return Err(error::SYNTAX);
+    }
+    if ctx.server.keyspace.db_size(0) > 0 {
+        return Err(CommandError::new("ERR CLUSTER RESET can't be called with master nodes containing keys"));
+    }
+    if !cluster.deliver(Inbound::Reset { hard }) {
         return Err(CommandError::new("ERR the cluster is busy; try again"));
     }
     ctx.out.ok();
