@@ -133,6 +133,26 @@ fn redirections_and_cluster_errors_are_byte_exact() {
         err(&mut conn, redis::cmd("CLUSTER").arg("ADDSLOTS").arg(1)).contains("assigned by slotcache's ring")
     );
 
+    // SORT's BY and GET patterns must name keys of the sorted key's slot.
+    let list = format!("{{{mine}}}list");
+    raw.roundtrip(&req(&["RPUSH", &list, "3", "1", "2"]), b":3\r\n");
+    raw.roundtrip(
+        &req(&["SORT", &list, "BY", "w_*"]),
+        b"-ERR BY option of SORT denied in Cluster mode when keys formed by the pattern may be in different slots.\r\n",
+    );
+    raw.roundtrip(
+        &req(&["SORT", &list, "GET", "g_*"]),
+        b"-ERR GET option of SORT denied in Cluster mode when keys formed by the pattern may be in different slots.\r\n",
+    );
+    raw.roundtrip(&req(&["SORT", &list, "BY", "nosort"]), b"*3\r\n$1\r\n3\r\n$1\r\n1\r\n$1\r\n2\r\n");
+    let (by, get) = (format!("{{{mine}}}w_*"), format!("{{{mine}}}g_*"));
+    raw.roundtrip(&req(&["SET", &format!("{{{mine}}}g_1"), "one"]), b"+OK\r\n");
+    raw.roundtrip(
+        &req(&["SORT", &list, "BY", &by, "GET", "#", "GET", &get, "LIMIT", "0", "1"]),
+        b"*2\r\n$1\r\n1\r\n$3\r\none\r\n",
+    );
+    raw.roundtrip(&req(&["DEL", &list, &format!("{{{mine}}}g_1")]), b":2\r\n");
+
     // A redirected command inside MULTI makes EXEC fail, as in Redis.
     raw.roundtrip(&req(&["MULTI"]), b"+OK\r\n");
     raw.roundtrip(&req(&["SET", &mine, "w"]), b"+QUEUED\r\n");
@@ -593,4 +613,63 @@ fn a_reset_node_leaves_and_a_meet_brings_it_back_as_a_new_node() {
     assert_ne!(new_id, old_id);
     let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c.conn(0)).unwrap();
     assert!(nodes.contains(&new_id), "{nodes}");
+}
+
+#[test]
+fn a_forgotten_node_leaves_the_map_and_a_cluster_client_carries_on_past_a_failure() {
+    let mut c = ClusterNodes::start(3, &[]);
+    let urls: Vec<String> = c.addrs.iter().map(|a| format!("redis://{a}/")).collect();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut conn = rt.block_on(client.get_async_connection()).unwrap();
+    let on_2 = key_on(&c, 2, "carry");
+    rt.block_on(async {
+        let () = redis::cmd("SET").arg(&on_2).arg("before").query_async(&mut conn).await.unwrap();
+    });
+    let id_2: String = redis::cmd("CLUSTER").arg("MYID").query(&mut c.conn(2)).unwrap();
+    c.kill(2);
+    // The same client, not restarted, reads and writes that slot again once the
+    // others serve it (empty).
+    let carried = eventually_within(Duration::from_secs(20), || {
+        rt.block_on(async {
+            let set: redis::RedisResult<()> =
+                redis::cmd("SET").arg(&on_2).arg("after").query_async(&mut conn).await;
+            let got: redis::RedisResult<Option<String>> =
+                redis::cmd("GET").arg(&on_2).query_async(&mut conn).await;
+            set.is_ok() && matches!(got, Ok(Some(ref v)) if v == "after")
+        })
+    });
+    assert!(carried, "the cluster client did not carry on: {}", c.describe());
+
+    // FORGET on every live node removes the failed node from their maps.
+    for i in 0..2 {
+        let () = redis::cmd("CLUSTER").arg("FORGET").arg(&id_2).query(&mut c.conn(i)).unwrap();
+        // Applied by the membership thread a moment later; then the id is unknown.
+        let mut conn = c.conn(i);
+        assert!(eventually(|| redis::cmd("CLUSTER")
+            .arg("FORGET")
+            .arg(&id_2)
+            .query::<()>(&mut conn)
+            .is_err()));
+        assert_eq!(
+            err(&mut conn, redis::cmd("CLUSTER").arg("FORGET").arg(&id_2)),
+            format!("ERR Unknown node {id_2}")
+        );
+    }
+    for i in 0..2 {
+        let mut conn = c.conn(i);
+        let me: String = redis::cmd("CLUSTER").arg("MYID").query(&mut conn).unwrap();
+        assert_eq!(
+            err(&mut conn, redis::cmd("CLUSTER").arg("FORGET").arg(&me)),
+            "ERR I tried hard but I can't forget myself..."
+        );
+        assert!(
+            eventually(|| {
+                let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut conn).unwrap();
+                info.contains("cluster_known_nodes:2\r\n") && info.contains("cluster_state:ok\r\n")
+            }),
+            "node {i}: {}",
+            c.describe()
+        );
+    }
 }

@@ -45,8 +45,45 @@ pub fn key_slot(key: &[u8]) -> u16 {
     crc16(hash_tag(key)) & (SLOTS as u16 - 1)
 }
 
+/// The one slot every key a glob pattern matches lives in, if there is one (Redis's
+/// `patternHashSlot`): the slot of a non-empty `{tag}` met before any wildcard, or of
+/// the whole pattern when it has no wildcard at all; None when its keys may be
+/// anywhere (a wildcard or escape first).
+pub fn pattern_slot(pattern: &[u8]) -> Option<u16> {
+    let mut open: Option<usize> = None;
+    let mut empty_tag = false;
+    for (i, &c) in pattern.iter().enumerate() {
+        match c {
+            b'*' | b'?' | b'[' | b'\\' => return None,
+            b'{' if open.is_none() && !empty_tag => open = Some(i),
+            b'}' if open == Some(i.wrapping_sub(1)) => {
+                // `{}`: the whole key is hashed; braces are ordinary from here on.
+                open = None;
+                empty_tag = true;
+            }
+            b'}' if open.is_some() => {
+                let s = open.unwrap_or(0);
+                return Some(crc16(&pattern[s + 1..i]) & (SLOTS as u16 - 1));
+            }
+            _ => {}
+        }
+    }
+    Some(crc16(pattern) & (SLOTS as u16 - 1))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pattern_has_a_slot_only_when_all_its_keys_share_one() {
+        use super::*;
+        assert_eq!(pattern_slot(b"{user1000}.*"), Some(key_slot(b"{user1000}.x")));
+        assert_eq!(pattern_slot(b"weight_*"), None);
+        assert_eq!(pattern_slot(b"w?{a}"), None, "a wildcard before the tag");
+        assert_eq!(pattern_slot(b"plain"), Some(key_slot(b"plain")));
+        assert_eq!(pattern_slot(b"{}x{a}"), Some(crc16(b"{}x{a}") & 16383), "an empty tag hashes all");
+        assert_eq!(pattern_slot(b"\\{a}"), None);
+    }
+
     use super::*;
 
     #[test]

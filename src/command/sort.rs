@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::Ctx;
 use super::table::*;
-use crate::cluster::slot::key_slot;
+use crate::cluster::slot::{key_slot, pattern_slot};
 use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
 use crate::server::pubsub::events;
@@ -37,7 +37,10 @@ struct SortArgs<'a> {
     store: Option<&'a Bytes>,
 }
 
-fn parse(argv: &[Bytes], read_only: bool) -> Result<SortArgs<'_>, CommandError> {
+/// `cluster`: the sorted key's slot in cluster mode, where BY and GET patterns must
+/// name keys of that slot (Redis 7.0's rule).
+fn parse(argv: &[Bytes], read_only: bool, cluster: Option<u16>) -> Result<SortArgs<'_>, CommandError> {
+    let elsewhere = |pattern: &[u8]| cluster.is_some_and(|slot| pattern_slot(pattern) != Some(slot));
     let mut a = SortArgs { by: None, limit: None, get: Vec::new(), desc: false, alpha: false, store: None };
     let mut i = 2;
     while i < argv.len() {
@@ -56,10 +59,22 @@ fn parse(argv: &[Bytes], read_only: bool) -> Result<SortArgs<'_>, CommandError> 
             a.store = Some(&argv[i + 1]);
             i += 1;
         } else if args::is(opt, "BY") && left >= 1 {
-            a.by = Some(&argv[i + 1]);
+            let by = &argv[i + 1];
+            if by.contains(&b'*') && elsewhere(by) {
+                return Err(CommandError::new(
+                    "ERR BY option of SORT denied in Cluster mode when keys formed by the pattern may be in different slots.",
+                ));
+            }
+            a.by = Some(by);
             i += 1;
         } else if args::is(opt, "GET") && left >= 1 {
-            a.get.push(&argv[i + 1]);
+            let get = &argv[i + 1];
+            if &get[..] != b"#" && elsewhere(get) {
+                return Err(CommandError::new(
+                    "ERR GET option of SORT denied in Cluster mode when keys formed by the pattern may be in different slots.",
+                ));
+            }
+            a.get.push(get);
             i += 1;
         } else {
             return Err(error::SYNTAX);
@@ -105,7 +120,7 @@ enum Kind {
 }
 
 fn run(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult {
-    let a = parse(argv, read_only)?;
+    let a = parse(argv, read_only, ctx.server.cluster.as_ref().map(|_| key_slot(&argv[1])))?;
     // The elements, copied out so pattern lookups can lock other shards.
     let (kind, elements): (Kind, Vec<Vec<u8>>) = {
         let mut shard = ctx.shard();
