@@ -16,6 +16,9 @@ use crate::protocol::{Reply, args};
 
 const ADM: u32 = ADMIN | NOSCRIPT | STALE;
 
+/// How long CLUSTER FORGET waits for the membership thread to drop the node.
+const FORGET_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("cluster", -2, 0, help)
         .group("cluster")
@@ -438,6 +441,14 @@ fn forget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     if !cluster.deliver(Inbound::Forget(String::from_utf8_lossy(id).into_owned())) {
         return Err(CommandError::new("ERR the cluster is busy; try again"));
+    }
+    // As in Redis, the node is gone from this node's map when +OK comes: the membership
+    // thread publishes the new state within a moment (bounded wait).
+    let deadline = std::time::Instant::now() + FORGET_WAIT;
+    while cluster.state().members.iter().any(|m| m.id.as_bytes() == id)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     ctx.out.ok();
     Ok(())
