@@ -307,13 +307,7 @@ impl Membership {
 
     async fn run(mut self, server: Arc<Server>) {
         let t = self.cluster.node_timeout();
-        let seed = u64::from_le_bytes(self.me.id[..8].try_into().unwrap()) ^ self.me.incarnation;
-        let mut swim: Swim = Foca::new(
-            self.me.clone(),
-            foca_config(t, self.expected.len() + 1),
-            SmallRng::seed_from_u64(seed),
-            PostcardCodec,
-        );
+        let mut swim = self.new_swim();
         let mut rt = AccumulatingRuntime::new();
         let mut links = Links::new(self.cluster.clone(), self.me.addr);
         // Forwarded PUBLISHes travel on links of their own, so that a flood of them
@@ -417,9 +411,14 @@ impl Membership {
             if hard { "hard" } else { "soft" },
             self.me.id_hex()
         );
-        let seed = u64::from_le_bytes(self.me.id[..8].try_into().unwrap()) ^ self.me.incarnation;
-        let t = self.cluster.node_timeout();
-        Foca::new(self.me.clone(), foca_config(t, 1), SmallRng::seed_from_u64(seed), PostcardCodec)
+        self.new_swim()
+    }
+
+    /// A SWIM instance for this node's identity, sized for the members it expects.
+    fn new_swim(&self) -> Swim {
+        let seed = u64::from_le_bytes(self.me.id[..8].try_into().expect("20-byte id")) ^ self.me.incarnation;
+        let config = foca_config(self.cluster.node_timeout(), self.expected.len() + 1);
+        Foca::new(self.me.clone(), config, SmallRng::seed_from_u64(seed), PostcardCodec)
     }
 
     fn receive(
