@@ -29,8 +29,8 @@ use bytes::Bytes;
 use crate::error::{self, CommandError};
 use state::ClusterState;
 
-/// Version of the peer messages; a peer speaking another is not listened to.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version of the peer messages, as sent; a peer speaking another is not listened to.
+pub const PROTOCOL_VERSION: &str = "1";
 
 /// Messages from peers waiting for the membership thread; more are dropped (gossip is
 /// datagrams: SWIM tolerates loss).

@@ -37,11 +37,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{Cluster, Inbound, PROTOCOL_VERSION};
+use crate::protocol::request::encode;
 use crate::server::Server;
 use crate::server::session::Session;
 
 const HELLO: &[u8] = b"SLOTCACHE.PEER";
 const GOSSIP: &[u8] = b"SLOTCACHE.GOSSIP";
+const VERSION: &[u8] = PROTOCOL_VERSION.as_bytes();
 
 /// Messages queued for one peer; more are dropped.
 const LINK_QUEUE: usize = 256;
@@ -50,14 +52,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// A RESP array of bulk strings.
 fn frame(parts: &[&[u8]]) -> Bytes {
-    let mut out = BytesMut::with_capacity(16 + parts.iter().map(|p| p.len() + 16).sum::<usize>());
-    out.put_slice(format!("*{}\r\n", parts.len()).as_bytes());
-    for p in parts {
-        out.put_slice(format!("${}\r\n", p.len()).as_bytes());
-        out.put_slice(p);
-        out.put_slice(b"\r\n");
-    }
-    out.freeze()
+    Bytes::from(encode(parts))
 }
 
 /// What one node sends another.
@@ -78,29 +73,25 @@ pub struct Links {
 impl Links {
     /// Links that introduce this node as `me` (its announced address).
     pub fn new(cluster: Arc<Cluster>, me: SocketAddr) -> Links {
-        let version = PROTOCOL_VERSION.to_string();
-        let hello = frame(&[HELLO, version.as_bytes(), cluster.secret.as_bytes(), me.to_string().as_bytes()]);
+        let hello = frame(&[HELLO, VERSION, cluster.secret.as_bytes(), me.to_string().as_bytes()]);
         Links { cluster, hello, links: HashMap::new() }
     }
 
     /// Queues a message for `to`. Must run inside the membership thread's runtime.
     pub fn send(&mut self, to: SocketAddr, msg: Outbound<'_>) {
-        let version = PROTOCOL_VERSION.to_string();
         let stats = &self.cluster.stats;
         let msg = match msg {
             Outbound::Swim(payload) => {
                 stats.messages_sent.fetch_add(1, Relaxed);
                 stats.bytes_sent.fetch_add(payload.len() as u64, Relaxed);
-                frame(&[GOSSIP, version.as_bytes(), b"swim", payload])
+                frame(&[GOSSIP, VERSION, b"swim", payload])
             }
             Outbound::Ping(ms) => {
                 stats.heartbeats_sent.fetch_add(1, Relaxed);
-                frame(&[GOSSIP, version.as_bytes(), b"ping", ms.to_string().as_bytes()])
+                frame(&[GOSSIP, VERSION, b"ping", ms.to_string().as_bytes()])
             }
-            Outbound::Pong(ms) => frame(&[GOSSIP, version.as_bytes(), b"pong", ms.to_string().as_bytes()]),
-            Outbound::Publish(channel, message) => {
-                frame(&[GOSSIP, version.as_bytes(), b"publish", channel, message])
-            }
+            Outbound::Pong(ms) => frame(&[GOSSIP, VERSION, b"pong", ms.to_string().as_bytes()]),
+            Outbound::Publish(channel, message) => frame(&[GOSSIP, VERSION, b"publish", channel, message]),
         };
         let tx = self.links.entry(to).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(LINK_QUEUE);
@@ -190,7 +181,7 @@ pub fn intercept(server: &Server, session: &mut Session, argv: &[Bytes]) -> bool
     if name.len() < HELLO.len() || !name[..10].eq_ignore_ascii_case(&GOSSIP[..10]) {
         return false;
     }
-    let version_ok = argv.get(1).is_some_and(|v| v[..] == *PROTOCOL_VERSION.to_string().as_bytes());
+    let version_ok = argv.get(1).is_some_and(|v| &v[..] == VERSION);
     if name.eq_ignore_ascii_case(GOSSIP) {
         let Some(from) = &session.peer else { return false };
         if !version_ok || argv.len() < 4 {

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::slot::key_slot;
 use crate::command::table::{BLOCKING, table};
-use crate::protocol::request::{Limits, RequestParser, encode};
+use crate::protocol::request::{Limits, RequestParser, encode, encode_args};
 use crate::server::Server;
 
 /// Requests waiting to be written to one upstream connection; more wait for room.
@@ -419,7 +419,7 @@ impl Client {
     /// Stages a request for the node's pooled connection; the batch goes out whole
     /// before its replies are awaited ([`Client::flush`]).
     async fn stage(&mut self, addr: SocketAddr, argv: &[Bytes]) -> Pending {
-        let request = encode_request(argv);
+        let request = Bytes::from(encode_args(argv));
         let (tx, answer) = oneshot::channel();
         let (resp3, timeout, pool, password) = (self.resp3, self.timeout, &self.pool, &self.password);
         let staged = self
@@ -620,7 +620,7 @@ impl Client {
     async fn handshake(&mut self, name: &str, argv: &[Bytes]) -> Pending {
         let addr = self.owner(None);
         let up = Upstream::open_bare(addr, self.timeout);
-        let reply = up.send(Bytes::from(encode(&argv.iter().map(|a| &a[..]).collect::<Vec<_>>()))).await;
+        let reply = up.send(Bytes::from(encode_args(argv))).await;
         let reply = reply.await.unwrap_or_else(|_| Bytes::from_static(b"-ERR proxy: no reply\r\n"));
         if !reply.starts_with(b"-") {
             if name == "hello" {
@@ -808,10 +808,10 @@ impl Client {
             if let Some(p) = self.password() {
                 args.extend([b"AUTH".to_vec(), b"default".to_vec(), p.into_bytes()]);
             }
-            hello = encode(&args.iter().map(|a| &a[..]).collect::<Vec<_>>());
+            hello = encode_args(&args);
             skip = 1;
         }
-        hello.extend(encode(&first.iter().map(|a| &a[..]).collect::<Vec<_>>()));
+        hello.extend(encode_args(first));
         hello.extend_from_slice(&rest);
         if node.write_all(&hello).await.is_err() {
             return;
@@ -838,23 +838,6 @@ impl Client {
 fn addresses(state: &super::state::ClusterState) -> Vec<SocketAddr> {
     let local = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
     state.members.iter().map(|m| SocketAddr::new(m.ip.parse().unwrap_or(local), m.port)).collect()
-}
-
-/// A request as RESP, written once into one buffer.
-fn encode_request(argv: &[Bytes]) -> Bytes {
-    let mut out = BytesMut::with_capacity(16 + argv.iter().map(|a| a.len() + 16).sum::<usize>());
-    let mut n = itoa::Buffer::new();
-    out.extend_from_slice(b"*");
-    out.extend_from_slice(n.format(argv.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in argv {
-        out.extend_from_slice(b"$");
-        out.extend_from_slice(n.format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.freeze()
 }
 
 /// A command name in lower case, in `buf`; empty for a name longer than it (no

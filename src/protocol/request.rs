@@ -373,9 +373,22 @@ pub fn decode_in_pieces(
 
 /// Encodes a command as a RESP multibulk request (what a client sends).
 pub fn encode(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    encode_args(args)
+}
+
+/// [`encode`] for any arguments that are bytes (`Bytes`, `Vec<u8>`...), written into
+/// one buffer sized for them.
+pub fn encode_args<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    let mut n = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(n.format(args.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
     for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        let a = a.as_ref();
+        out.push(b'$');
+        out.extend_from_slice(n.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
