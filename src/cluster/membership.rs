@@ -614,7 +614,7 @@ impl Membership {
             let mut members = state.members.clone();
             members[state.myself as usize].tokens = next.tokens.clone();
             let after = ClusterState::build(members, &state.me().id);
-            after.ranges_of(after.myself).map(|r| (r.end - r.start) as usize + 1).sum()
+            after.slots_of(after.myself)
         };
         if let Err(e) = swim.change_identity(next.clone(), &mut *rt) {
             tracing::warn!("Cluster: could not take the new identity: {e}");
@@ -711,7 +711,7 @@ impl Membership {
                 "Cluster state {}: {} members, {} slots served here, epoch {}",
                 if ok { "ok" } else { "fail" },
                 state.members.len(),
-                state.ranges_of(state.myself).map(|r| (r.end - r.start) as usize + 1).sum::<usize>(),
+                state.slots_of(state.myself),
                 state.current_epoch
             );
         }

@@ -56,6 +56,12 @@ pub struct OwnedRange {
     pub epoch: u64,
 }
 
+impl OwnedRange {
+    pub fn slots(&self) -> usize {
+        (self.end - self.start) as usize + 1
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ClusterState {
     /// Sorted by id.
@@ -100,7 +106,7 @@ impl ClusterState {
             owner[r.start as usize..=r.end as usize].fill(r.primary);
         }
         let current_epoch = members.iter().map(|m| m.epoch).max().unwrap_or(0);
-        let assigned = ranges.iter().map(|r| (r.end - r.start) as usize + 1).sum();
+        let assigned = ranges.iter().map(OwnedRange::slots).sum();
         ClusterState { members, myself, ring, ranges, current_epoch, owner, assigned }
     }
 
@@ -128,7 +134,7 @@ impl ClusterState {
         self.ranges
             .iter()
             .filter(|r| self.members[r.primary as usize].health == health)
-            .map(|r| (r.end - r.start) as usize + 1)
+            .map(OwnedRange::slots)
             .sum()
     }
 
@@ -145,13 +151,17 @@ impl ClusterState {
         self.ranges.iter().filter(move |r| r.primary == node)
     }
 
-    /// Slots that `self` serves on this node and `next` does not: what this node must
-    /// drop when `next` is published.
+    /// How many slots one member serves.
+    pub fn slots_of(&self, node: NodeIndex) -> usize {
+        self.ranges_of(node).map(OwnedRange::slots).sum()
+    }
+
+    /// Slots that `self` serves on this node and `next` does not, in slot order: what
+    /// this node must drop when `next` is published.
     pub fn slots_lost(&self, next: &ClusterState) -> Vec<u16> {
-        let me = &self.me().id;
-        (0..SLOTS as u16)
-            .filter(|&s| self.is_mine(s) && next.owner(s).is_none_or(|n| &next.members[n as usize].id != me))
-            .collect()
+        // This node's index in `next` (members may have come or gone around it).
+        let me = next.members.iter().position(|m| m.id == self.me().id).map(|i| i as NodeIndex);
+        self.ranges_of(self.myself).flat_map(|r| r.start..=r.end).filter(|&s| next.owner(s) != me).collect()
     }
 }
 

@@ -303,7 +303,7 @@ fn cluster_json(server: &Server) -> serde_json::Value {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let slots: usize = state.ranges_of(i as u16).map(|r| (r.end - r.start) as usize + 1).sum();
+            let slots = state.slots_of(i as u16);
             serde_json::json!({
                 "id": m.id,
                 "address": format!("{}:{}", m.ip, m.port),

@@ -220,8 +220,7 @@ fn cluster_metrics(cluster: &crate::cluster::Cluster) {
         let n = state.members.iter().filter(|m| m.health == health).count();
         set(&CLUSTER_NODES_FAILING, label("state", name), n as u64);
     }
-    let owned: usize = state.ranges_of(state.myself).map(|r| (r.end - r.start) as usize + 1).sum();
-    set(&CLUSTER_SLOTS_OWNED, vec![], owned as u64);
+    set(&CLUSTER_SLOTS_OWNED, vec![], state.slots_of(state.myself) as u64);
     for (kind, n) in [
         ("moved", &st.redirects_moved),
         ("crossslot", &st.redirects_crossslot),
