@@ -91,13 +91,19 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
         reject(ctx, Some(idx), error::DEBUG_NOT_ALLOWED);
         return;
     }
+    // The first key's slot, when already known (found with the route, or below).
+    let mut slot = route.map(|r| r.slot);
     // Redis Cluster's redirection, before anything runs or is queued (a redirected
     // command inside MULTI makes EXEC fail).
     if let Some(cluster) = &ctx.server.cluster {
-        let slots = spec.key_indices(argv).map(|i| key_slot(&argv[i]));
-        if let Redirect::Error(e) = cluster.route(slots, spec.has(WRITE)) {
-            reject(ctx, Some(idx), e);
-            return;
+        let mut keys = spec.key_indices(argv);
+        if let Some(first) = keys.next() {
+            let first = *slot.get_or_insert_with(|| key_slot(&argv[first]));
+            let slots = std::iter::once(first).chain(keys.map(|i| key_slot(&argv[i])));
+            if let Redirect::Error(e) = cluster.route(slots, spec.has(WRITE)) {
+                reject(ctx, Some(idx), e);
+                return;
+            }
         }
     }
     if !ctx.out.resp3 && ctx.session.subscribed() && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
@@ -135,10 +141,7 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
         }
         return;
     }
-    ctx.slot = match route {
-        Some(r) => r.slot,
-        None => first_key_slot(spec, argv),
-    };
+    ctx.slot = slot.unwrap_or_else(|| first_key_slot(spec, argv));
     ctx.session.info.set_last_command(idx);
 
     // One clock read per command: the previous command's end (or the batch start) is
