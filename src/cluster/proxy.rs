@@ -50,20 +50,9 @@ struct Upstream {
 }
 
 impl Upstream {
-    /// Connects (lazily, in its task) to `addr`, speaking RESP3 when asked, and
-    /// authenticating with `password` when set.
-    fn open(addr: SocketAddr, resp3: bool, password: Option<String>, timeout: Duration) -> Upstream {
+    /// Connects (lazily, in its task) to `addr`, starting as `handshake` says.
+    fn open(addr: SocketAddr, handshake: Handshake, timeout: Duration) -> Upstream {
         let (tx, rx) = mpsc::channel(UPSTREAM_QUEUE);
-        let handshake = Handshake { resp3, password, decode_resp3: resp3 };
-        tokio::spawn(upstream(addr, handshake, timeout, rx));
-        Upstream { tx }
-    }
-
-    /// A connection with no handshake of its own, for a client's HELLO or AUTH (whose
-    /// reply may be RESP3).
-    fn open_bare(addr: SocketAddr, timeout: Duration) -> Upstream {
-        let (tx, rx) = mpsc::channel(UPSTREAM_QUEUE);
-        let handshake = Handshake { resp3: false, password: None, decode_resp3: true };
         tokio::spawn(upstream(addr, handshake, timeout, rx));
         Upstream { tx }
     }
@@ -87,6 +76,13 @@ impl Upstream {
 
     fn is_closed(&self) -> bool {
         self.tx.is_closed()
+    }
+}
+
+/// So that one helper ([`live`]) serves pooled (`Arc`) and pinned connections.
+impl AsRef<Upstream> for Upstream {
+    fn as_ref(&self) -> &Upstream {
+        self
     }
 }
 
@@ -142,6 +138,31 @@ struct Handshake {
     resp3: bool,
     password: Option<String>,
     decode_resp3: bool,
+}
+
+impl Handshake {
+    /// For commands of a client speaking RESP3 or not, with the node's password.
+    fn client(resp3: bool, password: Option<String>) -> Handshake {
+        Handshake { resp3, password, decode_resp3: resp3 }
+    }
+
+    /// None of its own, for a client's HELLO or AUTH (whose reply may be RESP3).
+    fn bare() -> Handshake {
+        Handshake { resp3: false, password: None, decode_resp3: true }
+    }
+}
+
+/// The open connection under `key`, opened (again) when there is none or it closed.
+fn live<K: std::hash::Hash + Eq, U: AsRef<Upstream>>(
+    conns: &mut HashMap<K, U>,
+    key: K,
+    open: impl Fn() -> U,
+) -> &mut U {
+    let up = conns.entry(key).or_insert_with(&open);
+    if up.as_ref().is_closed() {
+        *up = open();
+    }
+    up
 }
 
 async fn upstream(
@@ -259,12 +280,8 @@ impl Pool {
         timeout: Duration,
     ) -> Arc<Upstream> {
         let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = conns.entry((addr, resp3));
-        let up = entry.or_insert_with(|| Arc::new(Upstream::open(addr, resp3, password.clone(), timeout)));
-        if up.is_closed() {
-            *up = Arc::new(Upstream::open(addr, resp3, password, timeout));
-        }
-        up.clone()
+        let open = || Arc::new(Upstream::open(addr, Handshake::client(resp3, password.clone()), timeout));
+        live(&mut conns, (addr, resp3), open).clone()
     }
 }
 
@@ -438,14 +455,9 @@ impl Client {
     }
 
     async fn pinned(&mut self, addr: SocketAddr, argv: &[&[u8]]) -> Answer {
-        let timeout = self.timeout;
-        let (resp3, password) = (self.resp3, self.password());
-        let up =
-            self.pinned.entry(addr).or_insert_with(|| Upstream::open(addr, resp3, password.clone(), timeout));
-        if up.is_closed() {
-            *up = Upstream::open(addr, resp3, password, timeout);
-        }
-        up.send(Bytes::from(encode(argv))).await
+        let (resp3, password, timeout) = (self.resp3, self.password(), self.timeout);
+        let open = || Upstream::open(addr, Handshake::client(resp3, password.clone()), timeout);
+        live(&mut self.pinned, addr, open).send(Bytes::from(encode(argv))).await
     }
 
     fn error(&self, text: &str) -> Pending {
@@ -619,7 +631,7 @@ impl Client {
     /// remembered (the RESP version, being authenticated).
     async fn handshake(&mut self, name: &str, argv: &[Bytes]) -> Pending {
         let addr = self.owner(None);
-        let up = Upstream::open_bare(addr, self.timeout);
+        let up = Upstream::open(addr, Handshake::bare(), self.timeout);
         let reply = up.send(Bytes::from(encode_args(argv))).await;
         let reply = reply.await.unwrap_or_else(|_| Bytes::from_static(b"-ERR proxy: no reply\r\n"));
         if !reply.starts_with(b"-") {
