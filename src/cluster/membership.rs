@@ -197,23 +197,9 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
         me.epoch = 1;
         tracing::info!("Cluster: first node {}, placed {} tokens on the ring", me.id_hex(), me.tokens.len());
     }
-    // Remembered members are taken as suspects until SWIM says more: their tokens
-    // keep their arcs, and they count towards the majority.
+    // Remembered members are taken as suspects until SWIM says more.
     let members = std::iter::once(node_of(&me, Health::Online, 0))
-        .chain(remembered.iter().filter_map(|r| {
-            let addr: SocketAddr = r.addr.parse().ok()?;
-            let (ip, port) = (addr.ip().to_string(), addr.port());
-            Some(Node {
-                id: r.id.clone(),
-                ip,
-                port,
-                tokens: r.tokens.clone(),
-                epoch: r.epoch,
-                health: Health::Suspect,
-                ping_sent_ms: 0,
-                pong_recv_ms: 0,
-            })
-        }))
+        .chain(remembered.iter().filter_map(suspect))
         .collect();
     let state = ClusterState::build(members, &me.id_hex());
     let (cluster, queues) = Cluster::new(state, settings);
@@ -247,6 +233,22 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
 fn forget_clients_of_dropped_keys(server: &Server) {
     server.tracking.flush();
     server.blocking.wake_all();
+}
+
+/// A member remembered from the nodes file and not yet heard of: a suspect, whose
+/// tokens keep their arcs and who counts towards the majority.
+fn suspect(r: &Remembered) -> Option<Node> {
+    let addr: SocketAddr = r.addr.parse().ok()?;
+    Some(Node {
+        id: r.id.clone(),
+        ip: addr.ip().to_string(),
+        port: addr.port(),
+        tokens: r.tokens.clone(),
+        epoch: r.epoch,
+        health: Health::Suspect,
+        ping_sent_ms: 0,
+        pong_recv_ms: 0,
+    })
 }
 
 fn node_of(id: &NodeIdentity, health: Health, pong_recv_ms: u64) -> Node {
@@ -656,17 +658,7 @@ impl Membership {
             if members.iter().any(|m| m.id == r.id) {
                 continue;
             }
-            let Ok(addr) = r.addr.parse::<SocketAddr>() else { continue };
-            members.push(Node {
-                id: r.id.clone(),
-                ip: addr.ip().to_string(),
-                port: addr.port(),
-                tokens: r.tokens.clone(),
-                epoch: r.epoch,
-                health: Health::Suspect,
-                ping_sent_ms: 0,
-                pong_recv_ms: 0,
-            });
+            members.extend(suspect(r));
         }
         ClusterState::build(members, &self.me.id_hex())
     }
