@@ -111,7 +111,7 @@ echo "redis-benchmark --cluster ok: $(echo "$out" | grep 'requests per second' |
 
 # A saturating load for $SOAK seconds: no node may be declared failed meanwhile.
 timeout "$SOAK" redis-benchmark --cluster -p "$P0" -t set,get -n 1000000000 -c 50 -P 16 -q >/dev/null 2>&1 || true
-if grep -h "failed\|Cluster state fail" "$WORK"/node*.log | grep -v "^.*0 slots served here"; then
+if grep -h "failed\|Cluster state fail\|majority lost" "$WORK"/node*.log | grep -v "^.*0 slots served here"; then
     fail "a node was declared failed under load"
 fi
 for p in "${PORTS[@]}"; do

@@ -90,6 +90,58 @@ fn nodes_form_a_cluster_from_seeds_and_print_the_same_map() {
 }
 
 #[test]
+fn members_already_serving_keep_serving_while_others_join() {
+    let mut c = ClusterNodes::start(1, &[]);
+    let mut conn = c.conn(0);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let polling = {
+        let (stop, addr) = (stop.clone(), c.addrs[0]);
+        in_background(move || {
+            // Every reply node 0 gives while two nodes join: OK, or MOVED once its slot
+            // went to a joiner; never CLUSTERDOWN.
+            let mut conn = connect(addr);
+            let (mut replies, mut down) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for cmd in [
+                    redis::cmd("SET").arg("probe").arg(replies).clone(),
+                    redis::cmd("CLUSTER").arg("INFO").clone(),
+                ] {
+                    match cmd.query::<redis::Value>(&mut conn) {
+                        Ok(redis::Value::BulkString(info))
+                            if info.windows(18).any(|w| w == b"cluster_state:fail") =>
+                        {
+                            down.push("cluster_state:fail".to_string())
+                        }
+                        Err(e) if !error_text(&e).starts_with("MOVED") => down.push(error_text(&e)),
+                        _ => {}
+                    }
+                    replies += 1;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            (replies, down)
+        })
+    };
+    c.join();
+    std::thread::sleep(NODE_TIMEOUT / 3);
+    c.join();
+    c.wait_formed(3);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (replies, down) = polling.result();
+    assert!(replies > 100, "{replies} replies");
+    assert!(
+        down.is_empty(),
+        "{} of {replies} replies while nodes joined: {:?}",
+        down.len(),
+        &down[..down.len().min(5)]
+    );
+    assert_eq!(
+        redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut conn).map(|i| i.contains("cluster_state:ok")),
+        Ok(true)
+    );
+}
+
+#[test]
 fn redirections_and_cluster_errors_are_byte_exact() {
     let c = ClusterNodes::start(3, &[]);
     let other = key_on(&c, 1, "k");

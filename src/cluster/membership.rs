@@ -25,7 +25,9 @@
 //!   the node timeout. Every member sends each other one several times per timeout, and
 //!   a member answers only a sender it does not hold failed; the lease runs from when
 //!   the answered heartbeat was sent, so answers read late (after a pause) extend
-//!   nothing. It is checked per command ([`super::Cluster::has_majority`]).
+//!   nothing. It is checked per command ([`super::Cluster::has_majority`]). A member
+//!   that joins while this node has the majority counts once it has answered, or after
+//!   one node timeout: a join never stops the members already serving.
 //!
 //! - **reset** (CLUSTER RESET): the node leaves (SWIM's graceful leave, so the others
 //!   take its arcs at once), forgets every member, drops its tokens (HARD: takes a new
@@ -216,6 +218,7 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
         queues,
         remembered: remembered.into_iter().map(|r| (r.id.clone(), r)).collect(),
         expected,
+        newcomers: HashMap::new(),
         forgotten: Vec::new(),
         heard: HashMap::new(),
         last_change: Instant::now(),
@@ -277,6 +280,10 @@ pub struct Membership {
     /// Every member address this node counts for the majority (failed ones too),
     /// besides itself.
     expected: Vec<SocketAddr>,
+    /// Members that joined (cluster clock, ms) and have answered no heartbeat yet: they
+    /// count for the majority only after one node timeout, so that a join never takes
+    /// the majority from the members already there ([`Self::expect`]).
+    newcomers: HashMap<SocketAddr, u64>,
     /// Addresses of members removed by CLUSTER FORGET (until they come back).
     forgotten: Vec<SocketAddr>,
     /// Per address, when the latest heartbeat it answered was sent (cluster clock, ms).
@@ -403,6 +410,7 @@ impl Membership {
         self.seeds.clear();
         self.remembered.clear();
         self.expected.clear();
+        self.newcomers.clear();
         self.forgotten.clear();
         self.heard.clear();
         self.active = false;
@@ -471,6 +479,7 @@ impl Membership {
                 };
                 let addr = member.id().addr;
                 self.expected.retain(|a| *a != addr);
+                self.newcomers.remove(&addr);
                 if !self.forgotten.contains(&addr) {
                     self.forgotten.push(addr);
                 }
@@ -503,9 +512,7 @@ impl Membership {
                 OwnedNotification::MemberUp(m) if !m.is_seed() => {
                     self.remembered.remove(&m.id_hex());
                     self.forgotten.retain(|a| *a != m.addr);
-                    if !self.expected.contains(&m.addr) {
-                        self.expected.push(m.addr);
-                    }
+                    self.expect(m.addr);
                     tracing::info!(
                         "Cluster: node {} {} is up ({} tokens)",
                         m.id_hex(),
@@ -564,23 +571,54 @@ impl Membership {
 
     /// The lease: heard from a majority of the members within the node timeout.
     fn update_lease(&mut self, swim: &Swim) {
-        for m in swim.iter_membership_state() {
-            let addr = m.id().addr;
-            if !m.id().is_seed() && !self.expected.contains(&addr) && !self.forgotten.contains(&addr) {
-                self.expected.push(addr);
+        let joining: Vec<SocketAddr> = swim
+            .iter_membership_state()
+            .map(|m| m.id())
+            .filter(|id| !id.is_seed() && !self.forgotten.contains(&id.addr))
+            .map(|id| id.addr)
+            .collect();
+        for addr in joining {
+            self.expect(addr);
+        }
+        let (now, t) = (self.cluster.clock_ms(), self.cluster.node_timeout_ms.load(Relaxed));
+        self.newcomers.retain(|a, since| !self.heard.contains_key(a) && now < *since + t);
+        // A majority of N = counted + 1 is N/2 + 1: this node and N/2 peers.
+        let counted: Vec<SocketAddr> =
+            self.expected.iter().filter(|a| !self.newcomers.contains_key(a)).copied().collect();
+        let need = counted.len().div_ceil(2);
+        let mut times: Vec<u64> = counted.iter().filter_map(|a| self.heard.get(a).copied()).collect();
+        times.sort_unstable_by(|a, b| b.cmp(a));
+        let until = match need {
+            0 => u64::MAX,
+            _ => times.get(need - 1).map_or(0, |&heard| heard + t),
+        };
+        let had = self.cluster.has_majority();
+        self.cluster.set_lease_until(until);
+        if had != self.cluster.has_majority() {
+            let answered = times.iter().filter(|&&heard| heard + t > now).count();
+            let others = counted.len();
+            match had {
+                true => tracing::warn!(
+                    "Cluster: majority lost: {answered} of the {others} other members answered"
+                ),
+                false => tracing::info!(
+                    "Cluster: majority held: {answered} of the {others} other members answered"
+                ),
             }
         }
-        // A majority of N = expected + 1 is N/2 + 1: this node and N/2 peers.
-        let members = self.expected.len() + 1;
-        let need = members / 2;
-        if need == 0 {
-            self.cluster.set_lease_until(u64::MAX);
-            return;
+    }
+
+    /// Counts `addr` for the majority from now on. While this node has the majority, a
+    /// member never heard from is a newcomer until it answers or one node timeout passes;
+    /// a node without it (joining, restarted, resumed) waits to hear from everyone's
+    /// majority.
+    fn expect(&mut self, addr: SocketAddr) {
+        if !self.expected.contains(&addr) {
+            self.expected.push(addr);
+            if !self.heard.contains_key(&addr) && self.cluster.has_majority() {
+                self.newcomers.insert(addr, self.cluster.clock_ms());
+            }
         }
-        let mut times: Vec<u64> = self.expected.iter().filter_map(|a| self.heard.get(a).copied()).collect();
-        times.sort_unstable_by(|a, b| b.cmp(a));
-        let until = times.get(need - 1).map_or(0, |&t| t + self.cluster.node_timeout_ms.load(Relaxed));
-        self.cluster.set_lease_until(until);
     }
 
     /// Places this node's tokens when it is its turn (module doc).

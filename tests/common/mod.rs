@@ -470,6 +470,21 @@ impl ClusterNodes {
         self.nodes[i] = Some(p);
     }
 
+    /// Starts one more node with the first as its seed (it joins without waiting for
+    /// the cluster to form) and returns its index.
+    pub fn join(&mut self) -> usize {
+        let i = self.nodes.len();
+        let base = self.dirs[0].parent().expect("a base directory").to_path_buf();
+        self.dirs.push(base.join(format!("node{i}")));
+        self.metrics_ports.push(0);
+        self.proxy_ports.push(0);
+        std::fs::create_dir_all(&self.dirs[i]).unwrap();
+        let p = self.spawn(i, 0, Some(&self.addrs[0].to_string()));
+        self.addrs.push(p.addr);
+        self.nodes.push(Some(p));
+        i
+    }
+
     /// The node (index) serving `key`'s slot, as node `asking` sees it.
     pub fn owner_of(&self, asking: usize, key: &str) -> usize {
         let mut c = self.conn(asking);
