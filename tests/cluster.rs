@@ -624,6 +624,80 @@ fn the_proxy_port_stands_in_for_one_redis() {
     assert_eq!(value("slotcache_cluster_proxy_duration_seconds_count"), proxied);
 }
 
+/// A RESP3 invalidation push for one key.
+fn invalidate(key: &str) -> Vec<u8> {
+    format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n", key.len()).into_bytes()
+}
+
+#[test]
+fn a_resp3_client_tracks_keys_on_every_node_through_the_proxy() {
+    let c = ClusterNodes::start_with_metrics(3, &[]);
+    let proxy_addr =
+        |i: usize| -> std::net::SocketAddr { format!("127.0.0.1:{}", c.proxy_ports[i]).parse().unwrap() };
+    let resp3 = |i: usize| {
+        let mut r = Raw::connect(proxy_addr(i));
+        r.send(&req(&["HELLO", "3"]));
+        r.read_until(b"modules\r\n*0\r\n");
+        r
+    };
+    let keys: Vec<String> = (0..3).map(|n| key_on(&c, n, "tracked")).collect();
+    let mut writer = connect(proxy_addr(1));
+    for k in &keys {
+        let () = redis::cmd("SET").arg(k).arg("v").query(&mut writer).unwrap();
+    }
+
+    // Default mode: every key read, on whichever node, is invalidated when written.
+    let mut t = resp3(0);
+    t.roundtrip(&req(&["CLIENT", "TRACKING", "ON"]), b"+OK\r\n");
+    for k in &keys {
+        t.roundtrip(&req(&["GET", k]), b"$1\r\nv\r\n");
+    }
+    for k in &keys {
+        let () = redis::cmd("SET").arg(k).arg("w").query(&mut writer).unwrap();
+        t.roundtrip(b"", &invalidate(k));
+    }
+    t.roundtrip(
+        &req(&["CLIENT", "CACHING", "YES"]),
+        b"-ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.\r\n",
+    );
+    // Off: nothing more.
+    t.roundtrip(&req(&["CLIENT", "TRACKING", "OFF"]), b"+OK\r\n");
+    t.roundtrip(&req(&["GET", &keys[1]]), b"$1\r\nw\r\n");
+    let () = redis::cmd("SET").arg(&keys[1]).arg("x").query(&mut writer).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    t.roundtrip(&req(&["PING"]), b"+PONG\r\n");
+
+    // OPTIN: only the read after CLIENT CACHING YES is remembered, on its own node.
+    let mut o = resp3(2);
+    o.roundtrip(&req(&["CLIENT", "TRACKING", "ON", "OPTIN"]), b"+OK\r\n");
+    o.roundtrip(&req(&["GET", &keys[2]]), b"$1\r\nw\r\n");
+    o.roundtrip(&req(&["CLIENT", "CACHING", "YES"]), b"+OK\r\n");
+    o.roundtrip(&req(&["GET", &keys[0]]), b"$1\r\nw\r\n");
+    let () = redis::cmd("SET").arg(&keys[2]).arg("y").query(&mut writer).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let () = redis::cmd("SET").arg(&keys[0]).arg("y").query(&mut writer).unwrap();
+    o.roundtrip(b"", &invalidate(&keys[0]));
+
+    // BCAST: writes on every node under the prefix, read or not.
+    let mut b = resp3(1);
+    b.roundtrip(&req(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "tracked"]), b"+OK\r\n");
+    for k in &keys {
+        let () = redis::cmd("SET").arg(k).arg("z").query(&mut writer).unwrap();
+        b.roundtrip(b"", &invalidate(k));
+    }
+
+    // RESP2's REDIRECT needs a connection the nodes cannot name.
+    let mut r2 = Raw::connect(proxy_addr(0));
+    r2.roundtrip(
+        &req(&["CLIENT", "TRACKING", "ON", "REDIRECT", "7"]),
+        b"-ERR CLIENT TRACKING REDIRECT is not supported on the proxy port: use RESP3 (HELLO 3), whose invalidations come on the same connection\r\n",
+    );
+    r2.roundtrip(
+        &req(&["CLIENT", "TRACKING", "ON", "BCAST", "OPTIN"]),
+        b"-ERR OPTIN and OPTOUT are not compatible with BCAST\r\n",
+    );
+}
+
 #[test]
 fn a_reset_node_leaves_and_a_meet_brings_it_back_as_a_new_node() {
     let c = ClusterNodes::start(3, &[]);

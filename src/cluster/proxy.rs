@@ -14,11 +14,16 @@
 //! pinned to the client; `MULTI` ... `EXEC` is queued here and sent whole, on a pinned
 //! connection, to the node of its keys (which must share a slot); a client that
 //! subscribes is tunnelled to one node for the rest of its life (PUBLISH reaches every
-//! node's subscribers). Upstream replies are delimited with the `redis-protocol` codec.
+//! node's subscribers); a client that turns on CLIENT TRACKING (RESP3) sends all its
+//! commands on connections of its own, each tracking for it, and their invalidation
+//! pushes are relayed to it ([`Pushes`]). Upstream replies are delimited with the
+//! `redis-protocol` codec.
 //! Every queue, wait and redirect count here is bounded.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +43,8 @@ const UPSTREAM_QUEUE: usize = 1024;
 const MAX_REDIRECTS: usize = 3;
 /// Bytes read from a client before its pending replies are written.
 const READ_CHUNK: usize = 64 * 1024;
+/// Push messages waiting to be written to one tracking client.
+const PUSH_QUEUE: usize = 4096;
 
 type Answer = oneshot::Receiver<Bytes>;
 /// Requests written to an upstream connection together, each with where its reply goes.
@@ -138,19 +145,37 @@ struct Handshake {
     resp3: bool,
     password: Option<String>,
     decode_resp3: bool,
+    /// Requests sent after HELLO/AUTH, their replies dropped (a tracking client's
+    /// CLIENT TRACKING).
+    setup: Vec<Bytes>,
+    /// Where RESP3 push messages go (a tracking client's invalidations).
+    pushes: Option<Pushes>,
 }
 
 impl Handshake {
     /// For commands of a client speaking RESP3 or not, with the node's password.
     fn client(resp3: bool, password: Option<String>) -> Handshake {
-        Handshake { resp3, password, decode_resp3: resp3 }
+        Handshake { resp3, password, decode_resp3: resp3, setup: Vec::new(), pushes: None }
     }
 
     /// None of its own, for a client's HELLO or AUTH (whose reply may be RESP3).
     fn bare() -> Handshake {
-        Handshake { resp3: false, password: None, decode_resp3: true }
+        Handshake { resp3: false, password: None, decode_resp3: true, setup: Vec::new(), pushes: None }
     }
 }
+
+/// Push messages from a client's own upstream connections on their way to it. The
+/// queue is bounded: when it is full a message is dropped and `lost` set, and the
+/// client is then told to drop its whole cache (an invalidation of null, as Redis
+/// sends after a FLUSHALL).
+#[derive(Clone)]
+struct Pushes {
+    tx: mpsc::Sender<Bytes>,
+    lost: Arc<AtomicBool>,
+}
+
+/// The RESP3 invalidation that empties a client's whole cache.
+const INVALIDATE_ALL: &[u8] = b">2\r\n$10\r\ninvalidate\r\n_\r\n";
 
 /// The open connection under `key`, opened (again) when there is none or it closed.
 fn live<K: std::hash::Hash + Eq, U: AsRef<Upstream>>(
@@ -167,7 +192,7 @@ fn live<K: std::hash::Hash + Eq, U: AsRef<Upstream>>(
 
 async fn upstream(
     addr: SocketAddr,
-    Handshake { resp3, password, decode_resp3 }: Handshake,
+    Handshake { resp3, password, decode_resp3, setup, pushes }: Handshake,
     timeout: Duration,
     mut rx: mpsc::Receiver<Batch>,
 ) {
@@ -191,6 +216,10 @@ async fn upstream(
         skip += 1;
     } else if let Some(p) = &password {
         handshake.extend(encode(&[b"AUTH", p.as_bytes()]));
+        skip += 1;
+    }
+    for request in setup {
+        handshake.extend_from_slice(&request);
         skip += 1;
     }
     let (order_tx, mut order_rx) = mpsc::unbounded_channel::<oneshot::Sender<Bytes>>();
@@ -228,6 +257,12 @@ async fn upstream(
                 match reply_len(&buf, decode_resp3) {
                     Ok(Some(len)) => {
                         let reply = buf.split_to(len).freeze();
+                        if let Some(p) = pushes.as_ref().filter(|_| reply.first() == Some(&b'>')) {
+                            if p.tx.try_send(reply).is_err() {
+                                p.lost.store(true, Relaxed);
+                            }
+                            continue;
+                        }
                         if skip > 0 {
                             skip -= 1;
                             continue;
@@ -377,6 +412,18 @@ struct Client {
     /// The cluster state routing the batch being read, and its members' addresses.
     state: Arc<super::state::ClusterState>,
     addrs: Vec<SocketAddr>,
+    /// CLIENT TRACKING ON requests made since tracking was last off, in order: sent on
+    /// every connection pinned to this client (so all its commands take pinned ones).
+    tracking: Vec<Bytes>,
+    /// The tracking mode's OPTIN and OPTOUT (for CLIENT CACHING).
+    optin: bool,
+    optout: bool,
+    /// CLIENT CACHING's YES or NO: for the next command (`caching_now` while it is routed).
+    caching: Option<Bytes>,
+    caching_now: Option<Bytes>,
+    /// Invalidations (and any push message) from the pinned connections.
+    pushes: Pushes,
+    push_rx: mpsc::Receiver<Bytes>,
 }
 
 impl Client {
@@ -385,7 +432,15 @@ impl Client {
         let cluster = server.cluster.as_deref().expect("the proxy runs in cluster mode");
         let (timeout, state) = (cluster.node_timeout(), cluster.state());
         let addrs = addresses(&state);
+        let (tx, push_rx) = mpsc::channel(PUSH_QUEUE);
         Client {
+            pushes: Pushes { tx, lost: Arc::new(AtomicBool::new(false)) },
+            push_rx,
+            tracking: Vec::new(),
+            optin: false,
+            optout: false,
+            caching: None,
+            caching_now: None,
             authenticated: password.is_none(),
             password,
             timeout,
@@ -437,6 +492,11 @@ impl Client {
     /// before its replies are awaited ([`Client::flush`]).
     async fn stage(&mut self, addr: SocketAddr, argv: &[Bytes]) -> Pending {
         let request = Bytes::from(encode_args(argv));
+        if !self.tracking.is_empty() {
+            // What a tracking client reads is remembered for its own connection.
+            let answer = self.pinned_request(addr, request.clone()).await;
+            return Pending::Node { request, answer };
+        }
         let (tx, answer) = oneshot::channel();
         let (resp3, timeout, pool, password) = (self.resp3, self.timeout, &self.pool, &self.password);
         let staged = self
@@ -455,9 +515,109 @@ impl Client {
     }
 
     async fn pinned(&mut self, addr: SocketAddr, argv: &[&[u8]]) -> Answer {
+        self.pinned_request(addr, Bytes::from(encode(argv))).await
+    }
+
+    /// Sends a request on this client's own connection to `addr` (after CLIENT CACHING
+    /// when the command it belongs to follows one).
+    async fn pinned_request(&mut self, addr: SocketAddr, request: Bytes) -> Answer {
+        let caching = self.caching_now.clone();
+        let up = self.pinned_conn(addr);
+        if let Some(choice) = caching {
+            // Its +OK is not waited for (the client had its answer already).
+            drop(up.send(Bytes::from(encode(&[b"CLIENT", b"CACHING", &choice]))).await);
+        }
+        up.send(request).await
+    }
+
+    /// This client's own connection to `addr`, opened (again) if needed: it starts with
+    /// the client's CLIENT TRACKING requests and hands push messages to the client.
+    fn pinned_conn(&mut self, addr: SocketAddr) -> &mut Upstream {
         let (resp3, password, timeout) = (self.resp3, self.password(), self.timeout);
-        let open = || Upstream::open(addr, Handshake::client(resp3, password.clone()), timeout);
-        live(&mut self.pinned, addr, open).send(Bytes::from(encode(argv))).await
+        let (setup, pushes) = (&self.tracking, &self.pushes);
+        let open = || {
+            let handshake = Handshake {
+                setup: setup.clone(),
+                pushes: Some(pushes.clone()),
+                ..Handshake::client(resp3, password.clone())
+            };
+            Upstream::open(addr, handshake, timeout)
+        };
+        live(&mut self.pinned, addr, open)
+    }
+
+    /// CLIENT TRACKING: this node checks the request; then it holds on every connection
+    /// of the client's own, one opened to each serving node. Invalidations come back as
+    /// RESP3 push messages, so REDIRECT (RESP2's way) is refused.
+    async fn client_tracking(&mut self, argv: Vec<Bytes>) -> Pending {
+        if argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"redirect")) {
+            return self.error(
+                "ERR CLIENT TRACKING REDIRECT is not supported on the proxy port: use RESP3 (HELLO 3), whose invalidations come on the same connection",
+            );
+        }
+        let request = Bytes::from(encode_args(&argv));
+        let own = self.owner(None);
+        let reply = match self.pinned_request(own, request.clone()).await.await {
+            Ok(reply) => reply,
+            Err(_) => return self.error("ERR proxy: the node's connection closed"),
+        };
+        if !reply.starts_with(b"+") {
+            return Pending::Ready(reply);
+        }
+        // The others (every serving node when on) have it before the client is answered,
+        // so no write after the answer goes unseen.
+        let on = argv[2].eq_ignore_ascii_case(b"on");
+        let mut others: Vec<SocketAddr> =
+            self.pinned.iter().filter(|(_, up)| !up.is_closed()).map(|(a, _)| *a).collect();
+        if on {
+            others.extend(self.serving_nodes());
+        }
+        others.sort_unstable();
+        others.dedup();
+        others.retain(|a| *a != own);
+        let mut answers = Vec::with_capacity(others.len());
+        for addr in others {
+            answers.push(self.pinned_request(addr, request.clone()).await);
+        }
+        for answer in answers {
+            let _ = answer.await;
+        }
+        let has = |option: &[u8]| argv[3..].iter().any(|a| a.eq_ignore_ascii_case(option));
+        (self.optin, self.optout) = (on && has(b"optin"), on && has(b"optout"));
+        if on {
+            self.tracking.push(request);
+        } else {
+            self.tracking.clear();
+        }
+        Pending::Ready(reply)
+    }
+
+    /// CLIENT CACHING YES|NO: checked here, and sent before the next command on the
+    /// connection that command takes.
+    fn client_caching(&mut self, argv: &[Bytes]) -> Pending {
+        if argv.len() != 3 {
+            return self.error("ERR wrong number of arguments for 'client|caching' command");
+        }
+        let mode = (!self.tracking.is_empty()).then_some((self.optin, self.optout));
+        match crate::command::connection::caching_choice(mode, &argv[2]) {
+            Ok(_) => {
+                self.caching = Some(argv[2].clone());
+                Pending::Ready(Bytes::from_static(b"+OK\r\n"))
+            }
+            Err(e) => self.error(&e.to_string()),
+        }
+    }
+
+    /// Writes push messages waiting for the client, starting with `first`.
+    async fn write_pushes(&mut self, stream: &mut TcpStream, first: Bytes) -> bool {
+        let mut out = BytesMut::from(&first[..]);
+        while let Ok(more) = self.push_rx.try_recv() {
+            out.extend_from_slice(&more);
+        }
+        if self.pushes.lost.swap(false, Relaxed) {
+            out.extend_from_slice(INVALIDATE_ALL);
+        }
+        stream.write_all(&out).await.is_ok()
     }
 
     fn error(&self, text: &str) -> Pending {
@@ -470,9 +630,17 @@ impl Client {
         let max_bulk =
             self.server.limits.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed) as usize;
         loop {
-            match stream.read_buf(&mut rbuf).await {
-                Ok(n) if n > 0 => {}
-                _ => return,
+            tokio::select! {
+                read = stream.read_buf(&mut rbuf) => match read {
+                    Ok(n) if n > 0 => {}
+                    _ => return,
+                },
+                Some(push) = self.push_rx.recv() => {
+                    if !self.write_pushes(&mut stream, push).await {
+                        return;
+                    }
+                    continue;
+                }
             }
             let mut pending = Vec::new();
             let read_at = std::time::Instant::now();
@@ -538,6 +706,15 @@ impl Client {
         if self.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch") {
             return self.queue(argv);
         }
+        let client_sub =
+            |sub: &[u8]| name == "client" && argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(sub));
+        if client_sub(b"caching") {
+            return self.client_caching(&argv);
+        }
+        self.caching_now = self.caching.take();
+        if client_sub(b"tracking") {
+            return self.client_tracking(argv).await;
+        }
         match name {
             "quit" => {
                 self.quit = true;
@@ -583,9 +760,6 @@ impl Client {
             }
             "unwatch" => {
                 return self.unwatch_then(Bytes::from_static(b"+OK\r\n")).await;
-            }
-            "client" if argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"tracking")) => {
-                return self.error("ERR CLIENT TRACKING is not supported on the proxy port");
             }
             "dbsize" => return self.fan_out(&argv, Merge::Sum).await,
             "keys" => return self.fan_out(&argv, Merge::Concat).await,
@@ -786,8 +960,13 @@ impl Client {
                     if request.is_empty() {
                         break; // pinned: the client's own connection decides
                     }
-                    let up = self.pool.get(addr, self.resp3, self.password(), self.timeout);
-                    reply = up.send(request.clone()).await.await.unwrap_or_else(|_| lost());
+                    let answer = if self.tracking.is_empty() {
+                        let up = self.pool.get(addr, self.resp3, self.password(), self.timeout);
+                        up.send(request.clone()).await
+                    } else {
+                        self.pinned_request(addr, request.clone()).await
+                    };
+                    reply = answer.await.unwrap_or_else(|_| lost());
                     request = if moved_to(&reply).is_some() { request } else { Bytes::new() };
                 }
                 reply

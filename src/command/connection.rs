@@ -616,30 +616,37 @@ fn client_tracking(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// CLIENT CACHING YES|NO
 fn client_caching(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let Some(mode) = ctx.session.tracking.as_ref() else {
+    let mode = ctx.session.tracking.as_ref().map(|m| (m.optin, m.optout));
+    ctx.session.caching = Some(caching_choice(mode, &argv[2])?);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT CACHING's argument for a client whose tracking mode is `(optin, optout)`
+/// (None: tracking off): true for YES, false for NO, or Redis's error.
+pub fn caching_choice(mode: Option<(bool, bool)>, arg: &[u8]) -> Result<bool, CommandError> {
+    let Some((optin, optout)) = mode else {
         return Err(CommandError::new(
             "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
         ));
     };
-    if args::is(&argv[2], "YES") {
-        if !mode.optin {
+    if args::is(arg, "YES") {
+        if !optin {
             return Err(CommandError::new(
                 "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
             ));
         }
-        ctx.session.caching = Some(true);
-    } else if args::is(&argv[2], "NO") {
-        if !mode.optout {
+        Ok(true)
+    } else if args::is(arg, "NO") {
+        if !optout {
             return Err(CommandError::new(
                 "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
             ));
         }
-        ctx.session.caching = Some(false);
+        Ok(false)
     } else {
-        return Err(error::SYNTAX);
+        Err(error::SYNTAX)
     }
-    ctx.out.ok();
-    Ok(())
 }
 
 /// CLIENT TRACKINGINFO
