@@ -142,6 +142,31 @@ fn members_already_serving_keep_serving_while_others_join() {
 }
 
 #[test]
+fn a_node_full_of_clients_still_lets_peers_in() {
+    let mut c = ClusterNodes::start(2, &["--maxclients", "3"]);
+    let mut held: Vec<redis::Connection> = (0..3).map(|_| c.conn(0)).collect();
+    for h in &mut held {
+        let () = redis::cmd("PING").query(h).unwrap();
+    }
+    // A fourth client is refused, whether it speaks or stays silent.
+    let mut extra = Raw::connect(c.addrs[0]);
+    extra.send(&req(&["PING"]));
+    assert_eq!(extra.read_to_close(), b"-ERR max number of clients reached\r\n");
+    let mut silent = Raw::connect(c.addrs[0]);
+    assert_eq!(silent.read_to_close(), b"", "closed, unanswered, after its grace");
+    // A node joining through this full one gets its links in, and the cluster forms.
+    c.join();
+    let formed = eventually_within(Duration::from_secs(30), || {
+        let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut held[0]).unwrap();
+        let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut held[0]).unwrap();
+        nodes.lines().filter(|l| l.split(' ').count() > 8).count() == 3 && info.contains("cluster_state:ok")
+    });
+    assert!(formed, "{}", c.describe());
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query(&mut held[1]).unwrap();
+    assert_eq!(clients.lines().count(), 3, "peer links are not clients: {clients}");
+}
+
+#[test]
 fn redirections_and_cluster_errors_are_byte_exact() {
     let c = ClusterNodes::start(3, &[]);
     let other = key_on(&c, 1, "k");

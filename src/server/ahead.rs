@@ -134,6 +134,7 @@ mod tests {
         let info = server.clients.register(
             super::super::clients::Peer { addr: "t:1".into(), laddr: "t".into(), fd: -1, unix: false },
             10,
+            0,
             &server.shutdown,
             0,
         );

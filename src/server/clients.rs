@@ -56,6 +56,9 @@ pub struct ClientInfo {
     pub tracking_redir: AtomicI64,
     /// CLIENT NO-EVICT ON: never disconnected by `maxmemory-clients` (flag `e`).
     pub no_evict: AtomicBool,
+    /// Let in past `maxclients` only as a possible cluster peer link: its first request
+    /// must present it as one ([`crate::cluster::peer::intercept`]), or it is refused.
+    pub provisional: bool,
 }
 
 /// What a connection costs besides its buffers (its session and registry entry), in
@@ -253,6 +256,8 @@ pub struct Buffers {
 pub struct Clients {
     map: Mutex<HashMap<u64, Arc<ClientInfo>>>,
     next_id: AtomicU64,
+    /// How many in `map` are provisional (changed under its lock).
+    provisional: AtomicUsize,
 }
 
 /// Unregisters a client when its connection task ends, however it ends.
@@ -269,22 +274,33 @@ impl Drop for Registration<'_> {
 
 impl Default for Clients {
     fn default() -> Self {
-        Clients { map: Mutex::new(HashMap::new()), next_id: AtomicU64::new(1) }
+        Clients {
+            map: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            provisional: AtomicUsize::new(0),
+        }
     }
 }
 
 impl Clients {
-    /// Registers a new client unless `max` are already connected.
+    /// Registers a new client unless `max` are already connected; past that, up to
+    /// `spare` more as provisional (possible cluster peer links, which are not clients).
     pub fn register(
         &self,
         peer: Peer,
         max: usize,
+        spare: usize,
         shutdown: &CancellationToken,
         now_ms: u64,
     ) -> Option<Arc<ClientInfo>> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= max {
+        let provisional_now = self.provisional.load(Relaxed);
+        let provisional = map.len() - provisional_now >= max;
+        if provisional && provisional_now >= spare {
             return None;
+        }
+        if provisional {
+            self.provisional.fetch_add(1, Relaxed);
         }
         let id = self.next_id.fetch_add(1, Relaxed);
         let info = Arc::new(ClientInfo {
@@ -310,6 +326,7 @@ impl Clients {
             blocked: AtomicBool::new(false),
             tracking_redir: AtomicI64::new(-1),
             no_evict: AtomicBool::new(false),
+            provisional,
         });
         map.insert(id, info.clone());
         Some(info)
@@ -327,7 +344,10 @@ impl Clients {
     }
 
     pub fn unregister(&self, id: u64) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.remove(&id).is_some_and(|c| c.provisional) {
+            self.provisional.fetch_sub(1, Relaxed);
+        }
     }
 
     /// Asks connections idle for [`TRIM_IDLE_S`] that still hold buffers to give them
@@ -360,6 +380,18 @@ impl Clients {
             }
         }
         closed
+    }
+
+    /// Disconnects provisional connections (let in past `maxclients` as possible peer
+    /// links) that have not presented themselves within `grace`; returns how many.
+    pub fn close_silent_provisional(&self, grace: std::time::Duration) -> usize {
+        if self.provisional.load(Relaxed) == 0 {
+            return 0;
+        }
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let silent =
+            map.values().filter(|c| c.provisional && c.created.elapsed() >= grace && !c.kill.is_cancelled());
+        silent.map(|c| c.kill.cancel()).count()
     }
 
     /// `maxmemory-clients`: while all clients together hold more than `limit` bytes,

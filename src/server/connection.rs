@@ -404,6 +404,13 @@ pub fn execute(
     if server.cluster.is_some() && crate::cluster::peer::intercept(server, session, argv) {
         return;
     }
+    if session.info.provisional && session.peer.is_none() {
+        // Let in past `maxclients` as a possible peer link, and it is not one.
+        out.error(crate::error::MAX_CLIENTS);
+        server.stats.rejected_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        session.close_after_reply = true;
+        return;
+    }
     let mark = out.len();
     session.suppress_current = std::mem::take(&mut session.skip_next);
     let mut ctx = Ctx { server, session, out, stats, now, slot: 0 };

@@ -235,7 +235,13 @@ impl Acceptor {
         let s = &self.server;
         s.stats.connections_received.fetch_add(1, Relaxed);
         let max = s.limits.maxclients.load(Relaxed);
-        let info = s.clients.register(peer, max, &s.shutdown, crate::storage::now_ms());
+        // Cluster peers' links (two from each member, and a joiner's) get in even when
+        // clients fill `maxclients`, so that a busy node is never suspected for it.
+        let spare = match &s.cluster {
+            Some(cluster) if !peer.unix => 2 * cluster.state().members.len() + 2,
+            _ => 0,
+        };
+        let info = s.clients.register(peer, max, spare, &s.shutdown, crate::storage::now_ms());
         if info.is_none() {
             s.stats.rejected_connections.fetch_add(1, Relaxed);
             tracing::warn!("rejected a connection: max number of clients ({max}) reached");

@@ -31,7 +31,7 @@ impl LocalClient {
     pub fn new(server: Arc<Server>) -> Option<LocalClient> {
         let peer = Peer { addr: "local:0".into(), laddr: "local".into(), fd: -1, unix: false };
         let max = server.limits.maxclients.load(std::sync::atomic::Ordering::Relaxed);
-        let info = server.clients.register(peer, max, &server.shutdown, crate::storage::now_ms())?;
+        let info = server.clients.register(peer, max, 0, &server.shutdown, crate::storage::now_ms())?;
         let stats = Arc::new(ThreadStats::new(crate::command::table().specs.len()));
         server.stats.register(stats.clone());
         let needs_auth = !server.config().requirepass.is_empty();

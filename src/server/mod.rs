@@ -138,6 +138,9 @@ pub struct Server {
 
 /// Samples kept for the instantaneous rates (1.6 s at the default hz).
 const RATE_SAMPLES: usize = 16;
+/// How long a connection let in past `maxclients` as a possible cluster peer link has
+/// to present itself as one.
+const PROVISIONAL_GRACE: Duration = Duration::from_secs(2);
 
 impl Server {
     pub fn new(config: Config) -> Server {
@@ -338,6 +341,7 @@ impl Server {
         if timeout > 0 {
             self.clients.close_idle(timeout, now);
         }
+        self.clients.close_silent_provisional(PROVISIONAL_GRACE);
         if self.clients.trim_idle(now) > 0 || now / 1000 != self.last_decay_s.swap(now / 1000, Relaxed) {
             // Once a second, and when idle connections give buffers back.
             memory::decay();
