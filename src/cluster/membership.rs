@@ -209,7 +209,7 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
     if !alone || !remembered.is_empty() {
         cluster.set_lease_until(0);
     }
-    let expected = remembered.iter().filter_map(|r| r.addr.parse().ok()).collect();
+    let expected = remembered.iter().filter_map(|r| super::state::parse_addr(&r.addr)).collect();
     let mut membership = Membership {
         cluster: cluster.clone(),
         path,
@@ -241,7 +241,7 @@ fn forget_clients_of_dropped_keys(server: &Server) {
 /// A member remembered from the nodes file and not yet heard of: a suspect, whose
 /// tokens keep their arcs and who counts towards the majority.
 fn suspect(r: &Remembered) -> Option<Node> {
-    let addr: SocketAddr = r.addr.parse().ok()?;
+    let addr = super::state::parse_addr(&r.addr)?;
     Some(Node {
         id: r.id.clone(),
         ip: addr.ip().to_string(),
@@ -759,7 +759,7 @@ impl Membership {
             .filter(|m| m.id != self.me.id_hex())
             .map(|m| Remembered {
                 id: m.id.clone(),
-                addr: format!("{}:{}", m.ip, m.port),
+                addr: m.addr().to_string(),
                 epoch: m.epoch,
                 tokens: m.tokens.clone(),
             })

@@ -1027,8 +1027,7 @@ impl Client {
 
 /// Members' client addresses, by index.
 fn addresses(state: &super::state::ClusterState) -> Vec<SocketAddr> {
-    let local = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
-    state.members.iter().map(|m| SocketAddr::new(m.ip.parse().unwrap_or(local), m.port)).collect()
+    state.members.iter().map(|m| m.addr()).collect()
 }
 
 /// A command name in lower case, in `buf`; empty for a name longer than it (no
@@ -1058,7 +1057,7 @@ fn empty_scan() -> Bytes {
 fn moved_to(reply: &[u8]) -> Option<SocketAddr> {
     let text = reply.strip_prefix(b"-MOVED ")?;
     let text = std::str::from_utf8(text).ok()?.trim_end();
-    text.split(' ').nth(1)?.parse().ok()
+    super::state::parse_addr(text.split(' ').nth(1)?)
 }
 
 /// Puts the parts of a split or fanned-out request back together.

@@ -10,6 +10,8 @@
 //! swapping an `Arc` ([`super::Cluster`]); nothing mutates one after it is built, so
 //! nodes that know the same members print the same map, byte for byte.
 
+use std::net::SocketAddr;
+
 use super::ring::{NodeIndex, Ring, SlotRange};
 use super::slot::SLOTS;
 
@@ -43,6 +45,23 @@ pub struct Node {
     pub ping_sent_ms: u64,
     /// Unix ms this node last heard from it (CLUSTER NODES `pong-recv`).
     pub pong_recv_ms: u64,
+}
+
+impl Node {
+    /// Its client address (the IP as announced; loopback if that does not parse).
+    pub fn addr(&self) -> SocketAddr {
+        let ip = self.ip.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        SocketAddr::new(ip, self.port)
+    }
+}
+
+/// An address as Redis Cluster prints it (`ip:port`, an IPv6 address unbracketed, as in
+/// `-MOVED` and CLUSTER NODES), or in Rust's form (`[ip]:port`).
+pub fn parse_addr(text: &str) -> Option<SocketAddr> {
+    text.parse().ok().or_else(|| {
+        let (ip, port) = text.rsplit_once(':')?;
+        Some(SocketAddr::new(ip.parse().ok()?, port.parse().ok()?))
+    })
 }
 
 /// Slots `start ..= end`, served by `primary` since `epoch`.
@@ -180,6 +199,19 @@ mod tests {
             ping_sent_ms: 0,
             pong_recv_ms: 0,
         }
+    }
+
+    #[test]
+    fn addresses_parse_as_redis_prints_them_and_bracketed() {
+        let v6: SocketAddr = "[::1]:7000".parse().unwrap();
+        assert_eq!(parse_addr("::1:7000"), Some(v6));
+        assert_eq!(parse_addr("[::1]:7000"), Some(v6));
+        assert_eq!(parse_addr("127.0.0.1:7000"), Some("127.0.0.1:7000".parse().unwrap()));
+        assert_eq!(parse_addr("nonsense"), None);
+        let mut n = node('a', &[1], Health::Online);
+        (n.ip, n.port) = ("::1".into(), 7000);
+        assert_eq!(n.addr(), v6);
+        assert_eq!(parse_addr(&n.addr().to_string()), Some(v6), "what is written is read back");
     }
 
     #[test]

@@ -221,8 +221,8 @@ async fn api_call(
                 Err(why) => return error(StatusCode::BAD_GATEWAY, &format!("forwarding to {owner}: {why}")),
             };
             let state = cluster.state();
-            served_by =
-                state.members.iter().find(|m| format!("{}:{}", m.ip, m.port) == owner).map(|m| m.id.clone());
+            let owner = crate::cluster::state::parse_addr(owner);
+            served_by = state.members.iter().find(|m| Some(m.addr()) == owner).map(|m| m.id.clone());
         }
         let mut response = match Reply::parse(&reply) {
             Reply::Error(e) if e.starts_with("NOAUTH") => error(StatusCode::UNAUTHORIZED, &e),
@@ -247,7 +247,7 @@ async fn api_call(
 /// and returns its reply, read whole within `timeout`.
 fn forward(addr: &str, token: Option<&[u8]>, args: &[&[u8]], timeout: Duration) -> Result<Vec<u8>, String> {
     use std::io::{Read, Write};
-    let addr: std::net::SocketAddr = addr.parse().map_err(|_| "bad address".to_string())?;
+    let addr = crate::cluster::state::parse_addr(addr).ok_or_else(|| "bad address".to_string())?;
     let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
@@ -306,7 +306,7 @@ fn cluster_json(server: &Server) -> serde_json::Value {
             let slots = state.slots_of(i as u16);
             serde_json::json!({
                 "id": m.id,
-                "address": format!("{}:{}", m.ip, m.port),
+                "address": m.addr().to_string(),
                 "health": health(m.health),
                 "myself": i == state.myself as usize,
                 "tokens": m.tokens,
