@@ -75,6 +75,10 @@ impl fmt::Display for CommandError {
 }
 
 pub const SYNTAX: CommandError = CommandError::new("ERR syntax error");
+pub const LOADING: CommandError = CommandError::new("LOADING Redis is loading the dataset in memory");
+pub const BUSYKEY: CommandError = CommandError::new("BUSYKEY Target key name already exists.");
+pub const DUMP_PAYLOAD: CommandError = CommandError::new("ERR DUMP payload version or checksum are wrong");
+pub const BAD_DATA_FORMAT: CommandError = CommandError::new("ERR Bad data format");
 pub const WRONGTYPE: CommandError =
     CommandError::new("WRONGTYPE Operation against a key holding the wrong kind of value");
 pub const NOT_INTEGER: CommandError = CommandError::new("ERR value is not an integer or out of range");

@@ -68,6 +68,7 @@ pub mod command;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod persist;
 pub mod protocol;
 pub mod server;
 pub mod storage;

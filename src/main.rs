@@ -142,9 +142,13 @@ fn main() -> ExitCode {
     if let Some(path) = &handle.unix_socket {
         tracing::info!("Ready to accept connections unix {}", path.display());
     }
+    let server = handle.server.clone();
     handle.wait();
     if !pidfile.is_empty() {
         let _ = std::fs::remove_file(&pidfile);
+    }
+    if server.failed.load(std::sync::atomic::Ordering::Relaxed) {
+        return ExitCode::FAILURE;
     }
     tracing::info!("slotcache is now ready to exit, bye bye...");
     ExitCode::SUCCESS

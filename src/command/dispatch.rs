@@ -8,8 +8,8 @@ use bytes::Bytes;
 
 use super::Ctx;
 use super::table::{
-    ADMIN, CommandSpec, DENYOOM, FAST, NO_AUTH, NO_MULTI, PROTECTED, READONLY, SKIP_MONITOR, SKIP_SLOWLOG,
-    WRITE, table,
+    ADMIN, CommandSpec, DENYOOM, FAST, LOADING, NO_AUTH, NO_MULTI, PROTECTED, READONLY, SKIP_MONITOR,
+    SKIP_SLOWLOG, WRITE, table,
 };
 use crate::cluster::Redirect;
 use crate::cluster::slot::key_slot;
@@ -118,6 +118,10 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
     let queuing = ctx.session.multi.is_some() && !RUN_WHILE_QUEUING.contains(&spec.name);
     if queuing && spec.has(NO_MULTI) {
         reject(ctx, Some(idx), CommandError::new("ERR Command not allowed inside a transaction"));
+        return;
+    }
+    if !spec.has(LOADING) && ctx.server.persistence.loading.load(std::sync::atomic::Ordering::Relaxed) {
+        reject(ctx, Some(idx), error::LOADING);
         return;
     }
     if spec.has(DENYOOM)

@@ -16,6 +16,7 @@ pub mod keyspace;
 pub mod keyspec;
 mod keyspec_table;
 pub mod list;
+pub mod persist;
 pub mod pubsub;
 pub mod server;
 pub mod set;
@@ -47,6 +48,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     bitmap::COMMANDS,
     hyperloglog::COMMANDS,
     keyspace::COMMANDS,
+    persist::COMMANDS,
     hash::COMMANDS,
     list::COMMANDS,
     set::COMMANDS,

@@ -59,10 +59,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lolwut", -1, READONLY | FAST, lolwut)
         .group("server")
         .doc("Displays computer art and the Redis version", "5.0.0"),
-    CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, lastsave)
-        .acl(DANGEROUS | ADMIN_CAT)
-        .group("server")
-        .doc("Returns the Unix timestamp of the last successful save to disk.", "1.0.0"),
     CommandSpec::new("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, shutdown)
         .group("server")
         .doc("Synchronously saves the database(s) to disk and shuts down the Redis server.", "1.0.0"),
@@ -352,12 +348,34 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("lazyfree_pending_objects", &0);
         }
         "persistence" => {
-            line("loading", &0);
+            let p = &server.persistence;
+            let loading = p.loading.load(Relaxed);
+            line("loading", &(loading as u8));
             line("async_loading", &0);
-            line("rdb_changes_since_last_save", &server.stats_snapshot().dirty);
+            if loading {
+                let (total, done) = (p.load_total_bytes.load(Relaxed), p.load_done_bytes.load(Relaxed));
+                let started = p.load_started_s.load(Relaxed);
+                let elapsed = (crate::storage::now_ms() / 1000).saturating_sub(started).max(1);
+                let eta = (total.saturating_sub(done) * elapsed).checked_div(done).unwrap_or(1);
+                line("loading_start_time", &started);
+                line("loading_total_bytes", &total);
+                line("loading_rdb_used_mem", &0);
+                line("loading_loaded_bytes", &done);
+                line("loading_loaded_perc", &format!("{:.2}", done as f64 * 100.0 / total.max(1) as f64));
+                line("loading_eta_seconds", &eta);
+            }
+            line("current_cow_peak", &0);
+            line("current_cow_size", &0);
+            line("current_cow_size_age", &0);
+            line("current_fork_perc", &"0.00");
+            line("current_save_keys_processed", &0);
+            line("current_save_keys_total", &0);
+            line("rdb_changes_since_last_save", &server.changes_since_save());
             line("rdb_bgsave_in_progress", &0);
-            line("rdb_last_save_time", &(server.start_ms / 1000));
-            line("rdb_last_bgsave_status", &"ok");
+            line("rdb_last_save_time", &p.last_save_s.load(Relaxed));
+            line("rdb_last_bgsave_status", &if p.last_save_ok.load(Relaxed) { "ok" } else { "err" });
+            line("rdb_saves", &p.saves.load(Relaxed));
+            line("rdb_last_load_keys_loaded", &p.load_keys.load(Relaxed));
             line("aof_enabled", &0);
             line("aof_rewrite_in_progress", &0);
             line("aof_last_write_status", &"ok");
@@ -923,6 +941,19 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             drop(shard);
             ctx.out.simple(&digest::hex(&d));
         }
+    } else if args::is(sub, "RELOAD") {
+        let mut nosave = false;
+        for a in &argv[2..] {
+            match () {
+                _ if args::is(a, "NOSAVE") => nosave = true,
+                _ if args::is(a, "NOFLUSH") || args::is(a, "MERGE") => {
+                    return Err(CommandError::new("ERR DEBUG RELOAD NOFLUSH and MERGE are not supported"));
+                }
+                _ => return Err(error::SYNTAX),
+            }
+        }
+        ctx.server.reload_snapshot(nosave).map_err(CommandError::owned)?;
+        ctx.out.ok();
     } else if args::is(sub, "SET-ACTIVE-EXPIRE") && argv.len() == 3 {
         let on = args::int(&argv[2])? != 0;
         ctx.server.active_expire.store(on, Relaxed);
@@ -946,6 +977,8 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 "    Output a hex signature of the values of all the specified keys.",
                 "DIGEST-SLOTS <start> <end>",
                 "    Output a hex signature of the keys in the slot range (slotcache).",
+                "RELOAD [NOSAVE]",
+                "    Save the RDB on disk and reload it back to memory. NOSAVE: load the file as it is.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not accessed.",
             ],
@@ -1285,12 +1318,6 @@ fn memory_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// LASTSAVE
-fn lastsave(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    ctx.out.int((ctx.server.start_ms / 1000) as i64);
-    Ok(())
-}
-
 /// LOLWUT [VERSION version]: a ring of hash slots, then Redis's `Redis ver.` line.
 fn lolwut(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut size = 7;
@@ -1327,8 +1354,12 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     tracing::info!("User requested shutdown...");
-    if argv[1..].iter().any(|a| args::is(a, "SAVE")) {
-        tracing::info!("SHUTDOWN SAVE: slotcache keeps no snapshot, nothing to save");
+    let has = |o: &str| argv[1..].iter().any(|a| args::is(a, o));
+    if let Err(e) = ctx.server.save_before_shutdown(has("SAVE"), has("NOSAVE"))
+        && !has("FORCE")
+    {
+        tracing::warn!("{e}");
+        return Err(CommandError::new("ERR Errors trying to SHUTDOWN. Check logs."));
     }
     ctx.session.close_after_reply = true;
     ctx.server.shutdown.cancel();

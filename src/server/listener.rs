@@ -325,11 +325,24 @@ async fn signals(server: Arc<Server>) {
         tracing::error!("cannot install signal handlers");
         return;
     };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-        _ = server.shutdown.cancelled() => return,
-    };
-    tracing::info!("Received {name} scheduling shutdown...");
-    server.shutdown.cancel();
+    loop {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            _ = server.shutdown.cancelled() => return,
+        };
+        tracing::info!("Received {name} scheduling shutdown...");
+        let saving = server.clone();
+        let saved = tokio::task::spawn_blocking(move || saving.save_before_shutdown(false, false)).await;
+        match saved {
+            Ok(Err(e)) => {
+                tracing::warn!("{e}");
+                tracing::warn!("{name} received but errors trying to shut down the server, check the logs");
+            }
+            _ => {
+                server.shutdown.cancel();
+                return;
+            }
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub mod local;
 pub mod memory;
 pub mod monitor;
 pub mod pause;
+mod persistence;
 pub mod pubsub;
 pub mod session;
 pub mod slowlog;
@@ -131,6 +132,11 @@ pub struct Server {
     pub threads: usize,
     /// Cluster mode's state and lease (`cluster-enabled yes`).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Snapshots: loading at start-up, the last save (INFO persistence, LASTSAVE).
+    pub persistence: crate::persist::snapshot::Persistence,
+    /// The server stopped because it could not go on (a snapshot that does not load):
+    /// the process exits with status 1.
+    pub failed: AtomicBool,
     /// (when, commands, input bytes, output bytes) samples taken by the cron, for
     /// INFO's instantaneous_* rates.
     samples: Mutex<VecDeque<(Instant, [u64; 3])>>,
@@ -178,10 +184,14 @@ impl Server {
             tcp_port: AtomicU64::new(config.port as u64),
             threads: config.threads,
             cluster,
+            persistence: crate::persist::snapshot::Persistence::default(),
+            failed: AtomicBool::new(false),
             samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES + 1)),
             config: RwLock::new(config),
         };
         server.apply_config();
+        server.persistence.last_save_s.store(server.start_ms / 1000, Relaxed);
+        server.persistence.last_save_ok.store(true, Relaxed);
         server.keyspace.set_listener(Some(Arc::new(Removals {
             pubsub: server.pubsub.clone(),
             watches: server.watches.clone(),
@@ -476,6 +486,7 @@ pub fn start(config: Config, opts: StartOptions) -> io::Result<ServerHandle> {
     if let Some(a) = addrs.first() {
         server.tcp_port.store(a.port() as u64, Relaxed);
     }
+    server.start_loading()?;
 
     let mut io_threads = Vec::new();
     let mut senders = Vec::new();

@@ -158,6 +158,11 @@ impl Access {
         ((minutes(now_ms) << 8) | counter) & CLOCK_MASK
     }
 
+    /// LFU access bits holding `counter` as of now.
+    pub fn with_counter(&self, counter: u32, now_ms: u64) -> u32 {
+        ((minutes(now_ms) << 8) | counter.min(255)) & CLOCK_MASK
+    }
+
     /// The LFU counter with decay applied (OBJECT FREQ), without changing the key.
     pub fn lfu_counter(&self, bits: u32, now_ms: u64) -> u32 {
         let counter = bits & 0xFF;

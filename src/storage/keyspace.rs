@@ -18,7 +18,7 @@ use super::Prefetch;
 use super::db::{Db, EntryMut, Expired, Hasher};
 use super::defrag::{Classes, DefragCount};
 use super::entry::Entry;
-use super::evict::{Access, Policy, tiny_bits, tiny_count};
+use super::evict::{Access, Policy, access_clock, tiny_bits, tiny_count};
 use super::sketch::Sketch;
 use super::value::NewValue;
 use crate::cluster::slot::SLOTS;
@@ -306,6 +306,18 @@ impl Shard {
     /// under other policies.
     pub fn tiny_epoch(&self) -> Option<u32> {
         self.sketch.as_ref().map(Sketch::epoch)
+    }
+
+    /// The access bits of a key restored with a known idle time or LFU frequency
+    /// (RESTORE's IDLETIME/FREQ, a snapshot's IDLE/FREQ opcodes), as Redis's
+    /// `objectSetLRUOrLFU`: under an LFU policy the frequency counts, else the idle
+    /// time; None when the one that counts is not given.
+    pub fn restored_clock(&self, idle_ms: Option<u64>, freq: Option<u8>, now: u64) -> Option<u32> {
+        match (self.tiny_epoch(), self.access.lfu) {
+            (Some(epoch), _) => freq.map(|f| tiny_bits(f as u32, epoch)),
+            (None, true) => freq.map(|f| self.access.with_counter(f as u32, now)),
+            (None, false) => idle_ms.map(|i| access_clock(now.saturating_sub(i))),
+        }
     }
 
     pub fn remove(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<Entry> {

@@ -1,0 +1,310 @@
+//! Snapshot files: the whole keyspace written as one RDB file ([`save`]) and read back
+//! at start-up ([`load`]), with the state INFO persistence reports ([`Persistence`]).
+//!
+//! A file is written under a temporary name in the same directory, flushed to disk,
+//! renamed over `dbfilename`, and the directory flushed, so a crash leaves the old
+//! file or the new one, never half of one.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use super::rdb::{self, RdbError, Reader, Writer};
+use super::value::{self, Loaded};
+use crate::cluster::slot::key_slot;
+use crate::storage::evict::{idle_ms, tiny_count};
+use crate::storage::{Encodings, Entry, Keyspace, NewValue};
+
+/// What start-up loading and saving look like from outside (INFO persistence,
+/// `-LOADING`, LASTSAVE).
+#[derive(Default)]
+pub struct Persistence {
+    /// A file is being loaded: commands without the `loading` flag answer `-LOADING`.
+    pub loading: AtomicBool,
+    pub load_started_s: AtomicU64,
+    pub load_total_bytes: AtomicU64,
+    pub load_done_bytes: AtomicU64,
+    pub load_keys: AtomicU64,
+    /// Unix seconds of the last successful save (the start time until one happens).
+    pub last_save_s: AtomicU64,
+    pub last_save_ok: AtomicBool,
+    /// The dirty count when the last save started: changes since are unsaved.
+    pub dirty_at_save: AtomicU64,
+    /// A save is running (SAVE and the shutdown save hold it too).
+    pub saving: AtomicBool,
+    pub last_save_duration_ms: AtomicU64,
+    pub saves: AtomicU64,
+}
+
+/// The access metadata a snapshot keeps for each key, as the eviction policy has it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AccessMeta {
+    None,
+    /// LRU policies: seconds since the last access (`RDB_OPCODE_IDLE`).
+    Idle,
+    /// LFU policies: the access counter (`RDB_OPCODE_FREQ`).
+    Freq,
+}
+
+/// How a snapshot is written.
+pub struct SaveOptions {
+    /// `rdbcompression`.
+    pub compress: bool,
+    /// `rdbchecksum`: without it the trailer is eight zero bytes.
+    pub checksum: bool,
+    pub access: AccessMeta,
+    /// Aux fields after the header (`redis-ver`, `ctime`, `repl-id`...).
+    pub aux: Vec<(String, String)>,
+}
+
+/// What a save wrote.
+#[derive(Debug, Default)]
+pub struct Saved {
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+/// A temporary file name next to `path`, unique within the process.
+fn temp_path(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    dir.join(format!("temp-{}-{}.rdb", std::process::id(), NEXT.fetch_add(1, Relaxed)))
+}
+
+/// Writes the whole keyspace to `path` with every shard locked: one instant, and the
+/// server waits for it (SAVE, the shutdown save).
+pub fn save(keyspace: &Keyspace, opts: &SaveOptions, path: &Path, now: u64) -> std::io::Result<Saved> {
+    let temp = temp_path(path);
+    let result = write_file(keyspace, opts, &temp, now).and_then(|saved| {
+        std::fs::rename(&temp, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(saved)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_file(keyspace: &Keyspace, opts: &SaveOptions, temp: &Path, now: u64) -> std::io::Result<Saved> {
+    let file = File::create(temp)?;
+    let mut w = Writer::new(BufWriter::with_capacity(1 << 20, file), opts.compress);
+    w.raw(format!("REDIS{:04}", rdb::RDB_VERSION).as_bytes())?;
+    for (name, v) in &opts.aux {
+        w.byte(rdb::OPCODE_AUX)?;
+        w.string(name.as_bytes())?;
+        w.string(v.as_bytes())?;
+    }
+    let mut locked = keyspace.lock_all();
+    let mut keys = 0;
+    for db in 0..keyspace.databases() {
+        let (size, volatile) = locked
+            .iter_mut()
+            .fold((0, 0), |(n, v), shard| (n + shard.dbs[db].len(), v + shard.dbs[db].volatile()));
+        if size == 0 {
+            continue;
+        }
+        w.byte(rdb::OPCODE_SELECTDB)?;
+        w.length(db as u64)?;
+        w.byte(rdb::OPCODE_RESIZEDB)?;
+        w.length(size as u64)?;
+        w.length(volatile as u64)?;
+        for shard in locked.iter_mut() {
+            let (access, epoch) = (shard.access, shard.tiny_epoch());
+            for e in shard.dbs[db].iter(now) {
+                let freq = || match epoch {
+                    Some(epoch) => tiny_count(e.clock(), epoch),
+                    None => access.lfu_counter(e.clock(), now),
+                };
+                write_entry(&mut w, e, opts.access, freq, now)?;
+                keys += 1;
+            }
+        }
+    }
+    drop(locked);
+    w.byte(rdb::OPCODE_EOF)?;
+    let mut out = w.finish(opts.checksum)?;
+    out.flush()?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    let bytes = file.metadata()?.len();
+    file.sync_all()?;
+    Ok(Saved { keys, bytes })
+}
+
+/// One key as `rdbSaveKeyValuePair` writes it: its expiry, its access metadata, then
+/// its type, name and value.
+fn write_entry<W: Write>(
+    w: &mut Writer<W>,
+    e: &Entry,
+    access: AccessMeta,
+    freq: impl Fn() -> u32,
+    now: u64,
+) -> std::io::Result<()> {
+    if let Some(at) = e.expire_at() {
+        w.byte(rdb::OPCODE_EXPIRETIME_MS)?;
+        w.raw(&(at as i64).to_le_bytes())?;
+    }
+    match access {
+        AccessMeta::None => {}
+        AccessMeta::Idle => {
+            w.byte(rdb::OPCODE_IDLE)?;
+            w.length(idle_ms(e.clock(), now) / 1000)?;
+        }
+        AccessMeta::Freq => {
+            w.byte(rdb::OPCODE_FREQ)?;
+            w.byte(freq().min(255) as u8)?;
+        }
+    }
+    let v = e.value();
+    w.byte(value::rdb_type(&v))?;
+    w.string(e.key())?;
+    value::write(w, &v)
+}
+
+/// What a load found.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub keys: u64,
+    pub expired_skipped: u64,
+    pub empty_skipped: u64,
+    /// The `repl-id` and `repl-offset` aux fields, when the file has them.
+    pub repl: Option<(String, i64)>,
+}
+
+/// Reads `path` into `keyspace` (which may already hold keys: they are replaced).
+/// `every_1024_keys` runs after each 1024 keys (the server evicts there when the load
+/// passes `maxmemory`). Keys already expired are skipped, as a Redis master does.
+pub fn load(
+    keyspace: &Keyspace,
+    path: &Path,
+    enc: &Encodings,
+    progress: &Persistence,
+    now: impl Fn() -> u64,
+    mut every_1024_keys: impl FnMut(),
+) -> Result<LoadReport, RdbError> {
+    let open =
+        |e: std::io::Error| RdbError { offset: 0, reason: format!("cannot read {}: {e}", path.display()) };
+    let file = File::open(path).map_err(open)?;
+    let total = file.metadata().map_err(open)?.len();
+    progress.load_total_bytes.store(total, Relaxed);
+    let mut r = Reader::new(BufReader::with_capacity(1 << 20, file), total);
+    let magic = r.bytes(9).map_err(|_| r.error("not an RDB file (too short)"))?;
+    if &magic[..5] != b"REDIS" {
+        return Err(RdbError { offset: 0, reason: "not an RDB file (wrong signature)".into() });
+    }
+    let version: u16 = std::str::from_utf8(&magic[5..])
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| RdbError { offset: 5, reason: "not an RDB file (bad version)".into() })?;
+    if !(1..=rdb::RDB_VERSION).contains(&version) {
+        return Err(RdbError { offset: 5, reason: format!("Can't handle RDB format version {version}") });
+    }
+    let mut found = LoadReport::default();
+    let (mut db, mut expire_at, mut idle, mut freq) = (0usize, None::<u64>, None::<u64>, None::<u8>);
+    let mut repl_id = None;
+    let mut repl_offset = None;
+    loop {
+        progress.load_done_bytes.store(r.offset(), Relaxed);
+        let op = r.byte()?;
+        match op {
+            rdb::OPCODE_EXPIRETIME_MS => expire_at = Some(i64::from_le_bytes(r.array()?).max(0) as u64),
+            rdb::OPCODE_EXPIRETIME => expire_at = Some(i32::from_le_bytes(r.array()?).max(0) as u64 * 1000),
+            rdb::OPCODE_IDLE => idle = Some(r.length()?),
+            rdb::OPCODE_FREQ => freq = Some(r.byte()?),
+            rdb::OPCODE_SELECTDB => {
+                let n = r.length()?;
+                if n >= keyspace.databases() as u64 {
+                    return Err(r.error(format!(
+                        "the file has keys in database {n}; this server has {} (set 'databases')",
+                        keyspace.databases()
+                    )));
+                }
+                db = n as usize;
+            }
+            rdb::OPCODE_RESIZEDB => {
+                r.length()?;
+                r.length()?;
+            }
+            rdb::OPCODE_AUX => {
+                let (name, v) = (r.string()?, r.string()?);
+                match &name[..] {
+                    b"repl-id" => repl_id = Some(String::from_utf8_lossy(&v).into_owned()),
+                    b"repl-offset" => {
+                        repl_offset = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok())
+                    }
+                    _ => {}
+                }
+            }
+            rdb::OPCODE_MODULE_AUX => return Err(r.error("module data (modules are not supported)")),
+            rdb::OPCODE_FUNCTION | rdb::OPCODE_FUNCTION2 => {
+                return Err(r.error("function libraries (Redis Functions are not supported yet)"));
+            }
+            rdb::OPCODE_EOF => break,
+            kind => {
+                let key = r.string()?;
+                let at = r.offset();
+                let loaded = value::read(&mut r, kind, enc).map_err(|e| RdbError {
+                    offset: e.offset,
+                    reason: format!(
+                        "key '{}' ({} value at byte {at}): {}",
+                        String::from_utf8_lossy(&key),
+                        value::type_name(kind),
+                        e.reason
+                    ),
+                })?;
+                let (expire, clock_idle, clock_freq) = (expire_at.take(), idle.take(), freq.take());
+                let now = now();
+                if expire.is_some_and(|t| t <= now) {
+                    found.expired_skipped += 1;
+                    continue;
+                }
+                let (text, obj) = match loaded {
+                    Loaded::Str(s) => (s, None),
+                    Loaded::Obj(o) => (Vec::new(), Some(Box::new(o))),
+                    Loaded::Empty => {
+                        tracing::warn!("skipping the empty key '{}'", String::from_utf8_lossy(&key));
+                        found.empty_skipped += 1;
+                        continue;
+                    }
+                };
+                let slot = key_slot(&key);
+                let mut shard = keyspace.lock(slot);
+                let clock = shard.restored_clock(clock_idle.map(|s| s.saturating_mul(1000)), clock_freq, now);
+                let new = match obj {
+                    Some(o) => NewValue::Obj(o),
+                    None => NewValue::Str(&text),
+                };
+                shard.set(db, slot, &key, new, expire, now);
+                if let Some(clock) = clock
+                    && let Some(mut e) = shard.peek(db, slot, &key, now)
+                {
+                    e.set_clock(clock);
+                }
+                drop(shard);
+                found.keys += 1;
+                progress.load_keys.store(found.keys, Relaxed);
+                if found.keys.is_multiple_of(1024) {
+                    every_1024_keys();
+                }
+            }
+        }
+    }
+    if version >= 5 {
+        let computed = r.checksum();
+        let stored = u64::from_le_bytes(r.array()?);
+        if stored != 0 && stored != computed {
+            return Err(r.error(format!(
+                "wrong checksum: the file says {stored:016x}, its contents give {computed:016x}"
+            )));
+        }
+    }
+    if let (Some(id), Some(offset)) = (repl_id, repl_offset) {
+        found.repl = Some((id, offset));
+    }
+    progress.load_done_bytes.store(r.offset(), Relaxed);
+    Ok(found)
+}

@@ -1,0 +1,169 @@
+//! The server's side of snapshots ([`crate::persist::snapshot`]): where the file is,
+//! how it is written (from the configuration), saving with its bookkeeping (LASTSAVE,
+//! INFO persistence, the log), and loading the file at start-up while clients get
+//! `-LOADING`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::Server;
+use crate::persist::snapshot::{self, AccessMeta, SaveOptions, Saved};
+
+impl Server {
+    /// `dir`/`dbfilename`.
+    pub fn rdb_path(&self) -> PathBuf {
+        let c = self.config();
+        PathBuf::from(&c.dir).join(&c.dbfilename)
+    }
+
+    fn save_options(&self) -> SaveOptions {
+        let c = self.config();
+        let policy = c.maxmemory_policy.as_str();
+        let access = if policy.ends_with("lfu") {
+            AccessMeta::Freq
+        } else if policy.ends_with("lru") {
+            AccessMeta::Idle
+        } else {
+            AccessMeta::None
+        };
+        let replid = self.replid.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let used = self.memory.current(crate::storage::now_ms());
+        SaveOptions {
+            compress: c.get("rdbcompression").as_deref() != Some("no"),
+            checksum: c.get("rdbchecksum").as_deref() != Some("no"),
+            access,
+            aux: vec![
+                ("redis-ver".into(), super::REDIS_VERSION.into()),
+                ("redis-bits".into(), "64".into()),
+                ("ctime".into(), (crate::storage::now_ms() / 1000).to_string()),
+                ("used-mem".into(), used.to_string()),
+                ("repl-stream-db".into(), "0".into()),
+                ("repl-id".into(), replid),
+                ("repl-offset".into(), "0".into()),
+                ("aof-base".into(), "0".into()),
+            ],
+        }
+    }
+
+    /// Writes the snapshot now, every shard held meanwhile (SAVE, SHUTDOWN SAVE,
+    /// DEBUG RELOAD). Err when another save runs or the file could not be written.
+    pub fn save_snapshot(&self) -> Result<Saved, String> {
+        let p = &self.persistence;
+        if p.saving.swap(true, Relaxed) {
+            return Err("ERR Background save already in progress".into());
+        }
+        let started = std::time::Instant::now();
+        let dirty = self.stats_snapshot().dirty;
+        let path = self.rdb_path();
+        let result = snapshot::save(&self.keyspace, &self.save_options(), &path, crate::storage::now_ms());
+        p.saving.store(false, Relaxed);
+        p.last_save_duration_ms.store(started.elapsed().as_millis() as u64, Relaxed);
+        match result {
+            Ok(saved) => {
+                p.dirty_at_save.store(dirty, Relaxed);
+                p.last_save_s.store(crate::storage::now_ms() / 1000, Relaxed);
+                p.last_save_ok.store(true, Relaxed);
+                p.saves.fetch_add(1, Relaxed);
+                tracing::info!(
+                    "DB saved on disk: {} keys, {} bytes in {} ms ({})",
+                    saved.keys,
+                    saved.bytes,
+                    started.elapsed().as_millis(),
+                    path.display()
+                );
+                Ok(saved)
+            }
+            Err(e) => {
+                p.last_save_ok.store(false, Relaxed);
+                tracing::warn!("Failed saving the DB to {}: {e}", path.display());
+                Err(format!("ERR Failed saving the DB: {e}"))
+            }
+        }
+    }
+
+    /// Before shutting down: saves when asked to (`SHUTDOWN SAVE`) or when save points
+    /// are configured, unless `NOSAVE`. Err when that save failed: the server must not
+    /// stop then (unless forced).
+    pub fn save_before_shutdown(&self, save: bool, nosave: bool) -> Result<(), String> {
+        let points = !self.config().save.is_empty();
+        if nosave || !(save || points) {
+            return Ok(());
+        }
+        tracing::info!("Saving the final RDB snapshot before exiting.");
+        self.save_snapshot().map(|_| ()).map_err(|e| format!("Error trying to save the DB, can't exit: {e}"))
+    }
+
+    /// DEBUG RELOAD: saves (unless `nosave`), empties every database, and loads the
+    /// file back, the server waiting meanwhile.
+    pub fn reload_snapshot(&self, nosave: bool) -> Result<(), String> {
+        if !nosave {
+            self.save_snapshot()?;
+        }
+        self.keyspace.drop_all_slots();
+        let enc = self.config().encodings;
+        let path = self.rdb_path();
+        snapshot::load(&self.keyspace, &path, &enc, &self.persistence, crate::storage::now_ms, || {
+            let _ = self.make_room(crate::storage::now_ms());
+        })
+        .map(|_| ())
+        .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
+    }
+
+    /// Changes made since the last save (INFO `rdb_changes_since_last_save`).
+    pub fn changes_since_save(&self) -> u64 {
+        self.stats_snapshot().dirty.saturating_sub(self.persistence.dirty_at_save.load(Relaxed))
+    }
+
+    /// Loads `dir`/`dbfilename` on its own thread when the file exists; meanwhile the
+    /// server answers `-LOADING`. A file that cannot be read stops the server (exit
+    /// status 1), as Redis refuses to start on one.
+    pub fn start_loading(self: &Arc<Self>) -> std::io::Result<()> {
+        let path = self.rdb_path();
+        if !path.exists() {
+            return Ok(());
+        }
+        let p = &self.persistence;
+        p.loading.store(true, Relaxed);
+        p.load_started_s.store(crate::storage::now_ms() / 1000, Relaxed);
+        let server = self.clone();
+        std::thread::Builder::new().name("slotcache-load".into()).spawn(move || {
+            let started = std::time::Instant::now();
+            let enc = server.config().encodings;
+            let result = snapshot::load(
+                &server.keyspace,
+                &path,
+                &enc,
+                &server.persistence,
+                crate::storage::now_ms,
+                || {
+                    // Past maxmemory, the policy makes room (or the load goes on over
+                    // it under noeviction, as Redis loads).
+                    let _ = server.make_room(crate::storage::now_ms());
+                },
+            );
+            match result {
+                Ok(found) => {
+                    if let Some((id, _)) = &found.repl {
+                        *server.replid.lock().unwrap_or_else(|p| p.into_inner()) = id.clone();
+                    }
+                    tracing::info!(
+                        "DB loaded from disk: {:.3} seconds, {} keys ({} expired, {} empty skipped) from {}",
+                        started.elapsed().as_secs_f64(),
+                        found.keys,
+                        found.expired_skipped,
+                        found.empty_skipped,
+                        path.display()
+                    );
+                }
+                Err(e) => {
+                    tracing::error!("Fatal error loading the DB {}: {e}. Exiting.", path.display());
+                    server.failed.store(true, Relaxed);
+                    server.shutdown.cancel();
+                }
+            }
+            server.persistence.loading.store(false, Relaxed);
+        })?;
+        Ok(())
+    }
+}
