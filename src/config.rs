@@ -277,7 +277,14 @@ pub fn canonical_name(name: &str) -> String {
 
 /// Redis 7.0 parameters kept with the others (no field of their own) that slotcache
 /// does act on, so setting them draws no "no effect" warning.
-const READ_BY_SLOTCACHE: &[&str] = &["enable-debug-command", "tracking-table-max-keys", "maxmemory-clients"];
+const READ_BY_SLOTCACHE: &[&str] = &[
+    "enable-debug-command",
+    "tracking-table-max-keys",
+    "maxmemory-clients",
+    "rdbcompression",
+    "rdbchecksum",
+    "key-load-delay",
+];
 
 /// The Redis 7.0 parameter called `name` (canonical), if slotcache does not handle it
 /// itself.

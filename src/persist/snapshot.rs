@@ -176,15 +176,16 @@ pub struct LoadReport {
 }
 
 /// Reads `path` into `keyspace` (which may already hold keys: they are replaced).
-/// `every_1024_keys` runs after each 1024 keys (the server evicts there when the load
-/// passes `maxmemory`). Keys already expired are skipped, as a Redis master does.
+/// `after_key` runs after each key stored, with the count so far (the server evicts
+/// there when the load passes `maxmemory`). Keys already expired are skipped, as a
+/// Redis master does.
 pub fn load(
     keyspace: &Keyspace,
     path: &Path,
     enc: &Encodings,
     progress: &Persistence,
     now: impl Fn() -> u64,
-    mut every_1024_keys: impl FnMut(),
+    mut after_key: impl FnMut(u64),
 ) -> Result<LoadReport, RdbError> {
     let open =
         |e: std::io::Error| RdbError { offset: 0, reason: format!("cannot read {}: {e}", path.display()) };
@@ -287,9 +288,7 @@ pub fn load(
                 drop(shard);
                 found.keys += 1;
                 progress.load_keys.store(found.keys, Relaxed);
-                if found.keys.is_multiple_of(1024) {
-                    every_1024_keys();
-                }
+                after_key(found.keys);
             }
         }
     }

@@ -103,11 +103,22 @@ impl Server {
         self.keyspace.drop_all_slots();
         let enc = self.config().encodings;
         let path = self.rdb_path();
-        snapshot::load(&self.keyspace, &path, &enc, &self.persistence, crate::storage::now_ms, || {
-            let _ = self.make_room(crate::storage::now_ms());
+        snapshot::load(&self.keyspace, &path, &enc, &self.persistence, crate::storage::now_ms, |n| {
+            self.after_loaded_key(n, 0)
         })
         .map(|_| ())
         .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
+    }
+
+    /// After each key a load stores: past `maxmemory` the policy makes room every 1024
+    /// keys (under noeviction the load goes on over it, as Redis loads).
+    fn after_loaded_key(&self, keys: u64, delay_us: u64) {
+        if delay_us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(delay_us));
+        }
+        if keys.is_multiple_of(1024) {
+            let _ = self.make_room(crate::storage::now_ms());
+        }
     }
 
     /// Changes made since the last save (INFO `rdb_changes_since_last_save`).
@@ -130,17 +141,16 @@ impl Server {
         std::thread::Builder::new().name("slotcache-load".into()).spawn(move || {
             let started = std::time::Instant::now();
             let enc = server.config().encodings;
+            // `key-load-delay` (microseconds per key), as Redis's tests slow a load.
+            let delay =
+                server.config().get("key-load-delay").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             let result = snapshot::load(
                 &server.keyspace,
                 &path,
                 &enc,
                 &server.persistence,
                 crate::storage::now_ms,
-                || {
-                    // Past maxmemory, the policy makes room (or the load goes on over
-                    // it under noeviction, as Redis loads).
-                    let _ = server.make_room(crate::storage::now_ms());
-                },
+                |n| server.after_loaded_key(n, delay),
             );
             match result {
                 Ok(found) => {

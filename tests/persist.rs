@@ -1,0 +1,378 @@
+//! Persistence with real servers: RDB files made by redis-server 7.0 load with identical
+//! contents (tests/fixtures/rdb, made by scripts/make-rdb-fixtures.py), Redis's DUMP
+//! payloads RESTORE, every type survives SAVE and a restart, broken files stop the
+//! start-up with the offset, clients get -LOADING during a load, SHUTDOWN and SIGTERM
+//! save when save points are set.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use redis::cmd;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rdb");
+
+/// A fresh directory for one test's files, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("slotcache-persist-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+
+    fn dump(&self) -> PathBuf {
+        self.0.join("dump.rdb")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server on `dir` (extra directives after), once its start-up load is done.
+fn loaded_server(dir: &TempDir, extra: &[&str]) -> TestServer {
+    let mut directives = vec!["dir", dir.path()];
+    directives.extend_from_slice(extra);
+    let s = TestServer::start_with(&directives);
+    let mut c = s.conn();
+    let done = eventually_within(Duration::from_secs(30), || {
+        cmd("INFO").arg("persistence").query::<String>(&mut c).is_ok_and(|i| i.contains("\nloading:0\r\n"))
+    });
+    assert!(done, "the load finished");
+    s
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// One line of keys.txt: what Redis said of a key.
+struct Described {
+    db: i64,
+    key: Vec<u8>,
+    kind: String,
+    expire: i64,
+    digest: String,
+    payload: Vec<u8>,
+}
+
+fn described() -> Vec<Described> {
+    let text = std::fs::read_to_string(Path::new(FIXTURES).join("keys.txt")).unwrap();
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            Described {
+                db: f[0].parse().unwrap(),
+                key: hex(f[1]),
+                kind: f[2].to_string(),
+                expire: f[3].parse().unwrap(),
+                digest: f[4].to_string(),
+                payload: hex(f[5]),
+            }
+        })
+        .collect()
+}
+
+fn digest_value(c: &mut redis::Connection, key: &[u8]) -> String {
+    let d: Vec<String> = cmd("DEBUG").arg("DIGEST-VALUE").arg(key).query(c).unwrap();
+    d[0].clone()
+}
+
+#[test]
+fn redis_made_snapshots_load_with_identical_contents() {
+    let keys = described();
+    assert!(keys.len() > 30, "the fixture lists every kind of key");
+    for file in ["redis-7.0.rdb", "redis-7.0-plain.rdb"] {
+        let dir = TempDir::new("fixture");
+        std::fs::copy(Path::new(FIXTURES).join(file), dir.dump()).unwrap();
+        let s = loaded_server(&dir, &[]);
+        let mut c = s.conn();
+        for db in [0, 1, 5, 15] {
+            let _: () = cmd("SELECT").arg(db).query(&mut c).unwrap();
+            let n: usize = cmd("DBSIZE").query(&mut c).unwrap();
+            assert_eq!(n, keys.iter().filter(|k| k.db == db).count(), "{file}: keys in db {db}");
+        }
+        for k in &keys {
+            let _: () = cmd("SELECT").arg(k.db).query(&mut c).unwrap();
+            let name = String::from_utf8_lossy(&k.key);
+            let kind: String = cmd("TYPE").arg(&k.key).query(&mut c).unwrap();
+            assert_eq!(kind, k.kind, "{file}: type of {name}");
+            let expire: i64 = cmd("PEXPIRETIME").arg(&k.key).query(&mut c).unwrap();
+            assert_eq!(expire, k.expire, "{file}: expiry of {name}");
+            assert_eq!(digest_value(&mut c, &k.key), k.digest, "{file}: contents of {name}");
+        }
+    }
+}
+
+#[test]
+fn redis_made_dump_payloads_restore_and_ours_match_theirs() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    for k in described().iter().filter(|k| k.db == 0) {
+        let name = String::from_utf8_lossy(&k.key);
+        let mut restored = b"restored:".to_vec();
+        restored.extend_from_slice(&k.key);
+        // With its expiry, which DIGEST-VALUE counts.
+        let ttl = k.expire.max(0);
+        let () = cmd("RESTORE").arg(&restored).arg(ttl).arg(&k.payload).arg("ABSTTL").query(&mut c).unwrap();
+        assert_eq!(digest_value(&mut c, &restored), k.digest, "RESTORE of {name}");
+        let ours: Vec<u8> = cmd("DUMP").arg(&restored).query(&mut c).unwrap();
+        // Our payload restores to the same value (it may encode it differently: a
+        // quicklist's node boundaries, a set's order).
+        let () = cmd("RESTORE")
+            .arg(&restored)
+            .arg(ttl)
+            .arg(&ours)
+            .arg("REPLACE")
+            .arg("ABSTTL")
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(digest_value(&mut c, &restored), k.digest, "our DUMP of {name}");
+        // A string Redis did not compress has the very same payload (LZF compressors
+        // may choose different matches, each valid).
+        if k.kind == "string" && k.payload[1] != 0xC3 {
+            assert_eq!(ours, k.payload, "a string's payload is byte-identical to Redis's: {name}");
+        }
+    }
+}
+
+#[test]
+fn restore_options_and_errors_are_redis_s() {
+    let s = TestServer::start_with(&["maxmemory-policy", "allkeys-lru"]);
+    let mut c = s.conn();
+    let () = cmd("SET").arg("src").arg("value").query(&mut c).unwrap();
+    let payload: Vec<u8> = cmd("DUMP").arg("src").query(&mut c).unwrap();
+    let none: Option<Vec<u8>> = cmd("DUMP").arg("missing").query(&mut c).unwrap();
+    assert_eq!(none, None);
+
+    assert_eq!(
+        err(&mut c, cmd("RESTORE").arg("src").arg(0).arg(&payload)),
+        "BUSYKEY Target key name already exists."
+    );
+    let () = cmd("RESTORE").arg("src").arg(0).arg(&payload).arg("REPLACE").query(&mut c).unwrap();
+    let () = cmd("RESTORE").arg("t1").arg(100_000).arg(&payload).query(&mut c).unwrap();
+    let ttl: i64 = cmd("PTTL").arg("t1").query(&mut c).unwrap();
+    assert!((90_000..=100_000).contains(&ttl), "{ttl}");
+    let at = 4_102_444_800_000i64;
+    let () = cmd("RESTORE").arg("t2").arg(at).arg(&payload).arg("ABSTTL").query(&mut c).unwrap();
+    let expire: i64 = cmd("PEXPIRETIME").arg("t2").query(&mut c).unwrap();
+    assert_eq!(expire, at);
+    // A TTL already in the past: OK, and the key is not there.
+    let () = cmd("RESTORE").arg("gone").arg(1).arg(&payload).arg("ABSTTL").query(&mut c).unwrap();
+    let exists: i64 = cmd("EXISTS").arg("gone").query(&mut c).unwrap();
+    assert_eq!(exists, 0);
+    let () = cmd("RESTORE").arg("idle").arg(0).arg(&payload).arg("IDLETIME").arg(1000).query(&mut c).unwrap();
+    let idle: i64 = cmd("OBJECT").arg("IDLETIME").arg("idle").query(&mut c).unwrap();
+    assert!((1000..1010).contains(&idle), "{idle}");
+
+    let mut bad = payload.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xFF;
+    for (args, text) in [
+        (vec!["x", "0", "junk"], "ERR DUMP payload version or checksum are wrong"),
+        (vec!["x", "-1", "p"], "ERR Invalid TTL value, must be >= 0"),
+        (vec!["x", "0", "p", "IDLETIME", "-1"], "ERR Invalid IDLETIME value, must be >= 0"),
+        (vec!["x", "0", "p", "FREQ", "256"], "ERR Invalid FREQ value, must be >= 0 and <= 255"),
+        (vec!["x", "0", "p", "FREQ", "1", "IDLETIME", "1"], "ERR syntax error"),
+        (vec!["x", "0", "p", "BOGUS"], "ERR syntax error"),
+    ] {
+        let mut c2 = cmd("RESTORE");
+        for a in &args {
+            c2.arg(if *a == "p" { &payload[..] } else { a.as_bytes() });
+        }
+        assert_eq!(err(&mut c, &c2), text, "{args:?}");
+    }
+    assert_eq!(
+        err(&mut c, cmd("RESTORE").arg("x").arg(0).arg(&bad)),
+        "ERR DUMP payload version or checksum are wrong"
+    );
+    // A right trailer around a value that does not parse: an intset blob cut short.
+    let mut garbage = vec![11u8, 3, 2, 0, 0, 10, 0];
+    let crc = crc64(&garbage);
+    garbage.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(err(&mut c, cmd("RESTORE").arg("x").arg(0).arg(&garbage)), "ERR Bad data format");
+    let exists: i64 = cmd("EXISTS").arg("x").query(&mut c).unwrap();
+    assert_eq!(exists, 0, "nothing stored from a refused payload");
+}
+
+/// Redis's CRC64 (Jones, reflected), to make payloads by hand.
+fn crc64(data: &[u8]) -> u64 {
+    let mut crc = 0u64;
+    for &b in data {
+        crc ^= b as u64;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x95ac9329ac4bc9b5 } else { crc >> 1 };
+        }
+    }
+    crc
+}
+
+#[test]
+fn lfu_counters_survive_a_snapshot() {
+    let dir = TempDir::new("lfu");
+    std::fs::copy(Path::new(FIXTURES).join("redis-7.0-lfu.rdb"), dir.dump()).unwrap();
+    let s = loaded_server(&dir, &["maxmemory-policy", "allkeys-lfu"]);
+    let mut c = s.conn();
+    let text = std::fs::read_to_string(Path::new(FIXTURES).join("lfu.txt")).unwrap();
+    for line in text.lines() {
+        let (key, freq) = line.split_once(' ').unwrap();
+        let got: i64 = cmd("OBJECT").arg("FREQ").arg(hex(key)).query(&mut c).unwrap();
+        assert_eq!(got, freq.parse::<i64>().unwrap(), "OBJECT FREQ of {key}");
+    }
+    // And through our own SAVE and a restart.
+    let () = cmd("SAVE").query(&mut c).unwrap();
+    drop(c);
+    drop(s);
+    let s = loaded_server(&dir, &["maxmemory-policy", "allkeys-lfu"]);
+    let mut c = s.conn();
+    let got: i64 = cmd("OBJECT").arg("FREQ").arg("lfu:3").query(&mut c).unwrap();
+    assert_eq!(got, 205);
+}
+
+#[test]
+fn every_type_survives_save_and_a_restart() {
+    let dir = TempDir::new("roundtrip");
+    let (digest, sizes) = {
+        let s = loaded_server(&dir, &[]);
+        let mut c = s.conn();
+        // Each kind of value, in both encodings where there are two, in several dbs.
+        for db in [0, 3, 15] {
+            let _: () = cmd("SELECT").arg(db).query(&mut c).unwrap();
+            let big: Vec<String> = (0..2000).map(|i| format!("e{i}")).collect();
+            let _: () = cmd("SET").arg("s").arg("plain").query(&mut c).unwrap();
+            let _: () = cmd("SET").arg("n").arg(-42).query(&mut c).unwrap();
+            let _: () = cmd("SET").arg("long").arg("x".repeat(100_000)).query(&mut c).unwrap();
+            let _: () = cmd("SET").arg("ttl").arg("v").arg("PX").arg(10_000_000).query(&mut c).unwrap();
+            let _: () = cmd("RPUSH").arg("l").arg(&["a", "1", "b"]).query(&mut c).unwrap();
+            let _: () = cmd("RPUSH").arg("L").arg(&big).query(&mut c).unwrap();
+            let _: () = cmd("HSET").arg("h").arg(&["f", "v", "g", "2"]).query(&mut c).unwrap();
+            for chunk in big.chunks(200) {
+                let pairs: Vec<&String> = chunk.iter().flat_map(|e| [e, e]).collect();
+                let _: () = cmd("HSET").arg("H").arg(pairs).query(&mut c).unwrap();
+            }
+            let _: () = cmd("SADD").arg("i").arg(&[1, 2, 3]).query(&mut c).unwrap();
+            let _: () = cmd("SADD").arg("S").arg(&big).query(&mut c).unwrap();
+            let _: () = cmd("SADD").arg("s2").arg(&["a", "b"]).query(&mut c).unwrap();
+            let _: () = cmd("ZADD").arg("z").arg(&["1", "a", "2.5", "b"]).query(&mut c).unwrap();
+            for (i, e) in big.iter().enumerate() {
+                let _: () = cmd("ZADD").arg("Z").arg(i as f64 / 3.0).arg(e).query(&mut c).unwrap();
+            }
+            let _: () = cmd("PFADD").arg("hll").arg(&big).query(&mut c).unwrap();
+            let _: () = cmd("SETBIT").arg("bits").arg(9999).arg(1).query(&mut c).unwrap();
+        }
+        let digest: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+        let sizes: Vec<usize> = [0, 3, 15]
+            .iter()
+            .map(|db| {
+                let _: () = cmd("SELECT").arg(*db).query(&mut c).unwrap();
+                cmd("DBSIZE").query(&mut c).unwrap()
+            })
+            .collect();
+        let () = cmd("SAVE").query(&mut c).unwrap();
+        let changes = info_field(&mut c, "persistence", "rdb_changes_since_last_save");
+        assert_eq!(changes, 0);
+        (digest, sizes)
+    };
+    let s = loaded_server(&dir, &[]);
+    let mut c = s.conn();
+    let again: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_eq!(again, digest, "the same keys, values and expiry times");
+    for (db, size) in [0, 3, 15].iter().zip(&sizes) {
+        let _: () = cmd("SELECT").arg(*db).query(&mut c).unwrap();
+        let n: usize = cmd("DBSIZE").query(&mut c).unwrap();
+        assert_eq!(n, *size);
+    }
+    let enc: String = cmd("OBJECT").arg("ENCODING").arg("i").query(&mut c).unwrap();
+    assert_eq!(enc, "intset");
+    let enc: String = cmd("OBJECT").arg("ENCODING").arg("Z").query(&mut c).unwrap();
+    assert_eq!(enc, "skiplist");
+    // DEBUG RELOAD: the same through one save and load in place.
+    let () = cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
+    let again: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_eq!(again, digest);
+}
+
+#[test]
+fn broken_files_stop_the_start_up_with_the_offset() {
+    let original = std::fs::read(Path::new(FIXTURES).join("redis-7.0.rdb")).unwrap();
+    let mut flipped = original.clone();
+    flipped[original.len() / 2] ^= 0x5A;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated", original[..original.len() * 2 / 3].to_vec(), "truncated"),
+        ("flipped", flipped, "at byte"),
+        ("not-rdb", b"hello world, not a snapshot".to_vec(), "not an RDB file"),
+        ("newer", [&b"REDIS0011"[..], &original[9..]].concat(), "Can't handle RDB format version 11"),
+    ];
+    for (name, bytes, expect) in cases {
+        let dir = TempDir::new(name);
+        std::fs::write(dir.dump(), &bytes).unwrap();
+        let p = Proc::start(&["--port", "0", "--bind", "127.0.0.1", "--dir", dir.path()]);
+        let (code, lines) = p.wait();
+        assert_eq!(code, Some(1), "{name}: exits with status 1");
+        let fatal =
+            lines.iter().find(|l| l.contains("Fatal error loading the DB")).cloned().unwrap_or_default();
+        assert!(fatal.contains(expect), "{name}: {fatal:?} in {lines:?}");
+    }
+}
+
+#[test]
+fn clients_get_loading_errors_during_a_load() {
+    let dir = TempDir::new("slow");
+    std::fs::copy(Path::new(FIXTURES).join("redis-7.0.rdb"), dir.dump()).unwrap();
+    // 100 ms a key: the load takes seconds.
+    let s = TestServer::start_with(&["dir", dir.path(), "key-load-delay", "100000"]);
+    let mut c = s.conn();
+    assert_eq!(err(&mut c, cmd("GET").arg("str:int")), "LOADING Redis is loading the dataset in memory");
+    assert_eq!(err(&mut c, &cmd("PING")), "LOADING Redis is loading the dataset in memory");
+    let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
+    assert!(info.contains("loading:1\r\n") && info.contains("loading_loaded_perc:"), "{info}");
+    let total = info_field(&mut c, "persistence", "loading_total_bytes");
+    assert_eq!(total, std::fs::metadata(dir.dump()).unwrap().len());
+    let _: i64 = cmd("LASTSAVE").query(&mut c).unwrap();
+}
+
+#[test]
+fn shutdown_and_sigterm_save_when_save_points_are_set() {
+    let dir = TempDir::new("shutdown");
+    let args = ["--port", "0", "--bind", "127.0.0.1", "--dir", dir.path(), "--save", "3600 1"];
+    let p = Proc::start(&args);
+    let mut c = p.conn();
+    let () = cmd("SET").arg("kept").arg("by shutdown").query(&mut c).unwrap();
+    let _ = cmd("SHUTDOWN").query::<()>(&mut c);
+    let (code, _) = p.wait();
+    assert_eq!(code, Some(0));
+    assert!(dir.dump().exists(), "SHUTDOWN saved");
+
+    let p = Proc::start(&args);
+    let mut c = p.conn();
+    assert!(eventually(|| cmd("GET").arg("kept").query::<String>(&mut c).is_ok_and(|v| v == "by shutdown")));
+    let () = cmd("SET").arg("kept").arg("by sigterm").query(&mut c).unwrap();
+    p.signal("TERM");
+    let (code, lines) = p.wait();
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("DB saved on disk")), "{lines:?}");
+
+    // NOSAVE leaves the file as it was.
+    let p = Proc::start(&args);
+    let mut c = p.conn();
+    assert!(eventually(|| cmd("GET").arg("kept").query::<String>(&mut c).is_ok_and(|v| v == "by sigterm")));
+    let () = cmd("SET").arg("kept").arg("not saved").query(&mut c).unwrap();
+    let _ = cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+    p.wait();
+    let p = Proc::start(&args);
+    let mut c = p.conn();
+    assert!(eventually(|| cmd("GET").arg("kept").query::<String>(&mut c).is_ok_and(|v| v == "by sigterm")));
+}
