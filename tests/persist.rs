@@ -336,7 +336,7 @@ fn clients_get_loading_errors_during_a_load() {
     let s = TestServer::start_with(&["dir", dir.path(), "key-load-delay", "100000"]);
     let mut c = s.conn();
     assert_eq!(err(&mut c, cmd("GET").arg("str:int")), "LOADING Redis is loading the dataset in memory");
-    assert_eq!(err(&mut c, &cmd("PING")), "LOADING Redis is loading the dataset in memory");
+    assert_eq!(err(&mut c, cmd("PING")), "LOADING Redis is loading the dataset in memory");
     let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
     assert!(info.contains("loading:1\r\n") && info.contains("loading_loaded_perc:"), "{info}");
     let total = info_field(&mut c, "persistence", "loading_total_bytes");
