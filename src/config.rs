@@ -664,7 +664,7 @@ impl Config {
             }
             "appendonly" => {
                 if parse_bool(single()?)? {
-                    return Err("appendonly is not supported: slotcache keeps no persistence files".into());
+                    return Err("appendonly is not supported: slotcache persists with RDB snapshots (SAVE, dir, dbfilename)".into());
                 }
                 self.appendonly = false;
             }

@@ -989,10 +989,10 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// DEBUG OBJECT key: Redis's fields. `serializedlength` is the bytes the value holds
-/// in memory (slotcache has no RDB form to measure yet); `lru` is the LRU clock in
-/// seconds, as Redis keeps it.
+/// DEBUG OBJECT key: Redis's fields. `serializedlength` is the value's size in an RDB
+/// file; `lru` is the LRU clock in seconds, as Redis keeps it.
 fn debug_object(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
+    let compress = super::persist::compression(ctx);
     let slot = crate::cluster::slot::key_slot(key);
     let mut shard = ctx.server.keyspace.lock(slot);
     let Some(e) = shard.peek(ctx.db(), slot, key, ctx.now) else {
@@ -1003,7 +1003,7 @@ fn debug_object(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
         &e as *const _,
         e.encoding_name(),
-        e.heap_size_sampled(0),
+        crate::persist::saved_len(&e.value(), compress),
         (ctx.now / 1000).saturating_sub(idle) & ((1 << 24) - 1),
         idle
     );

@@ -22,6 +22,14 @@ pub fn dump(value: &ValueRef<'_>, compress: bool) -> Vec<u8> {
     written.expect("writing to memory cannot fail")
 }
 
+/// The bytes `value` takes in an RDB file (DEBUG OBJECT's `serializedlength`, Redis's
+/// `rdbSavedObjectLen`).
+pub fn saved_len(value: &ValueRef<'_>, compress: bool) -> u64 {
+    let mut w = rdb::Writer::new(std::io::sink(), compress);
+    value::write(&mut w, value).expect("writing to a sink cannot fail");
+    w.written()
+}
+
 /// Why a RESTORE payload was refused, in Redis's words.
 #[derive(Debug, PartialEq)]
 pub enum RestoreError {

@@ -99,8 +99,12 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
+    /// A client of a server whose files (SAVE's snapshot) go to a directory of its own.
     fn client() -> LocalClient {
-        let server = Arc::new(Server::new(Config::load(None, &["--shards".into(), "3".into()]).unwrap()));
+        let dir = std::env::temp_dir().join(format!("slotcache-local-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let flags = ["--shards".into(), "3".into(), "--dir".into(), dir.to_string_lossy().into_owned()];
+        let server = Arc::new(Server::new(Config::load(None, &flags).unwrap()));
         LocalClient::new(server).unwrap()
     }
 

@@ -16,7 +16,11 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub handle: Option<ServerHandle>,
     pub addr: SocketAddr,
+    /// The `dir` made for it, removed when it stops.
+    own_dir: Option<std::path::PathBuf>,
 }
+
+static NEXT_SERVER_DIR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl TestServer {
     /// A server with test defaults plus `directives` (`["maxclients", "5"]`...).
@@ -36,6 +40,15 @@ impl TestServer {
             "--enable-debug-command".into(),
             "local".into(),
         ];
+        // Files a test server writes (SAVE) go to a directory of its own, never into
+        // the working tree, where the next server would load them.
+        let own_dir = (!directives.contains(&"dir")).then(|| {
+            let n = NEXT_SERVER_DIR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("slotcache-tests-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            flags.extend(["--dir".into(), dir.to_string_lossy().into_owned()]);
+            dir
+        });
         let mut i = 0;
         while i < directives.len() {
             flags.push(format!("--{}", directives[i]));
@@ -45,7 +58,7 @@ impl TestServer {
         let config = Config::load(None, &flags).expect("test config");
         let handle = slotcache::start(config, StartOptions::default()).expect("server starts");
         let addr = handle.addr();
-        TestServer { handle: Some(handle), addr }
+        TestServer { handle: Some(handle), addr, own_dir }
     }
 
     pub fn start() -> TestServer {
@@ -74,6 +87,9 @@ impl Drop for TestServer {
         if let Some(h) = self.handle.take() {
             h.shutdown();
             h.wait();
+        }
+        if let Some(dir) = self.own_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
