@@ -20,6 +20,8 @@
 #        MODE=hitpath scripts/bench.sh        (only the string cases on the resident set)
 #        MODE=scaling THREADS="1 2 4 8" scripts/bench.sh   (ops/s per core count, below)
 #        MODE=cluster scripts/bench.sh        (3 slotcache nodes vs a 3-node Redis Cluster)
+#        MODE=persistence scripts/bench.sh    (snapshots: BGSAVE, load, file size, serving
+#                                              while saving; below)
 #        ROUNDS=5 scripts/bench.sh
 #        METRICS_PORT=9199 scripts/bench.sh   (slotcache with its metrics port on,
 #                                              scraped once a second during the runs)
@@ -298,6 +300,122 @@ cluster_section() {
     rm -rf "$work"
 }
 
+# MODE=persistence: both servers pinned to CPU 0 (slotcache with one I/O thread) hold
+# scripts/persist_data.py's dataset (1,000,000 keys of 100 bytes and 1,000 collections
+# of 10,000 elements). Reported, medians of ROUNDS: BGSAVE's wall time and MB/s of file
+# written, the file's size, and the start-up load time (from launch until PING answers
+# PONG rather than -LOADING). Then a SET load (redis-benchmark on CPU 1, -P 16 -c 50 over
+# the 1,000,000 keys) for 10 s without saving and 10 s while background saves run back
+# to back: ops/s during saves as a fraction of without, and the peak memory during
+# saves against before them (PSS of the server and, for Redis, its fork child: pages
+# they share count once), sampled every 0.1 s.
+persistence_section() {
+    local work which port pid
+    work=$(mktemp -d)
+    cleanup; PIDS=()
+    mkdir -p "$work/slotcache" "$work/redis"
+    start_one() {
+        if [ "$1" = slotcache ]; then
+            taskset -c 0 target/release/slotcache --bind 127.0.0.1 --port "$SC_PORT" --threads 1 --shards 1 \
+                --metrics-port 0 --loglevel warning --save "" --dir "$work/slotcache" $SC_ARGS \
+                >>"$OUT/persist-slotcache.log" 2>&1 &
+            SC_PID=$!
+        else
+            taskset -c 0 redis-server --bind 127.0.0.1 --port "$RD_PORT" --save "" --appendonly no \
+                --dir "$work/redis" --daemonize no --loglevel warning >>"$OUT/persist-redis.log" 2>&1 &
+            RD_PID=$!
+        fi
+        PIDS+=($!)
+    }
+    port_of() { if [ "$1" = slotcache ]; then echo "$SC_PORT"; else echo "$RD_PORT"; fi; }
+    pid_of() { if [ "$1" = slotcache ]; then echo "$SC_PID"; else echo "$RD_PID"; fi; }
+    # Until PING answers PONG (not -LOADING), in seconds.
+    ready_after() {
+        local t0=$1
+        until [ "$(redis-cli -p "$2" ping 2>/dev/null)" = PONG ]; do sleep 0.01; done
+        awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f", b - a}'
+    }
+    bgsave_wait() {
+        until [ "$(info_field "$1" persistence rdb_bgsave_in_progress)" = 0 ]; do sleep 0.01; done
+    }
+    # redis-benchmark's progress lines, cut short by timeout: the last overall rate.
+    overall_rps() { tr '\r' '\n' | sed -n 's/.*SET: rps=[0-9.]* (overall: \([0-9.]*\)).*/\1/p' | tail -1; }
+    pss_kb() {
+        local total=0 p
+        for p in "$@"; do
+            total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
+        done
+        echo "$total"
+    }
+    for which in redis slotcache; do
+        start_one "$which"; wait_ready "$(port_of "$which")"
+        python3 scripts/persist_data.py | redis-cli -p "$(port_of "$which")" --pipe >/dev/null
+    done
+    printf "%-26s %12s %12s %7s\n" "case" "redis" "slotcache" "ratio" | tee "$OUT/persistence.txt"
+    local -A save_s mbps size load_s
+    for which in redis slotcache; do
+        port=$(port_of "$which")
+        local saves=() loads=()
+        for _ in $(seq 1 "$ROUNDS"); do
+            local t0 t1
+            t0=$(date +%s.%N)
+            redis-cli -p "$port" bgsave >/dev/null
+            sleep 0.01
+            bgsave_wait "$port"
+            t1=$(date +%s.%N)
+            saves+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')")
+        done
+        save_s[$which]=$(printf "%s\n" "${saves[@]}" | median)
+        size[$which]=$(stat -c %s "$work/$which/dump.rdb")
+        mbps[$which]=$(awk -v s="${size[$which]}" -v t="${save_s[$which]}" 'BEGIN {printf "%.1f", s / 1048576 / t}')
+        for _ in $(seq 1 "$ROUNDS"); do
+            kill "$(pid_of "$which")"; wait "$(pid_of "$which")" 2>/dev/null || true
+            local t0
+            t0=$(date +%s.%N)
+            start_one "$which"
+            loads+=("$(ready_after "$t0" "$port")")
+        done
+        load_s[$which]=$(printf "%s\n" "${loads[@]}" | median)
+    done
+    row() { awk -v c="$1" -v r="$2" -v s="$3" 'BEGIN {printf "%-26s %12s %12s %7.2f\n", c, r, s, (r > 0 ? s / r : 0)}'; }
+    row "BGSAVE seconds" "${save_s[redis]}" "${save_s[slotcache]}" | tee -a "$OUT/persistence.txt"
+    row "BGSAVE MB/s" "${mbps[redis]}" "${mbps[slotcache]}" | tee -a "$OUT/persistence.txt"
+    row "load seconds" "${load_s[redis]}" "${load_s[slotcache]}" | tee -a "$OUT/persistence.txt"
+    row "file bytes" "${size[redis]}" "${size[slotcache]}" | tee -a "$OUT/persistence.txt"
+    # Serving while saving.
+    local -A idle_ops saving_ops before_kb peak_kb
+    for which in redis slotcache; do
+        port=$(port_of "$which"); pid=$(pid_of "$which")
+        idle_ops[$which]=$(timeout 10 taskset -c 1 redis-benchmark -p "$port" -c 50 -P 16 -r 1000000 -d 100 -t set \
+            -n 100000000 2>/dev/null | overall_rps)
+        before_kb[$which]=$(pss_kb "$pid")
+        ( end=$((SECONDS + 10)); while [ $SECONDS -lt $end ]; do
+              redis-cli -p "$port" bgsave >/dev/null 2>&1; sleep 0.05; bgsave_wait "$port"; done ) &
+        local saver=$! peak=0 sampler
+        ( p=0; while kill -0 "$saver" 2>/dev/null; do
+              k=$(pss_kb "$pid" $(pgrep -P "$pid" || true)); [ "$k" -gt "$p" ] && p=$k; echo "$p" >"$work/peak"; sleep 0.1
+          done ) &
+        sampler=$!
+        saving_ops[$which]=$(timeout 10 taskset -c 1 redis-benchmark -p "$port" -c 50 -P 16 -r 1000000 -d 100 -t set \
+            -n 100000000 2>/dev/null | overall_rps)
+        wait "$saver" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+        peak_kb[$which]=$(cat "$work/peak")
+    done
+    printf "\n%-26s %12s %12s\n" "case" "redis" "slotcache" | tee -a "$OUT/persistence.txt"
+    awk -v ri="${idle_ops[redis]}" -v rs="${saving_ops[redis]}" -v si="${idle_ops[slotcache]}" -v ss="${saving_ops[slotcache]}" \
+        'BEGIN {printf "%-26s %12.0f %12.0f\n%-26s %12.0f %12.0f\n%-26s %12.2f %12.2f\n", "SET ops/s, no save", ri, si, \
+            "SET ops/s, saving", rs, ss, "saving / no save", rs / ri, ss / si}' | tee -a "$OUT/persistence.txt"
+    awk -v rb="${before_kb[redis]}" -v rp="${peak_kb[redis]}" -v sb="${before_kb[slotcache]}" -v sp="${peak_kb[slotcache]}" \
+        'BEGIN {printf "%-26s %12.0f %12.0f\n%-26s %12.0f %12.0f\n%-26s %12.2f %12.2f\n", "memory MB before", rb / 1024, sb / 1024, \
+            "peak MB while saving", rp / 1024, sp / 1024, "peak / before", rp / rb, sp / sb}' | tee -a "$OUT/persistence.txt"
+    cleanup; PIDS=()
+    rm -rf "$work"
+}
+
+if [ "$MODE" = persistence ]; then
+    persistence_section
+    exit 0
+fi
 if [ "$MODE" = evict ]; then
     evict_section
     exit 0

@@ -284,6 +284,8 @@ const READ_BY_SLOTCACHE: &[&str] = &[
     "rdbcompression",
     "rdbchecksum",
     "key-load-delay",
+    "stop-writes-on-bgsave-error",
+    "rdb-key-save-delay",
 ];
 
 /// The Redis 7.0 parameter called `name` (canonical), if slotcache does not handle it

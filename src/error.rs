@@ -76,6 +76,9 @@ impl fmt::Display for CommandError {
 
 pub const SYNTAX: CommandError = CommandError::new("ERR syntax error");
 pub const LOADING: CommandError = CommandError::new("LOADING Redis is loading the dataset in memory");
+pub const MISCONF: CommandError = CommandError::new(
+    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.",
+);
 pub const BUSYKEY: CommandError = CommandError::new("BUSYKEY Target key name already exists.");
 pub const DUMP_PAYLOAD: CommandError = CommandError::new("ERR DUMP payload version or checksum are wrong");
 pub const BAD_DATA_FORMAT: CommandError = CommandError::new("ERR Bad data format");

@@ -376,3 +376,131 @@ fn shutdown_and_sigterm_save_when_save_points_are_set() {
     let mut c = p.conn();
     assert!(eventually(|| cmd("GET").arg("kept").query::<String>(&mut c).is_ok_and(|v| v == "by sigterm")));
 }
+
+/// Fills the current database of `c` with `n` keys of every type, some with TTLs far
+/// away (so none expires during a test).
+fn fill(c: &mut redis::Connection, n: usize) {
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        match i % 5 {
+            0 => pipe.cmd("SET").arg(format!("s:{i}")).arg(format!("value-{i}")).ignore(),
+            1 => pipe.cmd("RPUSH").arg(format!("l:{i}")).arg(&[i, i + 1, i + 2]).ignore(),
+            2 => pipe
+                .cmd("HSET")
+                .arg(format!("h:{i}"))
+                .arg("f")
+                .arg(i)
+                .arg("g")
+                .arg("x".repeat(i % 100))
+                .ignore(),
+            3 => pipe.cmd("ZADD").arg(format!("z:{i}")).arg(i).arg("m").arg(-1).arg("n").ignore(),
+            _ => pipe.cmd("SET").arg(format!("t:{i}")).arg(i).arg("PX").arg(100_000_000).ignore(),
+        };
+    }
+    let () = pipe.query(c).unwrap();
+}
+
+fn bgsave_done(c: &mut redis::Connection) -> bool {
+    info_field(c, "persistence", "rdb_bgsave_in_progress") == 0
+}
+
+#[test]
+fn a_background_save_is_the_keyspace_as_it_was_when_it_started() {
+    let dir = TempDir::new("bgsave");
+    // 200 us a key: the save of 20,000 keys takes about 4 s, writes go on meanwhile.
+    let s = loaded_server(&dir, &["rdb-key-save-delay", "200"]);
+    let mut c = s.conn();
+    fill(&mut c, 16_000);
+    let _: () = cmd("SELECT").arg(7).query(&mut c).unwrap();
+    fill(&mut c, 4_000);
+    let _: () = cmd("SELECT").arg(0).query(&mut c).unwrap();
+    let before: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+
+    let started: String = cmd("BGSAVE").query(&mut c).unwrap();
+    assert_eq!(started, "Background saving started");
+    assert_eq!(err(&mut c, cmd("BGSAVE")), "ERR Background save already in progress");
+    assert_eq!(err(&mut c, cmd("SAVE")), "ERR Background save already in progress");
+    assert_eq!(err(&mut c, cmd("BGSAVE").arg("SCHEDULE")), "ERR Background save already in progress");
+    // Meanwhile: every kind of change, to keys already saved, not saved yet, and new.
+    let mut writes = 0;
+    let mut round = 0;
+    while !bgsave_done(&mut c) {
+        let mut pipe = redis::pipe();
+        for i in (round % 5..16_000).step_by(37) {
+            let key = |p: &str| format!("{p}:{i}");
+            match i % 5 {
+                0 => pipe.cmd("SET").arg(key("s")).arg("changed").ignore(),
+                1 => pipe.cmd("LPUSH").arg(key("l")).arg("new").ignore(),
+                2 => pipe.cmd("HDEL").arg(key("h")).arg("f").ignore(),
+                3 => pipe.cmd("DEL").arg(key("z")).ignore(),
+                _ => pipe.cmd("PERSIST").arg(key("t")).ignore(),
+            };
+            pipe.cmd("SET").arg(format!("new:{round}:{i}")).arg(1).ignore();
+            writes += 2;
+        }
+        let () = pipe.query(&mut c).unwrap();
+        if round == 3 {
+            // A whole database goes too.
+            let _: () = cmd("SELECT").arg(7).query(&mut c).unwrap();
+            let () = cmd("FLUSHDB").query(&mut c).unwrap();
+            let _: () = cmd("SELECT").arg(0).query(&mut c).unwrap();
+        }
+        round += 1;
+        assert!(round < 10_000, "the background save ends");
+    }
+    assert!(round > 3, "writes were served while the save ran ({round} rounds, {writes} writes)");
+    let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
+    assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+    let after: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_ne!(after, before, "the keyspace changed during the save");
+    let changes = info_field(&mut c, "persistence", "rdb_changes_since_last_save");
+    assert!(changes > 0, "the writes made during the save are not in it");
+    drop(c);
+    drop(s);
+
+    let s = loaded_server(&dir, &[]);
+    let mut c = s.conn();
+    let loaded: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_eq!(loaded, before, "the file holds the keyspace as it was when BGSAVE started");
+}
+
+#[test]
+fn save_points_start_background_saves_and_a_failed_one_stops_writes() {
+    let dir = TempDir::new("savepoints");
+    let s = loaded_server(&dir, &["save", "1 3"]);
+    let mut c = s.conn();
+    let first: i64 = cmd("LASTSAVE").query(&mut c).unwrap();
+    for i in 0..5 {
+        let () = cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+    }
+    // 5 changes, more than a second since start: the cron starts a background save.
+    let saved = eventually_within(Duration::from_secs(10), || {
+        cmd("LASTSAVE").query::<i64>(&mut c).is_ok_and(|t| t > first) && bgsave_done(&mut c)
+    });
+    assert!(saved, "a save point fired");
+    assert!(dir.dump().exists());
+    assert_eq!(info_field(&mut c, "persistence", "rdb_changes_since_last_save"), 0);
+
+    // The directory goes away: the next background save fails, and writes are refused
+    // (stop-writes-on-bgsave-error) while reads go on.
+    let () = cmd("CONFIG").arg("SET").arg("dir").arg("/nonexistent/slotcache").query(&mut c).unwrap_or(());
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let started: Result<String, _> = cmd("BGSAVE").query(&mut c);
+    assert!(started.is_ok(), "{started:?}");
+    let failed = eventually_within(Duration::from_secs(10), || {
+        cmd("INFO")
+            .arg("persistence")
+            .query::<String>(&mut c)
+            .is_ok_and(|i| i.contains("rdb_last_bgsave_status:err"))
+    });
+    assert!(failed, "the save failed");
+    let misconf = err(&mut c, cmd("SET").arg("k").arg("v"));
+    assert!(misconf.starts_with("MISCONF Redis is configured to save RDB snapshots"), "{misconf}");
+    let v: String = cmd("GET").arg("k1").query(&mut c).unwrap();
+    assert_eq!(v, "1", "reads go on");
+    // A directory again: the next save succeeds and writes come back.
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let () = cmd("CONFIG").arg("SET").arg("dir").arg(dir.path()).query(&mut c).unwrap();
+    let () = cmd("SAVE").query(&mut c).unwrap();
+    let () = cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+}

@@ -124,6 +124,10 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
         reject(ctx, Some(idx), error::LOADING);
         return;
     }
+    if (spec.has(WRITE) || spec.name == "ping") && ctx.server.writes_refused_for_disk_error() {
+        reject(ctx, Some(idx), error::MISCONF);
+        return;
+    }
     if spec.has(DENYOOM)
         && let Err(e) = ctx.server.make_room(ctx.now)
     {

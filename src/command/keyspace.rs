@@ -505,6 +505,8 @@ fn flush_dbs(ctx: &Ctx<'_>, which: Option<usize>, background: bool) {
         let mut locked = ctx.server.keyspace.lock_all();
         touch_watched_live(ctx, &mut locked, |db| which.is_none_or(|w| w == db), |db| db);
         for shard in locked.iter_mut() {
+            // A background snapshot keeps what it has not written yet first.
+            shard.keep_all();
             let local_slots = shard.local_slots();
             for (i, db) in shard.dbs.iter_mut().enumerate() {
                 if which.is_none_or(|w| w == i) && !db.is_empty() {
@@ -587,6 +589,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         touch_watched_live(ctx, &mut locked, |db| db == a || db == b, |db| db);
         touch_watched_live(ctx, &mut locked, |db| db == a || db == b, other);
         for shard in locked.iter_mut() {
+            shard.keep_all();
             shard.dbs.swap(a, b);
             shard.clear_pool();
         }

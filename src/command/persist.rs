@@ -25,6 +25,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI, save)
         .group("server")
         .doc("Synchronously saves the database(s) to disk.", "1.0.0"),
+    CommandSpec::new("bgsave", -1, ADMIN | NOSCRIPT, bgsave)
+        .group("server")
+        .doc("Asynchronously saves the database(s) to disk.", "1.0.0"),
     CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, lastsave)
         .acl(DANGEROUS | ADMIN_CAT)
         .group("server")
@@ -35,6 +38,20 @@ pub const COMMANDS: &[CommandSpec] = &[
 fn save(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.server.save_snapshot().map_err(CommandError::owned)?;
     ctx.out.ok();
+    Ok(())
+}
+
+/// BGSAVE [SCHEDULE]: the snapshot written while clients go on.
+fn bgsave(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let schedule = match argv.len() {
+        1 => false,
+        2 if args::is(&argv[1], "SCHEDULE") => true,
+        _ => return Err(error::SYNTAX),
+    };
+    let server =
+        ctx.server.shared().ok_or(CommandError::new("ERR background saves need a running server"))?;
+    let started = server.start_bgsave(schedule).map_err(CommandError::owned)?;
+    ctx.out.simple(started);
     Ok(())
 }
 

@@ -364,16 +364,31 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
                 line("loading_loaded_perc", &format!("{:.2}", done as f64 * 100.0 / total.max(1) as f64));
                 line("loading_eta_seconds", &eta);
             }
-            line("current_cow_peak", &0);
-            line("current_cow_size", &0);
+            let bgsave = p.bgsave_running.load(Relaxed);
+            let (done, total) = match bgsave {
+                true => (p.save_keys_done.load(Relaxed), p.save_keys_total.load(Relaxed)),
+                false => (0, 0),
+            };
+            let kept = if bgsave { server.keyspace.capture_kept_bytes() } else { 0 };
+            let now_s = crate::storage::now_ms() / 1000;
+            line("current_cow_peak", &kept);
+            line("current_cow_size", &kept);
             line("current_cow_size_age", &0);
-            line("current_fork_perc", &"0.00");
-            line("current_save_keys_processed", &0);
-            line("current_save_keys_total", &0);
+            line("current_fork_perc", &format!("{:.2}", done as f64 * 100.0 / total.max(1) as f64));
+            line("current_save_keys_processed", &done);
+            line("current_save_keys_total", &total);
             line("rdb_changes_since_last_save", &server.changes_since_save());
-            line("rdb_bgsave_in_progress", &0);
+            line("rdb_bgsave_in_progress", &(bgsave as u8));
             line("rdb_last_save_time", &p.last_save_s.load(Relaxed));
-            line("rdb_last_bgsave_status", &if p.last_save_ok.load(Relaxed) { "ok" } else { "err" });
+            line("rdb_last_bgsave_status", &if p.last_bgsave_ok.load(Relaxed) { "ok" } else { "err" });
+            let last_ms = p.last_save_duration_ms.load(Relaxed);
+            line(
+                "rdb_last_bgsave_time_sec",
+                &if p.saves.load(Relaxed) == 0 { -1 } else { (last_ms / 1000) as i64 },
+            );
+            let current =
+                if bgsave { now_s.saturating_sub(p.bgsave_started_s.load(Relaxed)) as i64 } else { -1 };
+            line("rdb_current_bgsave_time_sec", &current);
             line("rdb_saves", &p.saves.load(Relaxed));
             line("rdb_last_load_keys_loaded", &p.load_keys.load(Relaxed));
             line("aof_enabled", &0);

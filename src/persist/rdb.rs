@@ -71,10 +71,11 @@ impl std::error::Error for RdbError {}
 
 pub type Result<T> = std::result::Result<T, RdbError>;
 
-/// Writes RDB primitives to `out`, keeping the CRC64 of everything written.
+/// Writes RDB primitives to `out`, keeping the CRC64 of everything written (unless
+/// made [`Writer::unsummed`]).
 pub struct Writer<W: Write> {
     out: W,
-    crc: Digest<'static, u64, Table<16>>,
+    crc: Option<Digest<'static, u64, Table<16>>>,
     /// `rdbcompression`: strings over 20 bytes are LZF-compressed when that saves
     /// at least 4 bytes.
     compress: bool,
@@ -84,11 +85,19 @@ pub struct Writer<W: Write> {
 
 impl<W: Write> Writer<W> {
     pub fn new(out: W, compress: bool) -> Writer<W> {
-        Writer { out, crc: CRC64.digest(), compress, written: 0, scratch: Vec::new() }
+        Writer { out, crc: Some(CRC64.digest()), compress, written: 0, scratch: Vec::new() }
+    }
+
+    /// A writer of pieces that another writer's checksum covers (records made ahead,
+    /// then written whole with [`Writer::raw`]).
+    pub fn unsummed(out: W, compress: bool) -> Writer<W> {
+        Writer { out, crc: None, compress, written: 0, scratch: Vec::new() }
     }
 
     pub fn raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.crc.update(bytes);
+        if let Some(crc) = &mut self.crc {
+            crc.update(bytes);
+        }
         self.written += bytes.len() as u64;
         self.out.write_all(bytes)
     }
@@ -177,7 +186,7 @@ impl<W: Write> Writer<W> {
     /// The CRC64 so far, as the 8 bytes that close a file or a DUMP payload (they are
     /// not part of the checksum).
     pub fn checksum(&self) -> [u8; 8] {
-        self.crc.clone().finalize().to_le_bytes()
+        self.crc.clone().map_or(0, |c| c.finalize()).to_le_bytes()
     }
 
     /// Writes the checksum (eight zero bytes without one, as `rdbchecksum no`) and

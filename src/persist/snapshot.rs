@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use super::rdb::{self, RdbError, Reader, Writer};
 use super::value::{self, Loaded};
 use crate::cluster::slot::key_slot;
+use crate::storage::capture::Records;
 use crate::storage::evict::{idle_ms, tiny_count};
 use crate::storage::{Encodings, Entry, Keyspace, NewValue};
 
@@ -34,6 +35,18 @@ pub struct Persistence {
     pub dirty_at_save: AtomicU64,
     /// A save is running (SAVE and the shutdown save hold it too).
     pub saving: AtomicBool,
+    /// The running save is a background one (BGSAVE), started at this Unix second.
+    pub bgsave_running: AtomicBool,
+    pub bgsave_started_s: AtomicU64,
+    /// BGSAVE SCHEDULE asked for one after the running save.
+    pub bgsave_scheduled: AtomicBool,
+    /// Whether the last background save succeeded (`rdb_last_bgsave_status`), and
+    /// when one was last tried (a failed one is retried after 5 seconds).
+    pub last_bgsave_ok: AtomicBool,
+    pub last_bgsave_try_s: AtomicU64,
+    /// Keys the running background save will write, and has written.
+    pub save_keys_total: AtomicU64,
+    pub save_keys_done: AtomicU64,
     pub last_save_duration_ms: AtomicU64,
     pub saves: AtomicU64,
 }
@@ -57,6 +70,9 @@ pub struct SaveOptions {
     pub access: AccessMeta,
     /// Aux fields after the header (`redis-ver`, `ctime`, `repl-id`...).
     pub aux: Vec<(String, String)>,
+    /// `rdb-key-save-delay`: microseconds a background save waits per key written
+    /// (outside any lock), as Redis's tests slow a save down.
+    pub key_delay_us: u64,
 }
 
 /// What a save wrote.
@@ -73,11 +89,27 @@ fn temp_path(path: &Path) -> PathBuf {
     dir.join(format!("temp-{}-{}.rdb", std::process::id(), NEXT.fetch_add(1, Relaxed)))
 }
 
-/// Writes the whole keyspace to `path` with every shard locked: one instant, and the
-/// server waits for it (SAVE, the shutdown save).
-pub fn save(keyspace: &Keyspace, opts: &SaveOptions, path: &Path, now: u64) -> std::io::Result<Saved> {
+/// How a snapshot sees the keyspace.
+#[derive(Clone, Copy)]
+pub enum Mode<'a> {
+    /// Every shard locked while the file is written: the server waits (SAVE, the
+    /// shutdown save).
+    Blocking,
+    /// Shard by shard, slot by slot, while clients go on, each key as it was at the
+    /// start ([`crate::storage::capture`]): BGSAVE. Progress is reported there.
+    Online(&'a Persistence),
+}
+
+/// Writes the whole keyspace, as of `now`, to `path`.
+pub fn save(
+    keyspace: &Keyspace,
+    opts: &SaveOptions,
+    path: &Path,
+    now: u64,
+    mode: Mode<'_>,
+) -> std::io::Result<Saved> {
     let temp = temp_path(path);
-    let result = write_file(keyspace, opts, &temp, now).and_then(|saved| {
+    let result = write_file(keyspace, opts, &temp, now, mode).and_then(|saved| {
         std::fs::rename(&temp, path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
@@ -90,7 +122,13 @@ pub fn save(keyspace: &Keyspace, opts: &SaveOptions, path: &Path, now: u64) -> s
     result
 }
 
-fn write_file(keyspace: &Keyspace, opts: &SaveOptions, temp: &Path, now: u64) -> std::io::Result<Saved> {
+fn write_file(
+    keyspace: &Keyspace,
+    opts: &SaveOptions,
+    temp: &Path,
+    now: u64,
+    mode: Mode<'_>,
+) -> std::io::Result<Saved> {
     let file = File::create(temp)?;
     let mut w = Writer::new(BufWriter::with_capacity(1 << 20, file), opts.compress);
     w.raw(format!("REDIS{:04}", rdb::RDB_VERSION).as_bytes())?;
@@ -99,6 +137,28 @@ fn write_file(keyspace: &Keyspace, opts: &SaveOptions, temp: &Path, now: u64) ->
         w.string(name.as_bytes())?;
         w.string(v.as_bytes())?;
     }
+    let keys = match mode {
+        Mode::Blocking => write_locked(keyspace, opts, &mut w, now)?,
+        Mode::Online(progress) => write_online(keyspace, opts, &mut w, now, progress)?,
+    };
+    w.byte(rdb::OPCODE_EOF)?;
+    let mut out = w.finish(opts.checksum)?;
+    out.flush()?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    let bytes = file.metadata()?.len();
+    file.sync_all()?;
+    Ok(Saved { keys, bytes })
+}
+
+type FileWriter = Writer<BufWriter<File>>;
+
+/// Every shard locked meanwhile; databases in order.
+fn write_locked(
+    keyspace: &Keyspace,
+    opts: &SaveOptions,
+    w: &mut FileWriter,
+    now: u64,
+) -> std::io::Result<u64> {
     let mut locked = keyspace.lock_all();
     let mut keys = 0;
     for db in 0..keyspace.databases() {
@@ -120,19 +180,91 @@ fn write_file(keyspace: &Keyspace, opts: &SaveOptions, temp: &Path, now: u64) ->
                     Some(epoch) => tiny_count(e.clock(), epoch),
                     None => access.lfu_counter(e.clock(), now),
                 };
-                write_entry(&mut w, e, opts.access, freq, now)?;
+                write_entry(w, e, opts.access, freq, now)?;
                 keys += 1;
             }
         }
     }
-    drop(locked);
-    w.byte(rdb::OPCODE_EOF)?;
-    let mut out = w.finish(opts.checksum)?;
-    out.flush()?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    let bytes = file.metadata()?.len();
-    file.sync_all()?;
-    Ok(Saved { keys, bytes })
+    Ok(keys)
+}
+
+/// Ends every shard's capture, whatever way the online save ends.
+struct Captures<'a>(&'a Keyspace);
+
+impl Drop for Captures<'_> {
+    fn drop(&mut self) {
+        for i in 0..self.0.shard_count() {
+            self.0.lock_index(i).end_capture();
+        }
+    }
+}
+
+/// Captures start on every shard at one instant; then each shard is walked slot by slot
+/// (its lock held for one slot at a time), and what writers kept early is written as it
+/// comes. Databases interleave, each run of records under its own SELECTDB.
+fn write_online(
+    keyspace: &Keyspace,
+    opts: &SaveOptions,
+    w: &mut FileWriter,
+    t0: u64,
+    progress: &Persistence,
+) -> std::io::Result<u64> {
+    let mut sizes = vec![(0u64, 0u64); keyspace.databases()];
+    {
+        let mut locked = keyspace.lock_all();
+        for shard in locked.iter_mut() {
+            for (db, d) in shard.dbs.iter().enumerate() {
+                sizes[db].0 += d.len() as u64;
+                sizes[db].1 += d.volatile() as u64;
+            }
+            let (access, compress) = (opts.access, opts.compress);
+            shard.start_capture(
+                t0,
+                Box::new(move |e, freq, out| {
+                    let mut w = Writer::unsummed(out, compress);
+                    write_entry(&mut w, e, access, || freq, t0).expect("writing to memory cannot fail");
+                }),
+            );
+        }
+    }
+    let _captures = Captures(keyspace);
+    progress.save_keys_total.store(sizes.iter().map(|s| s.0).sum(), Relaxed);
+    progress.save_keys_done.store(0, Relaxed);
+    let mut selected = None;
+    let mut resized = vec![false; sizes.len()];
+    let mut keys = 0;
+    let mut write = |w: &mut FileWriter, records: Vec<Records>| -> std::io::Result<()> {
+        for r in records {
+            if selected != Some(r.db) {
+                w.byte(rdb::OPCODE_SELECTDB)?;
+                w.length(r.db as u64)?;
+                if !resized[r.db] {
+                    resized[r.db] = true;
+                    w.byte(rdb::OPCODE_RESIZEDB)?;
+                    w.length(sizes[r.db].0)?;
+                    w.length(sizes[r.db].1)?;
+                }
+                selected = Some(r.db);
+            }
+            w.raw(&r.bytes)?;
+            keys += r.keys;
+            if opts.key_delay_us > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(opts.key_delay_us * r.keys));
+            }
+        }
+        progress.save_keys_done.store(keys, Relaxed);
+        Ok(())
+    };
+    for i in 0..keyspace.shard_count() {
+        loop {
+            let step = keyspace.lock_index(i).capture_step();
+            let Some(records) = step else { break };
+            write(w, records)?;
+        }
+        let rest = keyspace.lock_index(i).end_capture();
+        write(w, rest)?;
+    }
+    Ok(keys)
 }
 
 /// One key as `rdbSaveKeyValuePair` writes it: its expiry, its access metadata, then

@@ -222,7 +222,11 @@ impl Acceptor {
             }
             let server = self.server.clone();
             // Expiry takes shard locks: keep it off the accepting thread's reactor.
-            let _ = tokio::task::spawn_blocking(move || server.cron(tick)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                server.cron(tick);
+                server.save_points();
+            })
+            .await;
         }
     }
 

@@ -137,6 +137,9 @@ pub struct Server {
     /// The server stopped because it could not go on (a snapshot that does not load):
     /// the process exits with status 1.
     pub failed: AtomicBool,
+    /// This server's own handle, for work it starts on threads of its own (BGSAVE);
+    /// set once it is shared.
+    me: std::sync::OnceLock<std::sync::Weak<Server>>,
     /// (when, commands, input bytes, output bytes) samples taken by the cron, for
     /// INFO's instantaneous_* rates.
     samples: Mutex<VecDeque<(Instant, [u64; 3])>>,
@@ -186,18 +189,30 @@ impl Server {
             cluster,
             persistence: crate::persist::snapshot::Persistence::default(),
             failed: AtomicBool::new(false),
+            me: std::sync::OnceLock::new(),
             samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES + 1)),
             config: RwLock::new(config),
         };
         server.apply_config();
         server.persistence.last_save_s.store(server.start_ms / 1000, Relaxed);
         server.persistence.last_save_ok.store(true, Relaxed);
+        server.persistence.last_bgsave_ok.store(true, Relaxed);
         server.keyspace.set_listener(Some(Arc::new(Removals {
             pubsub: server.pubsub.clone(),
             watches: server.watches.clone(),
             tracking: server.tracking.clone(),
         })));
         server
+    }
+
+    /// Remembers the shared handle of this server (see [`Server::shared`]).
+    pub fn share(&self, me: &Arc<Server>) {
+        let _ = self.me.set(Arc::downgrade(me));
+    }
+
+    /// This server's shared handle, once [`Server::share`] was called.
+    pub fn shared(&self) -> Option<Arc<Server>> {
+        self.me.get().and_then(std::sync::Weak::upgrade)
     }
 
     pub fn config(&self) -> RwLockReadGuard<'_, Config> {
@@ -483,6 +498,7 @@ pub fn start(config: Config, opts: StartOptions) -> io::Result<ServerHandle> {
     };
     let cluster = membership.as_ref().map(|(c, _)| c.clone());
     let server = Arc::new(Server::with_cluster(config, cluster));
+    server.share(&server);
     if let Some(a) = addrs.first() {
         server.tcp_port.store(a.port() as u64, Relaxed);
     }

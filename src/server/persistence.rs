@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::Server;
-use crate::persist::snapshot::{self, AccessMeta, SaveOptions, Saved};
+use crate::persist::snapshot::{self, AccessMeta, Mode, SaveOptions, Saved};
 
 impl Server {
     /// `dir`/`dbfilename`.
@@ -33,6 +33,7 @@ impl Server {
             compress: c.get("rdbcompression").as_deref() != Some("no"),
             checksum: c.get("rdbchecksum").as_deref() != Some("no"),
             access,
+            key_delay_us: c.get("rdb-key-save-delay").and_then(|v| v.parse().ok()).unwrap_or(0),
             aux: vec![
                 ("redis-ver".into(), super::REDIS_VERSION.into()),
                 ("redis-bits".into(), "64".into()),
@@ -49,24 +50,108 @@ impl Server {
     /// Writes the snapshot now, every shard held meanwhile (SAVE, SHUTDOWN SAVE,
     /// DEBUG RELOAD). Err when another save runs or the file could not be written.
     pub fn save_snapshot(&self) -> Result<Saved, String> {
-        let p = &self.persistence;
-        if p.saving.swap(true, Relaxed) {
+        if self.persistence.saving.swap(true, Relaxed) {
             return Err("ERR Background save already in progress".into());
         }
+        let result = self.run_save(Mode::Blocking);
+        self.persistence.saving.store(false, Relaxed);
+        result
+    }
+
+    /// BGSAVE: starts the snapshot on a thread of its own; clients go on meanwhile
+    /// (each key is written as it was at the start, [`crate::storage::capture`]).
+    /// `schedule`: when a save runs, start one after it instead of failing.
+    pub fn start_bgsave(self: &Arc<Self>, schedule: bool) -> Result<&'static str, String> {
+        let p = &self.persistence;
+        if p.saving.swap(true, Relaxed) {
+            if schedule && !p.bgsave_running.load(Relaxed) {
+                p.bgsave_scheduled.store(true, Relaxed);
+                return Ok("Background saving scheduled");
+            }
+            return Err("ERR Background save already in progress".into());
+        }
+        p.bgsave_running.store(true, Relaxed);
+        p.bgsave_started_s.store(crate::storage::now_ms() / 1000, Relaxed);
+        p.last_bgsave_try_s.store(crate::storage::now_ms() / 1000, Relaxed);
+        let server = self.clone();
+        let spawned = std::thread::Builder::new().name("slotcache-bgsave".into()).spawn(move || {
+            let p = &server.persistence;
+            let result = server.run_save(Mode::Online(p));
+            p.last_bgsave_ok.store(result.is_ok(), Relaxed);
+            p.bgsave_running.store(false, Relaxed);
+            p.saving.store(false, Relaxed);
+        });
+        if let Err(e) = spawned {
+            p.bgsave_running.store(false, Relaxed);
+            p.saving.store(false, Relaxed);
+            return Err(format!("ERR cannot start the background save: {e}"));
+        }
+        tracing::info!("Background saving started");
+        Ok("Background saving started")
+    }
+
+    /// Starts a background save when a save point is due (`save seconds changes`:
+    /// at least `changes` changes and `seconds` since the last save), or one was
+    /// scheduled; retries a failed one after 5 seconds. From the cron.
+    pub fn save_points(self: &Arc<Self>) {
+        let p = &self.persistence;
+        if p.saving.load(Relaxed) || p.loading.load(Relaxed) {
+            return;
+        }
+        if p.bgsave_scheduled.swap(false, Relaxed) {
+            let _ = self.start_bgsave(false);
+            return;
+        }
+        let points = self.config().save.clone();
+        if points.is_empty() {
+            return;
+        }
+        let now_s = crate::storage::now_ms() / 1000;
+        let changes = self.changes_since_save();
+        let since = now_s.saturating_sub(p.last_save_s.load(Relaxed));
+        let retry_ok =
+            p.last_bgsave_ok.load(Relaxed) || now_s.saturating_sub(p.last_bgsave_try_s.load(Relaxed)) > 5;
+        let words: Vec<u64> = points.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        for pair in words.chunks(2) {
+            if let [seconds, needed] = pair
+                && changes >= *needed
+                && since > *seconds
+                && retry_ok
+            {
+                tracing::info!("{changes} changes in {seconds} seconds. Saving...");
+                let _ = self.start_bgsave(false);
+                return;
+            }
+        }
+    }
+
+    /// `stop-writes-on-bgsave-error`: with save points set and the last background
+    /// save failed, writes (and PING) answer -MISCONF until one succeeds.
+    pub fn writes_refused_for_disk_error(&self) -> bool {
+        !self.persistence.last_bgsave_ok.load(Relaxed)
+            && !self.config().save.is_empty()
+            && self.config().get("stop-writes-on-bgsave-error").as_deref() != Some("no")
+    }
+
+    /// A save with its bookkeeping: the dirty count as of its start, LASTSAVE, the log.
+    fn run_save(&self, mode: Mode<'_>) -> Result<Saved, String> {
+        let p = &self.persistence;
         let started = std::time::Instant::now();
         let dirty = self.stats_snapshot().dirty;
         let path = self.rdb_path();
-        let result = snapshot::save(&self.keyspace, &self.save_options(), &path, crate::storage::now_ms());
-        p.saving.store(false, Relaxed);
+        let result =
+            snapshot::save(&self.keyspace, &self.save_options(), &path, crate::storage::now_ms(), mode);
         p.last_save_duration_ms.store(started.elapsed().as_millis() as u64, Relaxed);
         match result {
             Ok(saved) => {
                 p.dirty_at_save.store(dirty, Relaxed);
                 p.last_save_s.store(crate::storage::now_ms() / 1000, Relaxed);
                 p.last_save_ok.store(true, Relaxed);
+                p.last_bgsave_ok.store(true, Relaxed);
                 p.saves.fetch_add(1, Relaxed);
                 tracing::info!(
-                    "DB saved on disk: {} keys, {} bytes in {} ms ({})",
+                    "{} saved on disk: {} keys, {} bytes in {} ms ({})",
+                    if matches!(mode, Mode::Online(_)) { "Background save: DB" } else { "DB" },
                     saved.keys,
                     saved.bytes,
                     started.elapsed().as_millis(),

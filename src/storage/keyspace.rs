@@ -97,6 +97,8 @@ pub struct Shard {
     /// While clients are paused (CLIENT PAUSE), an expired key reads as missing but is
     /// not deleted, as Redis holds the dataset still.
     expiry_held: bool,
+    /// A background snapshot's capture of this shard, while one runs.
+    pub(super) capture: Option<Box<super::capture::Capture>>,
 }
 
 /// Why the storage layer removed a key on its own.
@@ -139,6 +141,7 @@ impl Shard {
             listener: None,
             frozen_by: None,
             expiry_held: false,
+            capture: None,
         }
     }
 
@@ -191,6 +194,7 @@ impl Shard {
     /// Looks a key up (expiring it if due) without marking it accessed.
     pub fn peek(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let local = self.local(slot);
+        self.keep_before_change(db, local, key);
         if self.expiry_held && self.dbs[db].find(&self.hasher, local, key).is_some_and(|e| e.is_expired(now))
         {
             return None;
@@ -239,6 +243,7 @@ impl Shard {
     /// replaced.
     pub fn insert(&mut self, db: usize, slot: u16, entry: Entry, now: u64) -> bool {
         let local = self.local(slot);
+        self.keep_before_change(db, local, entry.key());
         if self.sketch.is_some() {
             self.admit(db, slot, entry.key());
         }
@@ -322,6 +327,7 @@ impl Shard {
 
     pub fn remove(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<Entry> {
         let local = self.local(slot);
+        self.keep_before_change(db, local, key);
         let (entry, Expired(expired)) = self.dbs[db].remove(&self.hasher, local, key, now);
         if expired {
             self.expired(db, key);
@@ -492,6 +498,12 @@ impl Shard {
         while steps < self.local_slots && round.checked < EXPIRE_SAMPLE {
             let db = self.expire_cursor / self.local_slots;
             let local = self.expire_cursor % self.local_slots;
+            if !self.capture_allows_expiry(local) {
+                // A background snapshot has yet to write this slot as it was (see capture.rs).
+                self.expire_cursor = (self.expire_cursor + 1) % positions;
+                steps += 1;
+                continue;
+            }
             if self.dbs[db].volatile() == 0 {
                 // Jump to the next database.
                 self.expire_cursor = ((db + 1) * self.local_slots) % positions;
@@ -721,6 +733,7 @@ impl Keyspace {
         let mut dropped = 0;
         for &slot in slots {
             let mut shard = self.lock(slot);
+            shard.keep_all();
             let local = shard.local(slot);
             dropped += shard.dbs.iter_mut().map(|db| db.clear_slot(local)).sum::<usize>();
             if dropped > 0 {
@@ -735,6 +748,7 @@ impl Keyspace {
         let mut dropped = 0;
         for i in 0..self.shards.len() {
             let mut shard = self.lock_index(i);
+            shard.keep_all();
             for db in shard.dbs.iter_mut() {
                 dropped += db.len();
                 db.clear();
@@ -742,6 +756,11 @@ impl Keyspace {
             shard.clear_pool();
         }
         dropped
+    }
+
+    /// Bytes a background snapshot holds, kept early and not yet written.
+    pub fn capture_kept_bytes(&self) -> usize {
+        (0..self.shards.len()).map(|i| self.lock_index(i).capture_kept_bytes()).sum()
     }
 
     /// Keys in a database, summed over shards one lock at a time.

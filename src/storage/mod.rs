@@ -5,6 +5,7 @@
 //! Storage never does I/O, never awaits and never formats replies: handlers call it
 //! under a shard lock and turn its outcomes into RESP.
 
+pub mod capture;
 pub mod clock;
 pub mod db;
 pub mod defrag;

@@ -1,0 +1,162 @@
+//! A point-in-time capture of a shard for a background snapshot, without forking and
+//! without stopping the shard: the snapshot writer walks the shard's slots in order
+//! ([`Shard::capture_step`]); before anything changes or reads a key of a slot it has
+//! not reached yet ([`Shard::keep_before_change`]: lookups, writes, removals), the key's
+//! value as of the capture's start is written out right then, once, and the key is
+//! remembered as done so the walk skips it. Keys created after the start are remembered
+//! the same way (with nothing written). Copies are per key, so a write load costs one
+//! record per key it touches, not a copy of the dataset.
+//!
+//! Whole-database changes (FLUSHALL, SWAPDB, a cluster node dropping slots) first keep
+//! every slot not reached yet ([`Shard::keep_all`]). Active expiry leaves the slots not
+//! reached yet alone until the walk passes them, so a key live at the start is written
+//! even if it expires meanwhile (the load skips it then, as for any expired key).
+
+use std::collections::{HashMap, HashSet};
+
+use super::entry::Entry;
+use super::evict::{Access, tiny_count};
+use super::keyspace::Shard;
+
+/// Writes one entry as the snapshot keeps it: (the entry, its LFU counter, the output).
+pub type KeepFn = Box<dyn Fn(&Entry, u32, &mut Vec<u8>) + Send>;
+
+/// A shard's capture in progress.
+pub struct Capture {
+    /// When it started (Unix ms): entries live then are in the snapshot.
+    t0: u64,
+    /// Local slots below this one have been walked.
+    next_local: usize,
+    /// Keys of slots not walked yet that were kept early or created since the start,
+    /// by (database, local slot).
+    touched: HashMap<(u32, u32), HashSet<Box<[u8]>>>,
+    /// Records kept early, waiting for the writer.
+    kept: Vec<Records>,
+    kept_bytes: usize,
+    keep: KeepFn,
+}
+
+/// An entry's LFU counter (OBJECT FREQ) as of `now`.
+fn counter(access: &Access, tiny_epoch: Option<u32>, e: &Entry, now: u64) -> u32 {
+    match tiny_epoch {
+        Some(epoch) => tiny_count(e.clock(), epoch),
+        None => access.lfu_counter(e.clock(), now),
+    }
+}
+
+/// Snapshot records of keys of one database.
+pub struct Records {
+    pub db: usize,
+    pub bytes: Vec<u8>,
+    pub keys: u64,
+}
+
+impl Shard {
+    /// Starts a capture as of `t0` (call with every shard locked: one instant).
+    pub fn start_capture(&mut self, t0: u64, keep: KeepFn) {
+        self.capture = Some(Box::new(Capture {
+            t0,
+            next_local: 0,
+            touched: HashMap::new(),
+            kept: Vec::new(),
+            kept_bytes: 0,
+            keep,
+        }));
+    }
+
+    /// Bytes of records kept early and not yet handed to the writer (INFO's
+    /// `current_cow_size`).
+    pub fn capture_kept_bytes(&self) -> usize {
+        self.capture.as_ref().map_or(0, |c| c.kept_bytes)
+    }
+
+    /// Whether active expiry may touch `local` now.
+    pub(super) fn capture_allows_expiry(&self, local: usize) -> bool {
+        self.capture.as_ref().is_none_or(|c| local < c.next_local)
+    }
+
+    /// Before `key` (in `db`, local slot `local`) is looked up, changed or removed:
+    /// keeps its value as of the start if the walk has not reached it yet.
+    #[inline]
+    pub(super) fn keep_before_change(&mut self, db: usize, local: usize, key: &[u8]) {
+        if self.capture.is_some() {
+            self.keep_slow(db, local, key);
+        }
+    }
+
+    #[cold]
+    fn keep_slow(&mut self, db: usize, local: usize, key: &[u8]) {
+        let epoch = self.tiny_epoch();
+        let Shard { capture, dbs, hasher, access, .. } = self;
+        let Some(cap) = capture.as_deref_mut() else { return };
+        if local < cap.next_local {
+            return;
+        }
+        let touched = cap.touched.entry((db as u32, local as u32)).or_default();
+        if touched.contains(key) {
+            return;
+        }
+        touched.insert(key.into());
+        if let Some(e) = dbs[db].find(hasher, local, key).filter(|e| !e.is_expired(cap.t0)) {
+            let mut out = Vec::new();
+            (cap.keep)(e, counter(access, epoch, e, cap.t0), &mut out);
+            cap.kept_bytes += out.len();
+            cap.kept.push(Records { db, bytes: out, keys: 1 });
+        }
+    }
+
+    /// Keeps every slot the walk has not reached (before a whole-database change).
+    pub fn keep_all(&mut self) {
+        while self.capture.as_ref().is_some_and(|c| c.next_local < self.local_slots()) {
+            let step = self.capture_step_inner();
+            if let Some(cap) = self.capture.as_deref_mut() {
+                cap.kept_bytes += step.iter().map(|r| r.bytes.len()).sum::<usize>();
+                cap.kept.extend(step);
+            }
+        }
+    }
+
+    /// Walks the next local slot: the records of its entries live at the start and not
+    /// kept early, then whatever was kept early since the last step. None once every
+    /// slot is walked (and what remains kept is handed over with the last step).
+    pub fn capture_step(&mut self) -> Option<Vec<Records>> {
+        let cap = self.capture.as_deref_mut()?;
+        if cap.next_local >= self.local_slots() {
+            return None;
+        }
+        let mut step = self.capture_step_inner();
+        let cap = self.capture.as_deref_mut()?;
+        step.append(&mut cap.kept);
+        cap.kept_bytes = 0;
+        Some(step)
+    }
+
+    fn capture_step_inner(&mut self) -> Vec<Records> {
+        let epoch = self.tiny_epoch();
+        let Shard { capture, dbs, access, .. } = self;
+        let Some(cap) = capture.as_deref_mut() else { return Vec::new() };
+        let local = cap.next_local;
+        let mut step = Vec::new();
+        for (db, d) in dbs.iter().enumerate() {
+            let touched = cap.touched.remove(&(db as u32, local as u32));
+            let mut records = Records { db, bytes: Vec::new(), keys: 0 };
+            for e in d.slot_iter(local, cap.t0) {
+                if touched.as_ref().is_some_and(|t| t.contains(e.key())) {
+                    continue;
+                }
+                (cap.keep)(e, counter(access, epoch, e, cap.t0), &mut records.bytes);
+                records.keys += 1;
+            }
+            if records.keys > 0 {
+                step.push(records);
+            }
+        }
+        cap.next_local += 1;
+        step
+    }
+
+    /// Ends the capture, handing over what was kept and not yet taken.
+    pub fn end_capture(&mut self) -> Vec<Records> {
+        self.capture.take().map(|c| c.kept).unwrap_or_default()
+    }
+}
