@@ -387,7 +387,7 @@ persistence_section() {
     for which in redis slotcache; do
         port=$(port_of "$which"); pid=$(pid_of "$which")
         idle_ops[$which]=$(timeout 10 taskset -c 1 redis-benchmark -p "$port" -c 50 -P 16 -r 1000000 -d 100 -t set \
-            -n 100000000 2>/dev/null | overall_rps)
+            -n 100000000 2>/dev/null | overall_rps || true)
         before_kb[$which]=$(pss_kb "$pid")
         ( end=$((SECONDS + 10)); while [ $SECONDS -lt $end ]; do
               redis-cli -p "$port" bgsave >/dev/null 2>&1; sleep 0.05; bgsave_wait "$port"; done ) &
@@ -397,7 +397,7 @@ persistence_section() {
           done ) &
         sampler=$!
         saving_ops[$which]=$(timeout 10 taskset -c 1 redis-benchmark -p "$port" -c 50 -P 16 -r 1000000 -d 100 -t set \
-            -n 100000000 2>/dev/null | overall_rps)
+            -n 100000000 2>/dev/null | overall_rps || true)
         wait "$saver" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
         peak_kb[$which]=$(cat "$work/peak")
     done

@@ -1,5 +1,6 @@
-//! Persistence commands: DUMP and RESTORE (Redis's payloads, [`crate::persist`]),
-//! SAVE and LASTSAVE (snapshots, [`crate::persist::snapshot`]).
+//! Persistence commands: DUMP, RESTORE and MIGRATE (Redis's payloads,
+//! [`crate::persist`]), SAVE, BGSAVE and LASTSAVE (snapshots,
+//! [`crate::persist::snapshot`]).
 
 use bytes::Bytes;
 
@@ -8,6 +9,7 @@ use super::table::*;
 use crate::error::{self, CmdResult, CommandError};
 use crate::persist::{self, Loaded, RestoreError};
 use crate::protocol::args;
+use crate::protocol::request::encode;
 use crate::server::pubsub::events;
 use crate::storage::NewValue;
 
@@ -22,6 +24,10 @@ pub const COMMANDS: &[CommandSpec] = &[
         .keys(1, 1, 1)
         .acl(K | DANGEROUS)
         .doc("Creates a key from the serialized representation of a value.", "2.6.0"),
+    CommandSpec::new("migrate", -6, WRITE | MOVABLE_KEYS, migrate)
+        .keys(3, 3, 1)
+        .acl(K | DANGEROUS)
+        .doc("Atomically transfers a key from one Redis instance to another.", "2.6.0"),
     CommandSpec::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI, save)
         .group("server")
         .doc("Synchronously saves the database(s) to disk.", "1.0.0"),
@@ -33,6 +39,142 @@ pub const COMMANDS: &[CommandSpec] = &[
         .group("server")
         .doc("Returns the Unix timestamp of the last successful save to disk.", "1.0.0"),
 ];
+
+/// MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH password |
+/// AUTH2 username password] [KEYS key ...]: each key's DUMP payload RESTOREd on the
+/// target (another slotcache or a Redis), then, unless COPY, deleted here once the
+/// target said OK. The payloads are made under the keys' locks, one at a time; the
+/// transfer holds no lock (it blocks this connection's I/O thread for at most the
+/// timeout per step, as Redis's blocks the server).
+fn migrate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let (mut copy, mut replace) = (false, false);
+    let mut auth: Option<(Option<&[u8]>, &[u8])> = None;
+    let mut keys: &[Bytes] = &argv[3..4];
+    let mut i = 6;
+    while i < argv.len() {
+        let more = argv.len() - 1 - i;
+        if args::is(&argv[i], "COPY") {
+            copy = true;
+        } else if args::is(&argv[i], "REPLACE") {
+            replace = true;
+        } else if args::is(&argv[i], "AUTH") && more >= 1 {
+            auth = Some((None, &argv[i + 1]));
+            i += 1;
+        } else if args::is(&argv[i], "AUTH2") && more >= 2 {
+            auth = Some((Some(&argv[i + 1]), &argv[i + 2]));
+            i += 2;
+        } else if args::is(&argv[i], "KEYS") {
+            if !argv[3].is_empty() {
+                return Err(CommandError::new(
+                    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string",
+                ));
+            }
+            keys = &argv[i + 1..];
+            break;
+        } else {
+            return Err(error::SYNTAX);
+        }
+        i += 1;
+    }
+    let timeout = match args::int(&argv[5])? {
+        t if t <= 0 => 1000,
+        t => t as u64,
+    };
+    let target_db = args::int(&argv[4])?;
+    let compress = compression(ctx);
+    // The payloads, each key under its shard's lock for the moment it takes.
+    let (db, now) = (ctx.db(), ctx.now);
+    let mut moving: Vec<(&Bytes, i64, Vec<u8>)> = Vec::new();
+    for key in keys {
+        let slot = crate::cluster::slot::key_slot(key);
+        let mut shard = ctx.server.keyspace.lock(slot);
+        let Some(e) = shard.peek(db, slot, key, now) else { continue };
+        let ttl = match e.expire_at() {
+            Some(at) => (at as i64 - now as i64).max(1),
+            None => 0,
+        };
+        moving.push((key, ttl, persist::dump(&e.value(), compress)));
+    }
+    if moving.is_empty() {
+        ctx.out.simple("NOKEY");
+        return Ok(());
+    }
+    let mut request = Vec::new();
+    if let Some((user, password)) = auth {
+        let mut a: Vec<&[u8]> = vec![b"AUTH"];
+        a.extend(user);
+        a.push(password);
+        request.extend(encode(&a));
+    }
+    request.extend(encode(&[b"SELECT", target_db.to_string().as_bytes()]));
+    for (key, ttl, payload) in &moving {
+        let ttl = ttl.to_string();
+        let mut a: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
+        if replace {
+            a.push(b"REPLACE");
+        }
+        request.extend(encode(&a));
+    }
+    let host = String::from_utf8_lossy(&argv[1]).into_owned();
+    let port = String::from_utf8_lossy(&argv[2]).into_owned();
+    let replies = transfer(&host, &port, &request, auth.is_some() as usize + 1 + moving.len(), timeout)?;
+    // AUTH's and SELECT's replies first; the first error is the answer, as Redis's.
+    let (setup, restored) = replies.split_at(auth.is_some() as usize + 1);
+    let error = setup.iter().chain(restored).find_map(|r| r.strip_prefix('-'));
+    if !copy {
+        for ((key, _, _), reply) in moving.iter().zip(restored) {
+            if setup.iter().all(|r| !r.starts_with('-')) && !reply.starts_with('-') {
+                let slot = crate::cluster::slot::key_slot(key);
+                ctx.server.keyspace.lock(slot).remove(db, slot, key, now);
+                ctx.changed(events::GENERIC, "del", key);
+            }
+        }
+    }
+    match error {
+        Some(e) => Err(CommandError::owned(format!("ERR Target instance replied with error: {e}"))),
+        None => {
+            ctx.out.ok();
+            Ok(())
+        }
+    }
+}
+
+/// Sends `request` to host:port and reads `replies` one-line replies, each step within
+/// `timeout_ms`; Redis's -IOERR errors otherwise.
+fn transfer(
+    host: &str,
+    port: &str,
+    request: &[u8],
+    replies: usize,
+    timeout_ms: u64,
+) -> Result<Vec<String>, CommandError> {
+    use std::io::{BufRead, Write};
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    let connect_error = || CommandError::new("IOERR error or timeout connecting to the client");
+    let addr =
+        std::net::ToSocketAddrs::to_socket_addrs(&(host, port.parse::<u16>().map_err(|_| connect_error())?))
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(connect_error)?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|_| connect_error())?;
+    let _ = stream.set_nodelay(true);
+    let io = |what: &str| CommandError::owned(format!("IOERR error or timeout {what} to target instance"));
+    stream
+        .set_write_timeout(Some(timeout))
+        .and_then(|_| stream.set_read_timeout(Some(timeout)))
+        .map_err(|_| io("writing"))?;
+    stream.write_all(request).map_err(|_| io("writing"))?;
+    let mut reader = std::io::BufReader::new(stream);
+    let mut out = Vec::with_capacity(replies);
+    for _ in 0..replies {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(n) if n > 0 => out.push(line.trim_end().to_string()),
+            _ => return Err(io("reading")),
+        }
+    }
+    Ok(out)
+}
 
 /// SAVE: the snapshot now, the server waiting for it.
 fn save(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {

@@ -247,6 +247,12 @@ impl CommandSpec {
     /// Indices of the key arguments of `argv` according to the key spec.
     pub fn key_indices(&self, argv: &[Bytes]) -> impl Iterator<Item = usize> {
         let argc = argv.len();
+        // MIGRATE ... "" ... KEYS k1 k2: the keys are the arguments after KEYS (Redis's
+        // migrateGetKeys).
+        let migrate_keys = (self.name == "migrate")
+            .then(|| (6..argc).find(|&i| crate::protocol::args::is(&argv[i], "KEYS")))
+            .flatten()
+            .map(|i| (i + 1)..argc);
         let (first, step) = (self.first_key, self.step.max(1));
         let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
         let last = last.min(argc as i32 - 1);
@@ -261,7 +267,12 @@ impl CommandSpec {
         };
         let valid = counted.is_some();
         let after = self.key_after.and_then(|w| keyword_key(argv, w));
-        fixed.filter(move |_| valid).chain(counted.unwrap_or(0..0)).chain(after)
+        let plain = migrate_keys.is_none();
+        fixed
+            .filter(move |_| valid && plain)
+            .chain(counted.unwrap_or(0..0))
+            .chain(after)
+            .chain(migrate_keys.unwrap_or(0..0))
     }
 }
 

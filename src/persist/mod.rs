@@ -2,6 +2,7 @@
 //! ([`rdb`]), Redis's packed encodings inside it ([`pack`]), values to and from it
 //! ([`value`]), and DUMP/RESTORE payloads ([`dump`], [`restore`]).
 
+pub mod lzf;
 pub mod pack;
 pub mod rdb;
 pub mod snapshot;

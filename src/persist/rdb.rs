@@ -155,7 +155,7 @@ impl<W: Write> Writer<W> {
         if self.compress && s.len() > 20 {
             let mut out = std::mem::take(&mut self.scratch);
             out.resize(s.len() - 4, 0);
-            let compressed = lzf_rust::compress(s, &mut out).ok().filter(|&n| n > 0);
+            let compressed = Some(super::lzf::compress(s, &mut out)).filter(|&n| n > 0);
             let result = match compressed {
                 Some(n) => self.lzf_blob(&out[..n], s.len()),
                 None => self.plain_string(s),
