@@ -201,12 +201,25 @@ impl<W: Write> Writer<W> {
 
 /// Reads RDB primitives from `input`, keeping the CRC64 of everything read. `limit` is
 /// how many bytes the stream holds at most: no length may point past it.
+///
+/// It buffers `input` itself and runs the checksum over what was consumed in bulk (when
+/// the buffer is refilled, and when the checksum is asked for), not over each small
+/// read: a snapshot is mostly small reads.
 pub struct Reader<R: Read> {
     input: R,
     crc: Digest<'static, u64, Table<16>>,
     offset: u64,
     limit: u64,
+    buf: Box<[u8]>,
+    /// `buf[pos..end]` is read and not consumed; `buf[summed..pos]` is consumed and not
+    /// yet in the checksum.
+    pos: usize,
+    end: usize,
+    summed: usize,
 }
+
+/// The reader's buffer.
+const READ_BUF: usize = 256 * 1024;
 
 fn int_text(v: i64) -> Vec<u8> {
     itoa::Buffer::new().format(v).as_bytes().to_vec()
@@ -218,7 +231,9 @@ const LZF_MAX_RATIO: u64 = 132;
 
 impl<R: Read> Reader<R> {
     pub fn new(input: R, limit: u64) -> Reader<R> {
-        Reader { input, crc: CRC64.digest(), offset: 0, limit }
+        let size = READ_BUF.min(limit.saturating_add(1) as usize);
+        let buf = vec![0u8; size].into_boxed_slice();
+        Reader { input, crc: CRC64.digest(), offset: 0, limit, buf, pos: 0, end: 0, summed: 0 }
     }
 
     pub fn offset(&self) -> u64 {
@@ -230,13 +245,38 @@ impl<R: Read> Reader<R> {
         RdbError { offset: self.offset, reason: reason.into() }
     }
 
-    fn fill(&mut self, buf: &mut [u8]) -> Result<()> {
-        if self.input.read_exact(buf).is_err() {
-            return Err(self.error("unexpected end of the data (truncated)"));
+    fn truncated(&self) -> RdbError {
+        self.error("unexpected end of the data (truncated)")
+    }
+
+    /// Sums what was consumed, moves what is left to the front and reads until at
+    /// least `need` (at most the buffer's size) bytes are there.
+    fn refill(&mut self, need: usize) -> Result<()> {
+        self.crc.update(&self.buf[self.summed..self.pos]);
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        (self.pos, self.summed) = (0, 0);
+        while self.end < need {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) | Err(_) => return Err(self.truncated()),
+                Ok(n) => self.end += n,
+            }
         }
-        self.crc.update(buf);
-        self.offset += buf.len() as u64;
         Ok(())
+    }
+
+    /// The next `n` bytes (n at most the buffer's size), consumed.
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        if self.end - self.pos < n {
+            if n > self.buf.len() {
+                return Err(self.truncated());
+            }
+            self.refill(n)?;
+        }
+        let start = self.pos;
+        self.pos += n;
+        self.offset += n as u64;
+        Ok(&self.buf[start..start + n])
     }
 
     /// `n` bytes, after checking that they can be there.
@@ -244,21 +284,32 @@ impl<R: Read> Reader<R> {
         if n > self.limit.saturating_sub(self.offset) {
             return Err(self.error(format!("a length of {n} bytes runs past the end of the data")));
         }
-        let mut v = vec![0u8; n as usize];
-        self.fill(&mut v)?;
+        let n = n as usize;
+        if n <= self.buf.len() {
+            return Ok(self.take(n)?.to_vec());
+        }
+        // Larger than the buffer: what is buffered, then the rest straight from the input.
+        let mut v = Vec::with_capacity(n);
+        v.extend_from_slice(&self.buf[self.pos..self.end]);
+        self.crc.update(&self.buf[self.summed..self.end]);
+        (self.pos, self.end, self.summed) = (0, 0, 0);
+        let have = v.len();
+        v.resize(n, 0);
+        if self.input.read_exact(&mut v[have..]).is_err() {
+            self.offset += have as u64;
+            return Err(self.truncated());
+        }
+        self.crc.update(&v[have..]);
+        self.offset += n as u64;
         Ok(v)
     }
 
     pub fn byte(&mut self) -> Result<u8> {
-        let mut b = [0u8; 1];
-        self.fill(&mut b)?;
-        Ok(b[0])
+        Ok(self.take(1)?[0])
     }
 
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let mut b = [0u8; N];
-        self.fill(&mut b)?;
-        Ok(b)
+        Ok(self.take(N)?.try_into().expect("N bytes"))
     }
 
     /// `rdbLoadLen`: the length, or `Err(encoding)` for a specially encoded string.
@@ -343,9 +394,11 @@ impl<R: Read> Reader<R> {
         }
     }
 
-    /// The CRC64 of everything read so far.
+    /// The CRC64 of everything consumed so far.
     pub fn checksum(&self) -> u64 {
-        self.crc.clone().finalize()
+        let mut crc = self.crc.clone();
+        crc.update(&self.buf[self.summed..self.pos]);
+        crc.finalize()
     }
 }
 
@@ -397,6 +450,34 @@ mod tests {
         assert_eq!(r.double().unwrap(), -1.5);
         let sum = r.checksum();
         assert_eq!(u64::from_le_bytes(r.array().unwrap()), sum);
+    }
+
+    #[test]
+    fn reads_straddle_the_buffer_and_the_checksum_covers_every_byte() {
+        let mut w = Writer::new(Vec::new(), false);
+        let big: Vec<u8> = (0..READ_BUF * 2 + 17).map(|i| (i * 7) as u8).collect();
+        let small: Vec<Vec<u8>> =
+            (0..50_000u32).map(|i| i.to_le_bytes().repeat(1 + i as usize % 5)).collect();
+        for s in &small[..25_000] {
+            w.string(s).unwrap();
+        }
+        w.string(&big).unwrap();
+        for s in &small[25_000..] {
+            w.string(s).unwrap();
+        }
+        let bytes = w.finish(true).unwrap();
+        let mut r = Reader::new(&bytes[..], bytes.len() as u64);
+        for s in &small[..25_000] {
+            assert_eq!(&r.string().unwrap(), s);
+        }
+        assert_eq!(r.string().unwrap(), big);
+        for s in &small[25_000..] {
+            assert_eq!(&r.string().unwrap(), s);
+        }
+        let sum = r.checksum();
+        assert_eq!(u64::from_le_bytes(r.array().unwrap()), sum);
+        assert_eq!(sum, CRC64.checksum(&bytes[..bytes.len() - 8]));
+        assert!(r.byte().unwrap_err().reason.contains("truncated"));
     }
 
     #[test]

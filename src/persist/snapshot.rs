@@ -6,7 +6,7 @@
 //! file or the new one, never half of one.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -324,7 +324,7 @@ pub fn load(
     let file = File::open(path).map_err(open)?;
     let total = file.metadata().map_err(open)?.len();
     progress.load_total_bytes.store(total, Relaxed);
-    let mut r = Reader::new(BufReader::with_capacity(1 << 20, file), total);
+    let mut r = Reader::new(file, total);
     let magic = r.bytes(9).map_err(|_| r.error("not an RDB file (too short)"))?;
     if &magic[..5] != b"REDIS" {
         return Err(RdbError { offset: 0, reason: "not an RDB file (wrong signature)".into() });

@@ -105,6 +105,12 @@ pub struct Proc {
 
 impl Proc {
     pub fn start(args: &[&str]) -> Proc {
+        Proc::try_start(args).unwrap_or_else(|why| panic!("slotcache did not start: {why}"))
+    }
+
+    /// Starts the binary; Err with what it printed when it exits before it is ready
+    /// (a port taken meanwhile by another test, say).
+    pub fn try_start(args: &[&str]) -> Result<Proc, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_slotcache"))
             .args(args)
             .stdout(Stdio::piped())
@@ -123,8 +129,15 @@ impl Proc {
         let deadline = Instant::now() + WAIT;
         let mut early = Vec::new();
         let addr = loop {
-            let line =
-                rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("ready line");
+            let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return Err(format!("{early:?} {err}"));
+            };
             let addr = line
                 .split("Ready to accept connections tcp ")
                 .nth(1)
@@ -134,7 +147,7 @@ impl Proc {
                 break a;
             }
         };
-        Proc { child, addr, early, log: rx }
+        Ok(Proc { child, addr, early, log: rx })
     }
 
     pub fn conn(&self) -> redis::Connection {
@@ -383,7 +396,26 @@ impl ClusterNodes {
         c
     }
 
-    fn spawn(&self, i: usize, port: u16, seed: Option<&str>) -> Proc {
+    /// Starts node `i`; when a side port picked free was taken meanwhile (tests run in
+    /// parallel), picks others and tries again.
+    fn spawn(&mut self, i: usize, port: u16, seed: Option<&str>) -> Proc {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.try_spawn(i, port, seed) {
+                Ok(p) => return p,
+                Err(why) if why.contains("Address already in use") => {
+                    if self.metrics_ports[i] != 0 {
+                        (self.metrics_ports[i], self.proxy_ports[i]) = (free_port(), free_port());
+                    }
+                    last = why;
+                }
+                Err(why) => panic!("node {i} did not start: {why}"),
+            }
+        }
+        panic!("node {i} did not start: {last}");
+    }
+
+    fn try_spawn(&self, i: usize, port: u16, seed: Option<&str>) -> Result<Proc, String> {
         let dir = self.dirs[i].to_string_lossy().into_owned();
         let port = port.to_string();
         let metrics = self.metrics_ports[i].to_string();
@@ -412,7 +444,7 @@ impl ClusterNodes {
             args.extend(["--cluster-seeds", s]);
         }
         args.extend(self.extra.iter().map(String::as_str));
-        Proc::start(&args)
+        Proc::try_start(&args)
     }
 
     /// Waits until the `live` nodes (the first `live` that run) all report the same
