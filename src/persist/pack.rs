@@ -160,6 +160,25 @@ impl<'a> Cursor<'a> {
 
 /// The elements of a listpack.
 pub fn listpack_items(blob: &[u8]) -> Result<Vec<Item>, PackError> {
+    let mut items = Vec::new();
+    listpack_each(blob, |e| {
+        items.push(match e {
+            Entry::Int(i) => Item::Int(i),
+            Entry::Bytes(b) => Item::Bytes(b.to_vec()),
+        })
+    })?;
+    Ok(items)
+}
+
+/// A listpack element, borrowed from the blob.
+pub enum Entry<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+/// Calls `f` with each element of a listpack, in order, after checking the whole blob's
+/// framing; returns how many there were.
+pub fn listpack_each<'a>(blob: &'a [u8], mut f: impl FnMut(Entry<'a>)) -> Result<usize, PackError> {
     const BAD: PackError = "listpack truncated or corrupt";
     if blob.len() < LP_HEADER + 1 {
         return Err(BAD);
@@ -170,29 +189,29 @@ pub fn listpack_items(blob: &[u8]) -> Result<Vec<Item>, PackError> {
     }
     let declared = u16::from_le_bytes([blob[4], blob[5]]) as usize;
     let mut c = Cursor { b: &blob[..total - 1], at: LP_HEADER };
-    let mut items = Vec::with_capacity(declared.min(blob.len()));
+    let mut count = 0;
     while c.at < c.b.len() {
         let start = c.at;
         let first = c.byte(BAD)?;
-        let item = match first {
-            0x00..=0x7F => Item::Int(first as i64),
-            0x80..=0xBF => Item::Bytes(c.take((first & 0x3F) as usize, BAD)?.to_vec()),
+        let entry = match first {
+            0x00..=0x7F => Entry::Int(first as i64),
+            0x80..=0xBF => Entry::Bytes(c.take((first & 0x3F) as usize, BAD)?),
             0xC0..=0xDF => {
                 let u = (((first & 0x1F) as i64) << 8) | c.byte(BAD)? as i64;
-                Item::Int(if u >= 1 << 12 { u - (1 << 13) } else { u })
+                Entry::Int(if u >= 1 << 12 { u - (1 << 13) } else { u })
             }
             0xE0..=0xEF => {
                 let len = (((first & 0x0F) as usize) << 8) | c.byte(BAD)? as usize;
-                Item::Bytes(c.take(len, BAD)?.to_vec())
+                Entry::Bytes(c.take(len, BAD)?)
             }
             0xF0 => {
                 let len = u32::from_le_bytes(c.take(4, BAD)?.try_into().expect("4 bytes")) as usize;
-                Item::Bytes(c.take(len, BAD)?.to_vec())
+                Entry::Bytes(c.take(len, BAD)?)
             }
-            0xF1 => Item::Int(c.int_le(2, BAD)?),
-            0xF2 => Item::Int(c.int_le(3, BAD)?),
-            0xF3 => Item::Int(c.int_le(4, BAD)?),
-            0xF4 => Item::Int(c.int_le(8, BAD)?),
+            0xF1 => Entry::Int(c.int_le(2, BAD)?),
+            0xF2 => Entry::Int(c.int_le(3, BAD)?),
+            0xF3 => Entry::Int(c.int_le(4, BAD)?),
+            0xF4 => Entry::Int(c.int_le(8, BAD)?),
             _ => return Err("listpack entry with an unknown encoding"),
         };
         // The back-length: 1 to 5 bytes giving the entry's length.
@@ -205,12 +224,13 @@ pub fn listpack_items(blob: &[u8]) -> Result<Vec<Item>, PackError> {
             _ => 5,
         };
         c.take(backlen_len, BAD)?;
-        items.push(item);
+        f(entry);
+        count += 1;
     }
-    if declared != 65535 && declared != items.len() {
+    if declared != 65535 && declared != count {
         return Err("listpack element count does not match");
     }
-    Ok(items)
+    Ok(count)
 }
 
 /// An intset (`intset.c`): sorted integers in the narrowest width that holds them all.

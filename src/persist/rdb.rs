@@ -221,10 +221,6 @@ pub struct Reader<R: Read> {
 /// The reader's buffer.
 const READ_BUF: usize = 256 * 1024;
 
-fn int_text(v: i64) -> Vec<u8> {
-    itoa::Buffer::new().format(v).as_bytes().to_vec()
-}
-
 /// LZF expands at most 264 bytes out of a 2-byte back-reference, so this bounds what a
 /// compressed string of `n` bytes may claim to hold.
 const LZF_MAX_RATIO: u64 = 132;
@@ -347,11 +343,27 @@ impl<R: Read> Reader<R> {
 
     /// `rdbGenericLoadStringObject`: plain, integer-encoded or LZF-compressed.
     pub fn string(&mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.string_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`Reader::string`] into `out` (cleared first), so a loop reading many strings
+    /// reuses one buffer.
+    pub fn string_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        let int = |out: &mut Vec<u8>, v: i64| out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
         match self.len_or_encoding()? {
-            Ok(n) => self.bytes(n),
-            Err(0) => Ok(int_text(self.byte()? as i8 as i64)),
-            Err(1) => Ok(int_text(i16::from_le_bytes(self.array()?) as i64)),
-            Err(2) => Ok(int_text(i32::from_le_bytes(self.array()?) as i64)),
+            Ok(n) if n <= self.buf.len() as u64 => {
+                if n > self.limit.saturating_sub(self.offset) {
+                    return Err(self.error(format!("a length of {n} bytes runs past the end of the data")));
+                }
+                out.extend_from_slice(self.take(n as usize)?);
+            }
+            Ok(n) => *out = self.bytes(n)?,
+            Err(0) => int(out, self.byte()? as i8 as i64),
+            Err(1) => int(out, i16::from_le_bytes(self.array()?) as i64),
+            Err(2) => int(out, i32::from_le_bytes(self.array()?) as i64),
             Err(3) => {
                 let compressed_len = self.length()?;
                 let len = self.length()?;
@@ -359,11 +371,15 @@ impl<R: Read> Reader<R> {
                     return Err(self.error("an LZF string claims more than it can hold"));
                 }
                 let compressed = self.bytes(compressed_len)?;
-                lzf_rust::decompress_into_vec(&compressed, len as usize)
-                    .map_err(|_| self.error("an LZF string does not decompress"))
+                out.resize(len as usize, 0);
+                match lzf_rust::decompress(&compressed, out) {
+                    Ok(n) if n == len as usize => {}
+                    _ => return Err(self.error("an LZF string does not decompress")),
+                }
             }
-            Err(e) => Err(self.error(format!("unknown string encoding {e}"))),
+            Err(e) => return Err(self.error(format!("unknown string encoding {e}"))),
         }
+        Ok(())
     }
 
     /// A string that must be a decimal integer (aux fields, old integer encodings).

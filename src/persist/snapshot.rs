@@ -340,6 +340,7 @@ pub fn load(
     let (mut db, mut expire_at, mut idle, mut freq) = (0usize, None::<u64>, None::<u64>, None::<u8>);
     let mut repl_id = None;
     let mut repl_offset = None;
+    let (mut key, mut text) = (Vec::new(), Vec::new());
     loop {
         progress.load_done_bytes.store(r.offset(), Relaxed);
         let op = r.byte()?;
@@ -378,9 +379,15 @@ pub fn load(
             }
             rdb::OPCODE_EOF => break,
             kind => {
-                let key = r.string()?;
+                r.string_into(&mut key)?;
                 let at = r.offset();
-                let loaded = value::read(&mut r, kind, enc).map_err(|e| RdbError {
+                // Strings, most keys, go through a reused buffer.
+                let loaded = if kind == rdb::TYPE_STRING {
+                    r.string_into(&mut text).map(|_| Loaded::Str(Vec::new()))
+                } else {
+                    value::read(&mut r, kind, enc)
+                };
+                let loaded = loaded.map_err(|e| RdbError {
                     offset: e.offset,
                     reason: format!(
                         "key '{}' ({} value at byte {at}): {}",
@@ -395,9 +402,9 @@ pub fn load(
                     found.expired_skipped += 1;
                     continue;
                 }
-                let (text, obj) = match loaded {
-                    Loaded::Str(s) => (s, None),
-                    Loaded::Obj(o) => (Vec::new(), Some(Box::new(o))),
+                let obj = match loaded {
+                    Loaded::Str(_) => None,
+                    Loaded::Obj(o) => Some(Box::new(o)),
                     Loaded::Empty => {
                         tracing::warn!("skipping the empty key '{}'", String::from_utf8_lossy(&key));
                         found.empty_skipped += 1;

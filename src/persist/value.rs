@@ -140,11 +140,15 @@ pub fn read<R: std::io::Read>(r: &mut Reader<R>, kind: u8, enc: &Encodings) -> R
                         items.extend(bytes_of(pack::ziplist_items(&blob).map_err(|e| bad(r, e))?))
                     }
                     (CONTAINER_PACKED, _) => {
-                        let node = pack::listpack_items(&blob).map_err(|e| bad(r, e))?;
-                        if node.is_empty() {
+                        let mut digits = itoa::Buffer::new();
+                        let added = pack::listpack_each(&blob, |e| match e {
+                            pack::Entry::Int(i) => items.push(digits.format(i).as_bytes().to_vec()),
+                            pack::Entry::Bytes(b) => items.push(b.to_vec()),
+                        })
+                        .map_err(|e| bad(r, e))?;
+                        if added == 0 {
                             return Err(r.error("an empty quicklist node"));
                         }
-                        items.extend(bytes_of(node))
                     }
                     (other, _) => return Err(r.error(format!("unknown quicklist container {other}"))),
                 }
@@ -153,8 +157,23 @@ pub fn read<R: std::io::Read>(r: &mut Reader<R>, kind: u8, enc: &Encodings) -> R
         }
         TYPE_SET => {
             let n = r.count(1)?;
-            let members = (0..n).map(|_| r.string()).collect::<Result<Vec<_>>>()?;
-            set(r, members, enc)?
+            match Set::with_capacity(n, enc) {
+                // Large: members go in as they are read, through one buffer.
+                Some(mut s) => {
+                    let mut m = Vec::new();
+                    for _ in 0..n {
+                        r.string_into(&mut m)?;
+                        if !s.add(&m, enc) {
+                            return Err(r.error("duplicate set members"));
+                        }
+                    }
+                    Some(s.into_object())
+                }
+                None => {
+                    let members = (0..n).map(|_| r.string()).collect::<Result<Vec<_>>>()?;
+                    set(r, members, enc)?
+                }
+            }
         }
         TYPE_SET_INTSET => {
             let blob = r.string()?;
@@ -163,13 +182,35 @@ pub fn read<R: std::io::Read>(r: &mut Reader<R>, kind: u8, enc: &Encodings) -> R
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = r.count(2)?;
-            let mut pairs = Vec::with_capacity(n);
-            for _ in 0..n {
-                let m = r.string()?;
+            let read_pair = |r: &mut Reader<R>, m: &mut Vec<u8>| -> Result<f64> {
+                r.string_into(m)?;
                 let score = if kind == TYPE_ZSET_2 { r.double()? } else { r.text_double()? };
-                pairs.push((m, score));
+                if score.is_nan() {
+                    return Err(r.error("a sorted set with a NaN score"));
+                }
+                Ok(score)
+            };
+            if n > enc.zset_entries {
+                // Large: members go in as they are read, through one buffer.
+                let mut z = ZSet::with_capacity(n, 0, enc);
+                let mut m = Vec::new();
+                for _ in 0..n {
+                    let score = read_pair(r, &mut m)?;
+                    if z.score(&m).is_some() {
+                        return Err(r.error("duplicate sorted set members"));
+                    }
+                    z.set(&m, score, enc);
+                }
+                Some(z.into_object())
+            } else {
+                let mut pairs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let mut m = Vec::new();
+                    let score = read_pair(r, &mut m)?;
+                    pairs.push((m, score));
+                }
+                zset(r, pairs, enc)?
             }
-            zset(r, pairs, enc)?
         }
         TYPE_ZSET_ZIPLIST | TYPE_ZSET_LISTPACK => {
             let blob = r.string()?;
@@ -196,11 +237,20 @@ pub fn read<R: std::io::Read>(r: &mut Reader<R>, kind: u8, enc: &Encodings) -> R
         }
         TYPE_HASH => {
             let n = r.count(2)?;
-            let mut items = Vec::with_capacity(n * 2);
-            for _ in 0..n * 2 {
-                items.push(r.string()?);
+            if n == 0 {
+                None
+            } else {
+                let mut h = Hash::with_capacity(n, enc);
+                let (mut f, mut v) = (Vec::new(), Vec::new());
+                for _ in 0..n {
+                    r.string_into(&mut f)?;
+                    r.string_into(&mut v)?;
+                    if !h.set(&f, &v, enc) {
+                        return Err(r.error("duplicate hash fields"));
+                    }
+                }
+                Some(h.into_object())
             }
-            hash(r, items, enc)?
         }
         TYPE_HASH_ZIPMAP | TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
             let blob = r.string()?;
@@ -271,7 +321,7 @@ fn hash<R: std::io::Read>(r: &Reader<R>, items: Vec<Vec<u8>>, enc: &Encodings) -
     if items.is_empty() {
         return Ok(None);
     }
-    let mut h = Hash::default();
+    let mut h = Hash::with_capacity(items.len() / 2, enc);
     for pair in items.chunks(2) {
         if !h.set(&pair[0], &pair[1], enc) {
             return Err(r.error("duplicate hash fields"));

@@ -42,6 +42,16 @@ impl Default for Hash {
 }
 
 impl Hash {
+    /// An empty hash in the form `fields` fields call for, sized for them (a snapshot
+    /// being loaded knows how many come).
+    pub fn with_capacity(fields: usize, enc: &Encodings) -> Hash {
+        if fields <= enc.hash_entries {
+            Hash::default()
+        } else {
+            Hash::Table(Box::new(Dense::new(field_of, fields)))
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Hash::Pack(p) => p.len() / 2,

@@ -32,6 +32,13 @@ impl Default for Set {
 }
 
 impl Set {
+    /// An empty set sized for `members` members when so many call for the large form
+    /// whatever they are; None when the members decide (see [`Set::for_members`]).
+    pub fn with_capacity(members: usize, enc: &Encodings) -> Option<Set> {
+        (members > enc.set_intset_entries.max(enc.set_listpack_entries))
+            .then(|| Set::Table(Box::new(Dense::new(whole, members))))
+    }
+
     /// An empty set in the form its first members call for.
     pub fn for_members<T: AsRef<[u8]>>(members: &[T], enc: &Encodings) -> Set {
         if members.iter().all(|m| parse_i64(m.as_ref()).is_some()) {
