@@ -76,6 +76,53 @@ impl Dense {
         self.index.insert_unique(h, pos, |&i| hasher.hash_one(key_of(&items[i as usize])));
     }
 
+    /// Adds `record` unless one with its key is there (then drops it); one hash and one
+    /// probe. True when added.
+    pub fn insert_new(&mut self, record: Box<[u8]>) -> bool {
+        let pos = u32::try_from(self.items.len()).expect("collection has fewer than 2^32 elements");
+        let key = (self.key)(&record);
+        let h = self.hasher.hash_one(key);
+        let (items, key_of, hasher) = (&self.items, self.key, &self.hasher);
+        let entry = self.index.entry(
+            h,
+            |&i| key_of(&items[i as usize]) == key,
+            |&i| hasher.hash_one(key_of(&items[i as usize])),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(pos);
+                self.items.push(record);
+                true
+            }
+        }
+    }
+
+    /// Adds `record`, or replaces the one with its key; one hash and one probe. Returns
+    /// the record replaced.
+    pub fn upsert(&mut self, record: Box<[u8]>) -> Option<Box<[u8]>> {
+        let pos = u32::try_from(self.items.len()).expect("collection has fewer than 2^32 elements");
+        let key = (self.key)(&record);
+        let h = self.hasher.hash_one(key);
+        let (items, key_of, hasher) = (&self.items, self.key, &self.hasher);
+        let entry = self.index.entry(
+            h,
+            |&i| key_of(&items[i as usize]) == key,
+            |&i| hasher.hash_one(key_of(&items[i as usize])),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(o) => {
+                let at = *o.get() as usize;
+                Some(std::mem::replace(&mut self.items[at], record))
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(pos);
+                self.items.push(record);
+                None
+            }
+        }
+    }
+
     /// Replaces the record at `pos` with one of the same key.
     pub fn replace(&mut self, pos: usize, record: Box<[u8]>) -> Box<[u8]> {
         debug_assert_eq!((self.key)(&record), (self.key)(&self.items[pos]));

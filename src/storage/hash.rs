@@ -112,16 +112,7 @@ impl Hash {
         }
         self.convert();
         let Hash::Table(t) = self else { unreachable!("converted above") };
-        match t.find(field) {
-            Some(pos) => {
-                t.replace(pos, record(field, value));
-                false
-            }
-            None => {
-                t.insert(record(field, value));
-                true
-            }
-        }
+        t.upsert(record(field, value)).is_none()
     }
 
     /// Moves a packed hash into a table.

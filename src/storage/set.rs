@@ -102,6 +102,9 @@ impl Set {
                 Err(_) => {}
             }
         }
+        if let Set::Table(t) = self {
+            return t.insert_new(Box::from(member));
+        }
         if self.contains(member) {
             return false;
         }
@@ -117,7 +120,6 @@ impl Set {
                 *self = Set::Pack(p);
             }
             Set::Pack(p) if packs => p.push(member),
-            Set::Table(t) => t.insert(Box::from(member)),
             _ => {
                 let mut t = Dense::new(whole, self.len() + 1);
                 for m in self.iter() {
