@@ -330,29 +330,33 @@ fn corrupted_hyperloglogs_are_detected() {
         assert_eq!(err(c, cmd("PFADD").arg(key).arg("more")), CORRUPT, "PFADD, {why}");
         assert_eq!(err(c, cmd("PFMERGE").arg("{x}dst").arg(key)), CORRUPT, "PFMERGE, {why}");
     };
-    // Sparse (few registers set).
+    // Redis's own cases (hyperloglog.tcl): a sparse body that does not add up to the
+    // registers is corrupted; a broken header is not a HyperLogLog at all.
+    const NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
     fresh(&mut c, "{x}s", 3);
     let _: i64 = cmd("APPEND").arg("{x}s").arg("hello").query(&mut c).unwrap();
     check(&mut c, "{x}s", "sparse with bytes appended");
     fresh(&mut c, "{x}s", 3);
-    let _: i64 = cmd("SETRANGE").arg("{x}s").arg(6).arg("\u{7f}").query(&mut c).unwrap();
-    check(&mut c, "{x}s", "sparse register out of range");
-    fresh(&mut c, "{x}s", 3);
-    let _: i64 = cmd("SETRANGE").arg("{x}s").arg(0).arg("HYLD").query(&mut c).unwrap();
-    check(&mut c, "{x}s", "dense magic on a sparse body (wrong length)");
-    // Dense (many registers set).
-    fresh(&mut c, "{x}d", 5000);
-    let _: i64 = cmd("SETRANGE").arg("{x}d").arg(100).arg("\u{7f}").query(&mut c).unwrap();
-    check(&mut c, "{x}d", "dense register out of range");
+    let len: usize = cmd("STRLEN").arg("{x}s").query(&mut c).unwrap();
+    let _: i64 = cmd("SETRANGE").arg("{x}s").arg(len - 1).arg("\u{3f}").query(&mut c).unwrap();
+    check(&mut c, "{x}s", "sparse runs past the registers");
+    for (offset, bytes, why) in
+        [(0, "0123", "broken magic"), (4, "x", "invalid encoding"), (4, "\u{0}", "dense, wrong length")]
+    {
+        fresh(&mut c, "{x}m", 3);
+        let _: i64 = cmd("SETRANGE").arg("{x}m").arg(offset).arg(bytes).query(&mut c).unwrap();
+        assert_eq!(err(&mut c, cmd("PFCOUNT").arg("{x}m")), NOT_HLL, "{why}");
+    }
     fresh(&mut c, "{x}d", 5000);
     let _: i64 = cmd("APPEND").arg("{x}d").arg("x").query(&mut c).unwrap();
-    check(&mut c, "{x}d", "dense with a byte appended");
-    fresh(&mut c, "{x}m", 3);
-    let _: i64 = cmd("SETRANGE").arg("{x}m").arg(0).arg("0123").query(&mut c).unwrap();
-    assert_eq!(
-        err(&mut c, cmd("PFCOUNT").arg("{x}m")),
-        "WRONGTYPE Key is not a valid HyperLogLog string value."
-    );
+    assert_eq!(err(&mut c, cmd("PFCOUNT").arg("{x}d")), NOT_HLL, "dense with a byte appended");
+    // Redis's bytes: the header, and the same body Redis 7.0 writes for the same adds.
+    fresh(&mut c, "{x}s", 3);
+    let bytes: Vec<u8> = cmd("GET").arg("{x}s").query(&mut c).unwrap();
+    assert_eq!(&bytes[..5], b"HYLL\x01", "sparse");
+    fresh(&mut c, "{x}d", 5000);
+    let bytes: Vec<u8> = cmd("GET").arg("{x}d").query(&mut c).unwrap();
+    assert_eq!((&bytes[..5], bytes.len()), (&b"HYLL\x00"[..], 12304), "dense");
     let pong: String = cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
 }

@@ -114,6 +114,11 @@ fn redis_made_snapshots_load_with_identical_contents() {
             assert_eq!(expire, k.expire, "{file}: expiry of {name}");
             assert_eq!(digest_value(&mut c, &k.key), k.digest, "{file}: contents of {name}");
         }
+        // Redis's HyperLogLogs are HyperLogLogs here too (the same bytes).
+        let _: () = cmd("SELECT").arg(0).query(&mut c).unwrap();
+        assert_eq!(cmd("PFCOUNT").arg("hll:sparse").query::<i64>(&mut c), Ok(50), "{file}");
+        let dense: i64 = cmd("PFCOUNT").arg("hll:dense").query(&mut c).unwrap();
+        assert!((4800..=5200).contains(&dense), "{file}: {dense}");
     }
 }
 

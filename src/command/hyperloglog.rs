@@ -1,8 +1,11 @@
-//! HyperLogLog: PFADD, PFCOUNT, PFMERGE. Redis's estimator (16,384 six-bit-range
-//! registers, MurmurHash64A, Ertl's improved estimate: a standard error of 0.81%),
-//! stored as a string value. The bytes differ from Redis's: a sparse form (`HYLS` then
-//! sorted index/value pairs) while few registers are set, a dense form (`HYLD` then one
-//! byte per register, 16 KiB) beyond.
+//! HyperLogLog: PFADD, PFCOUNT, PFMERGE. Redis's estimator (16,384 six-bit registers,
+//! MurmurHash64A, Ertl's improved estimate: a standard error of 0.81%), stored as a
+//! string value in Redis's own layout (`hyperloglog.c`), so one copied between Redis and
+//! slotcache (GET/SET, DUMP/RESTORE, a snapshot) is a HyperLogLog on both: a 16-byte
+//! header (`HYLL`, the encoding, 3 unused bytes, a cached cardinality whose top bit says
+//! it is stale), then the sparse form (ZERO, XZERO and VAL opcodes) while it fits
+//! `hll-sparse-max-bytes` (3000) and no register passes 32, else the dense form
+//! (6 bits a register, 12,288 bytes); dense stays dense.
 
 use bytes::Bytes;
 
@@ -16,10 +19,16 @@ use crate::storage::{NewValue, Object, Shard, ValueRef};
 const P: u32 = 14;
 const M: usize = 1 << P;
 const Q: u32 = 64 - P;
-const SPARSE: &[u8; 4] = b"HYLS";
-const DENSE: &[u8; 4] = b"HYLD";
-/// Most set registers kept sparse (3 bytes each: Redis's default hll-sparse-max-bytes).
-const SPARSE_MAX: usize = 1000;
+const MAGIC: &[u8; 4] = b"HYLL";
+const HEADER: usize = 16;
+const ENC_DENSE: u8 = 0;
+const ENC_SPARSE: u8 = 1;
+const DENSE_SIZE: usize = HEADER + (M * 6).div_ceil(8);
+/// Redis's default `hll-sparse-max-bytes`: past it the sparse form turns dense.
+const SPARSE_MAX_BYTES: usize = 3000;
+/// The sparse form's limits: VAL holds values 1..=32 in runs of 1..=4, ZERO runs of
+/// 1..=64 zeroes, XZERO runs of 1..=16384.
+const VAL_MAX: u8 = 32;
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("pfadd", -2, WRITE | DENYOOM | FAST, pfadd)
@@ -45,62 +54,127 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// Registers, unpacked.
 struct Hll {
     regs: Vec<u8>,
+    /// Read from (or already turned into) the dense form: it stays dense, as in Redis.
+    dense: bool,
 }
 
 impl Hll {
     fn new() -> Hll {
-        Hll { regs: vec![0; M] }
+        Hll { regs: vec![0; M], dense: false }
     }
 
-    /// Reads either form. A string without the magic is not a HyperLogLog (WRONGTYPE);
-    /// one with it whose body is not a valid form (wrong length, a register out of
-    /// range, sparse pairs out of order) is corrupted (INVALIDOBJ), as Redis answers.
+    /// Reads either form. A string that is not a HyperLogLog by its header (magic,
+    /// encoding, a dense one's length) is WRONGTYPE; one whose sparse body does not add
+    /// up to the registers is corrupted (INVALIDOBJ), as Redis answers.
     fn decode(bytes: &[u8]) -> Result<Hll, CommandError> {
+        let not_hll = Err(crate::error::NOT_HLL);
+        if bytes.len() < HEADER || &bytes[..4] != MAGIC {
+            return not_hll;
+        }
         let mut h = Hll::new();
-        let corrupted = Err(crate::error::HLL_CORRUPTED);
-        let max = (Q + 1) as u8;
-        match bytes.split_at_checked(4) {
-            Some((magic, body)) if magic == DENSE => {
-                if body.len() != M || body.iter().any(|&r| r > max) {
-                    return corrupted;
+        let body = &bytes[HEADER..];
+        match bytes[4] {
+            ENC_DENSE => {
+                if bytes.len() != DENSE_SIZE {
+                    return not_hll;
                 }
-                h.regs.copy_from_slice(body)
+                for (i, r) in h.regs.iter_mut().enumerate() {
+                    let (byte, bit) = (i * 6 / 8, (i * 6) % 8);
+                    let lo = body[byte] as u16;
+                    let hi = body.get(byte + 1).copied().unwrap_or(0) as u16;
+                    *r = (((lo | (hi << 8)) >> bit) & 63) as u8;
+                }
+                h.dense = true;
             }
-            Some((magic, body)) if magic == SPARSE => {
-                if !body.len().is_multiple_of(3) {
-                    return corrupted;
-                }
-                let mut last = None;
-                for p in body.chunks(3) {
-                    let i = u16::from_le_bytes([p[0], p[1]]) as usize;
-                    if i >= M || p[2] == 0 || p[2] > max || last.is_some_and(|l| l >= i) {
+            ENC_SPARSE => {
+                let corrupted = Err(crate::error::HLL_CORRUPTED);
+                let (mut i, mut at) = (0usize, 0usize);
+                while at < body.len() {
+                    let op = body[at];
+                    let (run, value, size) = match op >> 6 {
+                        0 => ((op & 0x3F) as usize + 1, 0, 1),
+                        1 => match body.get(at + 1) {
+                            Some(&low) => (((((op & 0x3F) as usize) << 8) | low as usize) + 1, 0, 2),
+                            None => return corrupted,
+                        },
+                        _ => ((op & 0x3) as usize + 1, ((op >> 2) & 0x1F) + 1, 1),
+                    };
+                    if i + run > M {
                         return corrupted;
                     }
-                    last = Some(i);
-                    h.regs[i] = p[2];
+                    h.regs[i..i + run].iter_mut().for_each(|r| *r = value);
+                    (i, at) = (i + run, at + size);
+                }
+                if i != M {
+                    return corrupted;
                 }
             }
-            _ => return Err(crate::error::NOT_HLL),
+            _ => return not_hll,
         }
         Ok(h)
     }
 
+    /// Redis's layout, its cached cardinality marked stale (Redis recomputes it).
     fn encode(&self) -> Vec<u8> {
-        let set = self.regs.iter().filter(|&&r| r != 0).count();
-        if set <= SPARSE_MAX {
-            let mut out = Vec::with_capacity(4 + set * 3);
-            out.extend_from_slice(SPARSE);
-            for (i, &r) in self.regs.iter().enumerate().filter(|(_, r)| **r != 0) {
-                out.extend_from_slice(&(i as u16).to_le_bytes());
-                out.push(r);
+        let sparse = (!self.dense).then(|| self.sparse_body()).flatten();
+        let mut out = Vec::with_capacity(sparse.as_ref().map_or(DENSE_SIZE, |b| HEADER + b.len()));
+        out.extend_from_slice(MAGIC);
+        out.push(if sparse.is_some() { ENC_SPARSE } else { ENC_DENSE });
+        out.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80]);
+        match sparse {
+            Some(body) => out.extend_from_slice(&body),
+            None => {
+                out.resize(DENSE_SIZE, 0);
+                let body = &mut out[HEADER..];
+                for (i, &r) in self.regs.iter().enumerate() {
+                    let (byte, bit) = (i * 6 / 8, (i * 6) % 8);
+                    let v = (r as u16) << bit;
+                    body[byte] |= v as u8;
+                    if let Some(next) = body.get_mut(byte + 1) {
+                        *next |= (v >> 8) as u8;
+                    }
+                }
             }
-            out
-        } else {
-            let mut out = Vec::with_capacity(4 + M);
-            out.extend_from_slice(DENSE);
-            out.extend_from_slice(&self.regs);
-            out
         }
+        out
+    }
+
+    /// The sparse opcodes for these registers, or None when they do not fit the sparse
+    /// form (a register over 32, or more than `hll-sparse-max-bytes`).
+    fn sparse_body(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < M {
+            let v = self.regs[i];
+            let run = self.regs[i..].iter().take_while(|&&r| r == v).count();
+            if v == 0 {
+                let mut left = run;
+                while left > 0 {
+                    let n = left.min(M);
+                    if n <= 64 {
+                        out.push((n - 1) as u8);
+                    } else {
+                        out.extend_from_slice(&[0x40 | ((n - 1) >> 8) as u8, (n - 1) as u8]);
+                    }
+                    left -= n;
+                }
+            } else {
+                if v > VAL_MAX {
+                    return None;
+                }
+                let mut left = run;
+                while left > 0 {
+                    let n = left.min(4);
+                    out.push(0x80 | ((v - 1) << 2) | (n - 1) as u8);
+                    left -= n;
+                }
+            }
+            if HEADER + out.len() > SPARSE_MAX_BYTES {
+                return None;
+            }
+            i += run;
+        }
+        Some(out)
     }
 
     /// Adds an element; true when a register changed.
@@ -121,6 +195,7 @@ impl Hll {
         for (a, b) in self.regs.iter_mut().zip(&other.regs) {
             *a = (*a).max(*b);
         }
+        self.dense |= other.dense;
     }
 
     /// Ertl's improved estimator, as Redis's hllCount.
