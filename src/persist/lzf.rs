@@ -34,6 +34,17 @@ fn put(out: &mut [u8], at: usize, b: u8) -> Option<()> {
     Some(())
 }
 
+/// Copies one literal byte; a run that reaches 32 is closed and a new one started.
+fn literal(out: &mut [u8], b: u8, op: &mut usize, lit: &mut usize) -> Option<()> {
+    put(out, *op, b)?;
+    (*lit, *op) = (*lit + 1, *op + 1);
+    if *lit == MAX_LIT {
+        put(out, *op - *lit - 1, (*lit - 1) as u8)?;
+        (*lit, *op) = (0, *op + 1);
+    }
+    Some(())
+}
+
 fn first(b: &[u8], i: usize) -> u32 {
     ((b[i] as u32) << 8) | b[i + 1] as u32
 }
@@ -141,26 +152,16 @@ fn run(input: &[u8], out: &mut [u8], table: &mut [u64], call: u32) -> Option<usi
             if op >= out_end {
                 return None;
             }
-            put(out, op, input[ip])?;
-            (lit, op, ip) = (lit + 1, op + 1, ip + 1);
-            if lit == MAX_LIT {
-                put(out, op - lit - 1, (lit - 1) as u8)?;
-                lit = 0;
-                op += 1;
-            }
+            literal(out, input[ip], &mut op, &mut lit)?;
+            ip += 1;
         }
     }
     if op + 3 > out_end {
         return None;
     }
     while ip < in_end {
-        put(out, op, input[ip])?;
-        (lit, op, ip) = (lit + 1, op + 1, ip + 1);
-        if lit == MAX_LIT {
-            put(out, op - lit - 1, (lit - 1) as u8)?;
-            lit = 0;
-            op += 1;
-        }
+        literal(out, input[ip], &mut op, &mut lit)?;
+        ip += 1;
     }
     put(out, op - lit - 1, (lit as u8).wrapping_sub(1))?;
     op -= usize::from(lit == 0);

@@ -96,13 +96,7 @@ impl ListpackWriter {
     fn finish_entry(&mut self, start: usize) {
         let l = (self.buf.len() - start) as u64;
         let mut out = [0u8; 5];
-        let n = match l {
-            0..=127 => 1,
-            128..=16382 => 2,
-            16383..=2_097_150 => 3,
-            2_097_151..=268_435_454 => 4,
-            _ => 5,
-        };
+        let n = backlen_size(l);
         for (i, byte) in out[..n].iter_mut().enumerate() {
             let shift = 7 * (n - 1 - i);
             *byte = ((l >> shift) & 127) as u8 | if i > 0 { 128 } else { 0 };
@@ -127,6 +121,17 @@ impl ListpackWriter {
         let count = self.count.min(65535) as u16;
         self.buf[4..6].copy_from_slice(&count.to_le_bytes());
         self.buf
+    }
+}
+
+/// How many bytes `lpEncodeBacklen` takes for an entry of `l` bytes.
+fn backlen_size(l: u64) -> usize {
+    match l {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2_097_150 => 3,
+        2_097_151..=268_435_454 => 4,
+        _ => 5,
     }
 }
 
@@ -215,15 +220,7 @@ pub fn listpack_each<'a>(blob: &'a [u8], mut f: impl FnMut(Entry<'a>)) -> Result
             _ => return Err("listpack entry with an unknown encoding"),
         };
         // The back-length: 1 to 5 bytes giving the entry's length.
-        let entry_len = (c.at - start) as u64;
-        let backlen_len = match entry_len {
-            0..=127 => 1,
-            128..=16382 => 2,
-            16383..=2_097_150 => 3,
-            2_097_151..=268_435_454 => 4,
-            _ => 5,
-        };
-        c.take(backlen_len, BAD)?;
+        c.take(backlen_size((c.at - start) as u64), BAD)?;
         f(entry);
         count += 1;
     }

@@ -90,14 +90,51 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// How a snapshot sees the keyspace.
-#[derive(Clone, Copy)]
 pub enum Mode<'a> {
     /// Every shard locked while the file is written: the server waits (SAVE, the
     /// shutdown save).
     Blocking,
-    /// Shard by shard, slot by slot, while clients go on, each key as it was at the
-    /// start ([`crate::storage::capture`]): BGSAVE. Progress is reported there.
-    Online(&'a Persistence),
+    /// Shard by shard, slot by slot, while clients go on, each key as it was when
+    /// [`begin_capture`] ran ([`crate::storage::capture`]): BGSAVE. Progress is
+    /// reported in the [`Persistence`].
+    Online(&'a Persistence, Begun),
+}
+
+/// A background snapshot's captures, started on every shard at one instant.
+pub struct Begun {
+    /// (keys, keys with a TTL) per database then, for RESIZEDB.
+    sizes: Vec<(u64, u64)>,
+}
+
+/// Starts a background snapshot as of `t0`: every shard locked at once while its
+/// capture is installed. Call it before answering BGSAVE, so the file is the keyspace
+/// as the command found it; then [`save`] with [`Mode::Online`], or [`end_captures`]
+/// if that cannot happen.
+pub fn begin_capture(keyspace: &Keyspace, opts: &SaveOptions, t0: u64) -> Begun {
+    let mut sizes = vec![(0u64, 0u64); keyspace.databases()];
+    let mut locked = keyspace.lock_all();
+    for shard in locked.iter_mut() {
+        for (db, d) in shard.dbs.iter().enumerate() {
+            sizes[db].0 += d.len() as u64;
+            sizes[db].1 += d.volatile() as u64;
+        }
+        let (access, compress) = (opts.access, opts.compress);
+        shard.start_capture(
+            t0,
+            Box::new(move |e, freq, out| {
+                let mut w = Writer::unsummed(out, compress);
+                write_entry(&mut w, e, access, || freq, t0).expect("writing to memory cannot fail");
+            }),
+        );
+    }
+    Begun { sizes }
+}
+
+/// Ends every shard's capture (a background snapshot that will not be written).
+pub fn end_captures(keyspace: &Keyspace) {
+    for i in 0..keyspace.shard_count() {
+        keyspace.lock_index(i).end_capture();
+    }
 }
 
 /// Writes the whole keyspace, as of `now`, to `path`.
@@ -129,6 +166,8 @@ fn write_file(
     now: u64,
     mode: Mode<'_>,
 ) -> std::io::Result<Saved> {
+    // Captures end however this ends, the file not even created included.
+    let _captures = matches!(mode, Mode::Online(..)).then_some(Captures(keyspace));
     let file = File::create(temp)?;
     let mut w = Writer::new(BufWriter::with_capacity(1 << 20, file), opts.compress);
     w.raw(format!("REDIS{:04}", rdb::RDB_VERSION).as_bytes())?;
@@ -139,7 +178,7 @@ fn write_file(
     }
     let keys = match mode {
         Mode::Blocking => write_locked(keyspace, opts, &mut w, now)?,
-        Mode::Online(progress) => write_online(keyspace, opts, &mut w, now, progress)?,
+        Mode::Online(progress, begun) => write_online(keyspace, opts, &mut w, begun, progress)?,
     };
     w.byte(rdb::OPCODE_EOF)?;
     let mut out = w.finish(opts.checksum)?;
@@ -193,41 +232,20 @@ struct Captures<'a>(&'a Keyspace);
 
 impl Drop for Captures<'_> {
     fn drop(&mut self) {
-        for i in 0..self.0.shard_count() {
-            self.0.lock_index(i).end_capture();
-        }
+        end_captures(self.0);
     }
 }
 
-/// Captures start on every shard at one instant; then each shard is walked slot by slot
-/// (its lock held for one slot at a time), and what writers kept early is written as it
-/// comes. Databases interleave, each run of records under its own SELECTDB.
+/// Each shard walked slot by slot (its lock held for one slot at a time), and what
+/// writers kept early written as it comes. Databases interleave, each run of records
+/// under its own SELECTDB.
 fn write_online(
     keyspace: &Keyspace,
     opts: &SaveOptions,
     w: &mut FileWriter,
-    t0: u64,
+    Begun { sizes }: Begun,
     progress: &Persistence,
 ) -> std::io::Result<u64> {
-    let mut sizes = vec![(0u64, 0u64); keyspace.databases()];
-    {
-        let mut locked = keyspace.lock_all();
-        for shard in locked.iter_mut() {
-            for (db, d) in shard.dbs.iter().enumerate() {
-                sizes[db].0 += d.len() as u64;
-                sizes[db].1 += d.volatile() as u64;
-            }
-            let (access, compress) = (opts.access, opts.compress);
-            shard.start_capture(
-                t0,
-                Box::new(move |e, freq, out| {
-                    let mut w = Writer::unsummed(out, compress);
-                    write_entry(&mut w, e, access, || freq, t0).expect("writing to memory cannot fail");
-                }),
-            );
-        }
-    }
-    let _captures = Captures(keyspace);
     progress.save_keys_total.store(sizes.iter().map(|s| s.0).sum(), Relaxed);
     progress.save_keys_done.store(0, Relaxed);
     let mut selected = None;

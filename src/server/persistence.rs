@@ -56,7 +56,7 @@ impl Server {
         if self.persistence.saving.swap(true, Relaxed) {
             return Err("ERR Background save already in progress".into());
         }
-        let result = self.run_save(Mode::Blocking);
+        let result = self.run_save(Mode::Blocking, self.save_options(), crate::storage::now_ms());
         self.persistence.saving.store(false, Relaxed);
         result
     }
@@ -76,6 +76,10 @@ impl Server {
         p.bgsave_running.store(true, Relaxed);
         p.bgsave_started_s.store(crate::storage::now_ms() / 1000, Relaxed);
         p.last_bgsave_try_s.store(crate::storage::now_ms() / 1000, Relaxed);
+        // The snapshot's instant is now, before the reply (Redis forks before it).
+        let t0 = crate::storage::now_ms();
+        let opts = self.save_options();
+        let begun = snapshot::begin_capture(&self.keyspace, &opts, t0);
         let server = self.clone();
         let spawned = std::thread::Builder::new().name("slotcache-bgsave".into()).spawn(move || {
             // A lower CPU priority than the I/O threads: on a busy core, clients come
@@ -83,12 +87,13 @@ impl Server {
             // SAFETY: setpriority on this thread only (who = 0); no memory is touched.
             unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BGSAVE_NICE) };
             let p = &server.persistence;
-            let result = server.run_save(Mode::Online(p));
+            let result = server.run_save(Mode::Online(p, begun), opts, t0);
             p.last_bgsave_ok.store(result.is_ok(), Relaxed);
             p.bgsave_running.store(false, Relaxed);
             p.saving.store(false, Relaxed);
         });
         if let Err(e) = spawned {
+            snapshot::end_captures(&self.keyspace);
             p.bgsave_running.store(false, Relaxed);
             p.saving.store(false, Relaxed);
             return Err(format!("ERR cannot start the background save: {e}"));
@@ -140,14 +145,15 @@ impl Server {
             && self.config().get("stop-writes-on-bgsave-error").as_deref() != Some("no")
     }
 
-    /// A save with its bookkeeping: the dirty count as of its start, LASTSAVE, the log.
-    fn run_save(&self, mode: Mode<'_>) -> Result<Saved, String> {
+    /// A save as of `now` with its bookkeeping: the dirty count as of its start,
+    /// LASTSAVE, the log.
+    fn run_save(&self, mode: Mode<'_>, opts: SaveOptions, now: u64) -> Result<Saved, String> {
         let p = &self.persistence;
         let started = std::time::Instant::now();
         let dirty = self.stats_snapshot().dirty;
         let path = self.rdb_path();
-        let result =
-            snapshot::save(&self.keyspace, &self.save_options(), &path, crate::storage::now_ms(), mode);
+        let what = if matches!(mode, Mode::Online(..)) { "Background save: DB" } else { "DB" };
+        let result = snapshot::save(&self.keyspace, &opts, &path, now, mode);
         p.last_save_duration_ms.store(started.elapsed().as_millis() as u64, Relaxed);
         match result {
             Ok(saved) => {
@@ -158,7 +164,7 @@ impl Server {
                 p.saves.fetch_add(1, Relaxed);
                 tracing::info!(
                     "{} saved on disk: {} keys, {} bytes in {} ms ({})",
-                    if matches!(mode, Mode::Online(_)) { "Background save: DB" } else { "DB" },
+                    what,
                     saved.keys,
                     saved.bytes,
                     started.elapsed().as_millis(),

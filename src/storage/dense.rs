@@ -79,28 +79,18 @@ impl Dense {
     /// Adds `record` unless one with its key is there (then drops it); one hash and one
     /// probe. True when added.
     pub fn insert_new(&mut self, record: Box<[u8]>) -> bool {
-        let pos = u32::try_from(self.items.len()).expect("collection has fewer than 2^32 elements");
-        let key = (self.key)(&record);
-        let h = self.hasher.hash_one(key);
-        let (items, key_of, hasher) = (&self.items, self.key, &self.hasher);
-        let entry = self.index.entry(
-            h,
-            |&i| key_of(&items[i as usize]) == key,
-            |&i| hasher.hash_one(key_of(&items[i as usize])),
-        );
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(_) => false,
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(pos);
-                self.items.push(record);
-                true
-            }
-        }
+        self.place(record, false).is_ok()
     }
 
     /// Adds `record`, or replaces the one with its key; one hash and one probe. Returns
     /// the record replaced.
     pub fn upsert(&mut self, record: Box<[u8]>) -> Option<Box<[u8]>> {
+        self.place(record, true).err().flatten()
+    }
+
+    /// Adds `record` (Ok), or finds its key there: Err with the record it replaced when
+    /// `replace`, else Err(None) and `record` is dropped.
+    fn place(&mut self, record: Box<[u8]>, replace: bool) -> Result<(), Option<Box<[u8]>>> {
         let pos = u32::try_from(self.items.len()).expect("collection has fewer than 2^32 elements");
         let key = (self.key)(&record);
         let h = self.hasher.hash_one(key);
@@ -113,12 +103,12 @@ impl Dense {
         match entry {
             hashbrown::hash_table::Entry::Occupied(o) => {
                 let at = *o.get() as usize;
-                Some(std::mem::replace(&mut self.items[at], record))
+                Err(replace.then(|| std::mem::replace(&mut self.items[at], record)))
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert(pos);
                 self.items.push(record);
-                None
+                Ok(())
             }
         }
     }
