@@ -121,8 +121,9 @@ pub fn begin_capture(keyspace: &Keyspace, opts: &SaveOptions, t0: u64) -> Begun 
         let (access, compress) = (opts.access, opts.compress);
         shard.start_capture(
             t0,
-            Box::new(move |e, freq, out| {
-                let mut w = Writer::unsummed(out, compress);
+            // A record kept early is made while a client's write waits: no LZF there.
+            Box::new(move |e, freq, early, out| {
+                let mut w = Writer::unsummed(out, compress && !early);
                 write_entry(&mut w, e, access, || freq, t0).expect("writing to memory cannot fail");
             }),
         );

@@ -10,9 +10,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::Server;
 use crate::persist::snapshot::{self, AccessMeta, Mode, SaveOptions, Saved};
 
-/// The background save thread's nice value (the I/O threads run at 0).
-const BGSAVE_NICE: libc::c_int = 10;
-
 impl Server {
     /// `dir`/`dbfilename`.
     pub fn rdb_path(&self) -> PathBuf {
@@ -82,10 +79,6 @@ impl Server {
         let begun = snapshot::begin_capture(&self.keyspace, &opts, t0);
         let server = self.clone();
         let spawned = std::thread::Builder::new().name("slotcache-bgsave".into()).spawn(move || {
-            // A lower CPU priority than the I/O threads: on a busy core, clients come
-            // first and the save takes what is left (at full speed when idle).
-            // SAFETY: setpriority on this thread only (who = 0); no memory is touched.
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BGSAVE_NICE) };
             let p = &server.persistence;
             let result = server.run_save(Mode::Online(p, begun), opts, t0);
             p.last_bgsave_ok.store(result.is_ok(), Relaxed);

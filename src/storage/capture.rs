@@ -18,8 +18,9 @@ use super::entry::Entry;
 use super::evict::{Access, tiny_count};
 use super::keyspace::Shard;
 
-/// Writes one entry as the snapshot keeps it: (the entry, its LFU counter, the output).
-pub type KeepFn = Box<dyn Fn(&Entry, u32, &mut Vec<u8>) + Send>;
+/// Writes one entry as the snapshot keeps it: (the entry, its LFU counter, whether a
+/// client's command is waiting for it (kept early), the output).
+pub type KeepFn = Box<dyn Fn(&Entry, u32, bool, &mut Vec<u8>) + Send>;
 
 /// A shard's capture in progress.
 pub struct Capture {
@@ -99,7 +100,7 @@ impl Shard {
         touched.insert(key.into());
         if let Some(e) = dbs[db].find(hasher, local, key).filter(|e| !e.is_expired(cap.t0)) {
             let mut out = Vec::new();
-            (cap.keep)(e, counter(access, epoch, e, cap.t0), &mut out);
+            (cap.keep)(e, counter(access, epoch, e, cap.t0), true, &mut out);
             cap.kept_bytes += out.len();
             cap.kept.push(Records { db, bytes: out, keys: 1 });
         }
@@ -144,7 +145,7 @@ impl Shard {
                 if touched.as_ref().is_some_and(|t| t.contains(e.key())) {
                     continue;
                 }
-                (cap.keep)(e, counter(access, epoch, e, cap.t0), &mut records.bytes);
+                (cap.keep)(e, counter(access, epoch, e, cap.t0), false, &mut records.bytes);
                 records.keys += 1;
             }
             if records.keys > 0 {
