@@ -819,3 +819,61 @@ fn a_forgotten_node_leaves_the_map_and_a_cluster_client_carries_on_past_a_failur
         );
     }
 }
+
+#[test]
+fn a_loaded_snapshot_keeps_only_the_slots_the_node_serves() {
+    let base = std::env::temp_dir().join(format!("slotcache-cluster-load-{}", std::process::id()));
+    let (dir_a, dir_b) = (base.join("a"), base.join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let node = |dir: &std::path::Path, port: u16, seed: Option<String>| {
+        let (dir, port) = (dir.to_string_lossy().into_owned(), port.to_string());
+        let mut args = vec![
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--metrics-port",
+            "0",
+            "--cluster-enabled",
+            "yes",
+            "--dir",
+            &dir,
+        ];
+        let seed = seed.unwrap_or_default();
+        if !seed.is_empty() {
+            args.extend(["--cluster-seeds", &seed]);
+        }
+        Proc::start(&args)
+    };
+    // A single node serving every slot saves 1,000 keys and comes back with them.
+    let a = node(&dir_a, 0, None);
+    let mut c = a.conn();
+    for i in 0..1000 {
+        let () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+    }
+    let () = redis::cmd("SAVE").query(&mut c).unwrap();
+    let port = a.addr.port();
+    drop(c);
+    drop(a);
+    let a = node(&dir_a, port, None);
+    let mut c = a.conn();
+    let loaded = eventually_within(Duration::from_secs(20), || {
+        redis::cmd("DBSIZE").query::<i64>(&mut c).is_ok_and(|n| n == 1000)
+    });
+    assert!(loaded, "the node that serves every slot keeps every key it saved");
+    // The same file under a node that joins (it serves nothing yet): none is kept, and
+    // once the two have shared the ring, each key is on one node at most.
+    std::fs::copy(dir_a.join("dump.rdb"), dir_b.join("dump.rdb")).unwrap();
+    let b = node(&dir_b, 0, Some(a.addr.to_string()));
+    let mut cb = b.conn();
+    let formed = eventually_within(Duration::from_secs(30), || {
+        redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut cb).is_ok_and(|i| i.contains("cluster_size:2"))
+    });
+    assert!(formed, "the two nodes share the ring");
+    let on_b: i64 = redis::cmd("DBSIZE").query(&mut cb).unwrap();
+    assert_eq!(on_b, 0, "the joiner dropped the loaded keys of slots it did not serve");
+    let on_a: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert!(on_a < 1000 && on_a > 0, "the first node handed the joiner's share over: {on_a}");
+    let _ = std::fs::remove_dir_all(&base);
+}

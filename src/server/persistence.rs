@@ -201,6 +201,23 @@ impl Server {
         .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
     }
 
+    /// In cluster mode, keys a snapshot held for slots this node does not serve now go:
+    /// no node keeps a value that may have changed without it (module doc of
+    /// [`crate::cluster::membership`]).
+    fn drop_unowned_after_load(&self) {
+        let Some(cluster) = &self.cluster else { return };
+        let state = cluster.state();
+        let unowned: Vec<u16> =
+            (0..crate::cluster::slot::SLOTS as u16).filter(|&s| !state.is_mine(s)).collect();
+        let dropped = self.keyspace.drop_slots(&unowned);
+        if dropped > 0 {
+            tracing::info!(
+                "Cluster: dropped {dropped} loaded keys of the {} slots this node does not serve",
+                unowned.len()
+            );
+        }
+    }
+
     /// After each key a load stores: past `maxmemory` the policy makes room every 1024
     /// keys (under noeviction the load goes on over it, as Redis loads).
     fn after_loaded_key(&self, keys: u64, delay_us: u64) {
@@ -256,6 +273,7 @@ impl Server {
                         found.empty_skipped,
                         path.display()
                     );
+                    server.drop_unowned_after_load();
                 }
                 Err(e) => {
                     tracing::error!("Fatal error loading the DB {}: {e}. Exiting.", path.display());
