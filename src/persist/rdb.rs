@@ -275,11 +275,17 @@ impl<R: Read> Reader<R> {
         Ok(&self.buf[start..start + n])
     }
 
+    /// Err unless `n` items of at least `each` bytes can still be in the data.
+    fn within(&self, n: u64, each: u64, what: &str) -> Result<()> {
+        if n.saturating_mul(each) > self.limit.saturating_sub(self.offset) {
+            return Err(self.error(format!("a {what} of {n} runs past the end of the data")));
+        }
+        Ok(())
+    }
+
     /// `n` bytes, after checking that they can be there.
     pub fn bytes(&mut self, n: u64) -> Result<Vec<u8>> {
-        if n > self.limit.saturating_sub(self.offset) {
-            return Err(self.error(format!("a length of {n} bytes runs past the end of the data")));
-        }
+        self.within(n, 1, "length in bytes")?;
         let n = n as usize;
         if n <= self.buf.len() {
             return Ok(self.take(n)?.to_vec());
@@ -335,9 +341,7 @@ impl<R: Read> Reader<R> {
     /// what is left, so a corrupted count cannot make the caller preallocate much.
     pub fn count(&mut self, min_bytes: u64) -> Result<usize> {
         let n = self.length()?;
-        if n.saturating_mul(min_bytes) > self.limit.saturating_sub(self.offset) {
-            return Err(self.error(format!("a count of {n} elements runs past the end of the data")));
-        }
+        self.within(n, min_bytes, "count of elements")?;
         Ok(n as usize)
     }
 
@@ -355,9 +359,7 @@ impl<R: Read> Reader<R> {
         let int = |out: &mut Vec<u8>, v: i64| out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
         match self.len_or_encoding()? {
             Ok(n) if n <= self.buf.len() as u64 => {
-                if n > self.limit.saturating_sub(self.offset) {
-                    return Err(self.error(format!("a length of {n} bytes runs past the end of the data")));
-                }
+                self.within(n, 1, "length in bytes")?;
                 out.extend_from_slice(self.take(n as usize)?);
             }
             Ok(n) => *out = self.bytes(n)?,
@@ -380,12 +382,6 @@ impl<R: Read> Reader<R> {
             Err(e) => return Err(self.error(format!("unknown string encoding {e}"))),
         }
         Ok(())
-    }
-
-    /// A string that must be a decimal integer (aux fields, old integer encodings).
-    pub fn integer(&mut self) -> Result<i64> {
-        let s = self.string()?;
-        parse_i64(&s).ok_or_else(|| self.error("not an integer"))
     }
 
     /// `rdbLoadBinaryDoubleValue`.

@@ -30,7 +30,6 @@ pub struct Persistence {
     pub load_keys: AtomicU64,
     /// Unix seconds of the last successful save (the start time until one happens).
     pub last_save_s: AtomicU64,
-    pub last_save_ok: AtomicBool,
     /// The dirty count when the last save started: changes since are unsaved.
     pub dirty_at_save: AtomicU64,
     /// A save is running (SAVE and the shutdown save hold it too).

@@ -195,7 +195,6 @@ impl Server {
         };
         server.apply_config();
         server.persistence.last_save_s.store(server.start_ms / 1000, Relaxed);
-        server.persistence.last_save_ok.store(true, Relaxed);
         server.persistence.last_bgsave_ok.store(true, Relaxed);
         server.keyspace.set_listener(Some(Arc::new(Removals {
             pubsub: server.pubsub.clone(),

@@ -152,7 +152,6 @@ impl Server {
             Ok(saved) => {
                 p.dirty_at_save.store(dirty, Relaxed);
                 p.last_save_s.store(crate::storage::now_ms() / 1000, Relaxed);
-                p.last_save_ok.store(true, Relaxed);
                 p.last_bgsave_ok.store(true, Relaxed);
                 p.saves.fetch_add(1, Relaxed);
                 tracing::info!(
@@ -166,7 +165,6 @@ impl Server {
                 Ok(saved)
             }
             Err(e) => {
-                p.last_save_ok.store(false, Relaxed);
                 tracing::warn!("Failed saving the DB to {}: {e}", path.display());
                 Err(format!("ERR Failed saving the DB: {e}"))
             }
