@@ -13,7 +13,7 @@ use crate::cluster::slot::{SLOTS, key_slot};
 use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
 use crate::storage::db::Db;
-use crate::storage::evict::{idle_ms, tiny_count};
+use crate::storage::evict::idle_ms;
 use crate::storage::{Entry, random_u64};
 
 const K: u32 = KEYSPACE;
@@ -630,10 +630,7 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let (access, epoch) = (shard.access, shard.tiny_epoch());
     match shard.peek(db, slot, &argv[2], now) {
         // Under allkeys-tinylfu, the key's aged access count (0-255).
-        Some(e) => ctx.out.int(match epoch {
-            Some(epoch) => tiny_count(e.clock(), epoch),
-            None => access.lfu_counter(e.clock(), now),
-        } as i64),
+        Some(e) => ctx.out.int(access.count(epoch, e.clock(), now) as i64),
         None => ctx.out.null(),
     }
     Ok(())

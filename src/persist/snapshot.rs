@@ -15,7 +15,7 @@ use super::rdb::{self, RdbError, Reader, Writer};
 use super::value::{self, Loaded};
 use crate::cluster::slot::key_slot;
 use crate::storage::capture::Records;
-use crate::storage::evict::{idle_ms, tiny_count};
+use crate::storage::evict::idle_ms;
 use crate::storage::{Encodings, Entry, Keyspace, NewValue};
 
 /// What start-up loading and saving look like from outside (INFO persistence,
@@ -123,7 +123,7 @@ pub fn begin_capture(keyspace: &Keyspace, opts: &SaveOptions, t0: u64) -> Begun 
             // A record kept early is made while a client's write waits: no LZF there.
             Box::new(move |e, freq, early, out| {
                 let mut w = Writer::unsummed(out, compress && !early);
-                write_entry(&mut w, e, access, || freq, t0).expect("writing to memory cannot fail");
+                write_entry(&mut w, e, access, freq, t0).expect("writing to memory cannot fail");
             }),
         );
     }
@@ -215,11 +215,7 @@ fn write_locked(
         for shard in locked.iter_mut() {
             let (access, epoch) = (shard.access, shard.tiny_epoch());
             for e in shard.dbs[db].iter(now) {
-                let freq = || match epoch {
-                    Some(epoch) => tiny_count(e.clock(), epoch),
-                    None => access.lfu_counter(e.clock(), now),
-                };
-                write_entry(w, e, opts.access, freq, now)?;
+                write_entry(w, e, opts.access, access.count(epoch, e.clock(), now), now)?;
                 keys += 1;
             }
         }
@@ -291,7 +287,7 @@ fn write_entry<W: Write>(
     w: &mut Writer<W>,
     e: &Entry,
     access: AccessMeta,
-    freq: impl Fn() -> u32,
+    freq: u32,
     now: u64,
 ) -> std::io::Result<()> {
     if let Some(at) = e.expire_at() {
@@ -306,7 +302,7 @@ fn write_entry<W: Write>(
         }
         AccessMeta::Freq => {
             w.byte(rdb::OPCODE_FREQ)?;
-            w.byte(freq().min(255) as u8)?;
+            w.byte(freq.min(255) as u8)?;
         }
     }
     let v = e.value();

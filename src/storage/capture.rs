@@ -15,7 +15,6 @@
 use std::collections::{HashMap, HashSet};
 
 use super::entry::Entry;
-use super::evict::{Access, tiny_count};
 use super::keyspace::Shard;
 
 /// Writes one entry as the snapshot keeps it: (the entry, its LFU counter, whether a
@@ -35,14 +34,6 @@ pub struct Capture {
     kept: Vec<Records>,
     kept_bytes: usize,
     keep: KeepFn,
-}
-
-/// An entry's LFU counter (OBJECT FREQ) as of `now`.
-fn counter(access: &Access, tiny_epoch: Option<u32>, e: &Entry, now: u64) -> u32 {
-    match tiny_epoch {
-        Some(epoch) => tiny_count(e.clock(), epoch),
-        None => access.lfu_counter(e.clock(), now),
-    }
 }
 
 /// Snapshot records of keys of one database.
@@ -100,7 +91,7 @@ impl Shard {
         touched.insert(key.into());
         if let Some(e) = dbs[db].find(hasher, local, key).filter(|e| !e.is_expired(cap.t0)) {
             let mut out = Vec::new();
-            (cap.keep)(e, counter(access, epoch, e, cap.t0), true, &mut out);
+            (cap.keep)(e, access.count(epoch, e.clock(), cap.t0), true, &mut out);
             cap.kept_bytes += out.len();
             cap.kept.push(Records { db, bytes: out, keys: 1 });
         }
@@ -145,7 +136,7 @@ impl Shard {
                 if touched.as_ref().is_some_and(|t| t.contains(e.key())) {
                     continue;
                 }
-                (cap.keep)(e, counter(access, epoch, e, cap.t0), false, &mut records.bytes);
+                (cap.keep)(e, access.count(epoch, e.clock(), cap.t0), false, &mut records.bytes);
                 records.keys += 1;
             }
             if records.keys > 0 {

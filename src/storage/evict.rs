@@ -163,6 +163,16 @@ impl Access {
         ((minutes(now_ms) << 8) | counter.min(255)) & CLOCK_MASK
     }
 
+    /// A key's access count as OBJECT FREQ reports it and a snapshot's FREQ keeps it:
+    /// under `allkeys-tinylfu` (`tiny_epoch` given) its aged count, else the LFU
+    /// counter with decay, from its access bits.
+    pub fn count(&self, tiny_epoch: Option<u32>, bits: u32, now_ms: u64) -> u32 {
+        match tiny_epoch {
+            Some(epoch) => tiny_count(bits, epoch),
+            None => self.lfu_counter(bits, now_ms),
+        }
+    }
+
     /// The LFU counter with decay applied (OBJECT FREQ), without changing the key.
     pub fn lfu_counter(&self, bits: u32, now_ms: u64) -> u32 {
         let counter = bits & 0xFF;
