@@ -163,9 +163,7 @@ pub fn read<R: std::io::Read>(r: &mut Reader<R>, kind: u8, enc: &Encodings) -> R
                     let mut m = Vec::new();
                     for _ in 0..n {
                         r.string_into(&mut m)?;
-                        if !s.add(&m, enc) {
-                            return Err(r.error("duplicate set members"));
-                        }
+                        add_member(r, &mut s, &m, enc)?;
                     }
                     Some(s.into_object())
                 }
@@ -184,11 +182,7 @@ pub fn read<R: std::io::Read>(r: &mut Reader<R>, kind: u8, enc: &Encodings) -> R
             let n = r.count(2)?;
             let read_pair = |r: &mut Reader<R>, m: &mut Vec<u8>| -> Result<f64> {
                 r.string_into(m)?;
-                let score = if kind == TYPE_ZSET_2 { r.double()? } else { r.text_double()? };
-                if score.is_nan() {
-                    return Err(r.error("a sorted set with a NaN score"));
-                }
-                Ok(score)
+                if kind == TYPE_ZSET_2 { r.double() } else { r.text_double() }
             };
             if n > enc.zset_entries {
                 // Large: members go in as they are read, through one buffer.
@@ -196,10 +190,7 @@ pub fn read<R: std::io::Read>(r: &mut Reader<R>, kind: u8, enc: &Encodings) -> R
                 let mut m = Vec::new();
                 for _ in 0..n {
                     let score = read_pair(r, &mut m)?;
-                    if z.score(&m).is_some() {
-                        return Err(r.error("duplicate sorted set members"));
-                    }
-                    z.set(&m, score, enc);
+                    add_scored(r, &mut z, &m, score, enc)?;
                 }
                 Some(z.into_object())
             } else {
@@ -245,9 +236,7 @@ pub fn read<R: std::io::Read>(r: &mut Reader<R>, kind: u8, enc: &Encodings) -> R
                 for _ in 0..n {
                     r.string_into(&mut f)?;
                     r.string_into(&mut v)?;
-                    if !h.set(&f, &v, enc) {
-                        return Err(r.error("duplicate hash fields"));
-                    }
+                    set_field(r, &mut h, &f, &v, enc)?;
                 }
                 Some(h.into_object())
             }
@@ -310,11 +299,50 @@ fn set<R: std::io::Read>(r: &Reader<R>, members: Vec<Vec<u8>>, enc: &Encodings) 
     }
     let mut s = Set::for_members(&members, enc);
     for m in &members {
-        if !s.add(m, enc) {
-            return Err(r.error("duplicate set members"));
-        }
+        add_member(r, &mut s, m, enc)?;
     }
     Ok(Some(s.into_object()))
+}
+
+/// Adds one member of a set being read; a member twice is corrupt data.
+fn add_member<R: std::io::Read>(r: &Reader<R>, s: &mut Set, m: &[u8], enc: &Encodings) -> Result<()> {
+    if !s.add(m, enc) {
+        return Err(r.error("duplicate set members"));
+    }
+    Ok(())
+}
+
+/// Sets one field of a hash being read; a field twice is corrupt data.
+fn set_field<R: std::io::Read>(
+    r: &Reader<R>,
+    h: &mut Hash,
+    f: &[u8],
+    v: &[u8],
+    enc: &Encodings,
+) -> Result<()> {
+    if !h.set(f, v, enc) {
+        return Err(r.error("duplicate hash fields"));
+    }
+    Ok(())
+}
+
+/// Adds one member of a sorted set being read; a NaN score or a member twice is corrupt
+/// data.
+fn add_scored<R: std::io::Read>(
+    r: &Reader<R>,
+    z: &mut ZSet,
+    m: &[u8],
+    score: f64,
+    enc: &Encodings,
+) -> Result<()> {
+    if score.is_nan() {
+        return Err(r.error("a sorted set with a NaN score"));
+    }
+    if z.score(m).is_some() {
+        return Err(r.error("duplicate sorted set members"));
+    }
+    z.set(m, score, enc);
+    Ok(())
 }
 
 fn hash<R: std::io::Read>(r: &Reader<R>, items: Vec<Vec<u8>>, enc: &Encodings) -> Result<Option<Object>> {
@@ -323,9 +351,7 @@ fn hash<R: std::io::Read>(r: &Reader<R>, items: Vec<Vec<u8>>, enc: &Encodings) -
     }
     let mut h = Hash::with_capacity(items.len() / 2, enc);
     for pair in items.chunks(2) {
-        if !h.set(&pair[0], &pair[1], enc) {
-            return Err(r.error("duplicate hash fields"));
-        }
+        set_field(r, &mut h, &pair[0], &pair[1], enc)?;
     }
     Ok(Some(h.into_object()))
 }
@@ -341,13 +367,7 @@ fn zset<R: std::io::Read>(
     let longest = pairs.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
     let mut z = ZSet::with_capacity(pairs.len(), longest, enc);
     for (m, score) in &pairs {
-        if score.is_nan() {
-            return Err(r.error("a sorted set with a NaN score"));
-        }
-        if z.score(m).is_some() {
-            return Err(r.error("duplicate sorted set members"));
-        }
-        z.set(m, *score, enc);
+        add_scored(r, &mut z, m, *score, enc)?;
     }
     Ok(Some(z.into_object()))
 }
