@@ -133,9 +133,11 @@ impl Server {
     /// `stop-writes-on-bgsave-error`: with save points set and the last background
     /// save failed, writes (and PING) answer -MISCONF until one succeeds.
     pub fn writes_refused_for_disk_error(&self) -> bool {
-        !self.persistence.last_bgsave_ok.load(Relaxed)
-            && !self.config().save.is_empty()
-            && self.config().get("stop-writes-on-bgsave-error").as_deref() != Some("no")
+        if self.persistence.last_bgsave_ok.load(Relaxed) {
+            return false;
+        }
+        let c = self.config();
+        !c.save.is_empty() && c.get("stop-writes-on-bgsave-error").as_deref() != Some("no")
     }
 
     /// A save as of `now` with its bookkeeping: the dirty count as of its start,
@@ -190,13 +192,37 @@ impl Server {
             self.save_snapshot()?;
         }
         self.keyspace.drop_all_slots();
-        let enc = self.config().encodings;
+        self.load_file().map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
+    }
+
+    /// Loads `dir`/`dbfilename` into the keyspace: keys go in as they are read (past
+    /// `maxmemory` the policy makes room, `key-load-delay` slows it for tests), the
+    /// file's replication ID is taken, and in cluster mode only the slots this node
+    /// serves are kept.
+    fn load_file(&self) -> Result<(), crate::persist::rdb::RdbError> {
+        let started = std::time::Instant::now();
         let path = self.rdb_path();
-        snapshot::load(&self.keyspace, &path, &enc, &self.persistence, crate::storage::now_ms, |n| {
-            self.after_loaded_key(n, 0)
-        })
-        .map(|_| ())
-        .map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
+        let (enc, delay) = {
+            let c = self.config();
+            (c.encodings, c.get("key-load-delay").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+        };
+        let found =
+            snapshot::load(&self.keyspace, &path, &enc, &self.persistence, crate::storage::now_ms, |n| {
+                self.after_loaded_key(n, delay)
+            })?;
+        if let Some((id, _)) = &found.repl {
+            *self.replid.lock().unwrap_or_else(|p| p.into_inner()) = id.clone();
+        }
+        tracing::info!(
+            "DB loaded from disk: {:.3} seconds, {} keys ({} expired, {} empty skipped) from {}",
+            started.elapsed().as_secs_f64(),
+            found.keys,
+            found.expired_skipped,
+            found.empty_skipped,
+            path.display()
+        );
+        self.drop_unowned_after_load();
+        Ok(())
     }
 
     /// In cluster mode, keys a snapshot held for slots this node does not serve now go:
@@ -245,39 +271,10 @@ impl Server {
         p.load_started_s.store(crate::storage::now_ms() / 1000, Relaxed);
         let server = self.clone();
         std::thread::Builder::new().name("slotcache-load".into()).spawn(move || {
-            let started = std::time::Instant::now();
-            let enc = server.config().encodings;
-            // `key-load-delay` (microseconds per key), as Redis's tests slow a load.
-            let delay =
-                server.config().get("key-load-delay").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            let result = snapshot::load(
-                &server.keyspace,
-                &path,
-                &enc,
-                &server.persistence,
-                crate::storage::now_ms,
-                |n| server.after_loaded_key(n, delay),
-            );
-            match result {
-                Ok(found) => {
-                    if let Some((id, _)) = &found.repl {
-                        *server.replid.lock().unwrap_or_else(|p| p.into_inner()) = id.clone();
-                    }
-                    tracing::info!(
-                        "DB loaded from disk: {:.3} seconds, {} keys ({} expired, {} empty skipped) from {}",
-                        started.elapsed().as_secs_f64(),
-                        found.keys,
-                        found.expired_skipped,
-                        found.empty_skipped,
-                        path.display()
-                    );
-                    server.drop_unowned_after_load();
-                }
-                Err(e) => {
-                    tracing::error!("Fatal error loading the DB {}: {e}. Exiting.", path.display());
-                    server.failed.store(true, Relaxed);
-                    server.shutdown.cancel();
-                }
+            if let Err(e) = server.load_file() {
+                tracing::error!("Fatal error loading the DB {}: {e}. Exiting.", path.display());
+                server.failed.store(true, Relaxed);
+                server.shutdown.cancel();
             }
             server.persistence.loading.store(false, Relaxed);
         })?;
