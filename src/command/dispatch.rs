@@ -124,7 +124,8 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
         reject(ctx, Some(idx), error::LOADING);
         return;
     }
-    if (spec.has(WRITE) || spec.name == "ping") && ctx.server.writes_refused_for_disk_error() {
+    // The flag first: one atomic load per command while saves succeed.
+    if ctx.server.writes_refused_for_disk_error() && (spec.has(WRITE) || spec.name == "ping") {
         reject(ctx, Some(idx), error::MISCONF);
         return;
     }
