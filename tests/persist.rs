@@ -319,6 +319,12 @@ fn broken_files_stop_the_start_up_with_the_offset() {
         ("flipped", flipped, "at byte"),
         ("not-rdb", b"hello world, not a snapshot".to_vec(), "not an RDB file"),
         ("newer", [&b"REDIS0011"[..], &original[9..]].concat(), "Can't handle RDB format version 11"),
+        // SELECTDB 0, the string "k" twice, EOF, no checksum (zero): Redis refuses it too.
+        (
+            "duplicated",
+            [&b"REDIS0010\xfe\x00"[..], b"\x00\x01k\x01a", b"\x00\x01k\x01b", b"\xff", &[0; 8]].concat(),
+            "duplicated key 'k' in DB 0",
+        ),
     ];
     for (name, bytes, expect) in cases {
         let dir = TempDir::new(name);
@@ -450,7 +456,8 @@ fn a_background_save_is_the_keyspace_as_it_was_when_it_started() {
         for i in (round % 5..16_000).step_by(37) {
             let key = |p: &str| format!("{p}:{i}");
             match i % 5 {
-                0 => pipe.cmd("SET").arg(key("s")).arg("changed").ignore(),
+                0 if round % 2 == 0 => pipe.cmd("SET").arg(key("s")).arg("changed").ignore(),
+                0 => pipe.cmd("APPEND").arg(key("s")).arg("+").ignore(),
                 1 => pipe.cmd("LPUSH").arg(key("l")).arg("new").ignore(),
                 2 => pipe.cmd("HDEL").arg(key("h")).arg("f").ignore(),
                 3 => pipe.cmd("DEL").arg(key("z")).ignore(),

@@ -432,7 +432,12 @@ pub fn load(
                     Some(o) => NewValue::Obj(o),
                     None => NewValue::Str(&text),
                 };
-                shard.set(db, slot, &key, new, expire, now);
+                if shard.set(db, slot, &key, new, expire, now) {
+                    // Redis stops here too ("Duplicated key found in RDB file").
+                    return Err(
+                        r.error(format!("duplicated key '{}' in DB {db}", String::from_utf8_lossy(&key)))
+                    );
+                }
                 if let Some(clock) = clock
                     && let Some(mut e) = shard.peek(db, slot, &key, now)
                 {

@@ -2,17 +2,19 @@
 //! without stopping the shard: the snapshot writer walks the shard's slots in order
 //! ([`Shard::capture_step`]); before anything changes or reads a key of a slot it has
 //! not reached yet ([`Shard::keep_before_change`]: lookups, writes, removals), the key's
-//! value as of the capture's start is written out right then, once, and the key is
-//! remembered as done so the walk skips it. Keys created after the start are remembered
-//! the same way (with nothing written). Copies are per key, so a write load costs one
-//! record per key it touches, not a copy of the dataset.
+//! value as of the capture's start is written out right then, once, and the entry is
+//! marked saved so the walk skips it. Entries stored since the start in slots not walked
+//! yet are marked the same way (with nothing written). Copies are per key, so a write
+//! load costs one record per key it touches, not a copy of the dataset; the mark is a
+//! bit of the entry, so telling whether a key was dealt with costs no lookup of its own.
+//!
+//! The walk clears the marks of each slot it passes, so once it is done (or abandoned:
+//! [`Shard::end_capture`] clears what is left) no entry is marked.
 //!
 //! Whole-database changes (FLUSHALL, SWAPDB, a cluster node dropping slots) first keep
 //! every slot not reached yet ([`Shard::keep_all`]). Active expiry leaves the slots not
 //! reached yet alone until the walk passes them, so a key live at the start is written
 //! even if it expires meanwhile (the load skips it then, as for any expired key).
-
-use std::collections::{HashMap, HashSet};
 
 use super::entry::Entry;
 use super::keyspace::Shard;
@@ -27,9 +29,6 @@ pub struct Capture {
     t0: u64,
     /// Local slots below this one have been walked.
     next_local: usize,
-    /// Keys of slots not walked yet that were kept early or created since the start,
-    /// by (database, local slot).
-    touched: HashMap<(u32, u32), HashSet<Box<[u8]>>>,
     /// Records kept early, waiting for the writer.
     kept: Vec<Records>,
     kept_bytes: usize,
@@ -46,20 +45,19 @@ pub struct Records {
 impl Shard {
     /// Starts a capture as of `t0` (call with every shard locked: one instant).
     pub fn start_capture(&mut self, t0: u64, keep: KeepFn) {
-        self.capture = Some(Box::new(Capture {
-            t0,
-            next_local: 0,
-            touched: HashMap::new(),
-            kept: Vec::new(),
-            kept_bytes: 0,
-            keep,
-        }));
+        self.capture = Some(Box::new(Capture { t0, next_local: 0, kept: Vec::new(), kept_bytes: 0, keep }));
     }
 
     /// Bytes of records kept early and not yet handed to the writer (INFO's
     /// `current_cow_size`).
     pub fn capture_kept_bytes(&self) -> usize {
         self.capture.as_ref().map_or(0, |c| c.kept_bytes)
+    }
+
+    /// Whether an entry stored now in `local` counts as saved: a capture is in progress
+    /// and has not walked the slot yet.
+    pub(super) fn capture_marks(&self, local: usize) -> bool {
+        self.capture.as_ref().is_some_and(|c| local >= c.next_local)
     }
 
     /// Whether active expiry may touch `local` now.
@@ -84,17 +82,20 @@ impl Shard {
         if local < cap.next_local {
             return;
         }
-        let touched = cap.touched.entry((db as u32, local as u32)).or_default();
-        if touched.contains(key) {
+        let Some(e) = dbs[db].find_mut(hasher, local, key).filter(|e| !e.saved()) else { return };
+        e.set_saved(true);
+        if e.is_expired(cap.t0) {
             return;
         }
-        touched.insert(key.into());
-        if let Some(e) = dbs[db].find(hasher, local, key).filter(|e| !e.is_expired(cap.t0)) {
-            let mut out = Vec::new();
-            (cap.keep)(e, access.count(epoch, e.clock(), cap.t0), true, &mut out);
-            cap.kept_bytes += out.len();
-            cap.kept.push(Records { db, bytes: out, keys: 1 });
+        // Records of one database follow each other in one buffer: no allocation a key.
+        if cap.kept.last().is_none_or(|r| r.db != db) {
+            cap.kept.push(Records { db, bytes: Vec::new(), keys: 0 });
         }
+        let records = cap.kept.last_mut().expect("pushed above");
+        let before = records.bytes.len();
+        (cap.keep)(e, access.count(epoch, e.clock(), cap.t0), true, &mut records.bytes);
+        records.keys += 1;
+        cap.kept_bytes += records.bytes.len() - before;
     }
 
     /// Keeps every slot the walk has not reached (before a whole-database change).
@@ -129,11 +130,14 @@ impl Shard {
         let Some(cap) = capture.as_deref_mut() else { return Vec::new() };
         let local = cap.next_local;
         let mut step = Vec::new();
-        for (db, d) in dbs.iter().enumerate() {
-            let touched = cap.touched.remove(&(db as u32, local as u32));
+        for (db, d) in dbs.iter_mut().enumerate() {
             let mut records = Records { db, bytes: Vec::new(), keys: 0 };
-            for e in d.slot_iter(local, cap.t0) {
-                if touched.as_ref().is_some_and(|t| t.contains(e.key())) {
+            for e in d.slot_entries_mut(local) {
+                if e.saved() {
+                    e.set_saved(false);
+                    continue;
+                }
+                if e.is_expired(cap.t0) {
                     continue;
                 }
                 (cap.keep)(e, access.count(epoch, e.clock(), cap.t0), false, &mut records.bytes);
@@ -147,8 +151,15 @@ impl Shard {
         step
     }
 
-    /// Ends the capture, handing over what was kept and not yet taken.
+    /// Ends the capture, handing over what was kept and not yet taken. A capture ended
+    /// before its walk is done clears the marks of the slots it did not reach.
     pub fn end_capture(&mut self) -> Vec<Records> {
-        self.capture.take().map(|c| c.kept).unwrap_or_default()
+        let Some(cap) = self.capture.take() else { return Vec::new() };
+        for local in cap.next_local..self.local_slots() {
+            for d in self.dbs.iter_mut() {
+                d.slot_entries_mut(local).for_each(|e| e.set_saved(false));
+            }
+        }
+        cap.kept
     }
 }

@@ -117,6 +117,14 @@ impl SlotTable {
         arr.iter().chain(large.into_iter().flatten())
     }
 
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        let (arr, large) = match self {
+            SlotTable::Array(a) => (a.entries_mut(), None),
+            SlotTable::Large(t) => (&mut [][..], Some(t.map.iter_mut())),
+        };
+        arr.iter_mut().chain(large.into_iter().flatten())
+    }
+
     /// One step of a look-ahead for `hash` (see [`Prefetch`]). A large table's internals
     /// cannot be prefetched, so its step reads them (the misses the others avoid) and
     /// prefetches the block of the first entry whose hash bits match.
@@ -379,6 +387,11 @@ impl Db {
         self.tables.get(local)?.find(h, key)
     }
 
+    /// Looks a key up for a change that leaves the value alone (expired keys included).
+    pub fn find_mut(&mut self, h: &Hasher, local: usize, key: &[u8]) -> Option<&mut Entry> {
+        Some(self.tables.get_mut(local)?.locate(h, key)?.into_mut().0)
+    }
+
     /// Inserts or replaces; returns the previous entry (expired or not).
     pub fn insert(&mut self, h: &Hasher, local: usize, entry: Entry) -> Option<Entry> {
         let has_ttl = entry.has_ttl() as usize;
@@ -492,6 +505,12 @@ impl Db {
     /// Live entries of one slot table.
     pub fn slot_iter(&self, local: usize, now: u64) -> impl Iterator<Item = &Entry> {
         self.tables.get(local).into_iter().flat_map(SlotTable::iter).filter(move |e| !e.is_expired(now))
+    }
+
+    /// Every entry of a slot table, expired or not, for a change that leaves their values
+    /// and TTLs alone.
+    pub fn slot_entries_mut(&mut self, local: usize) -> impl Iterator<Item = &mut Entry> {
+        self.tables.get_mut(local).into_iter().flat_map(SlotTable::iter_mut)
     }
 
     /// Live entries of the whole database, slot by slot.

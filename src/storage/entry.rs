@@ -27,6 +27,9 @@ const ENC_EMBSTR: u32 = 0;
 const ENC_INT: u32 = 1;
 const ENC_OBJ: u32 = 2;
 const HAS_TTL: u32 = 0b100;
+/// Set while a background snapshot's capture has dealt with the entry: its value as of
+/// the capture's start is written, or it was created since (see `storage::capture`).
+const SAVED: u32 = 0b1000;
 const CLOCK_SHIFT: u32 = 4;
 /// Mask of the access bits kept in the upper 28 bits of `meta`.
 pub const CLOCK_MASK: u32 = (1 << 28) - 1;
@@ -296,9 +299,19 @@ impl Entry {
 
     /// Replaces the value, keeping key and TTL unless `expire_at` says otherwise.
     pub fn replace_value(&mut self, value: NewValue<'_>, expire_at: Option<u64>) {
-        let clock = self.clock();
+        let (clock, saved) = (self.clock(), self.saved());
         *self = Entry::new(self.key(), value, expire_at);
         self.set_clock(clock);
+        self.set_saved(saved);
+    }
+
+    /// Whether a snapshot capture in progress has dealt with this entry.
+    pub fn saved(&self) -> bool {
+        self.meta & SAVED != 0
+    }
+
+    pub fn set_saved(&mut self, saved: bool) {
+        self.meta = if saved { self.meta | SAVED } else { self.meta & !SAVED };
     }
 
     /// The same value under another key (RENAME, MOVE keep the value's allocation).

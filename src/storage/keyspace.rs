@@ -241,9 +241,10 @@ impl Shard {
 
     /// Stores an entry, replacing whatever was there; returns whether a live key was
     /// replaced.
-    pub fn insert(&mut self, db: usize, slot: u16, entry: Entry, now: u64) -> bool {
+    pub fn insert(&mut self, db: usize, slot: u16, mut entry: Entry, now: u64) -> bool {
         let local = self.local(slot);
         self.keep_before_change(db, local, entry.key());
+        entry.set_saved(self.capture_marks(local));
         if self.sketch.is_some() {
             self.admit(db, slot, entry.key());
         }
