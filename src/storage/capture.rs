@@ -101,7 +101,8 @@ impl Shard {
     /// Keeps every slot the walk has not reached (before a whole-database change).
     pub fn keep_all(&mut self) {
         while self.capture.as_ref().is_some_and(|c| c.next_local < self.local_slots()) {
-            let step = self.capture_step_inner();
+            // A client's command waits meanwhile: written as kept early (no LZF).
+            let step = self.capture_step_inner(true);
             if let Some(cap) = self.capture.as_deref_mut() {
                 cap.kept_bytes += step.iter().map(|r| r.bytes.len()).sum::<usize>();
                 cap.kept.extend(step);
@@ -117,14 +118,15 @@ impl Shard {
         if cap.next_local >= self.local_slots() {
             return None;
         }
-        let mut step = self.capture_step_inner();
+        let mut step = self.capture_step_inner(false);
         let cap = self.capture.as_deref_mut()?;
         step.append(&mut cap.kept);
         cap.kept_bytes = 0;
         Some(step)
     }
 
-    fn capture_step_inner(&mut self) -> Vec<Records> {
+    /// Walks one slot; `early`: for a command waiting (see [`KeepFn`]).
+    fn capture_step_inner(&mut self, early: bool) -> Vec<Records> {
         let epoch = self.tiny_epoch();
         let Shard { capture, dbs, access, .. } = self;
         let Some(cap) = capture.as_deref_mut() else { return Vec::new() };
@@ -140,7 +142,7 @@ impl Shard {
                 if e.is_expired(cap.t0) {
                     continue;
                 }
-                (cap.keep)(e, access.count(epoch, e.clock(), cap.t0), false, &mut records.bytes);
+                (cap.keep)(e, access.count(epoch, e.clock(), cap.t0), early, &mut records.bytes);
                 records.keys += 1;
             }
             if records.keys > 0 {
