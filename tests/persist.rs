@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use redis::cmd;
+use slotcache::cluster::slot::key_slot;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rdb");
 
@@ -494,6 +495,78 @@ fn a_background_save_is_the_keyspace_as_it_was_when_it_started() {
             key_digests(&mut c).into_iter().zip(&keys_before).filter(|(a, b)| a != *b).take(10).collect();
         panic!("the file is not the keyspace as it was when BGSAVE started; keys that differ: {differ:?}");
     }
+}
+
+#[test]
+fn large_values_are_saved_in_parts_while_clients_change_them() {
+    let dir = TempDir::new("parts");
+    // 20 ms a key and a part: each large value takes about 100 ms to write, in parts
+    // (4096 elements or 1 MiB each) with the shard unlocked between them.
+    let s = loaded_server(&dir, &["rdb-key-save-delay", "20000", "shards", "1"]);
+    let mut c = s.conn();
+    let n = 20_000;
+    // The large values in one of the first slots, the small keys in later ones: the walk
+    // (slot by slot, one shard) queues the large values at once, then writes them a part
+    // a step while clients change them, then the small keys.
+    let tag = (0..).map(|t| format!("{{t{t}}}")).find(|t| key_slot(t.as_bytes()) < 100).unwrap();
+    let big: Vec<String> = ["h", "s", "z", "l", "str"].iter().map(|k| format!("{tag}big:{k}")).collect();
+    let small: Vec<String> =
+        (0..).map(|i| format!("small:{i}")).filter(|k| key_slot(k.as_bytes()) > 1000).take(60).collect();
+    let mut pipe = redis::pipe();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let hash: Vec<(String, String)> = chunk.iter().map(|i| (format!("f{i}"), format!("v{i}"))).collect();
+        pipe.cmd("HSET").arg(&big[0]).arg(&hash).ignore();
+        pipe.cmd("SADD").arg(&big[1]).arg(chunk.iter().map(|i| format!("m{i}")).collect::<Vec<_>>()).ignore();
+        let scored: Vec<(usize, String)> = chunk.iter().map(|i| (i % 977, format!("m{i}"))).collect();
+        pipe.cmd("ZADD").arg(&big[2]).arg(&scored).ignore();
+        pipe.cmd("RPUSH")
+            .arg(&big[3])
+            .arg(chunk.iter().map(|i| format!("item-{i}")).collect::<Vec<_>>())
+            .ignore();
+    }
+    let text: String = (0..3 * 1024 * 1024 / 16).map(|i| format!("{i:015}-")).collect();
+    pipe.cmd("SET").arg(&big[4]).arg(&text).ignore();
+    pipe.cmd("PEXPIRE").arg(&big[0]).arg(100_000_000).ignore();
+    for (i, k) in small.iter().enumerate() {
+        pipe.cmd("SET").arg(k).arg(i).ignore();
+    }
+    let () = pipe.query(&mut c).unwrap();
+    let before: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    let digests = |c: &mut redis::Connection| -> Vec<String> {
+        cmd("DEBUG").arg("DIGEST-VALUE").arg(&big).query(c).unwrap()
+    };
+    let big_before = digests(&mut c);
+
+    let started: String = cmd("BGSAVE").query(&mut c).unwrap();
+    assert_eq!(started, "Background saving started");
+    // Every large value changes again and again while the save writes it (or before it
+    // is reached in the queue): each change must first have what is left of the old
+    // value written.
+    std::thread::sleep(Duration::from_millis(30));
+    let mut round = 0;
+    while !bgsave_done(&mut c) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HSET").arg(&big[0]).arg(format!("f{round}")).arg("changed").ignore();
+        pipe.cmd("SREM").arg(&big[1]).arg(format!("m{round}")).ignore();
+        pipe.cmd("ZINCRBY").arg(&big[2]).arg(1000).arg(format!("m{round}")).ignore();
+        pipe.cmd("LSET").arg(&big[3]).arg(round % n).arg("changed").ignore();
+        pipe.cmd("SETRANGE").arg(&big[4]).arg(round * 7).arg("changed").ignore();
+        let () = pipe.query(&mut c).unwrap();
+        round += 1;
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(round < 100_000, "the background save ends");
+    }
+    assert!(round > 10, "changes were served while the save ran ({round} rounds)");
+    assert!(info_field(&mut c, "persistence", "rdb_changes_since_last_save") > 0);
+    assert_ne!(digests(&mut c), big_before, "the large values changed during the save");
+    drop(c);
+    drop(s);
+
+    let s = loaded_server(&dir, &[]);
+    let mut c = s.conn();
+    let loaded: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_eq!(digests(&mut c), big_before, "the large values as they were when BGSAVE started");
+    assert_eq!(loaded, before, "the keyspace as it was when BGSAVE started");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use super::rdb::{self, RdbError, Reader, Writer};
 use super::value::{self, Loaded};
 use crate::cluster::slot::key_slot;
-use crate::storage::capture::Records;
+use crate::storage::capture::{Part, Records, Writers};
 use crate::storage::evict::idle_ms;
 use crate::storage::{Encodings, Entry, Keyspace, NewValue};
 
@@ -120,11 +120,22 @@ pub fn begin_capture(keyspace: &Keyspace, opts: &SaveOptions, t0: u64) -> Begun 
         let (access, compress) = (opts.access, opts.compress);
         shard.start_capture(
             t0,
-            // A record kept early is made while a client's write waits: no LZF there.
-            Box::new(move |e, freq, early, out| {
-                let mut w = Writer::unsummed(out, compress && !early);
-                write_entry(&mut w, e, access, freq, t0).expect("writing to memory cannot fail");
-            }),
+            Writers {
+                // A record kept early is made while a client's write waits: no LZF there.
+                keep: Box::new(move |e, freq, early, out| {
+                    let mut w = Writer::unsummed(out, compress && !early);
+                    write_entry(&mut w, e, access, freq, t0).expect("writing to memory cannot fail");
+                }),
+                part: Box::new(move |e, freq, part, out| {
+                    let mut w = Writer::unsummed(out, compress);
+                    let v = e.value();
+                    if *part == Part::START {
+                        write_head(&mut w, e, access, freq, t0).expect("writing to memory cannot fail");
+                    }
+                    value::write_part(&mut w, &v, part).expect("writing to memory cannot fail")
+                }),
+                in_parts: |e| value::in_parts(&e.value()),
+            },
         );
     }
     Begun { sizes }
@@ -263,7 +274,8 @@ fn write_online(
             w.raw(&r.bytes)?;
             keys += r.keys;
             if opts.key_delay_us > 0 {
-                std::thread::sleep(std::time::Duration::from_micros(opts.key_delay_us * r.keys));
+                // A key, or a part of a large value still being written.
+                std::thread::sleep(std::time::Duration::from_micros(opts.key_delay_us * r.keys.max(1)));
             }
         }
         progress.save_keys_done.store(keys, Relaxed);
@@ -290,6 +302,18 @@ fn write_entry<W: Write>(
     freq: u32,
     now: u64,
 ) -> std::io::Result<()> {
+    write_head(w, e, access, freq, now)?;
+    value::write(w, &e.value())
+}
+
+/// What comes before a key's value: its expiry, its access metadata, its type and name.
+fn write_head<W: Write>(
+    w: &mut Writer<W>,
+    e: &Entry,
+    access: AccessMeta,
+    freq: u32,
+    now: u64,
+) -> std::io::Result<()> {
     if let Some(at) = e.expire_at() {
         w.byte(rdb::OPCODE_EXPIRETIME_MS)?;
         w.raw(&(at as i64).to_le_bytes())?;
@@ -305,10 +329,8 @@ fn write_entry<W: Write>(
             w.byte(freq.min(255) as u8)?;
         }
     }
-    let v = e.value();
-    w.byte(value::rdb_type(&v))?;
-    w.string(e.key())?;
-    value::write(w, &v)
+    w.byte(value::rdb_type(&e.value()))?;
+    w.string(e.key())
 }
 
 /// What a load found.

@@ -7,6 +7,7 @@ use std::io::Write;
 use super::pack::{self, Item, ListpackWriter};
 use super::rdb::*;
 use crate::protocol::reply::d2string;
+use crate::storage::capture::Part;
 use crate::storage::{Collection, Encodings, Hash, List, Object, Set, ValueRef, ZSet};
 
 /// `list-max-listpack-size -2`: Redis's quicklist nodes hold up to 8 KiB.
@@ -104,6 +105,108 @@ pub fn write<W: Write>(w: &mut Writer<W>, value: &ValueRef<'_>) -> std::io::Resu
             }
         },
     }
+}
+
+/// Values larger than this (elements of a hash, set or sorted set table or of a list
+/// beyond one node; bytes of a string) are written in parts ([`write_part`]), so that a
+/// background snapshot holds its shard's lock for one part at a time.
+pub const PART_ELEMENTS: usize = 4096;
+pub const PART_BYTES: usize = 1 << 20;
+
+/// Whether `value` is written in parts rather than whole.
+pub fn in_parts(value: &ValueRef<'_>) -> bool {
+    if let Some(s) = string_of(value) {
+        return s.len() > PART_BYTES;
+    }
+    match value {
+        ValueRef::Obj(Object::List(l @ List::Deque(_))) => l.len() > PART_ELEMENTS,
+        ValueRef::Obj(Object::Hash(h @ Hash::Table(_))) => h.len() > PART_ELEMENTS,
+        ValueRef::Obj(Object::Set(s @ Set::Table(_))) => s.len() > PART_ELEMENTS,
+        ValueRef::Obj(Object::ZSet(z @ ZSet::Skip(_))) => z.len() > PART_ELEMENTS,
+        _ => false,
+    }
+}
+
+fn string_of<'a>(value: &'a ValueRef<'_>) -> Option<&'a [u8]> {
+    match value {
+        ValueRef::Str(s) => Some(s),
+        ValueRef::Obj(Object::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Writes the next part of a value [`in_parts`] (its length first, from
+/// [`Part::START`]): up to [`PART_ELEMENTS`] elements or [`PART_BYTES`] bytes. The value
+/// must not change between parts. Returns whether the value is complete. Together the
+/// parts are the value in its [`rdb_type`]'s layout: a string without LZF, a list as
+/// nodes of a fixed number of elements (about 8 KiB each on average).
+pub fn write_part<W: Write>(
+    w: &mut Writer<W>,
+    value: &ValueRef<'_>,
+    part: &mut Part,
+) -> std::io::Result<bool> {
+    let start = part.next;
+    if let Some(s) = string_of(value) {
+        if start == 0 {
+            w.length(s.len() as u64)?;
+        }
+        let end = (start + PART_BYTES).min(s.len());
+        w.raw(&s[start..end])?;
+        part.next = end;
+        return Ok(end >= s.len());
+    }
+    let ValueRef::Obj(o) = value else { unreachable!("integers are written whole") };
+    let len = o.len();
+    let mut end = (start + PART_ELEMENTS).min(len);
+    match o {
+        Object::Str(_) => unreachable!("strings are written above"),
+        Object::List(l) => {
+            if start == 0 {
+                let avg = l.bytes() / len.max(1) + 10;
+                part.per_node = (QUICKLIST_NODE_BYTES / avg.max(1)).max(1);
+                w.length(len.div_ceil(part.per_node) as u64)?;
+            }
+            // Whole nodes only.
+            end = (start + PART_ELEMENTS.next_multiple_of(part.per_node)).min(len);
+            let items: Vec<&[u8]> = l.range(start, end).collect();
+            for node in items.chunks(part.per_node) {
+                let mut lp = ListpackWriter::new();
+                node.iter().for_each(|item| lp.push(item));
+                w.length(CONTAINER_PACKED)?;
+                w.string(&lp.finish())?;
+            }
+        }
+        Object::Hash(h) => {
+            if start == 0 {
+                w.length(len as u64)?;
+            }
+            for i in start..end {
+                let (f, v) = h.nth(i);
+                w.string(f)?;
+                w.string(v)?;
+            }
+        }
+        Object::Set(set) => {
+            if start == 0 {
+                w.length(len as u64)?;
+            }
+            for i in start..end {
+                w.string(&set.nth(i))?;
+            }
+        }
+        Object::ZSet(z) => {
+            if start == 0 {
+                w.length(len as u64)?;
+            }
+            // Greatest first, as whole: parts walk the ranks downwards.
+            for (m, score) in z.range(len - end, len - start, true) {
+                w.string(m)?;
+                w.double(score)?;
+            }
+        }
+    }
+    part.next = end;
+    Ok(end >= len)
 }
 
 /// A value read back.

@@ -11,10 +11,19 @@
 //! The walk clears the marks of each slot it passes, so once it is done (or abandoned:
 //! [`Shard::end_capture`] clears what is left) no entry is marked.
 //!
+//! A large value (what the part function says is one) is not written with its slot: it
+//! waits in a queue and is written a part a step ([`Shard::capture_step`]), so the lock
+//! is held for one part at a time. A command about to touch a queued value first writes
+//! what is left of it (the rest of the one in progress goes ahead of anything kept
+//! since: parts of one value must follow each other in the file), and active expiry
+//! leaves the slots of queued values alone.
+//!
 //! Whole-database changes (FLUSHALL, SWAPDB, a cluster node dropping slots) first keep
 //! every slot not reached yet ([`Shard::keep_all`]). Active expiry leaves the slots not
 //! reached yet alone until the walk passes them, so a key live at the start is written
 //! even if it expires meanwhile (the load skips it then, as for any expired key).
+
+use std::collections::VecDeque;
 
 use super::entry::Entry;
 use super::keyspace::Shard;
@@ -23,16 +32,54 @@ use super::keyspace::Shard;
 /// client's command is waiting for it (kept early), the output).
 pub type KeepFn = Box<dyn Fn(&Entry, u32, bool, &mut Vec<u8>) + Send>;
 
+/// Writes the next part of a large value: (the entry, its LFU counter, where it stands,
+/// the output) -> whether it is complete. From [`Part::START`] the entry's head (TTL,
+/// access, type, key) comes first.
+pub type PartFn = Box<dyn Fn(&Entry, u32, &mut Part, &mut Vec<u8>) -> bool + Send>;
+
+/// Where a value written in parts stands (read and advanced by the [`PartFn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// The next element (byte of a string) to write.
+    pub next: usize,
+    /// Elements a list node, fixed by the first part.
+    pub per_node: usize,
+}
+
+impl Part {
+    pub const START: Part = Part { next: 0, per_node: 0 };
+}
+
+/// How a capture writes entries.
+pub struct Writers {
+    pub keep: KeepFn,
+    pub part: PartFn,
+    /// Whether an entry's value is written in parts.
+    pub in_parts: fn(&Entry) -> bool,
+}
+
+/// A large value of a walked slot, waiting to be written (or being written) in parts.
+struct Queued {
+    db: usize,
+    local: usize,
+    key: Box<[u8]>,
+    freq: u32,
+    part: Part,
+}
+
 /// A shard's capture in progress.
 pub struct Capture {
     /// When it started (Unix ms): entries live then are in the snapshot.
     t0: u64,
     /// Local slots below this one have been walked.
     next_local: usize,
+    /// Large values of walked slots, in the order they are written (the first may be
+    /// part written).
+    queued: VecDeque<Queued>,
     /// Records kept early, waiting for the writer.
     kept: Vec<Records>,
     kept_bytes: usize,
-    keep: KeepFn,
+    writers: Writers,
 }
 
 /// Snapshot records of keys of one database.
@@ -44,8 +91,15 @@ pub struct Records {
 
 impl Shard {
     /// Starts a capture as of `t0` (call with every shard locked: one instant).
-    pub fn start_capture(&mut self, t0: u64, keep: KeepFn) {
-        self.capture = Some(Box::new(Capture { t0, next_local: 0, kept: Vec::new(), kept_bytes: 0, keep }));
+    pub fn start_capture(&mut self, t0: u64, writers: Writers) {
+        self.capture = Some(Box::new(Capture {
+            t0,
+            next_local: 0,
+            queued: VecDeque::new(),
+            kept: Vec::new(),
+            kept_bytes: 0,
+            writers,
+        }));
     }
 
     /// Bytes of records kept early and not yet handed to the writer (INFO's
@@ -62,7 +116,9 @@ impl Shard {
 
     /// Whether active expiry may touch `local` now.
     pub(super) fn capture_allows_expiry(&self, local: usize) -> bool {
-        self.capture.as_ref().is_none_or(|c| local < c.next_local)
+        self.capture
+            .as_ref()
+            .is_none_or(|c| local < c.next_local && c.queued.iter().all(|q| q.local != local))
     }
 
     /// Before `key` (in `db`, local slot `local`) is looked up, changed or removed:
@@ -80,6 +136,15 @@ impl Shard {
         let Shard { capture, dbs, hasher, access, .. } = self;
         let Some(cap) = capture.as_deref_mut() else { return };
         if local < cap.next_local {
+            if !cap.queued.is_empty() {
+                let at = cap.queued.iter().position(|q| q.db == db && q.local == local && *q.key == *key);
+                if let Some(at) = at {
+                    let q = cap.queued.remove(at).expect("position found");
+                    let e =
+                        dbs[db].find(hasher, local, key).expect("a queued value is removed only after this");
+                    cap.write_rest(q, e);
+                }
+            }
             return;
         }
         let Some(e) = dbs[db].find_mut(hasher, local, key).filter(|e| !e.saved()) else { return };
@@ -87,19 +152,22 @@ impl Shard {
         if e.is_expired(cap.t0) {
             return;
         }
-        // Records of one database follow each other in one buffer: no allocation a key.
-        if cap.kept.last().is_none_or(|r| r.db != db) {
-            cap.kept.push(Records { db, bytes: Vec::new(), keys: 0 });
-        }
-        let records = cap.kept.last_mut().expect("pushed above");
-        let before = records.bytes.len();
-        (cap.keep)(e, access.count(epoch, e.clock(), cap.t0), true, &mut records.bytes);
-        records.keys += 1;
-        cap.kept_bytes += records.bytes.len() - before;
+        let freq = access.count(epoch, e.clock(), cap.t0);
+        cap.keep_early(db, e, freq);
     }
 
-    /// Keeps every slot the walk has not reached (before a whole-database change).
+    /// Keeps every slot the walk has not reached and every queued large value (before a
+    /// whole-database change).
     pub fn keep_all(&mut self) {
+        let Shard { capture, dbs, hasher, .. } = self;
+        if let Some(cap) = capture.as_deref_mut() {
+            while let Some(q) = cap.queued.pop_front() {
+                let e = dbs[q.db]
+                    .find(hasher, q.local, &q.key)
+                    .expect("a queued value is removed only after this");
+                cap.write_rest(q, e);
+            }
+        }
         while self.capture.as_ref().is_some_and(|c| c.next_local < self.local_slots()) {
             // A client's command waits meanwhile: written as kept early (no LZF).
             let step = self.capture_step_inner(true);
@@ -110,18 +178,33 @@ impl Shard {
         }
     }
 
-    /// Walks the next local slot: the records of its entries live at the start and not
-    /// kept early, then whatever was kept early since the last step. None once every
-    /// slot is walked (and what remains kept is handed over with the last step).
+    /// The next step of the walk: what was kept early since the last step, then the next
+    /// part of the first queued large value or else the next local slot's records. None
+    /// once every slot and queued value is written (what remains kept is handed over
+    /// with the last step).
     pub fn capture_step(&mut self) -> Option<Vec<Records>> {
+        let slots = self.local_slots();
         let cap = self.capture.as_deref_mut()?;
-        if cap.next_local >= self.local_slots() {
+        if cap.queued.is_empty() && cap.next_local >= slots {
             return None;
         }
-        let mut step = self.capture_step_inner(false);
-        let cap = self.capture.as_deref_mut()?;
-        step.append(&mut cap.kept);
+        let mut step = std::mem::take(&mut cap.kept);
         cap.kept_bytes = 0;
+        if cap.queued.is_empty() {
+            step.extend(self.capture_step_inner(false));
+        } else {
+            let Shard { capture, dbs, hasher, .. } = self;
+            let cap = capture.as_deref_mut()?;
+            let q = cap.queued.front_mut().expect("not empty");
+            let e =
+                dbs[q.db].find(hasher, q.local, &q.key).expect("a queued value is removed only after this");
+            let mut records = Records { db: q.db, bytes: Vec::new(), keys: 0 };
+            if (cap.writers.part)(e, q.freq, &mut q.part, &mut records.bytes) {
+                records.keys = 1;
+                cap.queued.pop_front();
+            }
+            step.push(records);
+        }
         Some(step)
     }
 
@@ -142,7 +225,12 @@ impl Shard {
                 if e.is_expired(cap.t0) {
                     continue;
                 }
-                (cap.keep)(e, access.count(epoch, e.clock(), cap.t0), early, &mut records.bytes);
+                let freq = access.count(epoch, e.clock(), cap.t0);
+                if !early && (cap.writers.in_parts)(e) {
+                    cap.queued.push_back(Queued { db, local, key: e.key().into(), freq, part: Part::START });
+                    continue;
+                }
+                (cap.writers.keep)(e, freq, early, &mut records.bytes);
                 records.keys += 1;
             }
             if records.keys > 0 {
@@ -156,12 +244,44 @@ impl Shard {
     /// Ends the capture, handing over what was kept and not yet taken. A capture ended
     /// before its walk is done clears the marks of the slots it did not reach.
     pub fn end_capture(&mut self) -> Vec<Records> {
-        let Some(cap) = self.capture.take() else { return Vec::new() };
+        let Some(mut cap) = self.capture.take() else { return Vec::new() };
+        // A value part written (never the case after a complete walk) would be cut short:
+        // such a file is not kept.
+        cap.queued.clear();
         for local in cap.next_local..self.local_slots() {
             for d in self.dbs.iter_mut() {
                 d.slot_entries_mut(local).for_each(|e| e.set_saved(false));
             }
         }
         cap.kept
+    }
+}
+
+impl Capture {
+    /// Keeps `e`'s value as of the start, whole, while a command waits.
+    fn keep_early(&mut self, db: usize, e: &Entry, freq: u32) {
+        // Records of one database follow each other in one buffer: no allocation a key.
+        if self.kept.last().is_none_or(|r| r.db != db) {
+            self.kept.push(Records { db, bytes: Vec::new(), keys: 0 });
+        }
+        let records = self.kept.last_mut().expect("pushed above");
+        let before = records.bytes.len();
+        (self.writers.keep)(e, freq, true, &mut records.bytes);
+        records.keys += 1;
+        self.kept_bytes += records.bytes.len() - before;
+    }
+
+    /// Writes what is left of a queued large value, while a command waits: whole if no
+    /// part is written yet, else the remaining parts, ahead of everything kept (they
+    /// continue the parts already handed to the writer).
+    fn write_rest(&mut self, mut q: Queued, e: &Entry) {
+        if q.part == Part::START {
+            self.keep_early(q.db, e, q.freq);
+            return;
+        }
+        let mut records = Records { db: q.db, bytes: Vec::new(), keys: 1 };
+        while !(self.writers.part)(e, q.freq, &mut q.part, &mut records.bytes) {}
+        self.kept_bytes += records.bytes.len();
+        self.kept.insert(0, records);
     }
 }

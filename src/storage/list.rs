@@ -73,6 +73,14 @@ fn pack_of<'a>(items: impl Iterator<Item = &'a [u8]>) -> Pack {
 }
 
 impl List {
+    /// About the bytes of the elements of a large list (0 for a packed one).
+    pub fn bytes(&self) -> usize {
+        match self {
+            List::Pack(_) => 0,
+            List::Deque(d) => d.bytes,
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             List::Pack(p) => p.len(),
