@@ -81,7 +81,13 @@ impl Server {
         let spawned = std::thread::Builder::new().name("slotcache-bgsave".into()).spawn(move || {
             let p = &server.persistence;
             lower_priority();
-            let result = server.run_save(Mode::Online(p, begun), opts, t0);
+            // A bug that panics fails this save (its captures end as the stack unwinds)
+            // rather than leaving a save in progress for ever.
+            let save = std::panic::AssertUnwindSafe(|| server.run_save(Mode::Online(p, begun), opts, t0));
+            let result = std::panic::catch_unwind(save).unwrap_or_else(|_| {
+                tracing::warn!("Background saving failed: the save thread panicked");
+                Err("the save thread panicked".into())
+            });
             p.last_bgsave_ok.store(result.is_ok(), Relaxed);
             p.bgsave_running.store(false, Relaxed);
             p.saving.store(false, Relaxed);
