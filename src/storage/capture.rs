@@ -178,32 +178,34 @@ impl Shard {
         }
     }
 
-    /// The next step of the walk: what was kept early since the last step, then the next
-    /// part of the first queued large value or else the next local slot's records. None
-    /// once every slot and queued value is written (what remains kept is handed over
-    /// with the last step).
+    /// The next step of the walk: the next part of the first queued large value, or
+    /// else the next local slot's records; what was kept early since goes out with it,
+    /// ahead, or after the last part of a value written in parts (never between two
+    /// parts of one value). None once every slot and queued value is written (what
+    /// remains kept is handed over by [`Shard::end_capture`]).
     pub fn capture_step(&mut self) -> Option<Vec<Records>> {
         let slots = self.local_slots();
         let cap = self.capture.as_deref_mut()?;
         if cap.queued.is_empty() && cap.next_local >= slots {
             return None;
         }
-        let mut step = std::mem::take(&mut cap.kept);
-        cap.kept_bytes = 0;
+        let in_progress = cap.queued.front().is_some_and(|q| q.part != Part::START);
+        let mut step = if in_progress { Vec::new() } else { cap.take_kept() };
         if cap.queued.is_empty() {
             step.extend(self.capture_step_inner(false));
-        } else {
-            let Shard { capture, dbs, hasher, .. } = self;
-            let cap = capture.as_deref_mut()?;
-            let q = cap.queued.front_mut().expect("not empty");
-            let e =
-                dbs[q.db].find(hasher, q.local, &q.key).expect("a queued value is removed only after this");
-            let mut records = Records { db: q.db, bytes: Vec::new(), keys: 0 };
-            if (cap.writers.part)(e, q.freq, &mut q.part, &mut records.bytes) {
-                records.keys = 1;
-                cap.queued.pop_front();
-            }
-            step.push(records);
+            return Some(step);
+        }
+        let Shard { capture, dbs, hasher, .. } = self;
+        let cap = capture.as_deref_mut()?;
+        let q = cap.queued.front_mut().expect("not empty");
+        let e = dbs[q.db].find(hasher, q.local, &q.key).expect("a queued value is removed only after this");
+        let mut records = Records { db: q.db, bytes: Vec::new(), keys: 0 };
+        let done = (cap.writers.part)(e, q.freq, &mut q.part, &mut records.bytes);
+        step.push(records);
+        if done {
+            step.last_mut().expect("pushed").keys = 1;
+            cap.queued.pop_front();
+            step.extend(cap.take_kept());
         }
         Some(step)
     }
@@ -258,6 +260,11 @@ impl Shard {
 }
 
 impl Capture {
+    fn take_kept(&mut self) -> Vec<Records> {
+        self.kept_bytes = 0;
+        std::mem::take(&mut self.kept)
+    }
+
     /// Keeps `e`'s value as of the start, whole, while a command waits.
     fn keep_early(&mut self, db: usize, e: &Entry, freq: u32) {
         // Records of one database follow each other in one buffer: no allocation a key.
