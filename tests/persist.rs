@@ -656,6 +656,35 @@ fn migrate_moves_keys_between_servers() {
         migrate(&mut ca, "m:hash", &["KEYS", "x"]).unwrap_err(),
         "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string"
     );
+    // The connection to the target is kept for the next MIGRATE there (SELECT sent
+    // again only for another database), opened anew when the target closed it, and
+    // closed after 10 s unused, as Redis's.
+    let received = |c: &mut redis::Connection| info_field(c, "stats", "total_connections_received");
+    let opened = received(&mut cb);
+    let _: () = cmd("SET").arg("m:again").arg("1").query(&mut ca).unwrap();
+    assert_eq!(migrate(&mut ca, "m:again", &["COPY", "AUTH", "secret"]), Ok("OK".into()));
+    let mut m = cmd("MIGRATE");
+    m.arg("127.0.0.1").arg(&port).arg("m:again").arg(5).arg(5000).arg(&["COPY", "AUTH", "secret"]);
+    assert_eq!(m.query::<String>(&mut ca), Ok("OK".into()));
+    assert_eq!(received(&mut cb), opened, "one connection served every MIGRATE");
+    let _: () = cmd("SELECT").arg(5).query(&mut cb).unwrap();
+    assert_eq!(cmd("EXISTS").arg("m:again").query::<i64>(&mut cb), Ok(1), "into database 5");
+    let me: i64 = cmd("CLIENT").arg("ID").query(&mut cb).unwrap();
+    let list: String = cmd("CLIENT").arg("LIST").query(&mut cb).unwrap();
+    let other = list
+        .lines()
+        .find_map(|l| l.strip_prefix("id=")?.split(' ').next()?.parse::<i64>().ok().filter(|&id| id != me));
+    let killed: i64 =
+        cmd("CLIENT").arg("KILL").arg("ID").arg(other.expect("MIGRATE's connection")).query(&mut cb).unwrap();
+    assert_eq!(killed, 1);
+    assert_eq!(migrate(&mut ca, "m:again", &["REPLACE", "COPY", "AUTH", "secret"]), Ok("OK".into()));
+    assert_eq!(received(&mut cb), opened + 1, "a new connection once the target closed the kept one");
+    std::thread::sleep(Duration::from_secs(10));
+    let closed = eventually_within(Duration::from_secs(5), || {
+        info_field(&mut cb, "clients", "connected_clients") == 1
+    });
+    assert!(closed, "the unused connection is closed");
+
     // Nobody listening there.
     let closed = free_port().to_string();
     let e =

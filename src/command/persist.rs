@@ -45,7 +45,8 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// target (another slotcache or a Redis), then, unless COPY, deleted here once the
 /// target said OK. The payloads are made under the keys' locks, one at a time; the
 /// transfer holds no lock (it blocks this connection's I/O thread for at most the
-/// timeout per step, as Redis's blocks the server).
+/// timeout per step, as Redis's blocks the server), over a connection kept for the next
+/// MIGRATE to the same target ([`MigrateSockets`]).
 fn migrate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let (mut copy, mut replace) = (false, false);
     let mut auth: Option<(Option<&[u8]>, &[u8])> = None;
@@ -99,27 +100,51 @@ fn migrate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.out.simple("NOKEY");
         return Ok(());
     }
-    let mut request = Vec::new();
-    if let Some((user, password)) = auth {
-        let mut a: Vec<&[u8]> = vec![b"AUTH"];
-        a.extend(user);
-        a.push(password);
-        request.extend(encode(&a));
-    }
-    request.extend(encode(&[b"SELECT", target_db.to_string().as_bytes()]));
-    for (key, ttl, payload) in &moving {
-        let ttl = ttl.to_string();
-        let mut a: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
-        if replace {
-            a.push(b"REPLACE");
+    let name = format!("{}:{}", String::from_utf8_lossy(&argv[1]), String::from_utf8_lossy(&argv[2]));
+    let sockets = &ctx.server.migrate_sockets;
+    // A cached connection that fails (the target closed it meanwhile) is tried once more
+    // with a new one, unless the step timed out (as Redis).
+    let mut retried = false;
+    let (replies, setup_len) = loop {
+        let mut conn = match sockets.take(&name) {
+            Some(conn) => conn,
+            None => MigrateSocket::connect(&argv[1], &argv[2], timeout)?,
+        };
+        // SELECT only when the connection is not in the database already.
+        let select = conn.db != Some(target_db);
+        let mut request = Vec::new();
+        if let Some((user, password)) = auth {
+            let mut a: Vec<&[u8]> = vec![b"AUTH"];
+            a.extend(user);
+            a.push(password);
+            request.extend(encode(&a));
         }
-        request.extend(encode(&a));
-    }
-    let host = String::from_utf8_lossy(&argv[1]).into_owned();
-    let port = String::from_utf8_lossy(&argv[2]).into_owned();
-    let replies = transfer(&host, &port, &request, auth.is_some() as usize + 1 + moving.len(), timeout)?;
+        if select {
+            request.extend(encode(&[b"SELECT", target_db.to_string().as_bytes()]));
+        }
+        for (key, ttl, payload) in &moving {
+            let ttl = ttl.to_string();
+            let mut a: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
+            if replace {
+                a.push(b"REPLACE");
+            }
+            request.extend(encode(&a));
+        }
+        let setup_len = auth.is_some() as usize + select as usize;
+        match conn.exchange(&request, setup_len + moving.len(), timeout) {
+            Ok(replies) => {
+                if select {
+                    conn.db = (!replies[setup_len - 1].starts_with('-')).then_some(target_db);
+                }
+                sockets.put(name, conn);
+                break (replies, setup_len);
+            }
+            Err(failed) if !failed.timed_out && !retried => retried = true,
+            Err(failed) => return Err(failed.error),
+        }
+    };
     // AUTH's and SELECT's replies first; the first error is the answer, as Redis's.
-    let (setup, restored) = replies.split_at(auth.is_some() as usize + 1);
+    let (setup, restored) = replies.split_at(setup_len);
     let error = setup.iter().chain(restored).find_map(|r| r.strip_prefix('-'));
     if !copy {
         for ((key, _, _), reply) in moving.iter().zip(restored) {
@@ -139,41 +164,105 @@ fn migrate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
 }
 
-/// Sends `request` to host:port and reads `replies` one-line replies, each step within
-/// `timeout_ms`; Redis's -IOERR errors otherwise.
-fn transfer(
-    host: &str,
-    port: &str,
-    request: &[u8],
-    replies: usize,
-    timeout_ms: u64,
-) -> Result<Vec<String>, CommandError> {
-    use std::io::{BufRead, Write};
-    let timeout = std::time::Duration::from_millis(timeout_ms);
-    let connect_error = || CommandError::new("IOERR error or timeout connecting to the client");
-    let addr =
-        std::net::ToSocketAddrs::to_socket_addrs(&(host, port.parse::<u16>().map_err(|_| connect_error())?))
+/// Most connections MIGRATE keeps open, and how long an unused one stays open (Redis's
+/// MIGRATE_SOCKET_CACHE_ITEMS and _TTL).
+const MIGRATE_SOCKETS: usize = 64;
+const MIGRATE_SOCKET_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// MIGRATE's connections to its targets, by "host:port", kept for the next MIGRATE
+/// there (as Redis keeps them): the cron closes those unused for
+/// [`MIGRATE_SOCKET_TTL`]. A MIGRATE takes one out while it uses it, so two at once to
+/// one target each have their own.
+#[derive(Default)]
+pub struct MigrateSockets(std::sync::Mutex<std::collections::HashMap<String, MigrateSocket>>);
+
+pub struct MigrateSocket {
+    stream: std::io::BufReader<std::net::TcpStream>,
+    /// The database selected on it, once a SELECT succeeded.
+    db: Option<i64>,
+    last_use: std::time::Instant,
+}
+
+/// A failed exchange: Redis's -IOERR error, and whether a step timed out.
+struct Failed {
+    error: CommandError,
+    timed_out: bool,
+}
+
+impl MigrateSockets {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, MigrateSocket>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take(&self, name: &str) -> Option<MigrateSocket> {
+        self.lock().remove(name)
+    }
+
+    fn put(&self, name: String, mut socket: MigrateSocket) {
+        socket.last_use = std::time::Instant::now();
+        let mut cached = self.lock();
+        if cached.len() >= MIGRATE_SOCKETS && !cached.contains_key(&name) {
+            // Full: the least recently used goes.
+            let oldest = cached.iter().min_by_key(|(_, s)| s.last_use).map(|(n, _)| n.clone());
+            oldest.map(|n| cached.remove(&n));
+        }
+        cached.insert(name, socket);
+    }
+
+    /// Closes the connections unused for [`MIGRATE_SOCKET_TTL`] (from the cron).
+    pub fn close_idle(&self) {
+        let now = std::time::Instant::now();
+        self.lock().retain(|_, s| now.duration_since(s.last_use) <= MIGRATE_SOCKET_TTL);
+    }
+}
+
+impl MigrateSocket {
+    fn connect(host: &[u8], port: &[u8], timeout_ms: u64) -> Result<MigrateSocket, CommandError> {
+        let connect_error = || CommandError::new("IOERR error or timeout connecting to the client");
+        let host = String::from_utf8_lossy(host);
+        let port = String::from_utf8_lossy(port).parse::<u16>().map_err(|_| connect_error())?;
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(&*host, port))
             .ok()
             .and_then(|mut a| a.next())
             .ok_or_else(connect_error)?;
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|_| connect_error())?;
-    let _ = stream.set_nodelay(true);
-    let io = |what: &str| CommandError::owned(format!("IOERR error or timeout {what} to target instance"));
-    stream
-        .set_write_timeout(Some(timeout))
-        .and_then(|_| stream.set_read_timeout(Some(timeout)))
-        .map_err(|_| io("writing"))?;
-    stream.write_all(request).map_err(|_| io("writing"))?;
-    let mut reader = std::io::BufReader::new(stream);
-    let mut out = Vec::with_capacity(replies);
-    for _ in 0..replies {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(n) if n > 0 => out.push(line.trim_end().to_string()),
-            _ => return Err(io("reading")),
-        }
+        let timeout = std::time::Duration::from_millis(timeout_ms);
+        let stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|_| connect_error())?;
+        let _ = stream.set_nodelay(true);
+        Ok(MigrateSocket {
+            stream: std::io::BufReader::new(stream),
+            db: None,
+            last_use: std::time::Instant::now(),
+        })
     }
-    Ok(out)
+
+    /// Sends `request` and reads `replies` one-line replies, each step within
+    /// `timeout_ms`.
+    fn exchange(&mut self, request: &[u8], replies: usize, timeout_ms: u64) -> Result<Vec<String>, Failed> {
+        use std::io::{BufRead, Write};
+        let timeout = std::time::Duration::from_millis(timeout_ms);
+        let failed = |what: &str, e: Option<std::io::Error>| Failed {
+            error: CommandError::owned(format!("IOERR error or timeout {what} to target instance")),
+            timed_out: e.is_some_and(|e| {
+                matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+            }),
+        };
+        let stream = self.stream.get_mut();
+        stream
+            .set_write_timeout(Some(timeout))
+            .and_then(|_| stream.set_read_timeout(Some(timeout)))
+            .map_err(|e| failed("writing", Some(e)))?;
+        stream.write_all(request).map_err(|e| failed("writing", Some(e)))?;
+        let mut out = Vec::with_capacity(replies);
+        for _ in 0..replies {
+            let mut line = String::new();
+            match self.stream.read_line(&mut line) {
+                Ok(n) if n > 0 => out.push(line.trim_end().to_string()),
+                Ok(_) => return Err(failed("reading", None)),
+                Err(e) => return Err(failed("reading", Some(e))),
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// SAVE: the snapshot now, the server waiting for it.

@@ -140,6 +140,8 @@ pub struct Server {
     /// This server's own handle, for work it starts on threads of its own (BGSAVE);
     /// set once it is shared.
     me: std::sync::OnceLock<std::sync::Weak<Server>>,
+    /// MIGRATE's connections to its targets, kept for the next MIGRATE there.
+    pub migrate_sockets: crate::command::persist::MigrateSockets,
     /// (when, commands, input bytes, output bytes) samples taken by the cron, for
     /// INFO's instantaneous_* rates.
     samples: Mutex<VecDeque<(Instant, [u64; 3])>>,
@@ -190,6 +192,7 @@ impl Server {
             persistence: crate::persist::snapshot::Persistence::default(),
             failed: AtomicBool::new(false),
             me: std::sync::OnceLock::new(),
+            migrate_sockets: Default::default(),
             samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES + 1)),
             config: RwLock::new(config),
         };
@@ -366,6 +369,7 @@ impl Server {
             self.clients.close_idle(timeout, now);
         }
         self.clients.close_silent_provisional(PROVISIONAL_GRACE);
+        self.migrate_sockets.close_idle();
         if self.clients.trim_idle(now) > 0 || now / 1000 != self.last_decay_s.swap(now / 1000, Relaxed) {
             // Once a second, and when idle connections give buffers back.
             memory::decay();
