@@ -308,6 +308,20 @@ fn every_type_survives_save_and_a_restart() {
     let () = cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
     let again: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
     assert_eq!(again, digest);
+    // NOFLUSH loads over what is there: a key in both stops it, unless MERGE, where the
+    // file's value wins and keys only in memory stay.
+    let () = cmd("SET").arg("only-here").arg("1").query(&mut c).unwrap();
+    let () = cmd("SET").arg("s").arg("changed").query(&mut c).unwrap();
+    let dup = cmd("DEBUG").arg("RELOAD").arg("NOSAVE").arg("NOFLUSH").query::<()>(&mut c).unwrap_err();
+    assert!(error_text(&dup).starts_with("ERR Error trying to load the RDB dump"), "{dup:?}");
+    assert!(error_text(&dup).contains("duplicated key"), "{dup:?}");
+    let () = cmd("DEBUG").arg("RELOAD").arg("NOSAVE").arg("NOFLUSH").arg("MERGE").query(&mut c).unwrap();
+    assert_eq!(cmd("GET").arg("only-here").query::<String>(&mut c), Ok("1".into()));
+    let () = cmd("DEL").arg("only-here").query(&mut c).unwrap();
+    let merged: String = cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_eq!(merged, digest, "the file's values replaced the changed ones");
+    let bad = cmd("DEBUG").arg("RELOAD").arg("SOON").query::<()>(&mut c).unwrap_err();
+    assert_eq!(error_text(&bad), "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
 }
 
 #[test]

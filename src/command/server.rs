@@ -957,17 +957,20 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             ctx.out.simple(&digest::hex(&d));
         }
     } else if args::is(sub, "RELOAD") {
-        let mut nosave = false;
+        let (mut nosave, mut noflush, mut merge) = (false, false, false);
         for a in &argv[2..] {
             match () {
                 _ if args::is(a, "NOSAVE") => nosave = true,
-                _ if args::is(a, "NOFLUSH") || args::is(a, "MERGE") => {
-                    return Err(CommandError::new("ERR DEBUG RELOAD NOFLUSH and MERGE are not supported"));
+                _ if args::is(a, "NOFLUSH") => noflush = true,
+                _ if args::is(a, "MERGE") => merge = true,
+                _ => {
+                    return Err(CommandError::new(
+                        "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                    ));
                 }
-                _ => return Err(error::SYNTAX),
             }
         }
-        ctx.server.reload_snapshot(nosave).map_err(CommandError::owned)?;
+        ctx.server.reload_snapshot(nosave, noflush, merge).map_err(CommandError::owned)?;
         ctx.out.ok();
     } else if args::is(sub, "SET-ACTIVE-EXPIRE") && argv.len() == 3 {
         let on = args::int(&argv[2])? != 0;
@@ -992,8 +995,14 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 "    Output a hex signature of the values of all the specified keys.",
                 "DIGEST-SLOTS <start> <end>",
                 "    Output a hex signature of the keys in the slot range (slotcache).",
-                "RELOAD [NOSAVE]",
-                "    Save the RDB on disk and reload it back to memory. NOSAVE: load the file as it is.",
+                "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+                "    Save the RDB on disk and reload it back to memory. By default it will save",
+                "    the RDB file and load it back.",
+                "    * MERGE: merge the RDB data with the keys in memory; on a key in both the file's",
+                "      value wins.",
+                "    * NOFLUSH: do not remove the keys in memory before loading the RDB (a key in",
+                "      both stops the load, unless MERGE).",
+                "    * NOSAVE: the saving of the RDB file is skipped.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not accessed.",
             ],

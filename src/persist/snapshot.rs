@@ -343,15 +343,17 @@ pub struct LoadReport {
     pub repl: Option<(String, i64)>,
 }
 
-/// Reads `path` into `keyspace` (which may already hold keys: they are replaced).
-/// `after_key` runs after each key stored, with the count so far (the server evicts
-/// there when the load passes `maxmemory`). Keys already expired are skipped, as a
-/// Redis master does.
+/// Reads `path` into `keyspace`. A key already there (or twice in the file) stops the
+/// load, as Redis's load stops, unless `merge` (DEBUG RELOAD MERGE): then the file's
+/// value replaces it. `after_key` runs after each key stored, with the count so far
+/// (the server evicts there when the load passes `maxmemory`). Keys already expired are
+/// skipped, as a Redis master does.
 pub fn load(
     keyspace: &Keyspace,
     path: &Path,
     enc: &Encodings,
     progress: &Persistence,
+    merge: bool,
     now: impl Fn() -> u64,
     mut after_key: impl FnMut(u64),
 ) -> Result<LoadReport, RdbError> {
@@ -454,7 +456,7 @@ pub fn load(
                     Some(o) => NewValue::Obj(o),
                     None => NewValue::Str(&text),
                 };
-                if shard.set(db, slot, &key, new, expire, now) {
+                if shard.set(db, slot, &key, new, expire, now) && !merge {
                     // Redis stops here too ("Duplicated key found in RDB file").
                     return Err(
                         r.error(format!("duplicated key '{}' in DB {db}", String::from_utf8_lossy(&key)))

@@ -192,31 +192,39 @@ impl Server {
         self.save_snapshot().map(|_| ()).map_err(|e| format!("Error trying to save the DB, can't exit: {e}"))
     }
 
-    /// DEBUG RELOAD: saves (unless `nosave`), empties every database, and loads the
-    /// file back, the server waiting meanwhile.
-    pub fn reload_snapshot(&self, nosave: bool) -> Result<(), String> {
+    /// DEBUG RELOAD: saves (unless `nosave`), empties every database (unless
+    /// `noflush`), and loads the file back, the server waiting meanwhile; `merge`: a key
+    /// already there takes the file's value (without it, such a key stops the load).
+    pub fn reload_snapshot(&self, nosave: bool, noflush: bool, merge: bool) -> Result<(), String> {
         if !nosave {
             self.save_snapshot()?;
         }
-        self.keyspace.drop_all_slots();
-        self.load_file().map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
+        if !noflush {
+            self.keyspace.drop_all_slots();
+        }
+        self.load_file(merge).map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
     }
 
     /// Loads `dir`/`dbfilename` into the keyspace: keys go in as they are read (past
     /// `maxmemory` the policy makes room, `key-load-delay` slows it for tests), the
     /// file's replication ID is taken, and in cluster mode only the slots this node
     /// serves are kept.
-    fn load_file(&self) -> Result<(), crate::persist::rdb::RdbError> {
+    fn load_file(&self, merge: bool) -> Result<(), crate::persist::rdb::RdbError> {
         let started = std::time::Instant::now();
         let path = self.rdb_path();
         let (enc, delay) = {
             let c = self.config();
             (c.encodings, c.get("key-load-delay").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
         };
-        let found =
-            snapshot::load(&self.keyspace, &path, &enc, &self.persistence, crate::storage::now_ms, |n| {
-                self.after_loaded_key(n, delay)
-            })?;
+        let found = snapshot::load(
+            &self.keyspace,
+            &path,
+            &enc,
+            &self.persistence,
+            merge,
+            crate::storage::now_ms,
+            |n| self.after_loaded_key(n, delay),
+        )?;
         if let Some((id, _)) = &found.repl {
             *self.replid.lock().unwrap_or_else(|p| p.into_inner()) = id.clone();
         }
@@ -278,7 +286,7 @@ impl Server {
         p.load_started_s.store(crate::storage::now_ms() / 1000, Relaxed);
         let server = self.clone();
         std::thread::Builder::new().name("slotcache-load".into()).spawn(move || {
-            if let Err(e) = server.load_file() {
+            if let Err(e) = server.load_file(false) {
                 tracing::error!("Fatal error loading the DB {}: {e}. Exiting.", path.display());
                 server.failed.store(true, Relaxed);
                 server.shutdown.cancel();
