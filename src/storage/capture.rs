@@ -25,6 +25,7 @@
 
 use std::collections::VecDeque;
 
+use super::db::{Db, Hasher};
 use super::entry::Entry;
 use super::keyspace::Shard;
 
@@ -65,6 +66,15 @@ struct Queued {
     key: Box<[u8]>,
     freq: u32,
     part: Part,
+}
+
+impl Queued {
+    /// The queued value's entry: every change to it or removal writes what is left of
+    /// it and takes it off the queue first (active expiry leaves its slot alone), so it
+    /// is there.
+    fn entry<'a>(&self, dbs: &'a [Db], hasher: &Hasher) -> &'a Entry {
+        dbs[self.db].find(hasher, self.local, &self.key).expect("a queued value is removed only after this")
+    }
 }
 
 /// A shard's capture in progress.
@@ -140,8 +150,7 @@ impl Shard {
                 let at = cap.queued.iter().position(|q| q.db == db && q.local == local && *q.key == *key);
                 if let Some(at) = at {
                     let q = cap.queued.remove(at).expect("position found");
-                    let e =
-                        dbs[db].find(hasher, local, key).expect("a queued value is removed only after this");
+                    let e = q.entry(dbs, hasher);
                     cap.write_rest(q, e);
                 }
             }
@@ -162,9 +171,7 @@ impl Shard {
         let Shard { capture, dbs, hasher, .. } = self;
         if let Some(cap) = capture.as_deref_mut() {
             while let Some(q) = cap.queued.pop_front() {
-                let e = dbs[q.db]
-                    .find(hasher, q.local, &q.key)
-                    .expect("a queued value is removed only after this");
+                let e = q.entry(dbs, hasher);
                 cap.write_rest(q, e);
             }
         }
@@ -198,7 +205,7 @@ impl Shard {
         let Shard { capture, dbs, hasher, .. } = self;
         let cap = capture.as_deref_mut()?;
         let q = cap.queued.front_mut().expect("not empty");
-        let e = dbs[q.db].find(hasher, q.local, &q.key).expect("a queued value is removed only after this");
+        let e = q.entry(dbs, hasher);
         let mut records = Records { db: q.db, bytes: Vec::new(), keys: 0 };
         let done = (cap.writers.part)(e, q.freq, &mut q.part, &mut records.bytes);
         step.push(records);
