@@ -523,13 +523,22 @@ fn large_values_are_saved_in_parts_while_clients_change_them() {
     // (slot by slot, one shard) queues the large values at once, then writes them a part
     // a step while clients change them, then the small keys.
     let tag = (0..).map(|t| format!("{{t{t}}}")).find(|t| key_slot(t.as_bytes()) < 100).unwrap();
-    let big: Vec<String> = ["h", "s", "z", "l", "str"].iter().map(|k| format!("{tag}big:{k}")).collect();
+    let mut big: Vec<String> = ["h", "s", "z", "l", "str"].iter().map(|k| format!("{tag}big:{k}")).collect();
+    // And two in one of the last slots, which clients change before the walk gets there:
+    // a command's own writes of their parts come between the walk's.
+    let late = (0..).map(|t| format!("{{t{t}}}")).find(|t| key_slot(t.as_bytes()) > 16000).unwrap();
+    big.extend(["h", "l"].iter().map(|k| format!("{late}big:{k}")));
     let small: Vec<String> =
         (0..).map(|i| format!("small:{i}")).filter(|k| key_slot(k.as_bytes()) > 1000).take(60).collect();
     let mut pipe = redis::pipe();
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
         let hash: Vec<(String, String)> = chunk.iter().map(|i| (format!("f{i}"), format!("v{i}"))).collect();
         pipe.cmd("HSET").arg(&big[0]).arg(&hash).ignore();
+        pipe.cmd("HSET").arg(&big[5]).arg(&hash).ignore();
+        pipe.cmd("RPUSH")
+            .arg(&big[6])
+            .arg(chunk.iter().map(|i| format!("late-{i}")).collect::<Vec<_>>())
+            .ignore();
         pipe.cmd("SADD").arg(&big[1]).arg(chunk.iter().map(|i| format!("m{i}")).collect::<Vec<_>>()).ignore();
         let scored: Vec<(usize, String)> = chunk.iter().map(|i| (i % 977, format!("m{i}"))).collect();
         pipe.cmd("ZADD").arg(&big[2]).arg(&scored).ignore();
@@ -564,6 +573,10 @@ fn large_values_are_saved_in_parts_while_clients_change_them() {
         // part written: their records must not come between its parts), then the large
         // values too.
         pipe.cmd("INCR").arg(&small[round % small.len()]).ignore();
+        if round >= 20 {
+            pipe.cmd("HDEL").arg(&big[5]).arg(format!("f{round}")).ignore();
+            pipe.cmd("LPUSH").arg(&big[6]).arg(round).ignore();
+        }
         if round >= 40 {
             pipe.cmd("HSET").arg(&big[0]).arg(format!("f{round}")).arg("changed").ignore();
             pipe.cmd("SREM").arg(&big[1]).arg(format!("m{round}")).ignore();

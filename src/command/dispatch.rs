@@ -150,6 +150,17 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
         }
         return;
     }
+    // A background save writes a large value in parts before a command changes it,
+    // the shard unlocked between parts (a blocked command woken, or one run by EXEC,
+    // has it written whole).
+    if ctx.server.persistence.bgsave_running.load(std::sync::atomic::Ordering::Relaxed)
+        && !ctx.session.in_exec
+        && ctx.session.resume.is_none()
+        && saves_ahead(ctx, spec, argv)
+    {
+        ctx.session.save_ahead = true;
+        return;
+    }
     ctx.slot = slot.unwrap_or_else(|| first_key_slot(spec, argv));
     ctx.session.info.set_last_command(idx);
 
@@ -179,6 +190,18 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
     if !spec.has(SKIP_SLOWLOG) {
         ctx.server.slowlog.maybe_record(&ctx.session.info, argv, micros, ctx.now);
     }
+}
+
+/// Whether a part of a large value one of the command's keys holds was just written
+/// for a background save, and more remain: the command waits for them
+/// ([`crate::storage::keyspace::Shard::save_ahead`]).
+fn saves_ahead(ctx: &Ctx<'_>, spec: &CommandSpec, argv: &[Bytes]) -> bool {
+    spec.key_indices(argv).any(|i| {
+        let slot = key_slot(&argv[i]);
+        let mut shard = ctx.server.keyspace.lock(slot);
+        let local = shard.local(slot);
+        shard.save_ahead(ctx.session.db, local, &argv[i])
+    })
 }
 
 /// A command refused before running (unknown, arity, auth): Redis counts these as

@@ -252,8 +252,16 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
             Err(e) => return Err(Close::Protocol(e.reply_text())),
         };
         execute(server, io.stats, session, out, &argv, route, now);
-        if session.postponed.is_some() {
-            wait_postponed(server, session, out, io, killed.as_mut(), &argv).await?;
+        while session.postponed.is_some() || session.save_ahead {
+            if session.postponed.is_some() {
+                wait_postponed(server, session, out, io, killed.as_mut(), &argv).await?;
+            } else {
+                // A part of the value is written a turn: the others on this thread run
+                // between parts, and the command runs when its value is saved.
+                session.save_ahead = false;
+                tokio::task::yield_now().await;
+                rerun(server, io.stats, session, out, &argv);
+            }
         }
         if session.blocked.is_some() {
             wait_blocked(server, session, rbuf, out, io, killed.as_mut(), &argv).await?;

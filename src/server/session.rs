@@ -48,6 +48,10 @@ pub struct Session {
     /// CLIENT PAUSE held the command just dispatched: its ticket in the line of held
     /// commands. The connection waits for its turn and runs it again.
     pub postponed: Option<u64>,
+    /// A background save is writing, a part at a time, a large value the command just
+    /// dispatched is about to touch: the connection lets others run, then runs the
+    /// command again.
+    pub save_ahead: bool,
     /// CLIENT TRACKING's options while it is on (the registry holds them too).
     pub tracking: Option<super::tracking::Mode>,
     /// A cluster peer's link: the peer's announced address, once it presented itself
@@ -107,6 +111,7 @@ impl Session {
             blocked: None,
             resume: None,
             postponed: None,
+            save_ahead: false,
             tracking: None,
             peer: None,
             caching: None,

@@ -16,7 +16,10 @@
 //! is held for one part at a time. A command about to touch a queued value first writes
 //! what is left of it (the rest of the one in progress goes ahead of anything kept
 //! since: parts of one value must follow each other in the file), and active expiry
-//! leaves the slots of queued values alone.
+//! leaves the slots of queued values alone. A client's command about to touch a large
+//! value not saved yet asks first ([`Shard::save_ahead`]): the value moves to the head of
+//! the queue and one part of it is written a call, the lock released between calls, so
+//! the command waits for its value without the shard waiting for the command.
 //!
 //! Whole-database changes (FLUSHALL, SWAPDB, a cluster node dropping slots) first keep
 //! every slot not reached yet ([`Shard::keep_all`]). Active expiry leaves the slots not
@@ -86,6 +89,10 @@ pub struct Capture {
     /// Large values of walked slots, in the order they are written (the first may be
     /// part written).
     queued: VecDeque<Queued>,
+    /// Parts of queued values written ahead of the walk for a waiting command (and the
+    /// rest of a part-written value a command took whole), in order: they go to the
+    /// writer first, continuing the parts it has.
+    parts: Vec<Records>,
     /// Records kept early, waiting for the writer.
     kept: Vec<Records>,
     kept_bytes: usize,
@@ -106,6 +113,7 @@ impl Shard {
             t0,
             next_local: 0,
             queued: VecDeque::new(),
+            parts: Vec::new(),
             kept: Vec::new(),
             kept_bytes: 0,
             writers,
@@ -145,15 +153,14 @@ impl Shard {
         let epoch = self.tiny_epoch();
         let Shard { capture, dbs, hasher, access, .. } = self;
         let Some(cap) = capture.as_deref_mut() else { return };
+        // A queued value of a slot not walked yet was put ahead by save_ahead.
+        if let Some(at) = cap.queue_position(db, local, key) {
+            let q = cap.queued.remove(at).expect("position found");
+            let e = q.entry(dbs, hasher);
+            cap.write_rest(q, e);
+            return;
+        }
         if local < cap.next_local {
-            if !cap.queued.is_empty() {
-                let at = cap.queued.iter().position(|q| q.db == db && q.local == local && *q.key == *key);
-                if let Some(at) = at {
-                    let q = cap.queued.remove(at).expect("position found");
-                    let e = q.entry(dbs, hasher);
-                    cap.write_rest(q, e);
-                }
-            }
             return;
         }
         let Some(e) = dbs[db].find_mut(hasher, local, key).filter(|e| !e.saved()) else { return };
@@ -163,6 +170,56 @@ impl Shard {
         }
         let freq = access.count(epoch, e.clock(), cap.t0);
         cap.keep_early(db, e, freq);
+    }
+
+    /// Before a client's command touches `key` (in `db`, local slot `local`): whether
+    /// it has to wait, the lock released, for its value as of the start to be saved.
+    /// A small value of a slot not walked yet is kept at once, as
+    /// [`Shard::keep_before_change`] would; a large one not written yet is queued
+    /// first in line (behind a value part written, which must be finished first) and
+    /// one part of the queue's head is written a call, until the key's value is done.
+    pub fn save_ahead(&mut self, db: usize, local: usize, key: &[u8]) -> bool {
+        let epoch = self.tiny_epoch();
+        let Shard { capture, dbs, hasher, access, .. } = self;
+        let Some(cap) = capture.as_deref_mut() else { return false };
+        let at = match cap.queue_position(db, local, key) {
+            Some(at) => at,
+            None => {
+                if local < cap.next_local {
+                    return false;
+                }
+                let Some(e) = dbs[db].find_mut(hasher, local, key).filter(|e| !e.saved()) else {
+                    return false;
+                };
+                e.set_saved(true);
+                if e.is_expired(cap.t0) {
+                    return false;
+                }
+                let freq = access.count(epoch, e.clock(), cap.t0);
+                if !(cap.writers.in_parts)(e) {
+                    cap.keep_early(db, e, freq);
+                    return false;
+                }
+                cap.queued.push_back(Queued { db, local, key: key.into(), freq, part: Part::START });
+                cap.queued.len() - 1
+            }
+        };
+        let head = usize::from(cap.queued.front().is_some_and(|q| q.part != Part::START));
+        if at > head {
+            let q = cap.queued.remove(at).expect("position found");
+            cap.queued.insert(head, q);
+        }
+        let q = cap.queued.front_mut().expect("not empty");
+        let e = q.entry(dbs, hasher);
+        let mut records = Records { db: q.db, bytes: Vec::new(), keys: 0 };
+        let done = (cap.writers.part)(e, q.freq, &mut q.part, &mut records.bytes);
+        if done {
+            records.keys = 1;
+            cap.queued.pop_front();
+        }
+        cap.kept_bytes += records.bytes.len();
+        cap.parts.push(records);
+        cap.queue_position(db, local, key).is_some()
     }
 
     /// Keeps every slot the walk has not reached and every queued large value (before a
@@ -197,7 +254,11 @@ impl Shard {
             return None;
         }
         let in_progress = cap.queued.front().is_some_and(|q| q.part != Part::START);
-        let mut step = if in_progress { Vec::new() } else { cap.take_kept() };
+        let mut step = std::mem::take(&mut cap.parts);
+        cap.kept_bytes -= step.iter().map(|r| r.bytes.len()).sum::<usize>();
+        if !in_progress {
+            step.extend(cap.take_kept());
+        }
         if cap.queued.is_empty() {
             step.extend(self.capture_step_inner(false));
             return Some(step);
@@ -262,11 +323,17 @@ impl Shard {
                 d.slot_entries_mut(local).for_each(|e| e.set_saved(false));
             }
         }
-        cap.kept
+        cap.parts.append(&mut cap.kept);
+        cap.parts
     }
 }
 
 impl Capture {
+    /// Where `key`'s value waits in the queue, if it does.
+    fn queue_position(&self, db: usize, local: usize, key: &[u8]) -> Option<usize> {
+        self.queued.iter().position(|q| q.db == db && q.local == local && *q.key == *key)
+    }
+
     fn take_kept(&mut self) -> Vec<Records> {
         self.kept_bytes = 0;
         std::mem::take(&mut self.kept)
@@ -286,8 +353,8 @@ impl Capture {
     }
 
     /// Writes what is left of a queued large value, while a command waits: whole if no
-    /// part is written yet, else the remaining parts, ahead of everything kept (they
-    /// continue the parts already handed to the writer).
+    /// part is written yet, else the remaining parts, after the parts written so far
+    /// (ahead of everything kept).
     fn write_rest(&mut self, mut q: Queued, e: &Entry) {
         if q.part == Part::START {
             self.keep_early(q.db, e, q.freq);
@@ -296,6 +363,6 @@ impl Capture {
         let mut records = Records { db: q.db, bytes: Vec::new(), keys: 1 };
         while !(self.writers.part)(e, q.freq, &mut q.part, &mut records.bytes) {}
         self.kept_bytes += records.bytes.len();
-        self.kept.insert(0, records);
+        self.parts.push(records);
     }
 }
