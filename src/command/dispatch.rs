@@ -2,6 +2,7 @@
 //! lookup → (subcommand lookup) → arity → authentication → key slot → handler → stats.
 //! Handlers never repeat these checks.
 
+use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -129,6 +130,14 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
         reject(ctx, Some(idx), error::MISCONF);
         return;
     }
+    if spec.has(WRITE)
+        && ctx.server.is_replica.load(Relaxed)
+        && !ctx.session.master
+        && ctx.server.config().get("replica-read-only").as_deref() != Some("no")
+    {
+        reject(ctx, Some(idx), CommandError::new("READONLY You can't write against a read only replica."));
+        return;
+    }
     if spec.has(DENYOOM)
         && let Err(e) = ctx.server.make_room(ctx.now)
     {
@@ -164,9 +173,33 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
     ctx.slot = slot.unwrap_or_else(|| first_key_slot(spec, argv));
     ctx.session.info.set_last_command(idx);
 
+    // Writes run in the replication stream's order while it is kept (module doc of
+    // crate::server::replication); EXEC holds it for the commands it runs.
+    let repl = &ctx.server.replication;
+    let ordered = !ctx.session.in_exec && (spec.has(WRITE) || spec.name == "exec" || spec.name == "publish");
+    let mut order = None;
+    if ordered {
+        ctx.stats.in_write.store(true, SeqCst);
+        if repl.active.load(SeqCst) {
+            order = Some(repl.order.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+    let dirty = ctx.stats.dirty.get();
+
     // One clock read per command: the previous command's end (or the batch start) is
     // this one's start.
     let result = (spec.handler)(ctx, argv);
+    let effects = ctx.session.effects.take();
+    let streamed = order.is_some() || (ctx.session.in_exec && repl.active.load(Relaxed));
+    if streamed && (ctx.stats.dirty.get() != dirty || spec.name == "publish" || spec.name == "exec") {
+        super::replication::propagate(ctx, spec, argv, effects);
+    } else if spec.name == "exec" {
+        ctx.session.exec_effects.clear();
+    }
+    drop(order);
+    if ordered {
+        ctx.stats.in_write.store(false, Release);
+    }
     let end = Instant::now();
     let micros = end.saturating_duration_since(ctx.session.mark).as_micros() as u64;
     ctx.session.mark = end;

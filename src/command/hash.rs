@@ -231,6 +231,12 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let (h, existed) = ctx.upsert(&mut shard, ctx.slot, &argv[1], Hash::default)?;
     h.set(&argv[2], text.as_bytes(), &enc);
     ctx.written(events::HASH, "hincrbyfloat", &argv[1], existed);
+    ctx.replicate_as(vec![vec![
+        Bytes::from_static(b"HSET"),
+        argv[1].clone(),
+        argv[2].clone(),
+        text.clone().into(),
+    ]]);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }

@@ -18,6 +18,7 @@ mod keyspec_table;
 pub mod list;
 pub mod persist;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -49,6 +50,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     hyperloglog::COMMANDS,
     keyspace::COMMANDS,
     persist::COMMANDS,
+    replication::COMMANDS,
     hash::COMMANDS,
     list::COMMANDS,
     set::COMMANDS,
@@ -137,6 +139,12 @@ impl<'a> Ctx<'a> {
         self.server.tracking.invalidate(key, self.session.info.id);
         self.server.blocking.wake(db, key);
         self.server.pubsub.notify(class, event, key, db);
+    }
+
+    /// What replicas get for this command instead of its arguments: the commands it
+    /// amounted to, deterministic (SPOP as the SREM of what it popped...).
+    pub fn replicate_as(&mut self, commands: Vec<Vec<Bytes>>) {
+        self.session.effects = Some(commands);
     }
 
     /// When small collections leave their packed forms.

@@ -409,6 +409,10 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("expired_keys", &s.expired_keys);
             line("evicted_keys", &server.keyspace.evicted_keys());
             line("evicted_clients", &s.evicted_clients);
+            let repl = &server.replication;
+            line("sync_full", &repl.full_syncs.load(Relaxed));
+            line("sync_partial_ok", &repl.partial_ok.load(Relaxed));
+            line("sync_partial_err", &repl.partial_err.load(Relaxed));
             let t = server.tracking.stats();
             line("tracking_total_keys", &t.keys);
             line("tracking_total_items", &t.items);
@@ -424,16 +428,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
             line("active_defrag_key_misses", &server.defrag.key_misses.load(Relaxed));
             line("total_error_replies", &s.total_error_replies());
         }
-        "replication" => {
-            line("role", &"master");
-            line("connected_slaves", &0);
-            line("master_failover_state", &"no-failover");
-            line("master_replid", &*server.replid.lock().unwrap_or_else(|p| p.into_inner()));
-            line("master_replid2", &"0000000000000000000000000000000000000000");
-            line("master_repl_offset", &0);
-            line("second_repl_offset", &-1);
-            line("repl_backlog_active", &0);
-        }
+        "replication" => super::replication::info_lines(server, &mut line),
         "cpu" => {
             let (user, sys) = cpu_seconds();
             line("used_cpu_sys", &format!("{sys:.6}"));

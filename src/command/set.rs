@@ -147,6 +147,9 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let emptied = s.is_empty();
     ctx.removed_from(&mut shard, ctx.slot, &argv[1], (events::SET, "spop"), !popped.is_empty(), emptied);
     ctx.changed_elements(popped.len());
+    let mut srem = vec![Bytes::from_static(b"SREM"), argv[1].clone()];
+    srem.extend(popped.iter().map(|m| Bytes::copy_from_slice(m)));
+    ctx.replicate_as(vec![srem]);
     match count {
         Some(_) => reply_set(ctx, popped.iter()),
         None => ctx.out.bulk(&popped[0]),

@@ -504,6 +504,12 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         None => shard.set(db, ctx.slot, &argv[1], NewValue::Str(text.as_bytes()), None, ctx.now),
     };
     ctx.written(events::STRING, "incrbyfloat", &argv[1], existed);
+    ctx.replicate_as(vec![vec![
+        Bytes::from_static(b"SET"),
+        argv[1].clone(),
+        text.clone().into(),
+        Bytes::from_static(b"KEEPTTL"),
+    ]]);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }

@@ -180,7 +180,37 @@ fn write_file(
     // Captures end however this ends, the file not even created included.
     let _captures = matches!(mode, Mode::Online(..)).then_some(Captures(keyspace));
     let file = File::create(temp)?;
-    let mut w = Writer::new(BufWriter::with_capacity(1 << 20, file), opts.compress);
+    let (out, keys) = write_rdb(keyspace, opts, BufWriter::with_capacity(1 << 20, file), now, mode)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    let bytes = file.metadata()?.len();
+    file.sync_all()?;
+    Ok(Saved { keys, bytes })
+}
+
+/// Writes a background snapshot begun as of `now` to `out` (a replica's full sync):
+/// the same bytes as the file. Returns the keys written.
+pub fn write_to<W: Write>(
+    keyspace: &Keyspace,
+    opts: &SaveOptions,
+    out: W,
+    now: u64,
+    begun: Begun,
+    progress: &Persistence,
+) -> std::io::Result<u64> {
+    let _captures = Captures(keyspace);
+    let (_, keys) = write_rdb(keyspace, opts, out, now, Mode::Online(progress, begun))?;
+    Ok(keys)
+}
+
+/// The whole RDB: header, aux fields, the keys, EOF and checksum; `out` flushed.
+fn write_rdb<W: Write>(
+    keyspace: &Keyspace,
+    opts: &SaveOptions,
+    out: W,
+    now: u64,
+    mode: Mode<'_>,
+) -> std::io::Result<(W, u64)> {
+    let mut w = Writer::new(out, opts.compress);
     w.raw(format!("REDIS{:04}", rdb::RDB_VERSION).as_bytes())?;
     for (name, v) in &opts.aux {
         w.byte(rdb::OPCODE_AUX)?;
@@ -194,19 +224,14 @@ fn write_file(
     w.byte(rdb::OPCODE_EOF)?;
     let mut out = w.finish(opts.checksum)?;
     out.flush()?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    let bytes = file.metadata()?.len();
-    file.sync_all()?;
-    Ok(Saved { keys, bytes })
+    Ok((out, keys))
 }
 
-type FileWriter = Writer<BufWriter<File>>;
-
 /// Every shard locked meanwhile; databases in order.
-fn write_locked(
+fn write_locked<W: Write>(
     keyspace: &Keyspace,
     opts: &SaveOptions,
-    w: &mut FileWriter,
+    w: &mut Writer<W>,
     now: u64,
 ) -> std::io::Result<u64> {
     let mut locked = keyspace.lock_all();
@@ -246,10 +271,10 @@ impl Drop for Captures<'_> {
 /// Each shard walked slot by slot (its lock held for one slot at a time), and what
 /// writers kept early written as it comes. Databases interleave, each run of records
 /// under its own SELECTDB.
-fn write_online(
+fn write_online<W: Write>(
     keyspace: &Keyspace,
     opts: &SaveOptions,
-    w: &mut FileWriter,
+    w: &mut Writer<W>,
     Begun { sizes }: Begun,
     progress: &Persistence,
 ) -> std::io::Result<u64> {
@@ -258,7 +283,7 @@ fn write_online(
     let mut selected = None;
     let mut resized = vec![false; sizes.len()];
     let mut keys = 0;
-    let mut write = |w: &mut FileWriter, records: Vec<Records>| -> std::io::Result<()> {
+    let mut write = |w: &mut Writer<W>, records: Vec<Records>| -> std::io::Result<()> {
         for r in records {
             if selected != Some(r.db) {
                 w.byte(rdb::OPCODE_SELECTDB)?;

@@ -12,6 +12,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+/// [`ClientInfo::role`]'s values.
+pub const ROLE_NONE: u8 = 0;
+pub const ROLE_REPLICA: u8 = 1;
+pub const ROLE_MASTER: u8 = 2;
+
 /// The client classes CLIENT LIST / CLIENT KILL filter by (`TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
@@ -45,6 +50,8 @@ pub struct ClientInfo {
     pub trim: tokio::sync::Notify,
     /// In MONITOR mode (flag `O`).
     pub monitor: AtomicBool,
+    /// A replica's link (flag `S`), or this replica's link from its primary (`M`).
+    pub role: std::sync::atomic::AtomicU8,
     /// Channels, patterns and shard channels subscribed to (`sub`, `psub`, `ssub`).
     subscriptions: [AtomicUsize; 3],
     /// Commands queued since MULTI, -1 outside a transaction (`multi`).
@@ -123,7 +130,12 @@ impl ClientInfo {
     }
 
     pub fn kind(&self) -> ClientKind {
-        if self.is_pubsub() { ClientKind::PubSub } else { ClientKind::Normal }
+        match self.role.load(Relaxed) {
+            ROLE_REPLICA => ClientKind::Replica,
+            ROLE_MASTER => ClientKind::Master,
+            _ if self.is_pubsub() => ClientKind::PubSub,
+            _ => ClientKind::Normal,
+        }
     }
 
     pub fn touch(&self, now_ms: u64) {
@@ -162,6 +174,11 @@ impl ClientInfo {
         let (lib_name, lib_ver) = self.lib.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let cmd = crate::command::table().specs.get(self.last_cmd.load(Relaxed)).map_or("NULL", |s| s.name);
         let mut flags = String::new();
+        match self.role.load(Relaxed) {
+            ROLE_REPLICA => flags.push('S'),
+            ROLE_MASTER => flags.push('M'),
+            _ => {}
+        }
         if self.monitor.load(Relaxed) {
             flags.push('O');
         }
@@ -321,6 +338,7 @@ impl Clients {
             omem: AtomicUsize::new(0),
             trim: tokio::sync::Notify::new(),
             monitor: AtomicBool::new(false),
+            role: std::sync::atomic::AtomicU8::new(ROLE_NONE),
             subscriptions: Default::default(),
             multi: AtomicI64::new(-1),
             blocked: AtomicBool::new(false),

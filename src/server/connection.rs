@@ -263,6 +263,9 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
                 rerun(server, io.stats, session, out, &argv);
             }
         }
+        if session.wait_acks.is_some() {
+            wait_acks(server, session, out, io, killed.as_mut()).await?;
+        }
         if session.blocked.is_some() {
             wait_blocked(server, session, rbuf, out, io, killed.as_mut(), &argv).await?;
         }
@@ -347,6 +350,40 @@ async fn wait_blocked<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>
                 rerun(server, io.stats, session, out, argv);
                 session.resume = None;
             }
+        }
+    };
+    session.info.blocked.store(false, Relaxed);
+    result
+}
+
+/// WAIT: writes the replies so far, then waits until enough replicas acknowledged the
+/// client's last write or the timeout passes (checked on every acknowledgement and
+/// every cron tick), and replies with the count of replicas that did.
+async fn wait_acks<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
+    server: &Server,
+    session: &mut Session,
+    out: &mut Reply,
+    io: &mut Io<'_, S>,
+    mut killed: Pin<&mut K>,
+) -> Result<(), Close> {
+    io.flush(out, killed.as_mut()).await.map_err(|_| Close::Quiet)?;
+    let Some((wanted, offset, deadline)) = session.wait_acks.take() else { return Ok(()) };
+    session.info.blocked.store(true, Relaxed);
+    let repl = &server.replication;
+    let result = loop {
+        let notified = repl.acks.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let count = repl.acked(offset);
+        if count >= wanted || std::time::Instant::now() >= deadline {
+            out.int(count as i64);
+            break Ok(());
+        }
+        tokio::select! {
+            biased;
+            _ = killed.as_mut() => break Err(Close::Quiet),
+            _ = server.shutdown.cancelled() => break Err(Close::Quiet),
+            _ = notified => {}
         }
     };
     session.info.blocked.store(false, Relaxed);

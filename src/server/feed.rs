@@ -38,6 +38,11 @@ impl FeedTx {
         self.pending.load(Relaxed)
     }
 
+    /// Whether the receiver is gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Queues one frame; false when the receiver is gone.
     pub fn send(&self, frame: Bytes) -> bool {
         self.pending.fetch_add(frame.len(), Relaxed);

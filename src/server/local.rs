@@ -64,7 +64,20 @@ impl LocalClient {
                 max_bulk as usize,
             ) {
                 Ok(Some((argv, route))) => {
-                    execute(&self.server, &self.stats, &mut self.session, &mut self.out, &argv, route, now)
+                    execute(&self.server, &self.stats, &mut self.session, &mut self.out, &argv, route, now);
+                    // A large value saved a part at a time first (no other client here
+                    // to let run meanwhile).
+                    while std::mem::take(&mut self.session.save_ahead) {
+                        execute(
+                            &self.server,
+                            &self.stats,
+                            &mut self.session,
+                            &mut self.out,
+                            &argv,
+                            None,
+                            now,
+                        );
+                    }
                 }
                 Ok(None) => return Ok(()),
                 Err(e) => {
@@ -75,6 +88,25 @@ impl LocalClient {
                 }
             }
         }
+    }
+
+    /// Makes this client the link from this replica's primary: authenticated, and its
+    /// writes apply though the server is read only ([`super::replica`]).
+    pub fn become_master_link(&mut self) {
+        self.session.master = true;
+        self.session.authenticated = true;
+        self.info.role.store(super::clients::ROLE_MASTER, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the stream asked for an acknowledgement (REPLCONF GETACK) since the last
+    /// call.
+    pub fn take_getack(&mut self) -> bool {
+        std::mem::take(&mut self.session.getack)
+    }
+
+    /// Input bytes fed but not yet a complete request.
+    pub fn pending_input(&self) -> usize {
+        self.input.len()
     }
 
     /// Runs one command given as arguments and returns its raw reply.

@@ -21,6 +21,8 @@ pub mod monitor;
 pub mod pause;
 mod persistence;
 pub mod pubsub;
+pub mod replica;
+pub mod replication;
 pub mod session;
 pub mod slowlog;
 pub mod stats;
@@ -66,11 +68,14 @@ struct Removals {
     pubsub: Arc<pubsub::PubSub>,
     watches: Arc<watch::Watches>,
     tracking: Arc<tracking::Tracking>,
+    /// Replicas get each removal as a DEL.
+    replication: Arc<replication::Replication>,
 }
 
 impl crate::storage::RemovalListener for Removals {
     fn removed(&self, db: usize, key: &[u8], why: crate::storage::Removal) {
         use pubsub::events::{EVICTED, EXPIRED};
+        self.replication.removed(db, key);
         self.watches.touch(db, key);
         self.tracking.invalidate(key, 0);
         match why {
@@ -140,6 +145,12 @@ pub struct Server {
     /// This server's own handle, for work it starts on threads of its own (BGSAVE);
     /// set once it is shared.
     me: std::sync::OnceLock<std::sync::Weak<Server>>,
+    /// The primary this server replicates (REPLICAOF), while it does.
+    upstream: Mutex<Option<replica::Upstream>>,
+    /// Mirrors whether `upstream` is set, read by every write (`replica-read-only`).
+    pub is_replica: AtomicBool,
+    /// The primary's replication stream, backlog and replicas.
+    pub replication: Arc<replication::Replication>,
     /// MIGRATE's connections to its targets, kept for the next MIGRATE there.
     pub migrate_sockets: crate::command::persist::MigrateSockets,
     /// (when, commands, input bytes, output bytes) samples taken by the cron, for
@@ -193,6 +204,9 @@ impl Server {
             failed: AtomicBool::new(false),
             me: std::sync::OnceLock::new(),
             migrate_sockets: Default::default(),
+            replication: Default::default(),
+            upstream: Mutex::new(None),
+            is_replica: AtomicBool::new(false),
             samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES + 1)),
             config: RwLock::new(config),
         };
@@ -203,6 +217,7 @@ impl Server {
             pubsub: server.pubsub.clone(),
             watches: server.watches.clone(),
             tracking: server.tracking.clone(),
+            replication: server.replication.clone(),
         })));
         server
     }
@@ -277,8 +292,15 @@ impl Server {
     pub fn unpause_clients(&self) {
         if self.pause.unpause() {
             // A new pause may have begun meanwhile: follow the state, not the event.
-            self.keyspace.hold_expiry(self.pause.paused());
+            self.keyspace.hold_expiry(self.expiry_held());
         }
+    }
+
+    /// Whether reads leave expired keys in place: while clients are paused, while a
+    /// replication stream is kept (its DELs come from active expiry, in order), and on a
+    /// replica (its primary's DELs remove them).
+    pub fn expiry_held(&self) -> bool {
+        self.pause.paused() || self.replication.active.load(Relaxed) || self.replica_of().is_some()
     }
 
     /// CONFIG SET port / bind: binds `next`'s addresses, then hands the sockets to the
@@ -332,7 +354,12 @@ impl Server {
         if policy == Policy::NoEviction {
             return false;
         }
+        // A replica evicts nothing of its own: its primary's evictions come as DELs.
+        if self.replica_of().is_some() {
+            return true;
+        }
         let need = used - max;
+        let _order = self.replication.active.load(Relaxed).then(|| self.replication.order.lock());
         let (freed, exhausted) = self.keyspace.evict(policy, samples, need, now_ms);
         self.memory.freed(freed);
         // Short of the goal only because of the per-call bound: the next write (or the
@@ -383,13 +410,17 @@ impl Server {
         }
         let settings = self.config().defrag;
         self.defrag.cycle(&self.keyspace, settings, used, tick);
+        self.replication_cron(now);
         if self.pause.due(now) {
             self.unpause_clients();
         }
-        // No active expiry while clients are paused (Redis 7.0): the dataset holds still.
-        if !self.active_expire.load(Relaxed) || self.pause.paused() {
+        // No active expiry while clients are paused (Redis 7.0): the dataset holds still;
+        // nor on a replica: its primary's DELs remove keys.
+        if !self.active_expire.load(Relaxed) || self.pause.paused() || self.replica_of().is_some() {
             return;
         }
+        // In the stream's order, each expired key's DEL appended as it goes.
+        let _order = self.replication.active.load(Relaxed).then(|| self.replication.order.lock());
         let started = Instant::now();
         let deadline = started + tick / 4;
         for i in 0..self.keyspace.shard_count() {
@@ -506,6 +537,13 @@ pub fn start(config: Config, opts: StartOptions) -> io::Result<ServerHandle> {
         server.tcp_port.store(a.port() as u64, Relaxed);
     }
     server.start_loading()?;
+    let replicaof = server.config().get("replicaof").unwrap_or_default();
+    if let Some((host, port)) = replicaof.split_once(' ')
+        && let Ok(port) = port.parse()
+        && server.cluster.is_none()
+    {
+        server.replicate_from(host.to_string(), port);
+    }
 
     let mut io_threads = Vec::new();
     let mut senders = Vec::new();

@@ -17,7 +17,7 @@ impl Server {
         PathBuf::from(&c.dir).join(&c.dbfilename)
     }
 
-    fn save_options(&self) -> SaveOptions {
+    pub(super) fn save_options(&self) -> SaveOptions {
         let c = self.config();
         let policy = c.maxmemory_policy.as_str();
         let access = if policy.ends_with("lfu") {
@@ -266,6 +266,18 @@ impl Server {
         if keys.is_multiple_of(1024) {
             let _ = self.make_room(crate::storage::now_ms());
         }
+    }
+
+    /// A replica's full sync: the snapshot just received (at `dir`/`dbfilename`)
+    /// replaces everything held, clients getting -LOADING meanwhile.
+    pub(super) fn load_replica_snapshot(&self) -> Result<(), String> {
+        let p = &self.persistence;
+        p.loading.store(true, Relaxed);
+        p.load_started_s.store(crate::storage::now_ms() / 1000, Relaxed);
+        self.keyspace.drop_all_slots();
+        let result = self.load_file(false).map_err(|e| format!("the primary's snapshot does not load: {e}"));
+        p.loading.store(false, Relaxed);
+        result
     }
 
     /// Changes made since the last save (INFO `rdb_changes_since_last_save`).

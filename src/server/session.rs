@@ -52,6 +52,24 @@ pub struct Session {
     /// dispatched is about to touch: the connection lets others run, then runs the
     /// command again.
     pub save_ahead: bool,
+    /// What the running command sends replicas instead of itself
+    /// ([`crate::command::Ctx::replicate_as`]).
+    pub effects: Option<Vec<Vec<bytes::Bytes>>>,
+    /// Effects of the commands EXEC runs, sent as one MULTI ... EXEC: (database, command).
+    pub exec_effects: Vec<(usize, Vec<bytes::Bytes>)>,
+    /// The replication offset after this client's last write (WAIT waits for it).
+    pub woff: u64,
+    /// WAIT: (replicas, offset, deadline) while it waits for acknowledgements.
+    pub wait_acks: Option<(usize, u64, std::time::Instant)>,
+    /// This connection is the link from this replica's primary: its writes apply
+    /// though the server is read only.
+    pub master: bool,
+    /// This connection is a replica's link (after PSYNC/SYNC): REPLCONF ACK counts.
+    pub replica: bool,
+    /// REPLCONF listening-port: where this replica link's server listens.
+    pub replica_port: u16,
+    /// The master link got REPLCONF GETACK: an acknowledgement goes out after the batch.
+    pub getack: bool,
     /// CLIENT TRACKING's options while it is on (the registry holds them too).
     pub tracking: Option<super::tracking::Mode>,
     /// A cluster peer's link: the peer's announced address, once it presented itself
@@ -112,6 +130,14 @@ impl Session {
             resume: None,
             postponed: None,
             save_ahead: false,
+            effects: None,
+            exec_effects: Vec::new(),
+            woff: 0,
+            wait_acks: None,
+            master: false,
+            replica: false,
+            replica_port: 0,
+            getack: false,
             tracking: None,
             peer: None,
             caching: None,
@@ -155,6 +181,9 @@ impl Session {
         self.blocked = None;
         self.resume = None;
         self.stop_tracking(server);
+        if self.replica {
+            server.replication.drop_link(self.info.id);
+        }
     }
 
     /// CLIENT TRACKING OFF (also RESET and disconnect).

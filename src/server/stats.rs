@@ -102,6 +102,9 @@ pub struct ThreadStats {
     pub errors: Box<[Counter]>,
     /// Changes to the dataset (Redis's dirty counter): one per key a write changed.
     pub dirty: Counter,
+    /// A write runs on this thread without the replication order (the stream is not
+    /// kept): the stream's start waits for it ([`crate::server::replication`]).
+    pub in_write: std::sync::atomic::AtomicBool,
 }
 
 impl ThreadStats {
@@ -115,6 +118,7 @@ impl ThreadStats {
             keyspace_misses: Counter::default(),
             errors: ERROR_CODES.iter().map(|_| Counter::default()).collect(),
             dirty: Counter::default(),
+            in_write: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -189,6 +193,19 @@ pub struct Stats {
 impl Stats {
     pub fn register(&self, t: Arc<ThreadStats>) {
         self.threads.lock().unwrap_or_else(|p| p.into_inner()).push(t);
+    }
+
+    /// Waits until no thread runs a write that started without the replication order
+    /// (each takes microseconds; bounded at 10 seconds all the same).
+    pub fn quiesce_writes(&self) {
+        let threads = self.threads.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        for t in threads {
+            while t.in_write.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+        }
     }
 
     fn raw(&self, commands: usize, expired_keys: u64) -> Snapshot {

@@ -1,0 +1,270 @@
+//! Standalone replication between real servers on 127.0.0.1: REPLICAOF, the full sync
+//! by snapshot while the primary takes writes, the stream of every type's effects,
+//! partial resync from the backlog, WAIT, read-only replicas, ROLE and INFO.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestServer, WAIT, err, info_field};
+use redis::cmd;
+
+fn info(c: &mut redis::Connection, section: &str) -> String {
+    cmd("INFO").arg(section).query(c).unwrap()
+}
+
+fn eventually_within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Makes `replica` a replica of `primary` and waits until its link is up.
+fn replicate(replica: &TestServer, primary: &TestServer) -> redis::Connection {
+    let mut r = replica.conn();
+    let ok: String = cmd("REPLICAOF").arg("127.0.0.1").arg(primary.addr.port()).query(&mut r).unwrap();
+    assert_eq!(ok, "OK");
+    let up = eventually_within(Duration::from_secs(20), || {
+        info(&mut r, "replication").contains("master_link_status:up")
+    });
+    assert!(up, "the link came up: {}", info(&mut r, "replication"));
+    r
+}
+
+fn digest(c: &mut redis::Connection) -> String {
+    cmd("DEBUG").arg("DIGEST").query(c).unwrap()
+}
+
+/// WAIT until every write so far reached the one replica.
+fn wait_one(p: &mut redis::Connection) {
+    let n: i64 = cmd("WAIT").arg(1).arg(WAIT.as_millis() as u64).query(p).unwrap();
+    assert_eq!(n, 1, "the replica acknowledged");
+}
+
+#[test]
+fn a_replica_syncs_then_applies_every_types_effects() {
+    let primary = TestServer::start();
+    let replica = TestServer::start();
+    let mut p = primary.conn();
+    // Before the link: the snapshot carries these (three databases, TTLs).
+    for db in [0, 3, 15] {
+        let () = cmd("SELECT").arg(db).query(&mut p).unwrap();
+        for i in 0..200 {
+            let () = cmd("SET").arg(format!("s{i}")).arg(i).query(&mut p).unwrap();
+            let () = cmd("HSET").arg("h").arg(format!("f{i}")).arg(i).query(&mut p).unwrap();
+        }
+        let () = cmd("PEXPIRE").arg("s1").arg(500_000).query(&mut p).unwrap();
+    }
+    let () = cmd("SELECT").arg(0).query(&mut p).unwrap();
+    let mut r = replicate(&replica, &primary);
+    assert_eq!(digest(&mut r), digest(&mut p), "the snapshot");
+
+    // Then the stream: every type, the commands whose effects differ from their
+    // arguments (relative TTLs, SPOP, *INCRBYFLOAT, GETEX, RESTORE, transactions,
+    // databases) among them.
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET").arg("str").arg("v").arg("EX").arg(1000).ignore();
+    pipe.cmd("SETEX").arg("ex").arg(900).arg("v").ignore();
+    pipe.cmd("PSETEX").arg("pex").arg(900_000).arg("v").ignore();
+    pipe.cmd("SET").arg("plain").arg("v").ignore();
+    pipe.cmd("EXPIRE").arg("plain").arg(800).ignore();
+    pipe.cmd("SET").arg("g").arg("v").ignore();
+    pipe.cmd("GETEX").arg("g").arg("PX").arg(700_000).ignore();
+    pipe.cmd("INCRBYFLOAT").arg("f").arg("1.1").ignore();
+    pipe.cmd("INCRBYFLOAT").arg("f").arg("2.25").ignore();
+    pipe.cmd("HINCRBYFLOAT").arg("hf").arg("x").arg("0.5").ignore();
+    pipe.cmd("SADD").arg("set").arg((0..50).collect::<Vec<_>>()).ignore();
+    pipe.cmd("SPOP").arg("set").ignore();
+    pipe.cmd("SPOP").arg("set").arg(10).ignore();
+    pipe.cmd("RPUSH").arg("list").arg((0..50).collect::<Vec<_>>()).ignore();
+    pipe.cmd("LPOP").arg("list").arg(3).ignore();
+    pipe.cmd("LMOVE").arg("list").arg("list2").arg("LEFT").arg("RIGHT").ignore();
+    pipe.cmd("ZADD").arg("z").arg(1).arg("a").arg(2).arg("b").arg(3).arg("c").ignore();
+    pipe.cmd("ZINCRBY").arg("z").arg(5).arg("a").ignore();
+    pipe.cmd("ZPOPMIN").arg("z").ignore();
+    pipe.cmd("PFADD").arg("hll").arg("a").arg("b").arg("c").ignore();
+    pipe.cmd("SETBIT").arg("bits").arg(100).arg(1).ignore();
+    pipe.cmd("APPEND").arg("str").arg("more").ignore();
+    pipe.cmd("INCR").arg("counter").ignore();
+    pipe.cmd("DEL").arg("s2").arg("s3").ignore();
+    pipe.cmd("RENAME").arg("s4").arg("renamed").ignore();
+    pipe.cmd("SELECT").arg(3).ignore();
+    pipe.cmd("INCR").arg("in3").ignore();
+    pipe.cmd("FLUSHDB").ignore();
+    pipe.cmd("SELECT").arg(15).ignore();
+    pipe.cmd("MOVE").arg("s5").arg(0).ignore();
+    pipe.cmd("SELECT").arg(0).ignore();
+    let () = pipe.query(&mut p).unwrap();
+    let payload: Vec<u8> = cmd("DUMP").arg("h").query(&mut p).unwrap();
+    let () = cmd("RESTORE").arg("restored").arg(600_000).arg(payload).query(&mut p).unwrap();
+    let (): () = redis::pipe()
+        .atomic()
+        .cmd("INCR")
+        .arg("tx")
+        .ignore()
+        .cmd("SPOP")
+        .arg("set")
+        .ignore()
+        .cmd("HSET")
+        .arg("txh")
+        .arg("a")
+        .arg(1)
+        .ignore()
+        .query(&mut p)
+        .unwrap();
+    wait_one(&mut p);
+    assert_eq!(digest(&mut r), digest(&mut p), "every effect applied, TTLs at the same instants");
+    let ttl_p: i64 = cmd("PEXPIRETIME").arg("g").query(&mut p).unwrap();
+    let ttl_r: i64 = cmd("PEXPIRETIME").arg("g").query(&mut r).unwrap();
+    assert_eq!(ttl_r, ttl_p, "a relative TTL replicated as its instant");
+    let f: String = cmd("GET").arg("f").query(&mut r).unwrap();
+    assert_eq!(f, "3.35");
+
+    // The replica is read only; ROLE and INFO say who is who.
+    let e = err(&mut r, cmd("SET").arg("x").arg(1));
+    assert_eq!(e, "READONLY You can't write against a read only replica.");
+    let role: redis::Value = cmd("ROLE").query(&mut r).unwrap();
+    let redis::Value::Array(parts) = role else { panic!("{role:?}") };
+    assert_eq!(parts[0], redis::Value::BulkString(b"slave".to_vec()));
+    assert_eq!(parts[3], redis::Value::BulkString(b"connected".to_vec()));
+    let role: redis::Value = cmd("ROLE").query(&mut p).unwrap();
+    let redis::Value::Array(parts) = role else { panic!("{role:?}") };
+    assert_eq!(parts[0], redis::Value::BulkString(b"master".to_vec()));
+    assert!(info(&mut p, "replication").contains("connected_slaves:1"));
+    assert_eq!(
+        info_field(&mut p, "replication", "master_repl_offset"),
+        info_field(&mut r, "replication", "master_repl_offset"),
+        "the replica is at the primary's offset"
+    );
+    let clients: String = cmd("CLIENT").arg("LIST").arg("TYPE").arg("replica").query(&mut p).unwrap();
+    assert_eq!(clients.lines().count(), 1, "{clients}");
+
+    // REPLICAOF NO ONE: a primary again, keeping the data.
+    let () = cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut r).unwrap();
+    let () = cmd("SET").arg("x").arg(1).query(&mut r).unwrap();
+    assert!(info(&mut r, "replication").contains("role:master"));
+}
+
+#[test]
+fn a_full_sync_under_writes_loses_and_repeats_nothing() {
+    let primary = TestServer::start_with(&["rdb-key-save-delay", "20"]);
+    let replica = TestServer::start();
+    let mut p = primary.conn();
+    let keys = 2000;
+    let mut pipe = redis::pipe();
+    for i in 0..keys {
+        pipe.cmd("SET").arg(format!("c{i}")).arg(0).ignore();
+    }
+    let () = pipe.query(&mut p).unwrap();
+    // Counters go up while the snapshot is written (20 µs a key: 40 ms at least) and
+    // after: each INCR is in the snapshot or in the stream after it, never both.
+    let addr = primary.addr;
+    let writer = std::thread::spawn(move || {
+        let mut c = common::connect(addr);
+        let mut sent = 0u64;
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < deadline {
+            let mut pipe = redis::pipe();
+            for j in 0..50 {
+                pipe.cmd("INCR").arg(format!("c{}", (sent + j) % keys)).ignore();
+            }
+            let () = pipe.query(&mut c).unwrap();
+            sent += 50;
+        }
+        sent
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let mut r = replicate(&replica, &primary);
+    let sent = writer.join().unwrap();
+    wait_one(&mut p);
+    assert_eq!(digest(&mut r), digest(&mut p));
+    let total: u64 = (0..keys).map(|i| cmd("GET").arg(format!("c{i}")).query::<u64>(&mut r).unwrap()).sum();
+    assert_eq!(total, sent, "every INCR applied once on the replica");
+    assert_eq!(info_field(&mut p, "stats", "sync_full"), 1);
+}
+
+#[test]
+fn a_broken_link_resumes_from_the_backlog() {
+    let primary = TestServer::start();
+    let replica = TestServer::start();
+    let mut p = primary.conn();
+    let () = cmd("SET").arg("a").arg(1).query(&mut p).unwrap();
+    let mut r = replicate(&replica, &primary);
+    wait_one(&mut p);
+    // The primary drops the link; writes go on meanwhile.
+    let killed: i64 = cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica").query(&mut p).unwrap();
+    assert_eq!(killed, 1);
+    for i in 0..100 {
+        let () = cmd("RPUSH").arg("l").arg(i).query(&mut p).unwrap();
+    }
+    let resumed = eventually_within(Duration::from_secs(20), || {
+        info_field(&mut p, "stats", "sync_partial_ok") == 1
+            && info(&mut p, "replication").contains("connected_slaves:1")
+    });
+    assert!(resumed, "a partial resync: {}", info(&mut p, "stats"));
+    wait_one(&mut p);
+    assert_eq!(info_field(&mut p, "stats", "sync_full"), 1, "no second full sync");
+    assert_eq!(digest(&mut r), digest(&mut p));
+    let len: i64 = cmd("LLEN").arg("l").query(&mut r).unwrap();
+    assert_eq!(len, 100);
+}
+
+#[test]
+fn wait_counts_the_replicas_that_acknowledged() {
+    let primary = TestServer::start();
+    let mut p = primary.conn();
+    let () = cmd("SET").arg("a").arg(1).query(&mut p).unwrap();
+    let n: i64 = cmd("WAIT").arg(0).arg(0).query(&mut p).unwrap();
+    assert_eq!(n, 0);
+    let started = Instant::now();
+    let n: i64 = cmd("WAIT").arg(1).arg(200).query(&mut p).unwrap();
+    assert_eq!(n, 0, "no replica: the timeout");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    let e = err(&mut p, cmd("WAIT").arg(1).arg(-1));
+    assert_eq!(e, "ERR timeout is negative");
+
+    let replicas: Vec<TestServer> = (0..2).map(|_| TestServer::start()).collect();
+    let mut rc: Vec<redis::Connection> = replicas.iter().map(|r| replicate(r, &primary)).collect();
+    let () = cmd("INCR").arg("a").query(&mut p).unwrap();
+    let n: i64 = cmd("WAIT").arg(2).arg(WAIT.as_millis() as u64).query(&mut p).unwrap();
+    assert_eq!(n, 2);
+    for r in rc.iter_mut() {
+        let v: i64 = cmd("GET").arg("a").query(r).unwrap();
+        assert_eq!(v, 2, "acknowledged means applied");
+    }
+    // Asking for more replicas than there are: the count when the timeout passes.
+    let n: i64 = cmd("WAIT").arg(3).arg(300).query(&mut p).unwrap();
+    assert_eq!(n, 2);
+    let e = err(&mut rc[0], cmd("WAIT").arg(1).arg(0));
+    assert!(e.starts_with("ERR WAIT cannot be used with replica instances"), "{e}");
+}
+
+#[test]
+fn a_replica_never_serves_an_expired_key_and_drops_it_on_the_primarys_del() {
+    let primary = TestServer::start();
+    let replica = TestServer::start();
+    let mut p = primary.conn();
+    let mut r = replicate(&replica, &primary);
+    // The primary's active expiry off: only the replica's own clock says the key is
+    // gone.
+    let () = cmd("DEBUG").arg("SET-ACTIVE-EXPIRE").arg(0).query(&mut p).unwrap();
+    let () = cmd("SET").arg("k").arg("v").arg("PX").arg(200).query(&mut p).unwrap();
+    wait_one(&mut p);
+    let v: Option<String> = cmd("GET").arg("k").query(&mut r).unwrap();
+    assert_eq!(v.as_deref(), Some("v"));
+    std::thread::sleep(Duration::from_millis(300));
+    let v: Option<String> = cmd("GET").arg("k").query(&mut r).unwrap();
+    assert_eq!(v, None, "expired: not served");
+    let n: i64 = cmd("DBSIZE").query(&mut r).unwrap();
+    assert_eq!(n, 1, "but kept until the primary says");
+    // The primary expires it: the replica gets the DEL.
+    let () = cmd("DEBUG").arg("SET-ACTIVE-EXPIRE").arg(1).query(&mut p).unwrap();
+    let gone =
+        eventually_within(Duration::from_secs(10), || cmd("DBSIZE").query::<i64>(&mut r).unwrap() == 0);
+    assert!(gone, "the primary's expiry reached the replica");
+}
