@@ -164,6 +164,11 @@ pub const MIN_MAX_NOT_FLOAT: CommandError = CommandError::new("ERR min or max is
 pub const BAD_LEX_RANGE: CommandError = CommandError::new("ERR min or max not valid string range item");
 pub const NUMKEYS_NOT_POSITIVE: CommandError = CommandError::new("ERR numkeys should be greater than 0");
 pub const SCORE_NAN: CommandError = CommandError::new("ERR resulting score is not a number (NaN)");
+pub const READONLY_REPLICA: CommandError =
+    CommandError::new("READONLY You can't write against a read only replica.");
+pub const MASTERDOWN: CommandError =
+    CommandError::new("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+pub const NOREPLICAS: CommandError = CommandError::new("NOREPLICAS Not enough good replicas to write.");
 pub const TIMEOUT_NEGATIVE: CommandError = CommandError::new("ERR timeout is negative");
 pub const TIMEOUT_NOT_FLOAT: CommandError = CommandError::new("ERR timeout is not a float or out of range");
 pub const TIMEOUT_OUT_OF_RANGE: CommandError = CommandError::new("ERR timeout is out of range");

@@ -40,6 +40,27 @@ fn digest(c: &mut redis::Connection) -> String {
     cmd("DEBUG").arg("DIGEST").query(c).unwrap()
 }
 
+/// A replica link by hand, to read the stream itself: PSYNC, the snapshot read to its
+/// end mark, then an acknowledgement (the stream starts after it).
+fn raw_link(primary: &TestServer) -> common::Raw {
+    let mut link = primary.raw();
+    link.send(b"PSYNC ? -1\r\n");
+    let head = link.read_until(b"\r\n");
+    assert!(head.starts_with(b"+FULLRESYNC "), "{}", String::from_utf8_lossy(&head));
+    let eof = link.read_until(b"\r\n");
+    assert!(eof.starts_with(b"$EOF:"), "{}", String::from_utf8_lossy(&eof));
+    let payload = link.read_until(&eof[5..eof.len() - 2]);
+    assert!(payload.starts_with(b"REDIS0010"));
+    link.send(b"REPLCONF ACK 0\r\n");
+    link
+}
+
+/// The stream read from `link` up to a `SET end 1` written now on `p`.
+fn stream_until_end(link: &mut common::Raw, p: &mut redis::Connection) -> String {
+    let () = cmd("SET").arg("end").arg(1).query(p).unwrap();
+    String::from_utf8_lossy(&link.read_until(b"$3\r\nend\r\n$1\r\n1\r\n")).into_owned()
+}
+
 /// WAIT until every write so far reached the one replica.
 fn wait_one(p: &mut redis::Connection) {
     let n: i64 = cmd("WAIT").arg(1).arg(WAIT.as_millis() as u64).query(p).unwrap();
@@ -63,14 +84,15 @@ fn a_replica_syncs_then_applies_every_types_effects() {
     let () = cmd("SELECT").arg(0).query(&mut p).unwrap();
     let mut r = replicate(&replica, &primary);
     assert_eq!(digest(&mut r), digest(&mut p), "the snapshot");
+    let mut link = raw_link(&primary);
 
     // Then the stream: every type, the commands whose effects differ from their
     // arguments (relative TTLs, SPOP, *INCRBYFLOAT, GETEX, RESTORE, transactions,
     // databases) among them.
     let mut pipe = redis::pipe();
     pipe.cmd("SET").arg("str").arg("v").arg("EX").arg(1000).ignore();
-    pipe.cmd("SETEX").arg("ex").arg(900).arg("v").ignore();
-    pipe.cmd("PSETEX").arg("pex").arg(900_000).arg("v").ignore();
+    pipe.cmd("SETEX").arg("sx").arg(900).arg("v").ignore();
+    pipe.cmd("PSETEX").arg("psx").arg(900_000).arg("v").ignore();
     pipe.cmd("SET").arg("plain").arg("v").ignore();
     pipe.cmd("EXPIRE").arg("plain").arg(800).ignore();
     pipe.cmd("SET").arg("g").arg("v").ignore();
@@ -97,7 +119,7 @@ fn a_replica_syncs_then_applies_every_types_effects() {
     pipe.cmd("INCR").arg("in3").ignore();
     pipe.cmd("FLUSHDB").ignore();
     pipe.cmd("SELECT").arg(15).ignore();
-    pipe.cmd("MOVE").arg("s5").arg(0).ignore();
+    pipe.cmd("MOVE").arg("s5").arg(3).ignore();
     pipe.cmd("SELECT").arg(0).ignore();
     let () = pipe.query(&mut p).unwrap();
     let payload: Vec<u8> = cmd("DUMP").arg("h").query(&mut p).unwrap();
@@ -119,6 +141,24 @@ fn a_replica_syncs_then_applies_every_types_effects() {
         .unwrap();
     wait_one(&mut p);
     assert_eq!(digest(&mut r), digest(&mut p), "every effect applied, TTLs at the same instants");
+    // The effects, not the commands, where they differ.
+    let stream = stream_until_end(&mut link, &mut p);
+    for form in [
+        "PXAT",
+        "PEXPIREAT",
+        "KEEPTTL",
+        "SREM",
+        "ABSTTL",
+        "MULTI",
+        "EXEC",
+        "SELECT\r\n$1\r\n3",
+        "SELECT\r\n$2\r\n15",
+    ] {
+        assert!(stream.contains(form), "{form:?} in {stream:?}");
+    }
+    for relative in ["SETEX", "INCRBYFLOAT", "SPOP", "GETEX", "\r\nEX\r\n", "\r\nEXPIRE\r\n"] {
+        assert!(!stream.to_uppercase().contains(relative), "{relative:?} in {stream:?}");
+    }
     let ttl_p: i64 = cmd("PEXPIRETIME").arg("g").query(&mut p).unwrap();
     let ttl_r: i64 = cmd("PEXPIRETIME").arg("g").query(&mut r).unwrap();
     assert_eq!(ttl_r, ttl_p, "a relative TTL replicated as its instant");
@@ -135,7 +175,9 @@ fn a_replica_syncs_then_applies_every_types_effects() {
     let role: redis::Value = cmd("ROLE").query(&mut p).unwrap();
     let redis::Value::Array(parts) = role else { panic!("{role:?}") };
     assert_eq!(parts[0], redis::Value::BulkString(b"master".to_vec()));
-    assert!(info(&mut p, "replication").contains("connected_slaves:1"));
+    drop(link);
+    let one = eventually_within(WAIT, || info(&mut p, "replication").contains("connected_slaves:1"));
+    assert!(one, "the hand-made link is gone: {}", info(&mut p, "replication"));
     assert_eq!(
         info_field(&mut p, "replication", "master_repl_offset"),
         info_field(&mut r, "replication", "master_repl_offset"),
@@ -267,4 +309,124 @@ fn a_replica_never_serves_an_expired_key_and_drops_it_on_the_primarys_del() {
     let gone =
         eventually_within(Duration::from_secs(10), || cmd("DBSIZE").query::<i64>(&mut r).unwrap() == 0);
     assert!(gone, "the primary's expiry reached the replica");
+}
+
+#[test]
+fn blocked_pops_replicate_as_the_pops_that_happened() {
+    let primary = TestServer::start();
+    let replica = TestServer::start();
+    let mut p = primary.conn();
+    let mut r = replicate(&replica, &primary);
+    let mut link = raw_link(&primary);
+    let addr = primary.addr;
+    let waiters: Vec<_> = [
+        vec!["BLPOP", "none", "bl", "10"],
+        vec!["BLMOVE", "bm", "bm2", "RIGHT", "LEFT", "10"],
+        vec!["BLMPOP", "10", "2", "none", "bmp", "RIGHT", "COUNT", "2"],
+        vec!["BZPOPMAX", "bz", "10"],
+        vec!["BZMPOP", "10", "1", "bzm", "MIN", "COUNT", "5"],
+    ]
+    .into_iter()
+    .map(|args| {
+        std::thread::spawn(move || {
+            let mut c = common::connect(addr);
+            let mut command = cmd(args[0]);
+            for a in &args[1..] {
+                command.arg(*a);
+            }
+            command.query::<redis::Value>(&mut c).unwrap()
+        })
+    })
+    .collect();
+    let blocked = eventually_within(WAIT, || info_field(&mut p, "clients", "blocked_clients") == 5);
+    assert!(blocked, "five clients blocked");
+    let () = cmd("RPUSH").arg("bl").arg("a").arg("b").query(&mut p).unwrap();
+    let () = cmd("RPUSH").arg("bm").arg("a").arg("b").query(&mut p).unwrap();
+    let () = cmd("RPUSH").arg("bmp").arg(1).arg(2).arg(3).query(&mut p).unwrap();
+    let () = cmd("ZADD").arg("bz").arg(1).arg("a").arg(2).arg("b").query(&mut p).unwrap();
+    let () = cmd("ZADD").arg("bzm").arg(1).arg("a").arg(2).arg("b").arg(3).arg("c").query(&mut p).unwrap();
+    for w in waiters {
+        assert_ne!(w.join().unwrap(), redis::Value::Nil, "every waiter was served");
+    }
+    wait_one(&mut p);
+    assert_eq!(digest(&mut r), digest(&mut p));
+    let left: Vec<String> = cmd("LRANGE").arg("bmp").arg(0).arg(-1).query(&mut r).unwrap();
+    assert_eq!(left, ["1"]);
+    // The stream has the pops that happened, never a blocking command.
+    let stream = stream_until_end(&mut link, &mut p);
+    for form in [
+        "LPOP\r\n$2\r\nbl",
+        "LMOVE\r\n$2\r\nbm\r\n$3\r\nbm2\r\n$5\r\nRIGHT\r\n$4\r\nLEFT",
+        "RPOP\r\n$3\r\nbmp\r\n$1\r\n2",
+        "ZPOPMAX\r\n$2\r\nbz",
+        "ZPOPMIN\r\n$3\r\nbzm\r\n$1\r\n3",
+    ] {
+        assert!(stream.contains(form), "{form:?} in {stream:?}");
+    }
+    for blocking in ["BLPOP", "BLMOVE", "BLMPOP", "BZPOPMAX", "BZMPOP"] {
+        assert!(!stream.to_uppercase().contains(blocking), "{blocking} in {stream:?}");
+    }
+}
+
+#[test]
+fn a_restarted_replica_resumes_with_a_partial_resync() {
+    let primary = TestServer::start();
+    let mut p = primary.conn();
+    let dir = std::env::temp_dir().join(format!("slotcache-repl-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir_arg = dir.to_string_lossy().into_owned();
+    for i in 0..100 {
+        let () = cmd("SET").arg(format!("k{i}")).arg(i).query(&mut p).unwrap();
+    }
+    {
+        let replica = TestServer::start_with(&["dir", &dir_arg]);
+        let mut r = replicate(&replica, &primary);
+        let () = cmd("INCR").arg("k1").query(&mut p).unwrap();
+        wait_one(&mut p);
+        // The snapshot notes the primary's replication ID and the offset it is at.
+        let () = cmd("SAVE").query(&mut r).unwrap();
+    }
+    // Writes while the replica is down, well within the backlog.
+    for i in 0..50 {
+        let () = cmd("INCR").arg(format!("k{i}")).query(&mut p).unwrap();
+    }
+    let replica = TestServer::start_with(&["dir", &dir_arg]);
+    let mut r = replicate(&replica, &primary);
+    wait_one(&mut p);
+    assert_eq!(info_field(&mut p, "stats", "sync_partial_ok"), 1, "{}", info(&mut p, "stats"));
+    assert_eq!(info_field(&mut p, "stats", "sync_full"), 1, "no second full sync");
+    assert_eq!(digest(&mut r), digest(&mut p));
+    drop(replica);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stale_data_and_min_replicas_settings_refuse_as_redis() {
+    let primary = TestServer::start_with(&["min-replicas-to-write", "1", "min-replicas-max-lag", "10"]);
+    let mut p = primary.conn();
+    let e = err(&mut p, cmd("SET").arg("a").arg(1));
+    assert_eq!(e, "NOREPLICAS Not enough good replicas to write.");
+    let replica = TestServer::start_with(&["replica-serve-stale-data", "no"]);
+    let mut r = replicate(&replica, &primary);
+    let writes = eventually_within(WAIT, || cmd("SET").arg("a").arg(1).query::<()>(&mut p).is_ok());
+    assert!(writes, "a good replica: writes accepted");
+    wait_one(&mut p);
+    let v: String = cmd("GET").arg("a").query(&mut r).unwrap();
+    assert_eq!(v, "1");
+    // The primary goes away: the replica refuses reads of stale data, still answers
+    // what needs no data.
+    let port = primary.addr.port();
+    drop(p);
+    drop(primary);
+    let down = eventually_within(WAIT, || info(&mut r, "replication").contains("master_link_status:down"));
+    assert!(down);
+    let e = err(&mut r, cmd("GET").arg("a"));
+    assert_eq!(e, "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+    let pong: String = cmd("PING").query(&mut r).unwrap_or_default();
+    let info_ok = cmd("INFO").arg("replication").query::<String>(&mut r).is_ok();
+    assert!(info_ok, "INFO is served: {pong}");
+    let role: redis::Value = cmd("ROLE").query(&mut r).unwrap();
+    let redis::Value::Array(parts) = role else { panic!() };
+    assert_eq!(parts[2], redis::Value::Int(port as i64));
 }

@@ -90,6 +90,8 @@ fn bpop(ctx: &mut Ctx<'_>, argv: &[Bytes], front: bool) -> CmdResult {
             ctx.out.array(2);
             ctx.out.bulk(&key);
             ctx.out.bulk(&items[0]);
+            let pop = if front { "LPOP" } else { "RPOP" };
+            ctx.replicate_as(vec![vec![Bytes::from_static(pop.as_bytes()), Bytes::copy_from_slice(&key)]]);
             Ok(true)
         }
         None => Ok(false),
@@ -111,6 +113,14 @@ fn bmove(ctx: &mut Ctx<'_>, argv: &[Bytes], from_left: bool, to_left: bool, time
         match move_element(ctx, src, dst, from_left, to_left)? {
             Some(item) => {
                 ctx.out.bulk(&item);
+                let side = |left| Bytes::from_static(if left { b"LEFT" } else { b"RIGHT" });
+                ctx.replicate_as(vec![vec![
+                    Bytes::from_static(b"LMOVE"),
+                    src.clone(),
+                    dst.clone(),
+                    side(from_left),
+                    side(to_left),
+                ]]);
                 Ok(true)
             }
             None => Ok(false),
@@ -137,6 +147,12 @@ fn blmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         match mpop_lists(ctx, keys, word == 0, count)? {
             Some((key, items)) => {
                 reply_key_items(ctx, &key, &items);
+                let pop = if word == 0 { "LPOP" } else { "RPOP" };
+                ctx.replicate_as(vec![vec![
+                    Bytes::from_static(pop.as_bytes()),
+                    Bytes::copy_from_slice(&key),
+                    Bytes::from(items.len().to_string()),
+                ]]);
                 Ok(true)
             }
             None => Ok(false),
@@ -155,6 +171,8 @@ fn bzpop(ctx: &mut Ctx<'_>, argv: &[Bytes], min: bool) -> CmdResult {
             ctx.out.bulk(&key);
             ctx.out.bulk(member);
             ctx.out.double(*score);
+            let pop = if min { "ZPOPMIN" } else { "ZPOPMAX" };
+            ctx.replicate_as(vec![vec![Bytes::from_static(pop.as_bytes()), Bytes::copy_from_slice(&key)]]);
             Ok(true)
         }
         None => Ok(false),
@@ -179,6 +197,12 @@ fn bzmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 ctx.out.array(2);
                 ctx.out.bulk(&key);
                 reply_popped(ctx, &items);
+                let pop = if word == 0 { "ZPOPMIN" } else { "ZPOPMAX" };
+                ctx.replicate_as(vec![vec![
+                    Bytes::from_static(pop.as_bytes()),
+                    Bytes::copy_from_slice(&key),
+                    Bytes::from(items.len().to_string()),
+                ]]);
                 Ok(true)
             }
             None => Ok(false),

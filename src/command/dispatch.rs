@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::Ctx;
 use super::table::{
     ADMIN, CommandSpec, DENYOOM, FAST, LOADING, NO_AUTH, NO_MULTI, PROTECTED, READONLY, SKIP_MONITOR,
-    SKIP_SLOWLOG, WRITE, table,
+    SKIP_SLOWLOG, STALE, WRITE, table,
 };
 use crate::cluster::Redirect;
 use crate::cluster::slot::key_slot;
@@ -130,13 +130,25 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
         reject(ctx, Some(idx), error::MISCONF);
         return;
     }
-    if spec.has(WRITE)
-        && ctx.server.is_replica.load(Relaxed)
-        && !ctx.session.master
-        && ctx.server.config().get("replica-read-only").as_deref() != Some("no")
-    {
-        reject(ctx, Some(idx), CommandError::new("READONLY You can't write against a read only replica."));
-        return;
+    if ctx.server.is_replica.load(Relaxed) && !ctx.session.master {
+        if spec.has(WRITE) && ctx.server.config().get("replica-read-only").as_deref() != Some("no") {
+            reject(ctx, Some(idx), error::READONLY_REPLICA);
+            return;
+        }
+        if !spec.has(STALE)
+            && ctx.server.master_link_up.load(Relaxed) == 0
+            && ctx.server.config().get("replica-serve-stale-data").as_deref() == Some("no")
+        {
+            reject(ctx, Some(idx), error::MASTERDOWN);
+            return;
+        }
+    } else if spec.has(WRITE) {
+        let repl = &ctx.server.replication;
+        let min = repl.min_to_write.load(Relaxed);
+        if min > 0 && repl.min_max_lag_s.load(Relaxed) > 0 && repl.good.load(Relaxed) < min {
+            reject(ctx, Some(idx), error::NOREPLICAS);
+            return;
+        }
     }
     if spec.has(DENYOOM)
         && let Err(e) = ctx.server.make_room(ctx.now)

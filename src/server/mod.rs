@@ -147,8 +147,17 @@ pub struct Server {
     me: std::sync::OnceLock<std::sync::Weak<Server>>,
     /// The primary this server replicates (REPLICAOF), while it does.
     upstream: Mutex<Option<replica::Upstream>>,
+    /// Held while the replica's link applies a batch of its primary's stream, and while
+    /// a save notes the offset its snapshot is at: the two agree.
+    pub apply_lock: Mutex<()>,
+    /// The replication ID and offset the snapshot loaded at start-up was at, for a
+    /// partial resync with the primary it came from.
+    pub loaded_position: Mutex<Option<(String, u64)>>,
     /// Mirrors whether `upstream` is set, read by every write (`replica-read-only`).
     pub is_replica: AtomicBool,
+    /// On a replica: the REPLICAOF generation whose link to the primary is up, 0 when
+    /// none is (`replica-serve-stale-data`).
+    pub master_link_up: AtomicU64,
     /// The primary's replication stream, backlog and replicas.
     pub replication: Arc<replication::Replication>,
     /// MIGRATE's connections to its targets, kept for the next MIGRATE there.
@@ -207,6 +216,9 @@ impl Server {
             replication: Default::default(),
             upstream: Mutex::new(None),
             is_replica: AtomicBool::new(false),
+            master_link_up: AtomicU64::new(0),
+            apply_lock: Mutex::new(()),
+            loaded_position: Mutex::new(None),
             samples: Mutex::new(VecDeque::with_capacity(RATE_SAMPLES + 1)),
             config: RwLock::new(config),
         };
@@ -245,6 +257,9 @@ impl Server {
         // A copy: the configuration lock must not be held while shards are locked below
         // (a transaction may hold every shard and want the configuration).
         let c = self.config().clone();
+        let int = |name: &str| c.get(name).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        self.replication.min_to_write.store(int("min-replicas-to-write"), Relaxed);
+        self.replication.min_max_lag_s.store(int("min-replicas-max-lag"), Relaxed);
         self.limits.maxclients.store(c.maxclients, Relaxed);
         self.limits.timeout_s.store(c.timeout, Relaxed);
         self.limits.proto_max_bulk_len.store(c.proto_max_bulk_len, Relaxed);

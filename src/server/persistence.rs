@@ -27,7 +27,14 @@ impl Server {
         } else {
             AccessMeta::None
         };
-        let replid = self.replid.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // A replica's snapshot is at its primary's position; a primary's at its own.
+        let (replid, offset) = match self.replica_position() {
+            Some(p) => p,
+            None => (
+                self.replid.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                self.replication.stream().offset,
+            ),
+        };
         let used = self.memory.current(crate::storage::now_ms());
         SaveOptions {
             compress: c.get("rdbcompression").as_deref() != Some("no"),
@@ -41,7 +48,7 @@ impl Server {
                 ("used-mem".into(), used.to_string()),
                 ("repl-stream-db".into(), "0".into()),
                 ("repl-id".into(), replid),
-                ("repl-offset".into(), "0".into()),
+                ("repl-offset".into(), offset.to_string()),
                 ("aof-base".into(), "0".into()),
             ],
         }
@@ -53,6 +60,7 @@ impl Server {
         if self.persistence.saving.swap(true, Relaxed) {
             return Err("ERR Background save already in progress".into());
         }
+        let _applying = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
         let result = self.run_save(Mode::Blocking, self.save_options(), crate::storage::now_ms());
         self.persistence.saving.store(false, Relaxed);
         result
@@ -75,8 +83,10 @@ impl Server {
         p.last_bgsave_try_s.store(crate::storage::now_ms() / 1000, Relaxed);
         // The snapshot's instant is now, before the reply (Redis forks before it).
         let t0 = crate::storage::now_ms();
+        let applying = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
         let opts = self.save_options();
         let begun = snapshot::begin_capture(&self.keyspace, &opts, t0);
+        drop(applying);
         let server = self.clone();
         let spawned = std::thread::Builder::new().name("slotcache-bgsave".into()).spawn(move || {
             let p = &server.persistence;
@@ -202,14 +212,14 @@ impl Server {
         if !noflush {
             self.keyspace.drop_all_slots();
         }
-        self.load_file(merge).map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
+        self.load_file(merge).map(|_| ()).map_err(|e| format!("ERR Error trying to load the RDB dump: {e}"))
     }
 
     /// Loads `dir`/`dbfilename` into the keyspace: keys go in as they are read (past
     /// `maxmemory` the policy makes room, `key-load-delay` slows it for tests), the
     /// file's replication ID is taken, and in cluster mode only the slots this node
     /// serves are kept.
-    fn load_file(&self, merge: bool) -> Result<(), crate::persist::rdb::RdbError> {
+    fn load_file(&self, merge: bool) -> Result<Option<(String, u64)>, crate::persist::rdb::RdbError> {
         let started = std::time::Instant::now();
         let path = self.rdb_path();
         let (enc, delay) = {
@@ -237,7 +247,16 @@ impl Server {
             path.display()
         );
         self.drop_unowned_after_load();
-        Ok(())
+        Ok(found.repl.map(|(id, off)| (id, off.max(0) as u64)))
+    }
+
+    /// After the start-up load: the snapshot's replication position is where this
+    /// server's stream goes on from (a replica of it resumes with a partial resync), and
+    /// where it resumes from when it becomes a replica again.
+    fn resume_position(&self, position: Option<(String, u64)>) {
+        let Some((id, offset)) = position else { return };
+        self.replication.stream().offset = offset;
+        *self.loaded_position.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, offset));
     }
 
     /// In cluster mode, keys a snapshot held for slots this node does not serve now go:
@@ -275,7 +294,10 @@ impl Server {
         p.loading.store(true, Relaxed);
         p.load_started_s.store(crate::storage::now_ms() / 1000, Relaxed);
         self.keyspace.drop_all_slots();
-        let result = self.load_file(false).map_err(|e| format!("the primary's snapshot does not load: {e}"));
+        let result = self
+            .load_file(false)
+            .map(|_| ())
+            .map_err(|e| format!("the primary's snapshot does not load: {e}"));
         p.loading.store(false, Relaxed);
         result
     }
@@ -298,7 +320,7 @@ impl Server {
         p.load_started_s.store(crate::storage::now_ms() / 1000, Relaxed);
         let server = self.clone();
         std::thread::Builder::new().name("slotcache-load".into()).spawn(move || {
-            if let Err(e) = server.load_file(false) {
+            if let Err(e) = server.load_file(false).map(|position| server.resume_position(position)) {
                 tracing::error!("Fatal error loading the DB {}: {e}. Exiting.", path.display());
                 server.failed.store(true, Relaxed);
                 server.shutdown.cancel();

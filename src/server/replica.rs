@@ -71,6 +71,14 @@ impl Server {
         self.upstream().as_ref().map(|u| (u.host.clone(), u.port))
     }
 
+    /// The primary's replication ID and the offset applied, while a replica that has
+    /// synced once.
+    pub fn replica_position(&self) -> Option<(String, u64)> {
+        let up = self.upstream();
+        let s = up.as_ref()?.status.lock().unwrap_or_else(|p| p.into_inner());
+        s.position.clone()
+    }
+
     /// ROLE and INFO's view of the link.
     pub fn replica_link(&self) -> Option<LinkStatus> {
         let up = self.upstream();
@@ -96,10 +104,12 @@ impl Server {
         let status = Arc::new(Mutex::new(Status::default()));
         // The position reached under a previous primary is kept for a partial resync
         // (the primary decides whether it can continue it).
-        if let Some(old) = self.upstream().take() {
-            let pos = old.status.lock().unwrap_or_else(|p| p.into_inner()).position.clone();
-            status.lock().unwrap_or_else(|p| p.into_inner()).position = pos;
-        }
+        let previous = self
+            .upstream()
+            .take()
+            .and_then(|old| old.status.lock().unwrap_or_else(|p| p.into_inner()).position.clone());
+        let loaded = self.loaded_position.lock().unwrap_or_else(|p| p.into_inner()).take();
+        status.lock().unwrap_or_else(|p| p.into_inner()).position = previous.or(loaded);
         *self.upstream() = Some(Upstream { host: host.clone(), port, generation, status: status.clone() });
         self.is_replica.store(true, Relaxed);
         self.keyspace.hold_expiry(true);
@@ -274,6 +284,8 @@ fn link_once(
         s.last_io = Some(Instant::now());
     }
     tracing::info!("MASTER <-> REPLICA sync: link with {host}:{port} is up at offset {offset}");
+    server.master_link_up.store(generation, Relaxed);
+    let _down = LinkDown(server, generation);
 
     // The stream, applied through a client flagged as the master link.
     let mut client =
@@ -294,6 +306,7 @@ fn link_once(
         };
         if n > 0 {
             last_io = Instant::now();
+            let _applying = server.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
             let before = client.pending_input();
             if let Err(e) = client.feed(&buf[..n]) {
                 return Err(std::io::Error::other(format!(
@@ -313,6 +326,16 @@ fn link_once(
             conn.command(&[b"REPLCONF", b"ACK", off.as_bytes()])?;
             last_ack = Instant::now();
         }
+    }
+}
+
+/// Marks the link down however the stream's loop ends.
+struct LinkDown<'a>(&'a Server, u64);
+
+impl Drop for LinkDown<'_> {
+    fn drop(&mut self) {
+        // Unless a newer REPLICAOF's link is up already.
+        let _ = self.0.master_link_up.compare_exchange(self.1, 0, Relaxed, Relaxed);
     }
 }
 

@@ -54,6 +54,12 @@ pub struct Replication {
     pub partial_err: AtomicU64,
     /// When the cron last sent a PING down the stream (Unix seconds).
     last_ping_s: AtomicU64,
+    /// `min-replicas-to-write` and `min-replicas-max-lag`, mirrored from the
+    /// configuration; the replicas online that acknowledged within that lag, counted by
+    /// the cron (as Redis's refreshGoodSlavesCount).
+    pub min_to_write: std::sync::atomic::AtomicUsize,
+    pub min_max_lag_s: std::sync::atomic::AtomicUsize,
+    pub good: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -405,6 +411,14 @@ impl Server {
         if !repl.active.load(Relaxed) {
             return;
         }
+        let max_lag = repl.min_max_lag_s.load(Relaxed) as u64;
+        let good = repl
+            .stream()
+            .replicas
+            .iter()
+            .filter(|l| l.online() && now_ms.saturating_sub(l.ack_ms) / 1000 <= max_lag)
+            .count();
+        repl.good.store(good, Relaxed);
         let period =
             self.config().get("repl-ping-replica-period").and_then(|v| v.parse::<u64>().ok()).unwrap_or(10);
         let last = repl.last_ping_s.load(Relaxed);
