@@ -4,7 +4,8 @@
 #   subscribe, MULTI/EXEC),
 #   redis-benchmark, and redis-py (pipelines, WATCH, pub/sub); then persistence with a
 #   real redis-server 7.0: redis-check-rdb accepts slotcache's dump.rdb, redis-server
-#   loads it with the same DEBUG DIGEST, and MIGRATE moves keys into it.
+#   loads it with the same DEBUG DIGEST, and MIGRATE moves keys into it; then replication
+#   both ways with a live redis-server (REPLICAOF it under writes; it as a replica).
 # Installs redis-tools and redis-server when missing. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -238,5 +239,61 @@ digests=$($CLI debug digest-value p:hash p:bigzset p:ttl)
 $CLI migrate 127.0.0.1 "$RPORT" p:list 0 5000 COPY 2>&1 | grep -q "Target instance replied with error: BUSYKEY" \
     || fail "MIGRATE onto an existing key"
 echo "MIGRATE into redis-server 7.0 ok"
+
+# Replication both ways with a live redis-server 7.0: slotcache replicates it while it
+# takes writes of every type (diskless, then disk-based sync), and redis-server
+# replicates slotcache.
+RPORT2=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/rprimary" "$WORK/replica"
+redis-server --bind 127.0.0.1 --port "$RPORT2" --dir "$WORK/rprimary" --save "" --appendonly no \
+    --enable-debug-command yes --repl-diskless-sync yes --repl-diskless-sync-delay 0 \
+    --daemonize no >"$WORK/rprimary.log" 2>&1 &
+PIDS+=($!)
+RCLI="redis-cli -p $RPORT2"
+for _ in $(seq 1 100); do [ "$($RCLI ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+for i in $(seq 1 300); do echo "RPUSH r:list e$i"; echo "HSET r:hash f$i v$i"; echo "SADD r:set m$i";
+    echo "SADD r:ints $i"; echo "ZADD r:zset $i m$i"; echo "SET r:str$i v$i"; echo "PFADD r:hll x$i";
+    echo "SETBIT r:bits $i 1"; done | $RCLI >/dev/null
+$RCLI set r:ttl v px 100000000 >/dev/null
+start --dir "$WORK/replica" --enable-debug-command yes
+CLI="redis-cli -p $PORT"
+# Writes of every type go on while the replica syncs.
+redis-benchmark -p "$RPORT2" -n 30000 -r 1000 -q -t set,incr,lpush,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100 \
+    >/dev/null 2>&1 &
+BENCH=$!
+[ "$($CLI replicaof 127.0.0.1 "$RPORT2")" = "OK" ] || fail "REPLICAOF a redis-server"
+for _ in $(seq 1 100); do $CLI info replication | grep -q "master_link_status:up" && break; sleep 0.1; done
+$CLI info replication | grep -q "master_link_status:up" || fail "link to redis-server: $($CLI info replication)"
+wait "$BENCH"
+$RCLI incrbyfloat r:float 1.5 >/dev/null
+$RCLI expire r:str1 5000 >/dev/null
+[ "$($RCLI wait 1 5000)" = "1" ] || fail "WAIT on redis-server for slotcache"
+[ "$($CLI dbsize)" = "$($RCLI dbsize)" ] || fail "replica of redis-server: $($CLI dbsize) keys vs $($RCLI dbsize)"
+[ "$($CLI debug digest)" = "$($RCLI debug digest)" ] || fail "replica of redis-server: other contents"
+$CLI set x 1 2>&1 | grep -q "READONLY" || fail "a replica refuses writes"
+echo "slotcache replicates a live redis-server 7.0 (diskless sync, then the stream) ok"
+$RCLI config set repl-diskless-sync no >/dev/null
+$CLI replicaof no one >/dev/null
+$CLI flushall >/dev/null
+$CLI replicaof 127.0.0.1 "$RPORT2" >/dev/null
+for _ in $(seq 1 100); do $CLI info replication | grep -q "master_link_status:up" && break; sleep 0.1; done
+$RCLI lpush r:after a b >/dev/null
+[ "$($RCLI wait 1 5000)" = "1" ] || fail "WAIT after a disk-based sync"
+[ "$($CLI debug digest)" = "$($RCLI debug digest)" ] || fail "disk-based sync: other contents"
+echo "slotcache replicates redis-server after a disk-based sync ok"
+$CLI replicaof no one >/dev/null
+RPORT3=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/rreplica"
+redis-server --bind 127.0.0.1 --port "$RPORT3" --dir "$WORK/rreplica" --save "" --appendonly no \
+    --enable-debug-command yes --replicaof 127.0.0.1 "$PORT" --daemonize no >"$WORK/rreplica.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do redis-cli -p "$RPORT3" info replication 2>/dev/null | grep -q "master_link_status:up" && break; sleep 0.1; done
+redis-cli -p "$RPORT3" info replication | grep -q "master_link_status:up" || fail "redis-server's link to slotcache"
+$CLI hset s:hash a 1 b 2 >/dev/null
+$CLI setex s:ttl 1000 v >/dev/null
+$CLI spop r:set 3 >/dev/null
+[ "$($CLI wait 1 5000)" = "1" ] || fail "WAIT on slotcache for redis-server"
+[ "$(redis-cli -p "$RPORT3" debug digest)" = "$($CLI debug digest)" ] || fail "redis-server replica of slotcache: other contents"
+echo "redis-server 7.0 replicates slotcache ok"
 
 echo "interop: all checks passed"
