@@ -22,6 +22,8 @@
 #        MODE=cluster scripts/bench.sh        (3 slotcache nodes vs a 3-node Redis Cluster)
 #        MODE=persistence scripts/bench.sh    (snapshots: BGSAVE, load, file size, serving
 #                                              while saving; below)
+#        MODE=replication scripts/bench.sh    (SET -P 16 on a primary with a replica vs
+#                                              without; below)
 #        ROUNDS=5 scripts/bench.sh
 #        METRICS_PORT=9199 scripts/bench.sh   (slotcache with its metrics port on,
 #                                              scraped once a second during the runs)
@@ -412,8 +414,73 @@ persistence_section() {
     rm -rf "$work"
 }
 
+# MODE=replication: what a replica costs its primary. Each primary pinned to CPU 0
+# (slotcache with one I/O thread), its replica (same kind) and redis-benchmark on CPU 1;
+# SET -P 16 -c 50 over 1,000,000 keys (2,000,000 requests) against the primary alone,
+# then against a fresh primary with a replica attached (after its full sync). Medians of
+# ROUNDS of ops/s and of requests per primary CPU-second; the ratio with a replica /
+# without is the price of replication (the issue's target: >= 0.8).
+replication_section() {
+    local kind with port pid rport rpid res
+    declare -A ops cpu
+    start_kind() { # kind port cpu -> pid
+        if [ "$1" = slotcache ]; then
+            taskset -c "$3" target/release/slotcache --bind 127.0.0.1 --port "$2" --threads 1 --shards 1 \
+                --metrics-port 0 --loglevel warning --save "" --dir "$(mktemp -d)" $SC_ARGS \
+                >>"$OUT/replication-slotcache.log" 2>&1 &
+        else
+            taskset -c "$3" redis-server --bind 127.0.0.1 --port "$2" --save "" --appendonly no \
+                --dir "$(mktemp -d)" --daemonize no --loglevel warning >>"$OUT/replication-redis.log" 2>&1 &
+        fi
+        PIDS+=($!)
+        LAST_PID=$!
+        wait_ready "$2"
+    }
+    for _ in $(seq 1 "$ROUNDS"); do
+        for kind in redis slotcache; do
+            for with in 0 1; do
+                cleanup; PIDS=()
+                port=$SC_PORT; rport=$RD_PORT
+                start_kind "$kind" "$port" 0; pid=$LAST_PID
+                if [ "$with" = 1 ]; then
+                    start_kind "$kind" "$rport" 1
+                    redis-cli -p "$rport" replicaof 127.0.0.1 "$port" >/dev/null
+                    for _ in $(seq 1 100); do
+                        redis-cli -p "$rport" info replication | grep -q "master_link_status:up" && break
+                        sleep 0.1
+                    done
+                fi
+                res=$(bench "$port" "$pid" 2000000 -t set -P 16 -c 50 -r 1000000)
+                if [ "$with" = 1 ]; then
+                    # The replica has it all: every SET acknowledged, the same keys.
+                    [ "$(redis-cli -p "$port" wait 1 30000)" = 1 ] || echo "$kind: WAIT 1 did not answer 1" >&2
+                    [ "$(redis-cli -p "$port" dbsize)" = "$(redis-cli -p "$rport" dbsize)" ] \
+                        || echo "$kind: the replica holds another number of keys" >&2
+                fi
+                ops[$kind.$with]+="$(echo "$res" | cut -d' ' -f1) "
+                cpu[$kind.$with]+="$(echo "$res" | cut -d' ' -f2) "
+            done
+        done
+    done
+    cleanup; PIDS=()
+    printf '%-34s %12s %12s\n' "SET -P 16 (median of $ROUNDS)" redis slotcache | tee "$OUT/replication.txt"
+    m() { echo "$1" | tr ' ' '\n' | grep . | median; }
+    local r0 r1 s0 s1 rc0 rc1 sc0 sc1
+    r0=$(m "${ops[redis.0]}"); r1=$(m "${ops[redis.1]}"); s0=$(m "${ops[slotcache.0]}"); s1=$(m "${ops[slotcache.1]}")
+    rc0=$(m "${cpu[redis.0]}"); rc1=$(m "${cpu[redis.1]}"); sc0=$(m "${cpu[slotcache.0]}"); sc1=$(m "${cpu[slotcache.1]}")
+    awk -v r0="$r0" -v r1="$r1" -v s0="$s0" -v s1="$s1" -v rc0="$rc0" -v rc1="$rc1" -v sc0="$sc0" -v sc1="$sc1" 'BEGIN {
+        printf "%-34s %12.0f %12.0f\n%-34s %12.0f %12.0f\n%-34s %12.2f %12.2f\n", "ops/s, no replica", r0, s0, \
+            "ops/s, one replica", r1, s1, "with / without", r1 / r0, s1 / s0
+        printf "%-34s %12.0f %12.0f\n%-34s %12.0f %12.0f\n%-34s %12.2f %12.2f\n", "requests per CPU-s, no replica", rc0, sc0, \
+            "requests per CPU-s, one replica", rc1, sc1, "with / without", rc1 / rc0, sc1 / sc0}' | tee -a "$OUT/replication.txt"
+}
+
 if [ "$MODE" = persistence ]; then
     persistence_section
+    exit 0
+fi
+if [ "$MODE" = replication ]; then
+    replication_section
     exit 0
 fi
 if [ "$MODE" = evict ]; then

@@ -286,6 +286,16 @@ const READ_BY_SLOTCACHE: &[&str] = &[
     "key-load-delay",
     "stop-writes-on-bgsave-error",
     "rdb-key-save-delay",
+    "replicaof",
+    "masterauth",
+    "masteruser",
+    "repl-backlog-size",
+    "repl-timeout",
+    "repl-ping-replica-period",
+    "replica-read-only",
+    "replica-serve-stale-data",
+    "min-replicas-to-write",
+    "min-replicas-max-lag",
 ];
 
 /// The Redis 7.0 parameter called `name` (canonical), if slotcache does not handle it

@@ -54,25 +54,51 @@ pub fn propagate(ctx: &mut Ctx<'_>, spec: &CommandSpec, argv: &[Bytes], effects:
     if spec.name == "exec" {
         let list = std::mem::take(&mut ctx.session.exec_effects);
         if !list.is_empty() {
-            ctx.session.woff = repl.propagate_all(&list, list.len() > 1);
+            ctx.session.woff =
+                repl.propagate_all(list.iter().map(|(db, c)| (*db, c.as_slice())), list.len() > 1);
         }
         return;
     }
-    let commands = effects.unwrap_or_else(|| vec![effect_of(spec.name, argv, ctx.now)]);
     let db = ctx.session.db;
+    let commands = match effects {
+        Some(commands) => commands,
+        None => match effect_of(spec.name, argv, ctx.now) {
+            Some(command) => vec![command],
+            // The common case: the arguments as they came, not copied.
+            None if !ctx.session.in_exec => {
+                ctx.session.woff = repl.propagate_all([(db, argv)], false);
+                return;
+            }
+            None => vec![argv.to_vec()],
+        },
+    };
     if ctx.session.in_exec {
         ctx.session.exec_effects.extend(commands.into_iter().map(|c| (db, c)));
         return;
     }
-    let list: Vec<(usize, Vec<Bytes>)> = commands.into_iter().map(|c| (db, c)).collect();
-    ctx.session.woff = repl.propagate_all(&list, false);
+    ctx.session.woff = repl.propagate_all(commands.iter().map(|c| (db, c.as_slice())), false);
 }
 
-/// A command as replicas run it: relative expiry times as absolute ones (as of `now`,
-/// the handler's clock), so a replica that applies it later expires the key at the same
-/// instant; MIGRATE as the DEL of the keys it moved. Everything else is deterministic
-/// as it stands.
-pub fn effect_of(name: &str, argv: &[Bytes], now: u64) -> Vec<Bytes> {
+/// A command as replicas run it, when not as it came: relative expiry times as absolute
+/// ones (as of `now`, the handler's clock), so a replica that applies it later expires
+/// the key at the same instant; MIGRATE as the DEL of the keys it moved. Everything else
+/// is deterministic as it stands (None).
+pub fn effect_of(name: &str, argv: &[Bytes], now: u64) -> Option<Vec<Bytes>> {
+    if !REWRITTEN.contains(&name) {
+        return None;
+    }
+    if name == "set"
+        && !argv[3..].iter().any(|a| a.eq_ignore_ascii_case(b"ex") || a.eq_ignore_ascii_case(b"px"))
+    {
+        return None;
+    }
+    Some(rewrite(name, argv, now))
+}
+
+/// The commands [`effect_of`] rewrites.
+const REWRITTEN: &[&str] = &["expire", "pexpire", "setex", "psetex", "set", "getex", "restore", "migrate"];
+
+fn rewrite(name: &str, argv: &[Bytes], now: u64) -> Vec<Bytes> {
     let at = |arg: &[u8], unit: u64| -> Bytes {
         let n = args::int(arg).unwrap_or(0);
         Bytes::from((now as i64).saturating_add(n.saturating_mul(unit as i64)).to_string())
@@ -236,7 +262,9 @@ fn sync(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 fn start_replica(ctx: &mut Ctx<'_>, replid: &[u8], offset: i64) -> CmdResult {
     if ctx.server.replica_link().is_some() {
-        return Err(CommandError::new("ERR Can't SYNC while not connected with my master"));
+        return Err(CommandError::new(
+            "ERR this server is a replica: replicas of a replica are not supported yet",
+        ));
     }
     if ctx.session.replica || ctx.session.pushed.is_some() {
         return Err(CommandError::new("ERR this connection cannot become a replica link"));

@@ -163,6 +163,9 @@ pub async fn serve<S>(
         {
             break c;
         }
+        // The batch's writes go to the replicas before its replies go out (WAIT after
+        // them then finds them sent).
+        server.replication.flush();
         let reply_peak = out.len();
         if !out.is_empty() && io.flush(&mut out, killed.as_mut()).await.is_err() {
             break Close::Quiet;
@@ -252,6 +255,14 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
             Err(e) => return Err(Close::Protocol(e.reply_text())),
         };
         execute(server, io.stats, session, out, &argv, route, now);
+        if session.postponed.is_some()
+            || session.save_ahead
+            || session.wait_acks.is_some()
+            || session.blocked.is_some()
+        {
+            // Replicas get what this batch wrote before it waits.
+            server.replication.flush();
+        }
         while session.postponed.is_some() || session.save_ahead {
             if session.postponed.is_some() {
                 wait_postponed(server, session, out, io, killed.as_mut(), &argv).await?;
@@ -283,6 +294,7 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
             return Err(Close::Quiet);
         }
         if out.len() >= FLUSH_AT {
+            server.replication.flush();
             session.info.omem.store(out.len(), Relaxed);
             io.flush(out, killed.as_mut()).await.map_err(|_| Close::Quiet)?;
             session.info.omem.store(0, Relaxed);

@@ -79,7 +79,10 @@ impl LocalClient {
                         );
                     }
                 }
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    self.server.replication.flush();
+                    return Ok(());
+                }
                 Err(e) => {
                     self.input.clear();
                     self.ahead.clear();

@@ -60,7 +60,10 @@ impl Server {
         if self.persistence.saving.swap(true, Relaxed) {
             return Err("ERR Background save already in progress".into());
         }
+        // The offset the file notes and its contents agree: no write (of a replica's
+        // primary, or of this primary's clients) between the two.
         let _applying = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _order = self.replication.active.load(Relaxed).then(|| self.replication.order.lock());
         let result = self.run_save(Mode::Blocking, self.save_options(), crate::storage::now_ms());
         self.persistence.saving.store(false, Relaxed);
         result
@@ -84,9 +87,10 @@ impl Server {
         // The snapshot's instant is now, before the reply (Redis forks before it).
         let t0 = crate::storage::now_ms();
         let applying = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let order = self.replication.active.load(Relaxed).then(|| self.replication.order.lock());
         let opts = self.save_options();
         let begun = snapshot::begin_capture(&self.keyspace, &opts, t0);
-        drop(applying);
+        drop((order, applying));
         let server = self.clone();
         let spawned = std::thread::Builder::new().name("slotcache-bgsave".into()).spawn(move || {
             let p = &server.persistence;

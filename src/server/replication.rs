@@ -52,6 +52,8 @@ pub struct Replication {
     pub full_syncs: AtomicU64,
     pub partial_ok: AtomicU64,
     pub partial_err: AtomicU64,
+    /// The stream has bytes not sent to the replicas yet.
+    unsent: AtomicBool,
     /// When the cron last sent a PING down the stream (Unix seconds).
     last_ping_s: AtomicU64,
     /// `min-replicas-to-write` and `min-replicas-max-lag`, mirrored from the
@@ -66,6 +68,8 @@ pub struct Replication {
 pub struct Stream {
     /// Bytes of stream so far (`master_repl_offset`).
     pub offset: u64,
+    /// The stream's last bytes, not sent to the replicas nor in the backlog yet.
+    unsent: Vec<u8>,
     /// The last bytes of the stream, up to `backlog_size`.
     backlog: VecDeque<u8>,
     backlog_size: usize,
@@ -95,6 +99,18 @@ impl Link {
     pub fn online(&self) -> bool {
         self.held.is_none()
     }
+
+    /// Once its snapshot is sent and it acknowledged (in either order): online, what
+    /// was held going first, then the stream as it comes.
+    fn online_once_acked(&mut self) {
+        if self.snapshot_sent
+            && self.ack_ms != 0
+            && let Some(held) = self.held.take()
+            && !held.is_empty()
+        {
+            self.tx.send(Bytes::from(held));
+        }
+    }
 }
 
 /// How a PSYNC is answered.
@@ -111,31 +127,50 @@ impl Replication {
     }
 
     /// Appends commands (each with the database it ran on) to the stream, as one
-    /// MULTI ... EXEC when `transaction`; returns the offset after them.
-    pub fn propagate_all(&self, commands: &[(usize, Vec<Bytes>)], transaction: bool) -> u64 {
+    /// MULTI ... EXEC when `transaction`; returns the offset after them. They reach the
+    /// replicas with the next [`Replication::flush`].
+    pub fn propagate_all<'a, A: AsRef<[u8]> + 'a>(
+        &self,
+        commands: impl IntoIterator<Item = (usize, &'a [A])>,
+        transaction: bool,
+    ) -> u64 {
         let mut stream = self.stream();
-        let mut bytes = Vec::new();
+        let Stream { unsent, db: selected, offset, .. } = &mut *stream;
+        let before = unsent.len();
         if transaction {
-            encode(&mut bytes, &[b"MULTI".as_slice()]);
+            encode(unsent, &[b"MULTI".as_slice()]);
         }
         for (db, argv) in commands {
-            if stream.db != Some(*db) {
-                encode(&mut bytes, &[b"SELECT".as_slice(), db.to_string().as_bytes()]);
-                stream.db = Some(*db);
+            if *selected != Some(db) {
+                let mut n = itoa::Buffer::new();
+                encode(unsent, &[b"SELECT".as_slice(), n.format(db).as_bytes()]);
+                *selected = Some(db);
             }
-            encode(&mut bytes, argv);
+            encode(unsent, argv);
         }
         if transaction {
-            encode(&mut bytes, &[b"EXEC".as_slice()]);
+            encode(unsent, &[b"EXEC".as_slice()]);
         }
-        stream.append(&bytes);
-        stream.offset
+        *offset += (unsent.len() - before) as u64;
+        self.unsent.store(true, Relaxed);
+        *offset
     }
 
     /// A key storage removed on its own (expiry, eviction), as a DEL.
     pub fn removed(&self, db: usize, key: &[u8]) {
         if self.active.load(Relaxed) {
-            self.propagate_all(&[(db, vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)])], false);
+            self.propagate_all([(db, [b"DEL".as_slice(), key].as_slice())], false);
+        }
+    }
+
+    /// Sends what the stream got since the last call to every replica, as one frame
+    /// (once per batch of commands: the I/O threads call it before they write their
+    /// replies or wait, the cron every tick).
+    #[inline]
+    pub fn flush(&self) {
+        if self.unsent.load(Relaxed) {
+            self.stream().flush();
+            self.unsent.store(false, Relaxed);
         }
     }
 
@@ -161,6 +196,7 @@ impl Replication {
         let ours = server.replid.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if self.active.load(Relaxed) && replid == ours.as_bytes() && offset > 0 {
             let mut stream = self.stream();
+            stream.flush();
             let from = offset as u64 - 1;
             let first = stream.offset - stream.backlog.len() as u64;
             if (first..=stream.offset).contains(&from) {
@@ -196,13 +232,7 @@ impl Replication {
         if let Some(l) = stream.replicas.iter_mut().find(|l| l.client_id == client_id) {
             l.ack = l.ack.max(offset);
             l.ack_ms = now_ms;
-            if l.snapshot_sent
-                && let Some(held) = l.held.take()
-                && !held.is_empty()
-            {
-                // Online: what was held goes first, then the stream as it comes.
-                l.tx.send(Bytes::from(held));
-            }
+            l.online_once_acked();
         }
         drop(stream);
         self.acks.notify_waiters();
@@ -231,7 +261,9 @@ impl Replication {
     fn propagate_raw(&self, argv: &[&[u8]]) {
         let mut bytes = Vec::new();
         encode(&mut bytes, argv);
-        self.stream().append(&bytes);
+        let mut stream = self.stream();
+        stream.append(&bytes);
+        stream.flush();
     }
 
     /// A replica's connection closed.
@@ -241,22 +273,29 @@ impl Replication {
 }
 
 impl Stream {
+    /// Appends to the stream (sent with the next flush).
     fn append(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
+        self.offset += bytes.len() as u64;
+        self.unsent.extend_from_slice(bytes);
+    }
+
+    /// Moves the unsent bytes into the backlog and out to every replica.
+    fn flush(&mut self) {
+        if self.unsent.is_empty() {
             return;
         }
-        self.offset += bytes.len() as u64;
-        self.backlog.extend(bytes);
+        let bytes = std::mem::take(&mut self.unsent);
+        self.backlog.extend(&bytes);
         let over = self.backlog.len().saturating_sub(self.backlog_size);
         self.backlog.drain(..over);
         if self.replicas.is_empty() {
             return;
         }
-        let frame = Bytes::copy_from_slice(bytes);
+        let frame = Bytes::from(bytes);
         self.replicas.retain_mut(|l| {
             let ok = match &mut l.held {
                 Some(held) => {
-                    held.extend_from_slice(bytes);
+                    held.extend_from_slice(&frame);
                     held.len() <= REPLICA_OUTPUT_LIMIT
                 }
                 None => l.tx.send(frame.clone()) && l.tx.pending() <= REPLICA_OUTPUT_LIMIT,
@@ -270,16 +309,22 @@ impl Stream {
 
     /// The backlog's first offset and length (INFO).
     pub fn backlog(&self) -> (u64, usize, usize) {
-        (self.offset - self.backlog.len() as u64 + 1, self.backlog.len(), self.backlog_size)
+        let end = self.offset - self.unsent.len() as u64;
+        (end - self.backlog.len() as u64 + 1, self.backlog.len(), self.backlog_size)
     }
 }
 
 /// RESP array of bulk strings.
 pub fn encode<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
-    out.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+    let mut n = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(n.format(argv.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
     for a in argv {
         let a = a.as_ref();
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.push(b'$');
+        out.extend_from_slice(n.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
@@ -368,6 +413,8 @@ impl Server {
             let _order = repl.order.lock().unwrap_or_else(|p| p.into_inner());
             let begun = snapshot::begin_capture(&self.keyspace, &opts, t0);
             let mut stream = repl.stream();
+            // What came before the snapshot's instant is not for this replica.
+            stream.flush();
             stream.replicas.retain(|l| l.client_id != id);
             stream.replicas.push(Link {
                 client_id: id,
@@ -400,6 +447,7 @@ impl Server {
             return Err(std::io::Error::other("the replica was dropped"));
         };
         link.snapshot_sent = true;
+        link.online_once_acked();
         Ok(keys)
     }
 
@@ -411,6 +459,7 @@ impl Server {
         if !repl.active.load(Relaxed) {
             return;
         }
+        repl.flush();
         let max_lag = repl.min_max_lag_s.load(Relaxed) as u64;
         let good = repl
             .stream()
