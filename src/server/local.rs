@@ -107,6 +107,11 @@ impl LocalClient {
         std::mem::take(&mut self.session.getack)
     }
 
+    /// Error replies this client got so far.
+    pub fn errors(&self) -> u64 {
+        self.stats.errors.iter().map(|c| c.get()).sum()
+    }
+
     /// Input bytes fed but not yet a complete request.
     pub fn pending_input(&self) -> usize {
         self.input.len()

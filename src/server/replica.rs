@@ -308,10 +308,23 @@ fn link_once(
             last_io = Instant::now();
             let _applying = server.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
             let before = client.pending_input();
+            let errors = client.errors();
             if let Err(e) = client.feed(&buf[..n]) {
                 return Err(std::io::Error::other(format!(
                     "a protocol error in the primary's stream: {e:?}"
                 )));
+            }
+            if client.errors() > errors {
+                // A command of the primary's this server cannot apply (a type it does
+                // not have yet, say): the data differ from here on. Said loudly, as Redis
+                // does, once per batch.
+                let reply = String::from_utf8_lossy(&client.out.buf);
+                let first = reply.split("\r\n").find(|l| l.starts_with('-')).unwrap_or("").to_string();
+                tracing::error!(
+                    "== CRITICAL == {} command(s) of the primary's stream failed here ({first}): this replica \
+                     differs from its primary",
+                    client.errors() - errors
+                );
             }
             client.out.buf.clear();
             offset += (before + n - client.pending_input()) as u64;
