@@ -231,9 +231,21 @@ fn a_full_sync_under_writes_loses_and_repeats_nothing() {
     assert_eq!(info_field(&mut p, "stats", "sync_full"), 1);
 }
 
+/// `/metrics` on `addr`, as (series, value) lines.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
 #[test]
 fn a_broken_link_resumes_from_the_backlog() {
-    let primary = TestServer::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let primary = TestServer::start_with(&["metrics-port", &port]);
     let replica = TestServer::start();
     let mut p = primary.conn();
     let () = cmd("SET").arg("a").arg(1).query(&mut p).unwrap();
@@ -255,6 +267,18 @@ fn a_broken_link_resumes_from_the_backlog() {
     assert_eq!(digest(&mut r), digest(&mut p));
     let len: i64 = cmd("LLEN").arg("l").query(&mut r).unwrap();
     assert_eq!(len, 100);
+    // The same on /metrics.
+    let metrics = scrape(primary.handle.as_ref().unwrap().metrics_addr.unwrap());
+    for line in [
+        "redis_connected_slaves 1",
+        "redis_replica_resyncs_full 1",
+        "redis_replica_partial_resync_accepted 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+    let offset = info_field(&mut p, "replication", "master_repl_offset");
+    assert!(metrics.lines().any(|l| l == format!("redis_master_repl_offset {offset}")), "{metrics}");
+    assert!(metrics.contains("redis_connected_slave_offset_bytes{slave_ip=\"127.0.0.1\""), "{metrics}");
 }
 
 #[test]

@@ -100,6 +100,35 @@ fn label(key: &'static str, value: impl Into<SharedString>) -> Vec<Label> {
     vec![Label::new(key, value)]
 }
 
+/// Replication's gauges and counters (INFO replication and INFO stats's sync_*).
+fn replication_metrics(server: &Server) {
+    let repl = &server.replication;
+    let link = server.replica_link();
+    let stream = repl.stream();
+    set(&CONNECTED_REPLICAS, vec![], stream.replicas.iter().filter(|l| l.online()).count() as u64);
+    set(&REPL_OFFSET, vec![], link.as_ref().and_then(|l| l.offset).unwrap_or(stream.offset));
+    set(&REPL_BACKLOG, vec![], stream.backlog().1 as u64);
+    let now = crate::storage::now_ms();
+    for l in &stream.replicas {
+        let labels = || {
+            vec![
+                Label::new("slave_ip", l.ip.clone()),
+                Label::new("slave_port", l.port.to_string()),
+                Label::new("slave_state", if l.online() { "online" } else { "wait_bgsave" }),
+            ]
+        };
+        set(&REPLICA_OFFSET, labels(), l.ack);
+        set(&REPLICA_LAG, labels(), if l.ack_ms == 0 { 0 } else { now.saturating_sub(l.ack_ms) / 1000 });
+    }
+    drop(stream);
+    if let Some(l) = link {
+        set(&MASTER_LINK_UP, vec![], u64::from(l.state == "connected"));
+    }
+    set(&RESYNCS_FULL, vec![], repl.full_syncs.load(Relaxed));
+    set(&RESYNCS_PARTIAL_OK, vec![], repl.partial_ok.load(Relaxed));
+    set(&RESYNCS_PARTIAL_ERR, vec![], repl.partial_err.load(Relaxed));
+}
+
 /// The full `/metrics` body. Counts and gauges go through a Prometheus exporter recorder
 /// made for this scrape (local, not the process-global one, so servers sharing a process
 /// stay apart, and series of a reset or emptied source simply vanish); seconds counters
@@ -165,6 +194,7 @@ pub fn render(server: &Server) -> String {
             let keys: usize = server.keyspace.lock_index(i).dbs.iter().map(|d| d.len()).sum();
             set(&SHARD_KEYS, label("shard", i.to_string()), keys as u64);
         }
+        replication_metrics(server);
         set(&CLUSTER_ENABLED, vec![], server.cluster.is_some() as u64);
         if let Some(cluster) = &server.cluster {
             cluster_metrics(cluster);

@@ -70,6 +70,15 @@ metrics! {
     COMMAND_DURATION = "slotcache_command_duration_seconds", Histogram, "Command execution time.";
     SHARD_KEYS = "slotcache_shard_keys", Gauge, "Keys per keyspace shard, all databases.";
     SHARD_LOCK_WAIT = "slotcache_shard_lock_wait_seconds", Histogram, "Time spent waiting for a contended shard lock.";
+    CONNECTED_REPLICAS = "redis_connected_slaves", Gauge, "Replicas connected and online.";
+    REPL_OFFSET = "redis_master_repl_offset", Gauge, "Bytes of replication stream so far (a replica: applied from its primary).";
+    REPLICA_OFFSET = "redis_connected_slave_offset_bytes", Gauge, "Offset each replica acknowledged last, by replica.";
+    REPLICA_LAG = "redis_connected_slave_lag_seconds", Gauge, "Seconds since each replica acknowledged last, by replica.";
+    REPL_BACKLOG = "redis_repl_backlog_history_bytes", Gauge, "Bytes of stream the backlog holds for partial resyncs.";
+    MASTER_LINK_UP = "redis_master_link_up", Gauge, "A replica: 1 while its link to its primary is up.";
+    RESYNCS_FULL = "redis_replica_resyncs_full", Gauge, "Full synchronizations served to replicas (a gauge, as the Redis exporter has it).";
+    RESYNCS_PARTIAL_OK = "redis_replica_partial_resync_accepted", Gauge, "Partial resynchronizations served from the backlog.";
+    RESYNCS_PARTIAL_ERR = "redis_replica_partial_resync_denied", Gauge, "Partial resynchronizations asked for and refused (a full one followed).";
     CLUSTER_ENABLED = "redis_cluster_enabled", Gauge, "1 in cluster mode.";
     CLUSTER_STATE = "slotcache_cluster_state_ok", Gauge, "1 while cluster_state is ok (a majority, and coverage if required).";
     CLUSTER_KNOWN_NODES = "slotcache_cluster_known_nodes", Gauge, "Members this node knows, itself and failed ones included.";
