@@ -873,7 +873,13 @@ fn a_loaded_snapshot_keeps_only_the_slots_the_node_serves() {
     assert!(formed, "the two nodes share the ring");
     let on_b: i64 = redis::cmd("DBSIZE").query(&mut cb).unwrap();
     assert_eq!(on_b, 0, "the joiner dropped the loaded keys of slots it did not serve");
-    let on_a: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
-    assert!(on_a < 1000 && on_a > 0, "the first node handed the joiner's share over: {on_a}");
+    // The first node drops the joiner's share once it has taken the join in (its own
+    // view of the ring can lag the joiner's by a gossip round under load).
+    let mut on_a = 0;
+    let handed = eventually_within(Duration::from_secs(30), || {
+        on_a = redis::cmd("DBSIZE").query::<i64>(&mut c).unwrap_or(-1);
+        on_a < 1000 && on_a > 0
+    });
+    assert!(handed, "the first node handed the joiner's share over: {on_a}");
     let _ = std::fs::remove_dir_all(&base);
 }
