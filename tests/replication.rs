@@ -187,8 +187,12 @@ fn a_replica_syncs_then_applies_every_types_effects() {
     let clients: String = cmd("CLIENT").arg("LIST").arg("TYPE").arg("replica").query(&mut p).unwrap();
     assert_eq!(clients.lines().count(), 1, "{clients}");
 
+    let conf: Vec<String> = cmd("CONFIG").arg("GET").arg("replicaof").query(&mut r).unwrap();
+    assert_eq!(conf, ["replicaof".to_string(), format!("127.0.0.1 {}", primary.addr.port())]);
     // REPLICAOF NO ONE: a primary again, keeping the data.
     let () = cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut r).unwrap();
+    let conf: Vec<String> = cmd("CONFIG").arg("GET").arg("replicaof").query(&mut r).unwrap();
+    assert_eq!(conf, ["replicaof", ""]);
     let () = cmd("SET").arg("x").arg(1).query(&mut r).unwrap();
     assert!(info(&mut r, "replication").contains("role:master"));
 }

@@ -112,6 +112,8 @@ impl Server {
         status.lock().unwrap_or_else(|p| p.into_inner()).position = previous.or(loaded);
         *self.upstream() = Some(Upstream { host: host.clone(), port, generation, status: status.clone() });
         self.is_replica.store(true, Relaxed);
+        // CONFIG GET and CONFIG REWRITE follow, as Redis's do.
+        let _ = self.config_mut().set("replicaof", &[host.clone(), port.to_string()]);
         self.keyspace.hold_expiry(true);
         // Their feeds dropped, their connections close.
         self.replication.stream().replicas.clear();
@@ -131,6 +133,7 @@ impl Server {
             return false;
         }
         self.is_replica.store(false, Relaxed);
+        let _ = self.config_mut().set("replicaof", &["no".into(), "one".into()]);
         self.keyspace.hold_expiry(self.expiry_held());
         *self.replid.lock().unwrap_or_else(|p| p.into_inner()) = super::random_hex40();
         true
