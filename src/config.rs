@@ -396,11 +396,17 @@ fn validate_known(k: &Known, args: &[String]) -> Result<String, String> {
                     }
                     joined
                 }
-                "replicaof" => match args {
-                    [h, p] if h.eq_ignore_ascii_case("no") && p.eq_ignore_ascii_case("one") => String::new(),
-                    [h, p] => format!("{h} {}", parse_num::<u16>(p)?),
-                    _ => return Err(bad_args()),
-                },
+                "replicaof" => {
+                    // Also as one quoted argument ("host port"), as CONFIG REWRITE writes it.
+                    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+                    match words[..] {
+                        [h, p] if h.eq_ignore_ascii_case("no") && p.eq_ignore_ascii_case("one") => {
+                            String::new()
+                        }
+                        [h, p] => format!("{h} {}", parse_num::<u16>(p)?),
+                        _ => return Err(bad_args()),
+                    }
+                }
                 "latency-tracking-info-percentiles" => {
                     for v in joined.split_whitespace() {
                         let p: f64 =
@@ -922,6 +928,20 @@ fn flags_to_lines(flags: &[String]) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replicaof_reads_two_words_or_one_quoted_pair_as_config_rewrite_writes_it() {
+        for args in [vec!["127.0.0.1".to_string(), "7000".to_string()], vec!["127.0.0.1 7000".to_string()]] {
+            let mut c = Config::default();
+            c.set("replicaof", &args).unwrap();
+            assert_eq!(c.get("replicaof").as_deref(), Some("127.0.0.1 7000"), "{args:?}");
+        }
+        let mut c = Config::default();
+        c.set("replicaof", &["no one".to_string()]).unwrap();
+        assert_eq!(c.get("replicaof").as_deref(), Some(""));
+        assert!(c.set("replicaof", &["127.0.0.1".to_string()]).is_err());
+        assert!(c.set("replicaof", &["h".to_string(), "99999".to_string()]).is_err());
+    }
 
     #[test]
     fn directives_change_at_runtime_where_redis_allows() {
