@@ -27,8 +27,14 @@ fn eventually_within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// Makes `replica` a replica of `primary` and waits until its link is up.
 fn replicate(replica: &TestServer, primary: &TestServer) -> redis::Connection {
     let mut r = replica.conn();
-    let ok: String = cmd("REPLICAOF").arg("127.0.0.1").arg(primary.addr.port()).query(&mut r).unwrap();
-    assert_eq!(ok, "OK");
+    // A replica still loading its own snapshot answers -LOADING first, as Redis does.
+    let mut reply = None;
+    let answered = eventually_within(Duration::from_secs(20), || {
+        reply = cmd("REPLICAOF").arg("127.0.0.1").arg(primary.addr.port()).query::<String>(&mut r).ok();
+        reply.is_some()
+    });
+    assert!(answered, "REPLICAOF answered once the load was done");
+    assert_eq!(reply.as_deref(), Some("OK"));
     let up = eventually_within(Duration::from_secs(20), || {
         info(&mut r, "replication").contains("master_link_status:up")
     });
@@ -228,6 +234,9 @@ fn a_full_sync_under_writes_loses_and_repeats_nothing() {
     std::thread::sleep(Duration::from_millis(50));
     let mut r = replicate(&replica, &primary);
     let sent = writer.join().unwrap();
+    // WAIT counts this connection's writes: one here, after all of the writer's in the
+    // stream, so acknowledging it acknowledges them.
+    let () = cmd("SET").arg("done").arg(1).query(&mut p).unwrap();
     wait_one(&mut p);
     assert_eq!(digest(&mut r), digest(&mut p));
     let total: u64 = (0..keys).map(|i| cmd("GET").arg(format!("c{i}")).query::<u64>(&mut r).unwrap()).sum();
@@ -283,6 +292,22 @@ fn a_broken_link_resumes_from_the_backlog() {
     let offset = info_field(&mut p, "replication", "master_repl_offset");
     assert!(metrics.lines().any(|l| l == format!("redis_master_repl_offset {offset}")), "{metrics}");
     assert!(metrics.contains("redis_connected_slave_offset_bytes{slave_ip=\"127.0.0.1\""), "{metrics}");
+}
+
+#[test]
+fn replicaof_in_the_configuration_links_at_start() {
+    let primary = TestServer::start();
+    let mut p = primary.conn();
+    let () = cmd("SET").arg("a").arg(1).query(&mut p).unwrap();
+    let replica = TestServer::start_with(&["replicaof", &format!("127.0.0.1 {}", primary.addr.port())]);
+    let mut r = replica.conn();
+    let up = eventually_within(Duration::from_secs(20), || {
+        info(&mut r, "replication").contains("master_link_status:up")
+    });
+    assert!(up, "linked from the configuration: {}", info(&mut r, "replication"));
+    wait_one(&mut p);
+    let v: String = cmd("GET").arg("a").query(&mut r).unwrap();
+    assert_eq!(v, "1");
 }
 
 #[test]
@@ -377,6 +402,8 @@ fn blocked_pops_replicate_as_the_pops_that_happened() {
     for w in waiters {
         assert_ne!(w.join().unwrap(), redis::Value::Nil, "every waiter was served");
     }
+    // WAIT counts this connection's writes: one after the pops the others made.
+    let () = cmd("SET").arg("done").arg(1).query(&mut p).unwrap();
     wait_one(&mut p);
     assert_eq!(digest(&mut r), digest(&mut p));
     let left: Vec<String> = cmd("LRANGE").arg("bmp").arg(0).arg(-1).query(&mut r).unwrap();
