@@ -6,22 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, WAIT, err, info_field};
+use common::{TestServer, WAIT, err, eventually_within, info_field};
 use redis::cmd;
 
 fn info(c: &mut redis::Connection, section: &str) -> String {
     cmd("INFO").arg(section).query(c).unwrap()
-}
-
-fn eventually_within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
 }
 
 /// Makes `replica` a replica of `primary` and waits until its link is up.

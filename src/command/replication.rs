@@ -222,7 +222,7 @@ fn role(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 /// [`crate::server::connection`]) until that many replicas acknowledged this client's
 /// last write, or the timeout (0: none); the reply is the count then.
 fn wait(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    if ctx.server.replica_link().is_some() {
+    if ctx.server.is_replica.load(Relaxed) {
         return Err(CommandError::new(
             "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
         ));
@@ -261,7 +261,7 @@ fn sync(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 }
 
 fn start_replica(ctx: &mut Ctx<'_>, replid: &[u8], offset: i64) -> CmdResult {
-    if ctx.server.replica_link().is_some() {
+    if ctx.server.is_replica.load(Relaxed) {
         return Err(CommandError::new(
             "ERR this server is a replica: replicas of a replica are not supported yet",
         ));
@@ -342,7 +342,8 @@ fn replconf(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 pub fn info_lines(server: &crate::server::Server, line: &mut dyn FnMut(&str, &dyn std::fmt::Display)) {
     let replid = server.replid.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let stream = server.replication.stream();
-    match server.replica_link() {
+    let link = server.replica_link();
+    match &link {
         Some(link) => {
             line("role", &"slave");
             line("master_host", &link.host);
@@ -376,7 +377,7 @@ pub fn info_lines(server: &crate::server::Server, line: &mut dyn FnMut(&str, &dy
     line("master_failover_state", &"no-failover");
     line("master_replid", &replid);
     line("master_replid2", &"0000000000000000000000000000000000000000");
-    let offset = server.replica_link().and_then(|l| l.offset).unwrap_or(stream.offset);
+    let offset = link.and_then(|l| l.offset).unwrap_or(stream.offset);
     line("master_repl_offset", &offset);
     line("second_repl_offset", &-1);
     let active = server.replication.active.load(Relaxed);

@@ -380,6 +380,12 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
 /// one buffer sized for them.
 pub fn encode_args<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    encode_into(&mut out, args);
+    out
+}
+
+/// [`encode_args`] appended to `out` (a replication stream's buffer).
+pub fn encode_into<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
     let mut n = itoa::Buffer::new();
     out.push(b'*');
     out.extend_from_slice(n.format(args.len()).as_bytes());
@@ -392,7 +398,6 @@ pub fn encode_args<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
-    out
 }
 
 /// Parses an integer exactly as Redis's `string2ll`: optional `-`, no `+`, no leading

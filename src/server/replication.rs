@@ -27,6 +27,7 @@ use bytes::Bytes;
 use super::Server;
 use super::feed::FeedTx;
 use crate::persist::snapshot;
+use crate::protocol::request::encode_into as encode;
 
 /// Redis's default `repl-backlog-size`.
 pub const DEFAULT_BACKLOG: usize = 1 << 20;
@@ -311,22 +312,6 @@ impl Stream {
     pub fn backlog(&self) -> (u64, usize, usize) {
         let end = self.offset - self.unsent.len() as u64;
         (end - self.backlog.len() as u64 + 1, self.backlog.len(), self.backlog_size)
-    }
-}
-
-/// RESP array of bulk strings.
-pub fn encode<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
-    let mut n = itoa::Buffer::new();
-    out.push(b'*');
-    out.extend_from_slice(n.format(argv.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in argv {
-        let a = a.as_ref();
-        out.push(b'$');
-        out.extend_from_slice(n.format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
     }
 }
 
