@@ -36,6 +36,10 @@ pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1";
 /// `cluster-node-timeout`: how long a peer may be silent before it is suspected, and a
 /// node without a majority of the cluster may go on serving (Redis's default is 15 s).
 pub const DEFAULT_CLUSTER_NODE_TIMEOUT_MS: u64 = 1000;
+/// `cluster-replicas`: one copy of every range besides its primary's.
+pub const DEFAULT_CLUSTER_REPLICAS: usize = 1;
+/// Most `cluster-replicas` accepted.
+pub const MAX_CLUSTER_REPLICAS: usize = 8;
 /// Largest accepted `proto-max-bulk-len`: keeps every stored key and value within the
 /// storage layer's 32-bit block lengths.
 pub const MAX_PROTO_BULK_LEN: u64 = 2 * 1024 * 1024 * 1024;
@@ -61,6 +65,9 @@ pub struct ClusterSettings {
     pub secret: String,
     /// The port of the proxy for clients that are not cluster-aware (0: off).
     pub proxy_port: u16,
+    /// `cluster-replicas`: copies of each slot range besides its primary's, on the
+    /// next distinct nodes clockwise.
+    pub replicas: usize,
 }
 
 impl Default for ClusterSettings {
@@ -76,6 +83,7 @@ impl Default for ClusterSettings {
             allow_reads_when_down: false,
             secret: String::new(),
             proxy_port: 0,
+            replicas: DEFAULT_CLUSTER_REPLICAS,
         }
     }
 }
@@ -186,7 +194,7 @@ directives! {
     "cluster-enabled" => false, "cluster-seeds" => false, "cluster-config-file" => false,
     "cluster-announce-ip" => true, "cluster-announce-port" => true, "cluster-node-timeout" => true,
     "cluster-require-full-coverage" => true, "cluster-allow-reads-when-down" => true,
-    "cluster-secret" => false, "cluster-proxy-port" => false,
+    "cluster-secret" => false, "cluster-proxy-port" => false, "cluster-replicas" => false,
 }
 
 pub const MAXMEMORY_POLICIES: &[&str] = &[
@@ -749,6 +757,13 @@ impl Config {
                 self.cluster.secret = if args.is_empty() { String::new() } else { single()?.to_string() }
             }
             "cluster-proxy-port" => self.cluster.proxy_port = parse_num(single()?)?,
+            "cluster-replicas" => {
+                let v: usize = parse_num(single()?)?;
+                if v > MAX_CLUSTER_REPLICAS {
+                    return Err(format!("argument must be between 0 and {MAX_CLUSTER_REPLICAS} inclusive"));
+                }
+                self.cluster.replicas = v;
+            }
             _ => return Err(BAD_ARGS.into()),
         }
         Ok(())
@@ -825,6 +840,7 @@ impl Config {
             "cluster-allow-reads-when-down" => yes_no(self.cluster.allow_reads_when_down),
             "cluster-secret" => self.cluster.secret.clone(),
             "cluster-proxy-port" => self.cluster.proxy_port.to_string(),
+            "cluster-replicas" => self.cluster.replicas.to_string(),
             other => match inert(other) {
                 Some(k) => self.other.get(k.name).cloned().unwrap_or_else(|| k.default.to_string()),
                 None => return None,

@@ -84,9 +84,33 @@ fn nodes_form_a_cluster_from_seeds_and_print_the_same_map() {
         assert!(mine.len() <= 16, "{} ranges", mine.len());
         assert!((16384 / 3 * 9 / 10..=16384 / 3 * 11 / 10).contains(&owned), "{owned} slots");
     }
-    // SHARDS: one shard per node, each listing itself as master.
-    let shards: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SHARDS").query(&mut conn).unwrap();
-    assert_eq!(shards.len(), 3);
+    // SHARDS: one shard per range, its primary then its replica (cluster-replicas 1).
+    let shards: Vec<std::collections::HashMap<String, redis::Value>> =
+        redis::cmd("CLUSTER").arg("SHARDS").query(&mut conn).unwrap();
+    assert_eq!(shards.len(), slots.len());
+    for (shard, range) in shards.iter().zip(&slots) {
+        let bounds: Vec<u16> = redis::from_redis_value(shard["slots"].clone()).unwrap();
+        assert_eq!(bounds, [range.0, range.1]);
+        let nodes: Vec<std::collections::HashMap<String, redis::Value>> =
+            redis::from_redis_value(shard["nodes"].clone()).unwrap();
+        let roles: Vec<(String, String)> = nodes
+            .iter()
+            .map(|n| {
+                (
+                    redis::from_redis_value(n["id"].clone()).unwrap(),
+                    redis::from_redis_value(n["role"].clone()).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(roles.len(), 2, "{roles:?}");
+        assert_eq!(roles[0], (range.2.clone(), "master".to_string()));
+        assert_eq!(roles[1].1, "replica");
+        assert_ne!(roles[1].0, range.2);
+        // CLUSTER REPLICAS of the primary lists that replica among its lines.
+        let lines: Vec<String> =
+            redis::cmd("CLUSTER").arg("REPLICAS").arg(&range.2).query(&mut conn).unwrap();
+        assert!(lines.iter().any(|l| l.starts_with(&roles[1].0) && l.ends_with('\n')), "{lines:?}");
+    }
 }
 
 #[test]
@@ -271,8 +295,8 @@ fn a_cluster_client_reads_and_writes_keys_over_every_node() {
 }
 
 #[test]
-fn a_killed_nodes_slots_are_served_empty_and_it_returns_with_its_id() {
-    let mut c = ClusterNodes::start(3, &[]);
+fn a_killed_nodes_slots_are_served_empty_without_replicas_and_it_returns_with_its_id() {
+    let mut c = ClusterNodes::start(3, &["--cluster-replicas", "0"]);
     let on_2 = key_on(&c, 2, "kill");
     let on_0 = key_on(&c, 0, "kill");
     let id_2: String = redis::cmd("CLUSTER").arg("MYID").query(&mut c.conn(2)).unwrap();

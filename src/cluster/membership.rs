@@ -203,7 +203,7 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
     let members = std::iter::once(node_of(&me, Health::Online, 0))
         .chain(remembered.iter().filter_map(suspect))
         .collect();
-    let state = ClusterState::build(members, &me.id_hex());
+    let state = ClusterState::build(members, &me.id_hex(), settings.replicas);
     let (cluster, queues) = Cluster::new(state, settings);
     let cluster = Arc::new(cluster);
     if !alone || !remembered.is_empty() {
@@ -225,6 +225,7 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
         active: false,
         detached: false,
         saved: None,
+        followed: false,
     };
     membership.save();
     Ok((cluster, membership))
@@ -296,6 +297,8 @@ pub struct Membership {
     detached: bool,
     /// The nodes file as last written.
     saved: Option<NodesFile>,
+    /// The replication links were set up for a published state.
+    followed: bool,
 }
 
 impl Membership {
@@ -653,7 +656,7 @@ impl Membership {
         let taken: usize = {
             let mut members = state.members.clone();
             members[state.myself as usize].tokens = next.tokens.clone();
-            let after = ClusterState::build(members, &state.me().id);
+            let after = ClusterState::build(members, &state.me().id, 0);
             after.slots_of(after.myself)
         };
         if let Err(e) = swim.change_identity(next.clone(), &mut *rt) {
@@ -698,16 +701,16 @@ impl Membership {
             }
             members.extend(suspect(r));
         }
-        ClusterState::build(members, &self.me.id_hex())
+        ClusterState::build(members, &self.me.id_hex(), self.cluster.replicas)
     }
 
     /// Publishes the state of foca's view; empties the slots this node no longer
     /// serves; saves the nodes file when what it holds changed.
-    fn publish(&mut self, server: &Server, swim: &Swim) {
+    fn publish(&mut self, server: &Arc<Server>, swim: &Swim) {
         let next = self.build(swim);
         let previous = self.cluster.state();
         let lost = previous.slots_lost(&next);
-        let changed = previous.ranges != next.ranges;
+        let changed = previous.ranges != next.ranges || !std::mem::replace(&mut self.followed, true);
         let ok_before = self.cluster.is_ok(&previous);
         let members_changed = previous.members.len() != next.members.len()
             || previous
@@ -735,6 +738,9 @@ impl Membership {
             tracing::info!("Cluster: handed {} slots over, dropped their {dropped} keys", lost.len());
         }
         let state = self.cluster.state();
+        if changed {
+            super::replication::follow(server, &state);
+        }
         let ok = self.cluster.is_ok(&state);
         if ok != ok_before || changed {
             tracing::info!(

@@ -16,6 +16,7 @@ pub mod membership;
 pub mod nodes_file;
 pub mod peer;
 pub mod proxy;
+pub mod replication;
 pub mod ring;
 pub mod slot;
 pub mod state;
@@ -95,8 +96,12 @@ pub struct Cluster {
     pub allow_reads_when_down: AtomicBool,
     pub require_full_coverage: AtomicBool,
     pub node_timeout_ms: AtomicU64,
+    /// `cluster-replicas`.
+    pub replicas: usize,
     pub secret: String,
     pub stats: ClusterStats,
+    /// The links to the primaries this node keeps copies from.
+    pub upstreams: replication::Upstreams,
     inbox: tokio::sync::mpsc::Sender<Inbound>,
     publish: tokio::sync::mpsc::Sender<(Bytes, Bytes)>,
 }
@@ -127,8 +132,10 @@ impl Cluster {
             allow_reads_when_down: AtomicBool::new(settings.allow_reads_when_down),
             require_full_coverage: AtomicBool::new(settings.require_full_coverage),
             node_timeout_ms: AtomicU64::new(settings.node_timeout_ms),
+            replicas: settings.replicas,
             secret: settings.secret.clone(),
             stats: ClusterStats::default(),
+            upstreams: replication::Upstreams::default(),
             inbox: tx,
             publish,
         };
@@ -185,8 +192,9 @@ impl Cluster {
     /// Redis Cluster's `getNodeByQuery` for a command with keys in `slots` (the first
     /// key's first): CROSSSLOT when they differ, `Hash slot not served`, CLUSTERDOWN
     /// while the cluster is not ok (reads pass with `cluster-allow-reads-when-down`),
-    /// MOVED when another node serves the slot.
-    pub fn route(&self, mut slots: impl Iterator<Item = u16>, write: bool) -> Redirect {
+    /// MOVED when another node serves the slot — unless it is a read on a connection
+    /// that sent READONLY and this node keeps a copy of the slot.
+    pub fn route(&self, mut slots: impl Iterator<Item = u16>, write: bool, readonly: bool) -> Redirect {
         let Some(first) = slots.next() else { return Redirect::Here };
         if slots.any(|s| s != first) {
             self.stats.redirects_crossslot.fetch_add(1, Relaxed);
@@ -207,7 +215,7 @@ impl Cluster {
                 return Redirect::Error(error::CLUSTERDOWN_READS_ONLY);
             }
         }
-        if owner == state.myself {
+        if owner == state.myself || (readonly && !write && state.role(first) == state::Role::Replica) {
             return Redirect::Here;
         }
         self.stats.redirects_moved.fetch_add(1, Relaxed);

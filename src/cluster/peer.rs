@@ -70,10 +70,15 @@ pub struct Links {
     links: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
 }
 
+/// The first frame of a link from this node (`me`, its announced address).
+pub fn hello(cluster: &Cluster, me: SocketAddr) -> Bytes {
+    frame(&[HELLO, VERSION, cluster.secret.as_bytes(), me.to_string().as_bytes()])
+}
+
 impl Links {
     /// Links that introduce this node as `me` (its announced address).
     pub fn new(cluster: Arc<Cluster>, me: SocketAddr) -> Links {
-        let hello = frame(&[HELLO, VERSION, cluster.secret.as_bytes(), me.to_string().as_bytes()]);
+        let hello = hello(&cluster, me);
         Links { cluster, hello, links: HashMap::new() }
     }
 

@@ -95,6 +95,25 @@ impl Ring {
         Some(self.tokens.get(i).unwrap_or(first).1)
     }
 
+    /// The first `n` distinct nodes other than `primary` clockwise after the token
+    /// that owns `slot` (Dynamo's preference list: a range's replicas). Fewer when the
+    /// ring has fewer nodes.
+    pub fn successors(&self, slot: u16, primary: NodeIndex, n: usize) -> Vec<NodeIndex> {
+        let mut out = Vec::with_capacity(n);
+        let len = self.tokens.len();
+        let at = self.tokens.partition_point(|t| t.0 < slot) % len.max(1);
+        for step in 1..len {
+            if out.len() == n {
+                break;
+            }
+            let node = self.tokens[(at + step) % len].1;
+            if node != primary && !out.contains(&node) {
+                out.push(node);
+            }
+        }
+        out
+    }
+
     fn arcs(&self) -> impl Iterator<Item = Arc> + '_ {
         let n = self.tokens.len();
         (0..n).map(move |i| {

@@ -71,6 +71,39 @@ pub fn pattern_slot(pattern: &[u8]) -> Option<u16> {
     Some(crc16(pattern) & (SLOTS as u16 - 1))
 }
 
+/// Slots as `a-b,c,...` (REPLCONF cluster-slots), in ascending ranges.
+pub fn format_ranges(slots: &[bool]) -> String {
+    let mut out = Vec::new();
+    let mut s = 0;
+    while s < slots.len() {
+        if !slots[s] {
+            s += 1;
+            continue;
+        }
+        let start = s;
+        while s + 1 < slots.len() && slots[s + 1] {
+            s += 1;
+        }
+        out.push(if start == s { start.to_string() } else { format!("{start}-{s}") });
+        s += 1;
+    }
+    out.join(",")
+}
+
+/// The slots `a-b,c,...` names, as a table of [`SLOTS`] flags; None when malformed.
+pub fn parse_ranges(text: &[u8]) -> Option<Vec<bool>> {
+    let mut slots = vec![false; SLOTS];
+    for part in std::str::from_utf8(text).ok()?.split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+        if a > b || b >= SLOTS {
+            return None;
+        }
+        slots[a..=b].fill(true);
+    }
+    Some(slots)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -100,5 +133,20 @@ mod tests {
         assert_eq!(hash_tag(b"foo{{bar}}zap"), b"{bar");
         assert_eq!(hash_tag(b"foo{bar}{zap}"), b"bar");
         assert_eq!(key_slot(b""), 0);
+    }
+
+    #[test]
+    fn slot_ranges_read_back_as_written() {
+        let mut slots = vec![false; SLOTS];
+        slots[0..=10].fill(true);
+        slots[100] = true;
+        slots[16000..].fill(true);
+        let text = format_ranges(&slots);
+        assert_eq!(text, "0-10,100,16000-16383");
+        assert_eq!(parse_ranges(text.as_bytes()), Some(slots));
+        assert_eq!(parse_ranges(b""), Some(vec![false; SLOTS]));
+        assert_eq!(parse_ranges(b"5-2"), None);
+        assert_eq!(parse_ranges(b"16384"), None);
+        assert_eq!(parse_ranges(b"x"), None);
     }
 }

@@ -2,13 +2,15 @@
 //!
 //! It holds the members (sorted by node id, so every node numbers them alike), the
 //! ring their tokens make, and what follows from it: which node serves each slot, as
-//! per-range ownership with epochs (`cluster-replicas` will add each range's replicas,
-//! the next distinct nodes clockwise; the rebalancing issue will hand ranges over one
-//! at a time, so ownership is kept apart from the ring's answer even though, for now,
-//! it is that answer). A member that has failed holds no slots: its arcs go to the next
-//! token clockwise. States are built whole by [`ClusterState::build`] and published by
-//! swapping an `Arc` ([`super::Cluster`]); nothing mutates one after it is built, so
-//! nodes that know the same members print the same map, byte for byte.
+//! per-range ownership with epochs, and each range's replicas — the next
+//! `cluster-replicas` distinct live nodes clockwise after the range (Dynamo's preference
+//! list). Ownership is kept apart from the ring's answer (the rebalancing issue will
+//! hand ranges over one at a time) even though, for now, it is that answer. A member
+//! that has failed holds no slots: its arcs go to the next token clockwise, which is
+//! the node that already replicates them. States are built whole by
+//! [`ClusterState::build`] and published by swapping an `Arc` ([`super::Cluster`]);
+//! nothing mutates one after it is built, so nodes that know the same members print
+//! the same map, byte for byte.
 
 use std::net::SocketAddr;
 
@@ -17,6 +19,17 @@ use super::slot::SLOTS;
 
 /// No node serves the slot.
 const UNSERVED: NodeIndex = NodeIndex::MAX;
+
+/// What this node does for a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It serves the slot's reads and writes and streams them to the replicas.
+    Primary,
+    /// It keeps a copy, fed by the primary's stream (reads with READONLY).
+    Replica,
+    /// It holds nothing of the slot.
+    None,
+}
 
 /// How a member looks from this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +83,8 @@ pub struct OwnedRange {
     pub start: u16,
     pub end: u16,
     pub primary: NodeIndex,
-    /// Filled in by replication (`cluster-replicas`); empty for now.
+    /// The nodes that keep a copy of it, first the one that takes it over if the
+    /// primary fails.
     pub replicas: Vec<NodeIndex>,
     pub epoch: u64,
 }
@@ -93,12 +107,15 @@ pub struct ClusterState {
     /// The largest epoch known (CLUSTER INFO `cluster_current_epoch`).
     pub current_epoch: u64,
     owner: Box<[NodeIndex]>,
+    /// This node's role per slot.
+    roles: Box<[Role]>,
     assigned: usize,
 }
 
 impl ClusterState {
-    /// The state of these members as `myself_id` sees them.
-    pub fn build(mut members: Vec<Node>, myself_id: &str) -> ClusterState {
+    /// The state of these members as `myself_id` sees them, with `replicas` copies of
+    /// each range besides the primary's.
+    pub fn build(mut members: Vec<Node>, myself_id: &str, replicas: usize) -> ClusterState {
         members.sort_by(|a, b| a.id.cmp(&b.id));
         members.dedup_by(|a, b| a.id == b.id);
         let myself = members.iter().position(|m| m.id == myself_id).expect("myself is a member") as NodeIndex;
@@ -116,17 +133,26 @@ impl ClusterState {
                 start,
                 end,
                 primary: node,
-                replicas: Vec::new(),
+                replicas: ring.successors(end, node, replicas),
                 epoch: members[node as usize].epoch,
             })
             .collect();
         let mut owner = vec![UNSERVED; SLOTS].into_boxed_slice();
+        let mut roles = vec![Role::None; SLOTS].into_boxed_slice();
         for r in &ranges {
             owner[r.start as usize..=r.end as usize].fill(r.primary);
+            let role = if r.primary == myself {
+                Role::Primary
+            } else if r.replicas.contains(&myself) {
+                Role::Replica
+            } else {
+                continue;
+            };
+            roles[r.start as usize..=r.end as usize].fill(role);
         }
         let current_epoch = members.iter().map(|m| m.epoch).max().unwrap_or(0);
         let assigned = ranges.iter().map(OwnedRange::slots).sum();
-        ClusterState { members, myself, ring, ranges, current_epoch, owner, assigned }
+        ClusterState { members, myself, ring, ranges, current_epoch, owner, roles, assigned }
     }
 
     pub fn me(&self) -> &Node {
@@ -141,6 +167,59 @@ impl ClusterState {
 
     pub fn is_mine(&self, slot: u16) -> bool {
         self.owner[slot as usize] == self.myself
+    }
+
+    /// What this node does for `slot`.
+    pub fn role(&self, slot: u16) -> Role {
+        self.roles[slot as usize]
+    }
+
+    /// This node holds the slot's keys, as its primary or a replica.
+    pub fn holds(&self, slot: u16) -> bool {
+        self.roles[slot as usize] != Role::None
+    }
+
+    /// The range `slot` is in, if a member serves it.
+    pub fn range(&self, slot: u16) -> Option<&OwnedRange> {
+        let i = self.ranges.partition_point(|r| r.end < slot);
+        self.ranges.get(i).filter(|r| r.start <= slot)
+    }
+
+    /// The member with this id.
+    pub fn index_of(&self, id: &str) -> Option<NodeIndex> {
+        self.members.iter().position(|m| m.id == id).map(|i| i as NodeIndex)
+    }
+
+    /// The ranges `node` keeps a copy of, in slot order.
+    pub fn replicated_by(&self, node: NodeIndex) -> impl Iterator<Item = &OwnedRange> {
+        self.ranges.iter().filter(move |r| r.replicas.contains(&node))
+    }
+
+    /// Whether every one of `slots` is a copy this node keeps of `primary`'s (its id),
+    /// among the slots `covers` flags (a link's).
+    pub fn copies_from(&self, primary: &str, covers: &[bool], mut slots: impl Iterator<Item = u16>) -> bool {
+        let Some(p) = self.index_of(primary) else { return false };
+        slots.all(|s| {
+            covers.get(s as usize).is_some_and(|&c| c)
+                && self.role(s) == Role::Replica
+                && self.owner[s as usize] == p
+        })
+    }
+
+    /// The slots this node keeps copies of from `primary`.
+    pub fn slots_copied_from(&self, primary: NodeIndex) -> Vec<u16> {
+        self.replicated_by(self.myself)
+            .filter(|r| r.primary == primary)
+            .flat_map(|r| r.start..=r.end)
+            .collect()
+    }
+
+    /// The primaries this node replicates some range of.
+    pub fn my_primaries(&self) -> Vec<NodeIndex> {
+        let mut out: Vec<NodeIndex> = self.replicated_by(self.myself).map(|r| r.primary).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Slots served by some member.
@@ -175,12 +254,10 @@ impl ClusterState {
         self.ranges_of(node).map(OwnedRange::slots).sum()
     }
 
-    /// Slots that `self` serves on this node and `next` does not, in slot order: what
-    /// this node must drop when `next` is published.
+    /// Slots whose keys this node holds in `self` (as primary or replica) and not in
+    /// `next`, in slot order: what it must drop when `next` is published.
     pub fn slots_lost(&self, next: &ClusterState) -> Vec<u16> {
-        // This node's index in `next` (members may have come or gone around it).
-        let me = next.members.iter().position(|m| m.id == self.me().id).map(|i| i as NodeIndex);
-        self.ranges_of(self.myself).flat_map(|r| r.start..=r.end).filter(|&s| next.owner(s) != me).collect()
+        (0..SLOTS as u16).filter(|&s| self.holds(s) && !next.holds(s)).collect()
     }
 }
 
@@ -221,7 +298,7 @@ mod tests {
             node('a', &[4000], Health::Online),
             node('b', &[8000, 16383], Health::Suspect),
         ];
-        let state = ClusterState::build(members, &"a".repeat(40));
+        let state = ClusterState::build(members, &"a".repeat(40), 0);
         assert_eq!(state.myself, 0);
         assert_eq!(state.members.iter().map(|m| &m.id[..1]).collect::<Vec<_>>(), ["a", "b", "c"]);
         assert_eq!(state.owner(0), Some(0));
@@ -244,8 +321,8 @@ mod tests {
         ];
         let mut failed = healthy.clone();
         failed[1].health = Health::Failed;
-        let before = ClusterState::build(healthy.clone(), &"c".repeat(40));
-        let after = ClusterState::build(failed, &"c".repeat(40));
+        let before = ClusterState::build(healthy.clone(), &"c".repeat(40), 0);
+        let after = ClusterState::build(failed, &"c".repeat(40), 0);
         assert_eq!(after.owner(5000), Some(2), "b's arc goes to the next token, c's");
         assert_eq!(after.slots_in(Health::Failed), 0);
         assert!(before.slots_lost(&after).is_empty());
@@ -256,8 +333,44 @@ mod tests {
     }
 
     #[test]
+    fn each_range_is_copied_by_the_next_nodes_clockwise_who_take_it_over() {
+        let healthy = vec![
+            node('a', &[4000, 10000], Health::Online),
+            node('b', &[8000], Health::Online),
+            node('c', &[16383], Health::Online),
+        ];
+        let state = ClusterState::build(healthy.clone(), &"c".repeat(40), 1);
+        let copies = |s: &ClusterState, slot: u16| s.range(slot).unwrap().replicas.clone();
+        assert_eq!(copies(&state, 100), [1], "a's first arc is copied by b, next clockwise");
+        assert_eq!(copies(&state, 9000), [2], "a's second arc by c");
+        assert_eq!(copies(&state, 5000), [0], "b's by a");
+        assert_eq!(copies(&state, 12000), [0], "c's by a (wrapping)");
+        assert_eq!(
+            (state.role(12000), state.role(9000), state.role(100)),
+            (Role::Primary, Role::Replica, Role::None)
+        );
+        assert_eq!(state.my_primaries(), [0]);
+        assert_eq!(state.slots_copied_from(0).len(), 2000);
+        let two = ClusterState::build(healthy.clone(), &"c".repeat(40), 2);
+        assert_eq!(copies(&two, 100), [1, 2]);
+        assert_eq!(copies(&two, 5000), [0, 2]);
+        // b fails: its arc goes to the node that copied it, and the ranges now around
+        // it are copied by the next live node.
+        let mut failed = healthy;
+        failed[1].health = Health::Failed;
+        let after = ClusterState::build(failed, &"c".repeat(40), 1);
+        assert_eq!(after.owner(5000), Some(0), "a already holds b's keys");
+        assert_eq!(after.range(5000).unwrap().start, 0, "a's arcs merged into one range");
+        assert_eq!(copies(&after, 5000), [2]);
+        assert_eq!(after.role(100), Role::Replica, "c copies the merged range now");
+        assert!(state.slots_lost(&after).is_empty(), "c keeps everything it held");
+        // When b returns, c copies a's second arc only again and drops the rest.
+        assert_eq!(after.slots_lost(&state), (0..=8000).collect::<Vec<u16>>());
+    }
+
+    #[test]
     fn without_tokens_nothing_is_served() {
-        let state = ClusterState::build(vec![node('a', &[], Health::Online)], &"a".repeat(40));
+        let state = ClusterState::build(vec![node('a', &[], Health::Online)], &"a".repeat(40), 1);
         assert_eq!(state.owner(0), None);
         assert_eq!(state.slots_assigned(), 0);
         assert_eq!(state.size(), 0);

@@ -24,11 +24,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         .group("cluster")
         .doc("A container for Redis Cluster commands.", "3.0.0")
         .subs(SUBCOMMANDS),
-    CommandSpec::new("readonly", 1, FAST | LOADING | STALE, ok_in_cluster)
+    CommandSpec::new("readonly", 1, FAST | LOADING | STALE, readonly)
         .acl(CONNECTION)
         .group("cluster")
         .doc("Enables read-only queries for a connection to a Redis Cluster replica node.", "3.0.0"),
-    CommandSpec::new("readwrite", 1, FAST | LOADING | STALE, ok_in_cluster)
+    CommandSpec::new("readwrite", 1, FAST | LOADING | STALE, readwrite)
         .acl(CONNECTION)
         .group("cluster")
         .doc("Enables read-write queries for a connection to a Redis Cluster replica node.", "3.0.0"),
@@ -121,10 +121,27 @@ fn cluster<'a>(ctx: &Ctx<'a>) -> Result<&'a Cluster, CommandError> {
     ctx.server.cluster.as_deref().ok_or(error::CLUSTER_DISABLED)
 }
 
-/// READONLY, READWRITE, ASKING: accepted in cluster mode (every node is a primary
-/// today, and slots are handed over whole, so no -ASK is ever sent).
+/// ASKING: accepted in cluster mode (slots are handed over whole, so no -ASK is ever
+/// sent).
 fn ok_in_cluster(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// READONLY: this connection's reads of slots the node keeps copies of are served
+/// from the copy (writes there still get -MOVED).
+fn readonly(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    cluster(ctx)?;
+    ctx.session.readonly = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// READWRITE: back to reading from primaries only.
+fn readwrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    cluster(ctx)?;
+    ctx.session.readonly = false;
     ctx.out.ok();
     Ok(())
 }
@@ -217,26 +234,29 @@ fn slot_ranges(state: &ClusterState, node: u16) -> Vec<String> {
 
 /// The CLUSTER NODES text: one `\n`-terminated line per member, in id order.
 pub fn nodes_text(state: &ClusterState) -> String {
-    let mut out = String::new();
-    for (i, m) in state.members.iter().enumerate() {
-        let mine = i == state.myself as usize;
-        let flags = match (mine, m.health) {
-            (true, _) => "myself,master",
-            (false, Health::Online) => "master",
-            (false, Health::Suspect) => "master,fail?",
-            (false, Health::Failed) => "master,fail",
-        };
-        let link = if mine || m.health != Health::Failed { "connected" } else { "disconnected" };
-        out.push_str(&format!(
-            "{} {}:{}@{} {flags} - {} {} {} {link}",
-            m.id, m.ip, m.port, m.port, m.ping_sent_ms, m.pong_recv_ms, m.epoch
-        ));
-        for r in slot_ranges(state, i as u16) {
-            out.push(' ');
-            out.push_str(&r);
-        }
-        out.push('\n');
+    (0..state.members.len()).map(|i| node_line(state, i)).collect()
+}
+
+/// One member's CLUSTER NODES line, `\n`-terminated.
+fn node_line(state: &ClusterState, i: usize) -> String {
+    let m = &state.members[i];
+    let mine = i == state.myself as usize;
+    let flags = match (mine, m.health) {
+        (true, _) => "myself,master",
+        (false, Health::Online) => "master",
+        (false, Health::Suspect) => "master,fail?",
+        (false, Health::Failed) => "master,fail",
+    };
+    let link = if mine || m.health != Health::Failed { "connected" } else { "disconnected" };
+    let mut out = format!(
+        "{} {}:{}@{} {flags} - {} {} {} {link}",
+        m.id, m.ip, m.port, m.port, m.ping_sent_ms, m.pong_recv_ms, m.epoch
+    );
+    for r in slot_ranges(state, i as u16) {
+        out.push(' ');
+        out.push_str(&r);
     }
+    out.push('\n');
     out
 }
 
@@ -272,37 +292,41 @@ fn slots(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// CLUSTER SHARDS: one shard per member, each with its ranges and itself as primary.
+/// CLUSTER SHARDS: one shard per range (its replicas differ from its neighbours'), its
+/// primary first with role `master`, then its replicas with role `replica`.
 fn shards(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let state = cluster(ctx)?.state();
+    let my_offset = ctx.server.replication.stream().offset as i64;
     let out = &mut *ctx.out;
-    out.array(state.members.len());
-    for (i, m) in state.members.iter().enumerate() {
+    out.array(state.ranges.len());
+    for r in &state.ranges {
         out.map(2);
         out.bulk(b"slots");
-        let ranges: Vec<_> = state.ranges_of(i as u16).collect();
-        out.array(ranges.len() * 2);
-        for r in ranges {
-            out.int(r.start as i64);
-            out.int(r.end as i64);
-        }
+        out.array(2);
+        out.int(r.start as i64);
+        out.int(r.end as i64);
         out.bulk(b"nodes");
-        out.array(1);
-        out.map(7);
-        out.bulk(b"id");
-        out.bulk(m.id.as_bytes());
-        out.bulk(b"port");
-        out.int(m.port as i64);
-        out.bulk(b"ip");
-        out.bulk(m.ip.as_bytes());
-        out.bulk(b"endpoint");
-        out.bulk(m.ip.as_bytes());
-        out.bulk(b"role");
-        out.bulk(b"master");
-        out.bulk(b"replication-offset");
-        out.int(0);
-        out.bulk(b"health");
-        out.bulk(if m.health == Health::Failed { b"fail" } else { b"online" });
+        out.array(1 + r.replicas.len());
+        let roles = std::iter::once((r.primary, "master")).chain(r.replicas.iter().map(|&n| (n, "replica")));
+        for (n, role) in roles {
+            let m = &state.members[n as usize];
+            out.map(7);
+            out.bulk(b"id");
+            out.bulk(m.id.as_bytes());
+            out.bulk(b"port");
+            out.int(m.port as i64);
+            out.bulk(b"ip");
+            out.bulk(m.ip.as_bytes());
+            out.bulk(b"endpoint");
+            out.bulk(m.ip.as_bytes());
+            out.bulk(b"role");
+            out.bulk(role.as_bytes());
+            out.bulk(b"replication-offset");
+            // Known here for this node's own stream only.
+            out.int(if n == state.myself && role == "master" { my_offset } else { 0 });
+            out.bulk(b"health");
+            out.bulk(if m.health == Health::Failed { b"fail" } else { b"online" });
+        }
     }
     Ok(())
 }
@@ -397,13 +421,18 @@ fn unknown_node(id: &[u8]) -> CommandError {
     CommandError::owned(format!("ERR Unknown node {}", String::from_utf8_lossy(id)))
 }
 
-/// CLUSTER REPLICAS node-id: none until replication exists.
+/// CLUSTER REPLICAS node-id: the CLUSTER NODES lines of the nodes that keep a copy of
+/// any of that node's ranges.
 fn replicas(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let state = cluster(ctx)?.state();
-    if !state.members.iter().any(|m| m.id.as_bytes() == &argv[2][..]) {
+    let Some(node) = state.index_of(&String::from_utf8_lossy(&argv[2])) else {
         return Err(unknown_node(&argv[2]));
-    }
-    ctx.out.array(0);
+    };
+    let mut copies: Vec<u16> = state.ranges_of(node).flat_map(|r| r.replicas.iter().copied()).collect();
+    copies.sort_unstable();
+    copies.dedup();
+    let lines: Vec<String> = copies.iter().map(|&n| node_line(&state, n as usize)).collect();
+    ctx.out.bulks(lines.iter().map(|l| l.as_bytes()));
     Ok(())
 }
 
@@ -466,7 +495,7 @@ fn reset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if argv.len() > 3 {
         return Err(error::SYNTAX);
     }
-    if ctx.server.keyspace.db_size(0) > 0 {
+    if ctx.server.db_stats()[0].0 > 0 {
         return Err(CommandError::new("ERR CLUSTER RESET can't be called with master nodes containing keys"));
     }
     if !cluster.deliver(Inbound::Reset { hard }) {

@@ -303,6 +303,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.session.select(0);
     ctx.session.reply_off = false;
     ctx.session.skip_next = false;
+    ctx.session.readonly = false;
     ctx.session.authenticated = ctx.server.config().requirepass.is_empty();
     ctx.session.info.set_name(None);
     ctx.session.info.set_resp(2);

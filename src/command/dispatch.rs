@@ -101,7 +101,15 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
         if let Some(first) = keys.next() {
             let first = *slot.get_or_insert_with(|| key_slot(&argv[first]));
             let slots = std::iter::once(first).chain(keys.map(|i| key_slot(&argv[i])));
-            if let Redirect::Error(e) = cluster.route(slots, spec.has(WRITE)) {
+            if let Some(primary) = &ctx.session.master_node {
+                // A primary's stream: applied only on the slots this node replicates
+                // from it now (a deposed primary's writes are not).
+                let covers = ctx.session.master_covers.as_deref().unwrap_or(&[]);
+                if !cluster.state().copies_from(primary, covers, slots) {
+                    ctx.out.ok();
+                    return;
+                }
+            } else if let Redirect::Error(e) = cluster.route(slots, spec.has(WRITE), ctx.session.readonly) {
                 reject(ctx, Some(idx), e);
                 return;
             }
@@ -152,6 +160,7 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
     }
     if spec.has(DENYOOM)
         && let Err(e) = ctx.server.make_room(ctx.now)
+        && !ctx.session.master
     {
         reject(ctx, Some(idx), e);
         return;
@@ -188,7 +197,10 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
     // Writes run in the replication stream's order while it is kept (module doc of
     // crate::server::replication); EXEC holds it for the commands it runs.
     let repl = &ctx.server.replication;
-    let ordered = !ctx.session.in_exec && (spec.has(WRITE) || spec.name == "exec" || spec.name == "publish");
+    // A cluster node applying a primary's stream keeps it out of its own.
+    let own = ctx.session.master_node.is_none();
+    let ordered =
+        own && !ctx.session.in_exec && (spec.has(WRITE) || spec.name == "exec" || spec.name == "publish");
     let mut order = None;
     if ordered {
         ctx.stats.in_write.store(true, SeqCst);
@@ -202,7 +214,7 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
     // this one's start.
     let result = (spec.handler)(ctx, argv);
     let effects = ctx.session.effects.take();
-    let streamed = order.is_some() || (ctx.session.in_exec && repl.active.load(Relaxed));
+    let streamed = order.is_some() || (own && ctx.session.in_exec && repl.active.load(Relaxed));
     if streamed && (ctx.stats.dirty.get() != dirty || spec.name == "publish" || spec.name == "exec") {
         super::replication::propagate(ctx, spec, argv, effects);
     } else if spec.name == "exec" {

@@ -10,6 +10,7 @@ use super::Ctx;
 use super::connection::help;
 use super::table::*;
 use crate::cluster::slot::{SLOTS, key_slot};
+use crate::cluster::state::Role;
 use crate::error::{self, CmdResult, CommandError};
 use crate::protocol::args;
 use crate::storage::db::Db;
@@ -404,12 +405,19 @@ fn persist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 fn keys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let pattern = &argv[1];
     let all = &pattern[..] == b"*";
+    let visible = ctx.server.visible_slots();
     let mut found: Vec<Vec<u8>> = Vec::new();
     for i in 0..ctx.server.keyspace.shard_count() {
         let shard = ctx.server.keyspace.lock_index(i);
-        for e in shard.dbs[ctx.session.db].iter(ctx.now) {
-            if all || args::glob_match(pattern, e.key(), false) {
-                found.push(e.key().to_vec());
+        for local in 0..shard.local_slots() {
+            let global = shard.global_slot(local);
+            if global >= SLOTS || !visible(global as u16) {
+                continue;
+            }
+            for e in shard.dbs[ctx.session.db].slot_iter(local, ctx.now) {
+                if all || args::glob_match(pattern, e.key(), false) {
+                    found.push(e.key().to_vec());
+                }
             }
         }
     }
@@ -429,7 +437,12 @@ fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut slot = cursor.min(SLOTS as u64) as usize;
     let mut visited = 0;
     let mut found: Vec<Vec<u8>> = Vec::new();
+    let visible = ctx.server.visible_slots();
     while slot < SLOTS && visited < count {
+        if !visible(slot as u16) {
+            slot += 1;
+            continue;
+        }
         let shard = ctx.server.keyspace.lock(slot as u16);
         let local = shard.local(slot as u16);
         for e in shard.dbs[db].slot_iter(local, ctx.now) {
@@ -456,8 +469,12 @@ fn randomkey(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let db = ctx.session.db;
     let ks = &ctx.server.keyspace;
     let start = (random_u64() % SLOTS as u64) as usize;
+    let visible = ctx.server.visible_slots();
     for offset in 0..SLOTS {
         let slot = ((start + offset) % SLOTS) as u16;
+        if !visible(slot) {
+            continue;
+        }
         let shard = ks.lock(slot);
         let local = shard.local(slot);
         let d: &Db = &shard.dbs[db];
@@ -480,7 +497,11 @@ fn randomkey(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 /// DBSIZE
 fn dbsize(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    ctx.out.int(ctx.server.keyspace.db_size(ctx.session.db) as i64);
+    let keys = match ctx.server.cluster {
+        Some(_) => ctx.server.db_stats()[ctx.session.db].0,
+        None => ctx.server.keyspace.db_size(ctx.session.db),
+    };
+    ctx.out.int(keys as i64);
     Ok(())
 }
 
@@ -498,6 +519,26 @@ fn flush_mode(ctx: &Ctx<'_>, argv: &[Bytes]) -> Result<bool, CommandError> {
 /// tables; the old ones are freed afterwards (on a background thread for ASYNC).
 fn flush_dbs(ctx: &Ctx<'_>, which: Option<usize>, background: bool) {
     ctx.server.tracking.flush();
+    if let Some(cluster) = &ctx.server.cluster {
+        // A node flushes the ranges it is primary of (its replicas, the same ranges,
+        // as the flush reaches them in its stream), never copies of other primaries'.
+        let state = cluster.state();
+        let slots: Vec<u16> = match &ctx.session.master_node {
+            Some(primary) => {
+                let covers = ctx.session.master_covers.as_deref().unwrap_or(&[]);
+                (0..SLOTS as u16)
+                    .filter(|&s| state.copies_from(primary, covers, std::iter::once(s)))
+                    .collect()
+            }
+            None => (0..SLOTS as u16).filter(|&s| state.role(s) == Role::Primary).collect(),
+        };
+        {
+            let mut locked = ctx.server.keyspace.lock_all();
+            touch_watched_live(ctx, &mut locked, |_| true, |db| db);
+        }
+        ctx.stats.dirty.add(ctx.server.keyspace.drop_slots(&slots) as u64);
+        return;
+    }
     let mut old: Vec<Db> = Vec::new();
     // Redis counts every key a flush removes as a change.
     let mut removed = 0;

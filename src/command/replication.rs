@@ -3,6 +3,7 @@
 //! replicas ([`propagate`]): its own arguments, or deterministic forms of them
 //! (relative expiry times as absolute ones, SPOP as SREM...).
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
@@ -51,6 +52,10 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// go out with EXEC as one MULTI ... EXEC.
 pub fn propagate(ctx: &mut Ctx<'_>, spec: &CommandSpec, argv: &[Bytes], effects: Option<Vec<Vec<Bytes>>>) {
     let repl = &ctx.server.replication;
+    if spec.name == "publish" && ctx.server.cluster.is_some() {
+        // Every node gets it from the node it was published on (cluster::peer).
+        return;
+    }
     if spec.name == "exec" {
         let list = std::mem::take(&mut ctx.session.exec_effects);
         if !list.is_empty() {
@@ -58,6 +63,9 @@ pub fn propagate(ctx: &mut Ctx<'_>, spec: &CommandSpec, argv: &[Bytes], effects:
                 repl.propagate_all(list.iter().map(|(db, c)| (*db, c.as_slice())), list.len() > 1);
         }
         return;
+    }
+    if ctx.server.cluster.is_some() {
+        ctx.session.wslot = Some(ctx.slot);
     }
     let db = ctx.session.db;
     let commands = match effects {
@@ -233,7 +241,7 @@ fn wait(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(CommandError::new("ERR timeout is negative"));
     }
     let repl = &ctx.server.replication;
-    let acked = repl.acked(ctx.session.woff);
+    let acked = ctx.server.acked_for(ctx.session.woff, ctx.session.wslot);
     if ctx.session.in_exec || n <= 0 || acked >= n as usize {
         ctx.out.int(acked as i64);
         return Ok(());
@@ -269,14 +277,30 @@ fn start_replica(ctx: &mut Ctx<'_>, replid: &[u8], offset: i64) -> CmdResult {
     if ctx.session.replica || ctx.session.pushed.is_some() {
         return Err(CommandError::new("ERR this connection cannot become a replica link"));
     }
+    if ctx.server.cluster.is_some() && ctx.session.peer.is_none() {
+        // In cluster mode the ring makes the replicas; they present themselves first.
+        return Err(CommandError::new("ERR PSYNC in cluster mode is for the cluster's own nodes"));
+    }
     let (tx, feed) = crate::server::feed::feed();
     ctx.session.pushed = Some(feed);
     ctx.session.replica = true;
     ctx.session.info.role.store(crate::server::clients::ROLE_REPLICA, Relaxed);
     let info = &ctx.session.info;
-    let ip = info.addr.rsplit_once(':').map_or(info.addr.clone(), |(ip, _)| ip.to_string());
-    let port = ctx.session.replica_port;
-    let link = (info.id, ip, port, tx);
+    let (ip, port) = match ctx.session.peer.as_deref().and_then(crate::cluster::state::parse_addr) {
+        // A cluster node: named by the address it is a member at.
+        Some(addr) => (addr.ip().to_string(), addr.port()),
+        None => (
+            info.addr.rsplit_once(':').map_or(info.addr.clone(), |(ip, _)| ip.to_string()),
+            ctx.session.replica_port,
+        ),
+    };
+    let link = crate::server::replication::Newcomer {
+        client_id: info.id,
+        ip,
+        port,
+        tx,
+        slots: ctx.session.replica_slots.take().map(Arc::from),
+    };
     ctx.server.start_stream();
     match ctx.server.replication.psync(ctx.server, link.clone(), replid, offset) {
         crate::server::replication::Psync::Continue => {}
@@ -323,6 +347,12 @@ fn replconf(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                             String::from_utf8_lossy(&argv[i])
                         ))
                     })? as u16;
+            }
+            // A cluster node's link says which slots it copies from this node.
+            b"cluster-slots" if ctx.session.peer.is_some() => {
+                let slots = crate::cluster::slot::parse_ranges(value)
+                    .ok_or_else(|| CommandError::new("ERR Invalid slot ranges"))?;
+                ctx.session.replica_slots = Some(slots);
             }
             b"capa" | b"ip-address" | b"rdb-only" | b"rdb-filter-only" => {}
             _ => {

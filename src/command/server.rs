@@ -473,7 +473,7 @@ pub fn info_section(ctx: &Ctx<'_>, section: &str, t: &mut String) {
         }
         "cluster" => line("cluster_enabled", &(server.cluster.is_some() as u8)),
         "keyspace" => {
-            for (i, (keys, expires)) in server.keyspace.db_stats().iter().enumerate() {
+            for (i, (keys, expires)) in server.db_stats().iter().enumerate() {
                 if *keys > 0 {
                     line(&format!("db{i}"), &format!("keys={keys},expires={expires},avg_ttl=0"));
                 }

@@ -179,9 +179,7 @@ pub fn render(server: &Server) -> String {
         set(&KEYSPACE_MISSES, vec![], s.keyspace_misses);
         set(&EXPIRED_KEYS, vec![], s.expired_keys);
         set(&EVICTED_KEYS, vec![], server.keyspace.evicted_keys());
-        for (db, (keys, volatile)) in
-            server.keyspace.db_stats().iter().enumerate().filter(|(_, (k, _))| *k > 0)
-        {
+        for (db, (keys, volatile)) in server.db_stats().iter().enumerate().filter(|(_, (k, _))| *k > 0) {
             set(&DB_KEYS, label("db", format!("db{db}")), *keys as u64);
             set(&DB_KEYS_EXPIRING, label("db", format!("db{db}")), *volatile as u64);
         }

@@ -372,13 +372,16 @@ pub struct LoadReport {
 /// load, as Redis's load stops, unless `merge` (DEBUG RELOAD MERGE): then the file's
 /// value replaces it. `after_key` runs after each key stored, with the count so far
 /// (the server evicts there when the load passes `maxmemory`). Keys already expired are
-/// skipped, as a Redis master does.
+/// skipped, as a Redis master does, and so are keys of slots `keep` refuses (a cluster
+/// replica takes only the slots it replicates from a primary's snapshot).
+#[allow(clippy::too_many_arguments)]
 pub fn load(
     keyspace: &Keyspace,
     path: &Path,
     enc: &Encodings,
     progress: &Persistence,
     merge: bool,
+    keep: impl Fn(u16) -> bool,
     now: impl Fn() -> u64,
     mut after_key: impl FnMut(u64),
 ) -> Result<LoadReport, RdbError> {
@@ -475,6 +478,9 @@ pub fn load(
                     }
                 };
                 let slot = key_slot(&key);
+                if !keep(slot) {
+                    continue;
+                }
                 let mut shard = keyspace.lock(slot);
                 let clock = shard.restored_clock(clock_idle.map(|s| s.saturating_mul(1000)), clock_freq, now);
                 let new = match obj {

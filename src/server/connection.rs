@@ -386,7 +386,7 @@ async fn wait_acks<S: AsyncRead + AsyncWrite + Unpin, K: Future<Output = ()>>(
         let notified = repl.acks.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let count = repl.acked(offset);
+        let count = server.acked_for(offset, session.wslot);
         if count >= wanted || std::time::Instant::now() >= deadline {
             out.int(count as i64);
             break Ok(());

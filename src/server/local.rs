@@ -94,9 +94,16 @@ impl LocalClient {
     }
 
     /// Makes this client the link from this replica's primary: authenticated, and its
-    /// writes apply though the server is read only ([`super::replica`]).
-    pub fn become_master_link(&mut self) {
+    /// writes apply though the server is read only ([`super::replica`]). In cluster
+    /// mode `node` is the primary's id: only commands on slots this node replicates
+    /// from it apply.
+    pub fn become_master_link(&mut self, node: Option<(String, std::sync::Arc<[bool]>)>) {
         self.session.master = true;
+        if node.is_some() {
+            // A cluster node's link to another: not a client (as peer links are not).
+            self.server.clients.make_internal(self.info.id);
+        }
+        (self.session.master_node, self.session.master_covers) = node.unzip();
         self.session.authenticated = true;
         self.info.role.store(super::clients::ROLE_MASTER, std::sync::atomic::Ordering::Relaxed);
     }

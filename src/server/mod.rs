@@ -314,6 +314,22 @@ impl Server {
     /// Whether reads leave expired keys in place: while clients are paused, while a
     /// replication stream is kept (its DELs come from active expiry, in order), and on a
     /// replica (its primary's DELs remove them).
+    /// Which slots keyspace-wide commands see (DBSIZE, KEYS, SCAN, RANDOMKEY, INFO
+    /// keyspace): every one, or in cluster mode the node's primary ranges, not the
+    /// copies it keeps for other nodes.
+    pub fn visible_slots(&self) -> impl Fn(u16) -> bool + use<> {
+        let state = self.cluster.as_ref().map(|c| c.state());
+        move |slot| state.as_ref().is_none_or(|s| s.role(slot) == crate::cluster::state::Role::Primary)
+    }
+
+    /// (keys, keys with a TTL) per database, of the slots [`Self::visible_slots`] takes.
+    pub fn db_stats(&self) -> Vec<(usize, usize)> {
+        match self.cluster {
+            Some(_) => self.keyspace.db_stats_in(self.visible_slots()),
+            None => self.keyspace.db_stats(),
+        }
+    }
+
     pub fn expiry_held(&self) -> bool {
         self.pause.paused() || self.replication.active.load(Relaxed) || self.replica_of().is_some()
     }

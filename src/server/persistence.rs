@@ -236,6 +236,7 @@ impl Server {
             &enc,
             &self.persistence,
             merge,
+            |_| true,
             crate::storage::now_ms,
             |n| self.after_loaded_key(n, delay),
         )?;
@@ -304,6 +305,32 @@ impl Server {
             .map_err(|e| format!("the primary's snapshot does not load: {e}"));
         p.loading.store(false, Relaxed);
         result
+    }
+
+    /// A cluster replica's full sync from one primary: the keys of `slots` (those it
+    /// replicates from that primary) are replaced by the snapshot's at `path`, while
+    /// every other slot goes on serving. Returns the keys loaded.
+    pub fn load_copies(&self, path: &std::path::Path, slots: &[u16]) -> Result<u64, String> {
+        let mut wanted = vec![false; crate::cluster::slot::SLOTS];
+        for &s in slots {
+            wanted[s as usize] = true;
+        }
+        self.keyspace.drop_slots(slots);
+        let enc = self.config().encodings;
+        // Progress of its own: the server is not loading as a whole.
+        let progress = crate::persist::snapshot::Persistence::default();
+        let found = snapshot::load(
+            &self.keyspace,
+            path,
+            &enc,
+            &progress,
+            true,
+            |s| wanted[s as usize],
+            crate::storage::now_ms,
+            |n| self.after_loaded_key(n, 0),
+        )
+        .map_err(|e| format!("the primary's snapshot does not load: {e}"))?;
+        Ok(found.keys)
     }
 
     /// Changes made since the last save (INFO `rdb_changes_since_last_save`).

@@ -47,12 +47,38 @@ pub struct Upstream {
     status: Arc<Mutex<Status>>,
 }
 
+/// A link's progress, shared with ROLE and INFO.
 #[derive(Default)]
-struct Status {
-    state: &'static str,
+pub struct Status {
+    pub state: &'static str,
     /// (replication ID, offset applied) of the primary's stream.
-    position: Option<(String, u64)>,
-    last_io: Option<Instant>,
+    pub position: Option<(String, u64)>,
+    pub last_io: Option<Instant>,
+}
+
+/// What one link thread replicates and how it knows it is still wanted.
+pub struct Source<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub wanted: &'a dyn Fn() -> bool,
+    pub status: &'a Mutex<Status>,
+    /// Cluster mode: the link to one primary of some of this node's copies
+    /// ([`crate::cluster::replication`]).
+    pub peer: Option<PeerSource<'a>>,
+    /// Standalone: which REPLICAOF this is (`master_link_up`).
+    pub generation: u64,
+}
+
+/// A cluster replica's link: it presents itself as a peer (`hello`) instead of AUTH,
+/// and keeps from the primary's snapshot and stream only the slots it replicates from
+/// `node` (`slots`, asked at the snapshot's load).
+pub struct PeerSource<'a> {
+    pub hello: &'a [u8],
+    pub node: &'a str,
+    pub slots: &'a dyn Fn() -> Vec<u16>,
+    /// The slots this link is for (told to the primary, which counts its
+    /// acknowledgements for writes there); it applies nothing outside them.
+    pub covers: Arc<[bool]>,
 }
 
 /// Snapshot bytes read in one go.
@@ -148,17 +174,24 @@ impl Server {
 /// The link thread: connects, syncs and applies the stream until REPLICAOF changes or
 /// the server stops, making the link again (after a second) whenever it breaks.
 fn run_link(server: &Arc<Server>, generation: u64, host: &str, port: u16, status: &Mutex<Status>) {
-    let set_state = |state| status.lock().unwrap_or_else(|p| p.into_inner()).state = state;
-    while server.link_wanted(generation) {
+    let wanted = || server.link_wanted(generation);
+    run(server, &Source { host, port, wanted: &wanted, status, peer: None, generation });
+}
+
+/// Connects, syncs and applies the stream while `source` is wanted, making the link
+/// again (after a second) whenever it breaks.
+pub fn run(server: &Arc<Server>, source: &Source<'_>) {
+    let set_state = |state| source.status.lock().unwrap_or_else(|p| p.into_inner()).state = state;
+    while (source.wanted)() {
         set_state("connecting");
-        match link_once(server, generation, host, port, status) {
+        match link_once(server, source) {
             Ok(()) => {}
-            Err(e) => tracing::warn!("Replication link to {host}:{port}: {e}"),
+            Err(e) => tracing::warn!("Replication link to {}:{}: {e}", source.host, source.port),
         }
         set_state("connect");
         // Bounded: one try a second while wanted.
         for _ in 0..10 {
-            if !server.link_wanted(generation) {
+            if !(source.wanted)() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -178,14 +211,14 @@ impl Conn {
     }
 
     /// The next line that is not a keepalive newline, without its CRLF.
-    fn line(&mut self, server: &Server, generation: u64) -> std::io::Result<String> {
+    fn line(&mut self, wanted: &dyn Fn() -> bool) -> std::io::Result<String> {
         // What a timed-out read got so far stays in `line`.
         let mut line = String::new();
         loop {
             match self.reader.read_line(&mut line) {
                 Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 Ok(_) => {}
-                Err(e) if is_timeout(&e) && server.link_wanted(generation) => continue,
+                Err(e) if is_timeout(&e) && wanted() => continue,
                 Err(e) => return Err(e),
             }
             if !line.ends_with('\n') {
@@ -200,9 +233,9 @@ impl Conn {
     }
 
     /// Sends a command and reads its one-line reply.
-    fn ask(&mut self, server: &Server, generation: u64, args: &[&[u8]]) -> std::io::Result<String> {
+    fn ask(&mut self, wanted: &dyn Fn() -> bool, args: &[&[u8]]) -> std::io::Result<String> {
         self.command(args)?;
-        self.line(server, generation)
+        self.line(wanted)
     }
 }
 
@@ -210,15 +243,10 @@ fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
 }
 
-fn link_once(
-    server: &Arc<Server>,
-    generation: u64,
-    host: &str,
-    port: u16,
-    status: &Mutex<Status>,
-) -> std::io::Result<()> {
+fn link_once(server: &Arc<Server>, source: &Source<'_>) -> std::io::Result<()> {
+    let Source { host, port, wanted, status, .. } = *source;
     // The snapshot loading at start-up first (bounded by the load).
-    while server.persistence.loading.load(Relaxed) && server.link_wanted(generation) {
+    while server.persistence.loading.load(Relaxed) && wanted() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let addr = (host, port)
@@ -232,7 +260,11 @@ fn link_once(
     let timeout =
         Duration::from_secs(server.config().get("repl-timeout").and_then(|v| v.parse().ok()).unwrap_or(60));
 
-    let pong = conn.ask(server, generation, &[b"PING"])?;
+    if let Some(peer) = &source.peer {
+        // Answered with nothing (refused: an error the PING below reads).
+        conn.writer.write_all(peer.hello)?;
+    }
+    let pong = conn.ask(wanted, &[b"PING"])?;
     if pong.starts_with('-') && !pong.starts_with("-NOAUTH") {
         return Err(std::io::Error::other(format!("the primary answered PING with {pong}")));
     }
@@ -240,11 +272,11 @@ fn link_once(
         let c = server.config();
         (c.get("masteruser").unwrap_or_default(), c.get("masterauth").unwrap_or_default())
     };
-    if !pass.is_empty() {
+    if !pass.is_empty() && source.peer.is_none() {
         let reply = if user.is_empty() {
-            conn.ask(server, generation, &[b"AUTH", pass.as_bytes()])?
+            conn.ask(wanted, &[b"AUTH", pass.as_bytes()])?
         } else {
-            conn.ask(server, generation, &[b"AUTH", user.as_bytes(), pass.as_bytes()])?
+            conn.ask(wanted, &[b"AUTH", user.as_bytes(), pass.as_bytes()])?
         };
         if reply.starts_with('-') {
             return Err(std::io::Error::other(format!("AUTH with the primary failed: {reply}")));
@@ -252,16 +284,23 @@ fn link_once(
     }
     let my_port = server.tcp_port.load(Relaxed).to_string();
     // Older primaries may refuse these: the handshake goes on, as Redis's does.
-    conn.ask(server, generation, &[b"REPLCONF", b"listening-port", my_port.as_bytes()])?;
-    conn.ask(server, generation, &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
+    conn.ask(wanted, &[b"REPLCONF", b"listening-port", my_port.as_bytes()])?;
+    conn.ask(wanted, &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
+    if let Some(peer) = &source.peer {
+        let slots = crate::cluster::slot::format_ranges(&peer.covers);
+        let reply = conn.ask(wanted, &[b"REPLCONF", b"cluster-slots", slots.as_bytes()])?;
+        if reply.starts_with('-') {
+            return Err(std::io::Error::other(format!("the primary refused the slots: {reply}")));
+        }
+    }
 
     let position = status.lock().unwrap_or_else(|p| p.into_inner()).position.clone();
     let reply = match &position {
         Some((id, off)) => {
             let next = (off + 1).to_string();
-            conn.ask(server, generation, &[b"PSYNC", id.as_bytes(), next.as_bytes()])?
+            conn.ask(wanted, &[b"PSYNC", id.as_bytes(), next.as_bytes()])?
         }
-        None => conn.ask(server, generation, &[b"PSYNC", b"?", b"-1"])?,
+        None => conn.ask(wanted, &[b"PSYNC", b"?", b"-1"])?,
     };
     let (replid, mut offset) = if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut words = rest.split_whitespace();
@@ -269,7 +308,29 @@ fn link_once(
         let off: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
         status.lock().unwrap_or_else(|p| p.into_inner()).state = "sync";
         tracing::info!("Full resync from primary {host}:{port}: {id}:{off}");
-        receive_snapshot(server, generation, &mut conn)?;
+        let temp = receive_snapshot(server, wanted, &mut conn)?;
+        match &source.peer {
+            None => {
+                let loaded = std::fs::rename(&temp, server.rdb_path())
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| server.load_replica_snapshot());
+                loaded.map_err(std::io::Error::other)?;
+            }
+            Some(peer) => {
+                // No other link applies meanwhile (one that ended checks under this).
+                let _applying = server.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+                let slots: Vec<u16> =
+                    (peer.slots)().into_iter().filter(|&s| peer.covers[s as usize]).collect();
+                let loaded = server.load_copies(&temp, &slots);
+                let _ = std::fs::remove_file(&temp);
+                let keys = loaded.map_err(std::io::Error::other)?;
+                tracing::info!(
+                    "Cluster: copies of {} slots of {} loaded ({keys} keys)",
+                    slots.len(),
+                    peer.node
+                );
+            }
+        }
         (id, off)
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let (old_id, off) = position.expect("PSYNC with a position");
@@ -279,7 +340,9 @@ fn link_once(
     } else {
         return Err(std::io::Error::other(format!("the primary answered PSYNC with {reply}")));
     };
-    *server.replid.lock().unwrap_or_else(|p| p.into_inner()) = replid.clone();
+    if source.peer.is_none() {
+        *server.replid.lock().unwrap_or_else(|p| p.into_inner()) = replid.clone();
+    }
     {
         let mut s = status.lock().unwrap_or_else(|p| p.into_inner());
         s.position = Some((replid.clone(), offset));
@@ -287,18 +350,20 @@ fn link_once(
         s.last_io = Some(Instant::now());
     }
     tracing::info!("MASTER <-> REPLICA sync: link with {host}:{port} is up at offset {offset}");
-    server.master_link_up.store(generation, Relaxed);
-    let _down = LinkDown(server, generation);
+    let _down = source.peer.is_none().then(|| {
+        server.master_link_up.store(source.generation, Relaxed);
+        LinkDown(server, source.generation)
+    });
 
     // The stream, applied through a client flagged as the master link.
     let mut client =
         LocalClient::new(server.clone()).ok_or_else(|| std::io::Error::other("maxclients reached"))?;
-    client.become_master_link();
+    client.become_master_link(source.peer.as_ref().map(|p| (p.node.to_string(), p.covers.clone())));
     let mut buf = vec![0u8; CHUNK];
     let mut last_ack = Instant::now() - ACK_EVERY;
     let mut last_io = Instant::now();
     loop {
-        if !server.link_wanted(generation) {
+        if !wanted() {
             return Ok(());
         }
         let n = match conn.reader.read(&mut buf) {
@@ -310,6 +375,9 @@ fn link_once(
         if n > 0 {
             last_io = Instant::now();
             let _applying = server.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if !wanted() {
+                return Ok(());
+            }
             let before = client.pending_input();
             let errors = client.errors();
             if let Err(e) = client.feed(&buf[..n]) {
@@ -355,14 +423,21 @@ impl Drop for LinkDown<'_> {
     }
 }
 
-/// Reads the snapshot (sized or EOF-marked) into a temporary file in `dir`, renames
-/// it to `dbfilename` and loads it in place of the keyspace.
-fn receive_snapshot(server: &Arc<Server>, generation: u64, conn: &mut Conn) -> std::io::Result<()> {
-    let head = conn.line(server, generation)?;
+/// Reads the snapshot (sized or EOF-marked) into a temporary file in `dir`; returns
+/// its path.
+fn receive_snapshot(
+    server: &Arc<Server>,
+    wanted: &dyn Fn() -> bool,
+    conn: &mut Conn,
+) -> std::io::Result<std::path::PathBuf> {
+    let head = conn.line(wanted)?;
     let head =
         head.strip_prefix('$').ok_or_else(|| std::io::Error::other(format!("bad snapshot header {head}")))?;
     let path = server.rdb_path();
-    let temp = path.with_file_name(format!("temp-{}.{}.rdb", crate::storage::now_ms(), std::process::id()));
+    static RECEIVED: AtomicU64 = AtomicU64::new(0);
+    let n = RECEIVED.fetch_add(1, Relaxed);
+    let temp =
+        path.with_file_name(format!("temp-{}.{}.{n}.rdb", crate::storage::now_ms(), std::process::id()));
     let mut file = std::io::BufWriter::new(std::fs::File::create(&temp)?);
     let mut buf = vec![0u8; CHUNK];
     let read = |conn: &mut Conn, buf: &mut [u8]| -> std::io::Result<usize> {
@@ -370,7 +445,7 @@ fn receive_snapshot(server: &Arc<Server>, generation: u64, conn: &mut Conn) -> s
             match conn.reader.read(buf) {
                 Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => return Ok(n),
-                Err(e) if is_timeout(&e) && server.link_wanted(generation) => continue,
+                Err(e) if is_timeout(&e) && wanted() => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -405,12 +480,11 @@ fn receive_snapshot(server: &Arc<Server>, generation: u64, conn: &mut Conn) -> s
     })();
     let result = result.and_then(|()| {
         let f = file.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&temp, &path)
+        f.sync_all()
     });
     if let Err(e) = result {
         let _ = std::fs::remove_file(&temp);
         return Err(e);
     }
-    server.load_replica_snapshot().map_err(std::io::Error::other)
+    Ok(temp)
 }

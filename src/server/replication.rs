@@ -79,12 +79,25 @@ pub struct Stream {
     pub replicas: Vec<Link>,
 }
 
+/// Who asked for a stream: the replica's connection and feed, the address it is
+/// known by, and in cluster mode the slots it copies from this node.
+#[derive(Clone)]
+pub struct Newcomer {
+    pub client_id: u64,
+    pub ip: String,
+    pub port: u16,
+    pub tx: FeedTx,
+    pub slots: Option<Arc<[bool]>>,
+}
+
 /// A replica's link: its connection's feed.
 pub struct Link {
     pub client_id: u64,
     pub ip: String,
     pub port: u16,
     tx: FeedTx,
+    /// Cluster mode: the slots it copies (WAIT counts it for writes there only).
+    pub slots: Option<Arc<[bool]>>,
     /// The stream since its snapshot's instant, held while the snapshot is sent and
     /// until the replica's first acknowledgement says it has loaded it: the stream must
     /// not follow the snapshot's end mark at once (the replica reads up to the mark),
@@ -187,13 +200,7 @@ impl Replication {
     /// PSYNC `replid` `offset` from a replica whose connection's feed is `tx`: a
     /// partial resync when `replid` is this stream's and the backlog still has every
     /// byte from `offset` (the link then goes on from there), else a full one.
-    pub fn psync(
-        &self,
-        server: &Server,
-        link: (u64, String, u16, FeedTx),
-        replid: &[u8],
-        offset: i64,
-    ) -> Psync {
+    pub fn psync(&self, server: &Server, link: Newcomer, replid: &[u8], offset: i64) -> Psync {
         let ours = server.replid.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if self.active.load(Relaxed) && replid == ours.as_bytes() && offset > 0 {
             let mut stream = self.stream();
@@ -201,7 +208,7 @@ impl Replication {
             let from = offset as u64 - 1;
             let first = stream.offset - stream.backlog.len() as u64;
             if (first..=stream.offset).contains(&from) {
-                let (id, ip, port, tx) = link;
+                let Newcomer { client_id: id, ip, port, tx, slots } = link;
                 let mut head = format!("+CONTINUE {ours}\r\n").into_bytes();
                 head.extend(stream.backlog.range((from - first) as usize..));
                 tx.send(Bytes::from(head));
@@ -211,6 +218,7 @@ impl Replication {
                     ip,
                     port,
                     tx,
+                    slots,
                     held: None,
                     snapshot_sent: true,
                     ack: from,
@@ -241,7 +249,12 @@ impl Replication {
 
     /// Replicas online that acknowledged at least `offset`.
     pub fn acked(&self, offset: u64) -> usize {
-        self.stream().replicas.iter().filter(|l| l.online() && l.ack >= offset).count()
+        self.acked_where(offset, |_| true)
+    }
+
+    /// Replicas online, among those `pick` takes, that acknowledged at least `offset`.
+    pub fn acked_where(&self, offset: u64, pick: impl Fn(&Link) -> bool) -> usize {
+        self.stream().replicas.iter().filter(|l| l.online() && l.ack >= offset && pick(l)).count()
     }
 
     /// Asks every replica for an acknowledgement (WAIT), with `REPLCONF GETACK *`.
@@ -356,10 +369,10 @@ impl Server {
     /// snapshot starts at one instant with the stream's offset noted; `+FULLRESYNC` with
     /// that offset, the snapshot in Redis's diskless form (`$EOF:<mark>` ... `<mark>`),
     /// then the stream from that offset, held meanwhile.
-    pub fn full_sync(self: &Arc<Self>, link: (u64, String, u16, FeedTx)) {
+    pub fn full_sync(self: &Arc<Self>, link: Newcomer) {
         let server = self.clone();
         let spawned = std::thread::Builder::new().name("slotcache-sync".into()).spawn(move || {
-            let (id, ip, port, tx) = link;
+            let (id, tx) = (link.client_id, link.tx.clone());
             let p = &server.persistence;
             let mut waited = 0u64;
             while p.saving.swap(true, Relaxed) {
@@ -373,7 +386,7 @@ impl Server {
                 }
             }
             p.bgsave_running.store(true, Relaxed);
-            let result = server.send_snapshot(id, ip, port, tx);
+            let result = server.send_snapshot(link);
             p.bgsave_running.store(false, Relaxed);
             p.saving.store(false, Relaxed);
             match result {
@@ -389,7 +402,8 @@ impl Server {
         }
     }
 
-    fn send_snapshot(&self, id: u64, ip: String, port: u16, tx: FeedTx) -> std::io::Result<u64> {
+    fn send_snapshot(&self, link: Newcomer) -> std::io::Result<u64> {
+        let Newcomer { client_id: id, ip, port, tx, slots } = link;
         let repl = &self.replication;
         let mut opts = self.save_options();
         let t0 = crate::storage::now_ms();
@@ -406,6 +420,7 @@ impl Server {
                 ip,
                 port,
                 tx: tx.clone(),
+                slots,
                 held: Some(Vec::new()),
                 snapshot_sent: false,
                 ack: 0,
@@ -460,6 +475,19 @@ impl Server {
             repl.last_ping_s.store(now_ms / 1000, Relaxed);
             repl.ping();
         }
+    }
+
+    /// Replicas that acknowledged `offset` (WAIT): in cluster mode, only the nodes that
+    /// copy the range of `slot`, the slot the client wrote last.
+    pub fn acked_for(&self, offset: u64, slot: Option<u16>) -> usize {
+        let (Some(cluster), Some(slot)) = (&self.cluster, slot) else {
+            return self.replication.acked(offset);
+        };
+        // Copies of the slot made by this node's stream (not of a former primary's).
+        if !cluster.state().is_mine(slot) {
+            return 0;
+        }
+        self.replication.acked_where(offset, |l| l.slots.as_ref().is_some_and(|s| s[slot as usize]))
     }
 
     /// A replica connected (PSYNC/SYNC): keeps the stream from now on.

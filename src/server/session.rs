@@ -64,6 +64,17 @@ pub struct Session {
     /// This connection is the link from this replica's primary: its writes apply
     /// though the server is read only.
     pub master: bool,
+    /// READONLY (cluster mode): reads of slots this node keeps copies of are served.
+    pub readonly: bool,
+    /// A cluster node's replica link: the slots it copies (REPLCONF cluster-slots).
+    pub replica_slots: Option<Vec<bool>>,
+    /// A cluster node's link to a primary: the slots it applies (those its full sync
+    /// loaded); None elsewhere.
+    pub master_covers: Option<std::sync::Arc<[bool]>>,
+    /// In cluster mode, the slot of this client's last write (WAIT counts its replicas).
+    pub wslot: Option<u16>,
+    /// In cluster mode, the node id of the primary whose stream this client applies.
+    pub master_node: Option<String>,
     /// This connection is a replica's link (after PSYNC/SYNC): REPLCONF ACK counts.
     pub replica: bool,
     /// REPLCONF listening-port: where this replica link's server listens.
@@ -135,6 +146,11 @@ impl Session {
             woff: 0,
             wait_acks: None,
             master: false,
+            master_node: None,
+            readonly: false,
+            replica_slots: None,
+            master_covers: None,
+            wslot: None,
             replica: false,
             replica_port: 0,
             getack: false,

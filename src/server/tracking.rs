@@ -156,27 +156,35 @@ impl Tracking {
         let max = self.max_keys.load(Relaxed);
         while inner.keys.len() > max {
             let Some(key) = inner.keys.keys().next().cloned() else { break };
-            self.invalidate_locked(&mut inner, &key, 0);
+            self.invalidate_locked(&mut inner, &key, 0, true);
         }
     }
 
     /// `key` changed (written, deleted, expired, evicted) by client `by` (0: the server).
     pub fn invalidate(&self, key: &[u8], by: u64) {
+        self.invalidate_for(key, by, true);
+    }
+
+    /// [`Self::invalidate`], telling BCAST clients only when `bcast` (a cluster node's
+    /// copy of another primary's key tells only the clients that read it there: the
+    /// primary's own BCAST clients hear of the change once).
+    pub fn invalidate_for(&self, key: &[u8], by: u64, bcast: bool) {
         if self.clients.load(Relaxed) == 0 {
             return;
         }
         let mut inner = self.lock();
-        self.invalidate_locked(&mut inner, key, by);
+        self.invalidate_locked(&mut inner, key, by, bcast);
     }
 
-    fn invalidate_locked(&self, inner: &mut Inner, key: &[u8], by: u64) {
+    fn invalidate_locked(&self, inner: &mut Inner, key: &[u8], by: u64, bcast: bool) {
         let mut targets: Vec<u64> = Vec::new();
         if let Some(ids) = inner.keys.remove(key) {
             inner.items -= ids.len();
             targets.extend(ids);
         }
         use std::ops::Bound;
-        for (prefix, ids) in inner.prefixes.range::<[u8], _>((Bound::Unbounded, Bound::Included(key))) {
+        let prefixes = inner.prefixes.range::<[u8], _>((Bound::Unbounded, Bound::Included(key)));
+        for (prefix, ids) in prefixes.filter(|_| bcast) {
             if key.starts_with(prefix) {
                 targets.extend(ids.iter().copied());
             }

@@ -97,6 +97,10 @@ pub struct Shard {
     /// While clients are paused (CLIENT PAUSE), an expired key reads as missing but is
     /// not deleted, as Redis holds the dataset still.
     expiry_held: bool,
+    /// Local slots whose keys are a cluster replica's copies: they neither expire nor
+    /// get evicted here (reads see an expired one as missing); the primary's stream
+    /// removes them.
+    copies: Box<[bool]>,
     /// A background snapshot's capture of this shard, while one runs.
     pub(super) capture: Option<Box<super::capture::Capture>>,
 }
@@ -141,6 +145,7 @@ impl Shard {
             listener: None,
             frozen_by: None,
             expiry_held: false,
+            copies: vec![false; local_slots].into_boxed_slice(),
             capture: None,
         }
     }
@@ -195,7 +200,8 @@ impl Shard {
     pub fn peek(&mut self, db: usize, slot: u16, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let local = self.local(slot);
         self.keep_before_change(db, local, key);
-        if self.expiry_held && self.dbs[db].find(&self.hasher, local, key).is_some_and(|e| e.is_expired(now))
+        if (self.expiry_held || self.copies[local])
+            && self.dbs[db].find(&self.hasher, local, key).is_some_and(|e| e.is_expired(now))
         {
             return None;
         }
@@ -370,7 +376,8 @@ impl Shard {
         let target = window_target(keys);
         while self.window.len() > target {
             let w = self.window.pop_front()?;
-            if self.dbs[w.db].find(&self.hasher, self.local(w.slot), &w.key).is_none() {
+            let local = self.local(w.slot);
+            if self.copies[local] || self.dbs[w.db].find(&self.hasher, local, &w.key).is_none() {
                 continue;
             }
             let new = (w.db, w.slot, w.key.into_vec());
@@ -446,7 +453,7 @@ impl Shard {
             let d = &self.dbs[db];
             let local = (random_u64() % self.local_slots as u64) as usize;
             let n = d.slot_len(local);
-            if n == 0 || (volatile && !d.slot_has_volatile(local)) {
+            if n == 0 || self.copies[local] || (volatile && !d.slot_has_volatile(local)) {
                 continue;
             }
             let start = (random_u64() % n as u64) as usize;
@@ -499,8 +506,9 @@ impl Shard {
         while steps < self.local_slots && round.checked < EXPIRE_SAMPLE {
             let db = self.expire_cursor / self.local_slots;
             let local = self.expire_cursor % self.local_slots;
-            if !self.capture_allows_expiry(local) {
-                // A background snapshot has yet to write this slot as it was (see capture.rs).
+            if !self.capture_allows_expiry(local) || self.copies[local] {
+                // A background snapshot has yet to write this slot as it was (see
+                // capture.rs), or the slot's keys are a replica's copies.
                 self.expire_cursor = (self.expire_cursor + 1) % positions;
                 steps += 1;
                 continue;
@@ -782,6 +790,28 @@ impl Keyspace {
         out
     }
 
+    /// (keys, keys with a TTL) per database, in the slots `keep` takes (a cluster
+    /// node's primary ranges).
+    pub fn db_stats_in(&self, keep: impl Fn(u16) -> bool) -> Vec<(usize, usize)> {
+        let mut out = vec![(0, 0); self.databases];
+        for i in 0..self.shards.len() {
+            let shard = self.lock_index(i);
+            for local in 0..shard.local_slots {
+                let global = shard.global_slot(local);
+                if global >= SLOTS || !keep(global as u16) {
+                    continue;
+                }
+                for (db, stats) in shard.dbs.iter().zip(out.iter_mut()) {
+                    stats.0 += db.slot_len(local);
+                    if db.slot_has_volatile(local) {
+                        stats.1 += db.slot_entries_from(local, 0).filter(|e| e.has_ttl()).count();
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Lock wait statistics of shard `index`.
     pub fn lock_wait(&self, index: usize) -> &LockWait {
         &self.shards[index].wait
@@ -840,6 +870,19 @@ impl Keyspace {
 
     pub fn expired_keys(&self) -> u64 {
         (0..self.shards.len()).map(|i| self.lock_index(i).expired_keys).sum()
+    }
+
+    /// Marks the slots whose keys are a cluster replica's copies (module doc of
+    /// [`Shard`]'s `copies`).
+    pub fn set_copies(&self, is_copy: impl Fn(u16) -> bool) {
+        for i in 0..self.shards.len() {
+            let mut shard = self.lock_index(i);
+            for local in 0..shard.local_slots {
+                let global = shard.global_slot(local);
+                shard.copies[local] = global < SLOTS && is_copy(global as u16);
+            }
+            shard.clear_pool();
+        }
     }
 
     /// CLIENT PAUSE: while held, expired keys read as missing but stay in place.

@@ -562,8 +562,11 @@ pub fn slot_ranges(reply: redis::Value) -> Vec<(u16, u16, String, SocketAddr)> {
     ranges
         .into_iter()
         .map(|r| {
+            // start, end, the primary, then its replicas.
+            let mut parts: Vec<redis::Value> = redis::from_redis_value(r).unwrap();
+            parts.truncate(3);
             let (start, end, (ip, port, id, _)): (u16, u16, (String, u16, String, redis::Value)) =
-                redis::from_redis_value(r).unwrap();
+                redis::from_redis_value(redis::Value::Array(parts)).unwrap();
             (start, end, id, format!("{ip}:{port}").parse().unwrap())
         })
         .collect()
