@@ -62,6 +62,15 @@ fn a_killed_primarys_keys_are_served_by_the_node_that_copied_them() {
     assert_eq!(heirs.len(), 1, "cluster-replicas 1: {}", c.describe());
     let heir = heirs[0];
     assert_ne!(heir, 2);
+    // INFO shows the links: the primary's to its replicas, the replica's to its primaries.
+    let id_2: String = redis::cmd("CLUSTER").arg("MYID").query(&mut p).unwrap();
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut p).unwrap();
+    assert!(info.contains("role:master\r\n") && info.contains(",state=online,"), "{info}");
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut c.conn(heir)).unwrap();
+    assert!(
+        info.contains(&format!("node={id_2},ip=127.0.0.1,port={},state=connected,", c.addrs[2].port())),
+        "{info}"
+    );
     let mut r = c.conn(heir);
     let moved = redis::cmd("GET").arg(counter).query::<String>(&mut r).unwrap_err();
     assert!(error_text(&moved).starts_with("MOVED "), "{moved:?}");

@@ -403,6 +403,26 @@ pub fn info_lines(server: &crate::server::Server, line: &mut dyn FnMut(&str, &dy
             }
         }
     }
+    if let Some(cluster) = &server.cluster {
+        // The copies this node keeps of other primaries' ranges, one link per primary.
+        let links = cluster.upstreams.list();
+        line("cluster_copy_links", &links.len());
+        for (i, l) in links.iter().enumerate() {
+            let s = l.status.lock().unwrap_or_else(|p| p.into_inner());
+            let state = if s.state.is_empty() { "connect" } else { s.state };
+            let offset = s.position.as_ref().map_or(0, |p| p.1);
+            let io = s.last_io.map_or(0, |t| t.elapsed().as_secs());
+            line(
+                &format!("copy_link{i}"),
+                &format!(
+                    "node={},ip={},port={},state={state},offset={offset},last_io_seconds_ago={io}",
+                    l.node,
+                    l.addr.ip(),
+                    l.addr.port()
+                ),
+            );
+        }
+    }
     let (first, len, size) = stream.backlog();
     line("master_failover_state", &"no-failover");
     line("master_replid", &replid);
