@@ -107,10 +107,7 @@ fn spawn(server: Arc<Server>, link: Arc<Upstream>) {
         let Some(cluster) = server.cluster.clone() else { return };
         let hello = super::peer::hello(&cluster, cluster.state().me().addr());
         let wanted = || link.wanted.load(Relaxed) && !server.shutdown.is_cancelled();
-        let slots = || {
-            let state = cluster.state();
-            state.index_of(&link.node).map(|p| state.slots_copied_from(p)).unwrap_or_default()
-        };
+        let slots = || cluster.state().copied_slots(&link.node, &link.covers);
         let (host, port) = (link.addr.ip().to_string(), link.addr.port());
         replica::run(
             &server,

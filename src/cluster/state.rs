@@ -214,6 +214,16 @@ impl ClusterState {
             .collect()
     }
 
+    /// The slots this node keeps copies of from `primary` (its id), among those
+    /// `covers` flags (a link's).
+    pub fn copied_slots(&self, primary: &str, covers: &[bool]) -> Vec<u16> {
+        let Some(p) = self.index_of(primary) else { return Vec::new() };
+        self.slots_copied_from(p)
+            .into_iter()
+            .filter(|&s| covers.get(s as usize).is_some_and(|&c| c))
+            .collect()
+    }
+
     /// The primaries this node replicates some range of.
     pub fn my_primaries(&self) -> Vec<NodeIndex> {
         let mut out: Vec<NodeIndex> = self.replicated_by(self.myself).map(|r| r.primary).collect();

@@ -495,7 +495,7 @@ fn reset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if argv.len() > 3 {
         return Err(error::SYNTAX);
     }
-    if ctx.server.db_stats()[0].0 > 0 {
+    if ctx.server.db_size(0) > 0 {
         return Err(CommandError::new("ERR CLUSTER RESET can't be called with master nodes containing keys"));
     }
     if !cluster.deliver(Inbound::Reset { hard }) {

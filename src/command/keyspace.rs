@@ -497,11 +497,7 @@ fn randomkey(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 /// DBSIZE
 fn dbsize(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    let keys = match ctx.server.cluster {
-        Some(_) => ctx.server.db_stats()[ctx.session.db].0,
-        None => ctx.server.keyspace.db_size(ctx.session.db),
-    };
-    ctx.out.int(keys as i64);
+    ctx.out.int(ctx.server.db_size(ctx.session.db) as i64);
     Ok(())
 }
 
@@ -524,12 +520,7 @@ fn flush_dbs(ctx: &Ctx<'_>, which: Option<usize>, background: bool) {
         // as the flush reaches them in its stream), never copies of other primaries'.
         let state = cluster.state();
         let slots: Vec<u16> = match &ctx.session.master_node {
-            Some(primary) => {
-                let covers = ctx.session.master_covers.as_deref().unwrap_or(&[]);
-                (0..SLOTS as u16)
-                    .filter(|&s| state.copies_from(primary, covers, std::iter::once(s)))
-                    .collect()
-            }
+            Some(primary) => state.copied_slots(primary, ctx.session.master_covers.as_deref().unwrap_or(&[])),
             None => (0..SLOTS as u16).filter(|&s| state.role(s) == Role::Primary).collect(),
         };
         {

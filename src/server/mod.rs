@@ -330,6 +330,14 @@ impl Server {
         }
     }
 
+    /// Keys in database `db`, of the slots [`Self::visible_slots`] takes (DBSIZE).
+    pub fn db_size(&self, db: usize) -> usize {
+        match self.cluster {
+            Some(_) => self.keyspace.db_size_in(db, self.visible_slots()),
+            None => self.keyspace.db_size(db),
+        }
+    }
+
     pub fn expiry_held(&self) -> bool {
         self.pause.paused() || self.replication.active.load(Relaxed) || self.replica_of().is_some()
     }

@@ -71,7 +71,7 @@ pub struct Source<'a> {
 
 /// A cluster replica's link: it presents itself as a peer (`hello`) instead of AUTH,
 /// and keeps from the primary's snapshot and stream only the slots it replicates from
-/// `node` (`slots`, asked at the snapshot's load).
+/// `node` (`slots`, asked at the snapshot's load: those of `covers` it still copies).
 pub struct PeerSource<'a> {
     pub hello: &'a [u8],
     pub node: &'a str,
@@ -319,8 +319,7 @@ fn link_once(server: &Arc<Server>, source: &Source<'_>) -> std::io::Result<()> {
             Some(peer) => {
                 // No other link applies meanwhile (one that ended checks under this).
                 let _applying = server.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
-                let slots: Vec<u16> =
-                    (peer.slots)().into_iter().filter(|&s| peer.covers[s as usize]).collect();
+                let slots = (peer.slots)();
                 let loaded = server.load_copies(&temp, &slots);
                 let _ = std::fs::remove_file(&temp);
                 let keys = loaded.map_err(std::io::Error::other)?;

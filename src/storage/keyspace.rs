@@ -794,22 +794,36 @@ impl Keyspace {
     /// node's primary ranges).
     pub fn db_stats_in(&self, keep: impl Fn(u16) -> bool) -> Vec<(usize, usize)> {
         let mut out = vec![(0, 0); self.databases];
+        self.each_slot_in(keep, |shard, local| {
+            for (db, stats) in shard.dbs.iter().zip(out.iter_mut()) {
+                stats.0 += db.slot_len(local);
+                if db.slot_has_volatile(local) {
+                    stats.1 += db.slot_entries_from(local, 0).filter(|e| e.has_ttl()).count();
+                }
+            }
+        });
+        out
+    }
+
+    /// Keys in database `db` in the slots `keep` takes (DBSIZE of a cluster node).
+    pub fn db_size_in(&self, db: usize, keep: impl Fn(u16) -> bool) -> usize {
+        let mut keys = 0;
+        self.each_slot_in(keep, |shard, local| keys += shard.dbs[db].slot_len(local));
+        keys
+    }
+
+    /// Calls `f` with each shard (locked, one at a time) and each of its local slots
+    /// whose global slot `keep` takes.
+    fn each_slot_in(&self, keep: impl Fn(u16) -> bool, mut f: impl FnMut(&Shard, usize)) {
         for i in 0..self.shards.len() {
             let shard = self.lock_index(i);
             for local in 0..shard.local_slots {
                 let global = shard.global_slot(local);
-                if global >= SLOTS || !keep(global as u16) {
-                    continue;
-                }
-                for (db, stats) in shard.dbs.iter().zip(out.iter_mut()) {
-                    stats.0 += db.slot_len(local);
-                    if db.slot_has_volatile(local) {
-                        stats.1 += db.slot_entries_from(local, 0).filter(|e| e.has_ttl()).count();
-                    }
+                if global < SLOTS && keep(global as u16) {
+                    f(&shard, local);
                 }
             }
         }
-        out
     }
 
     /// Lock wait statistics of shard `index`.
