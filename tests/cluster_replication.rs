@@ -182,3 +182,112 @@ fn flushall_scan_and_keys_see_only_the_nodes_primary_ranges() {
         assert_eq!(v.as_deref(), Some("v"));
     }
 }
+
+/// A client that INCRs keys wherever the cluster sends it (following -MOVED, retrying
+/// errors after a pause) and calls WAIT 1 after each write on the same connection.
+struct Incrementer {
+    conns: std::collections::HashMap<std::net::SocketAddr, redis::Connection>,
+    at: std::collections::HashMap<String, std::net::SocketAddr>,
+    /// Per key: the highest value a WAIT 1 acknowledged, and the highest INCR reply.
+    acked: std::collections::HashMap<String, (i64, i64)>,
+}
+
+impl Incrementer {
+    fn incr(&mut self, key: &str, first: std::net::SocketAddr) {
+        let addr = *self.at.entry(key.to_string()).or_insert(first);
+        if !self.conns.contains_key(&addr) {
+            let Ok(c) = try_connect(addr) else {
+                std::thread::sleep(Duration::from_millis(20));
+                self.at.remove(key);
+                return;
+            };
+            self.conns.insert(addr, c);
+        }
+        let conn = self.conns.get_mut(&addr).expect("connected");
+        match redis::cmd("INCR").arg(key).query::<i64>(conn) {
+            Ok(v) => {
+                let entry = self.acked.entry(key.to_string()).or_default();
+                entry.1 = entry.1.max(v);
+                if redis::cmd("WAIT").arg(1).arg(2000).query::<i64>(conn).is_ok_and(|n| n >= 1) {
+                    entry.0 = entry.0.max(v);
+                }
+            }
+            Err(e) => {
+                let text = error_text(&e);
+                match text.strip_prefix("MOVED ").and_then(|t| t.split(' ').nth(1)) {
+                    Some(to) => {
+                        self.at.insert(key.to_string(), to.parse().expect("an address"));
+                    }
+                    None => {
+                        if e.is_io_error() || e.is_connection_dropped() {
+                            self.conns.remove(&addr);
+                            self.at.remove(key);
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_restarted_node_copies_its_ranges_back_before_it_serves_them_and_no_acknowledged_write_is_lost() {
+    let mut c = ClusterNodes::start(3, &[]);
+    let keys = keys_on(&c, 2, "back", 20);
+    let entry = c.addrs[0];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (keys, stop) = (keys.clone(), stop.clone());
+        in_background(move || {
+            let mut w =
+                Incrementer { conns: Default::default(), at: Default::default(), acked: Default::default() };
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for k in &keys {
+                    w.incr(k, entry);
+                }
+            }
+            w.acked
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    c.kill(2);
+    assert!(
+        eventually_within(Duration::from_secs(15), || c.owner_of(0, &keys[0]) != 2),
+        "the killed node's ranges were not taken over: {}",
+        c.describe()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // Back, it serves nothing until it holds its ranges again (else the counters it
+    // serves would start over), then takes them over with the writes made meanwhile.
+    c.restart(2);
+    let id_2: String = redis::cmd("CLUSTER").arg("MYID").query(&mut c.conn(2)).unwrap();
+    c.wait_formed(3);
+    assert_eq!(c.owner_of(0, &keys[0]), 2, "it serves its ranges again");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked = writer.result();
+    let mut p = c.conn(2);
+    let (mut lost_acked, mut lost_unacked, mut writes) = (Vec::new(), 0, 0);
+    for k in &keys {
+        let (acked, last) = acked.get(k).copied().unwrap_or_default();
+        let owner = c.owner_of(0, k);
+        let v: i64 = redis::cmd("GET").arg(k).query::<Option<i64>>(&mut c.conn(owner)).unwrap().unwrap_or(0);
+        if v < acked {
+            lost_acked.push(format!("{k}: {v} < {acked}"));
+        }
+        lost_unacked += (last - v).max(0);
+        writes += last;
+    }
+    eprintln!(
+        "{writes} INCRs over a kill and a restart: {} acknowledged writes lost, {lost_unacked} unacknowledged",
+        lost_acked.len()
+    );
+    assert!(lost_acked.is_empty(), "writes acknowledged by WAIT 1 were lost: {lost_acked:?}");
+    assert!(writes > 0);
+    let slots: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER").arg("SLOTS").query(&mut p).unwrap();
+    assert!(slots.iter().all(|r| r.len() == 4), "every range lists its one replica: {slots:?}");
+    // Caught up, no node is `loading` any more.
+    let shards = format!("{:?}", redis::cmd("CLUSTER").arg("SHARDS").query::<redis::Value>(&mut p).unwrap());
+    assert!(shards.contains(&id_2) && !shards.contains("loading"), "{shards}");
+}

@@ -11,15 +11,21 @@
 //!   no tokens (it serves nothing). Joins are serialized: only the live tokenless
 //!   member with the lowest id places its tokens ([`Ring::place`]), and only once its
 //!   view has been still for a while with nobody suspected; it then takes a new
-//!   identity with its tokens, which the others adopt (foca renames it). The first node
-//!   of a cluster (no seeds, nothing remembered) places its tokens at once.
+//!   identity with its tokens, not ready, which the others adopt (foca renames it). The
+//!   first node of a cluster (no seeds, nothing remembered) places its tokens at once.
+//! - **ready**: a member with tokens that is not ready copies its arcs from the members
+//!   serving them meanwhile ([`ClusterState`]); once every such link streams, it takes
+//!   a ready identity with a new epoch and serves them ([`Membership::maybe_ready`]). A
+//!   node restarted into a cluster, or told it was declared failed, is not ready.
 //! - **suspect / fail**: foca's `Suspect` is `fail?`, `Down` is `fail`. A failed member
 //!   keeps its tokens but serves nothing: its arcs go to the next tokens clockwise.
 //! - **rejoin**: a member declared failed that comes back (a restart, or a resumed
-//!   pause) has a higher incarnation, wins over its old identity and takes its arcs
-//!   back. A node that learns it was declared failed drops every key it holds first.
-//! - **hand back**: whenever a state is published, the slots this node served and no
-//!   longer does are emptied, so no node keeps a value that may change without it.
+//!   pause) has a higher incarnation, wins over its old identity and, once ready, takes
+//!   its arcs back. A node that learns it was declared failed drops every key it holds
+//!   first.
+//! - **hand back**: whenever a state is published, the slots this node held (served
+//!   or copied) and no longer does are emptied, so no node keeps a value that may change
+//!   without it; the clients of those it served and now copies at most are redirected.
 //! - **majority**: this node may serve only while ⌊N/2⌋+1 of the N members it knows
 //!   (itself included, failed members too) answered one of its heartbeats sent within
 //!   the node timeout. Every member sends each other one several times per timeout, and
@@ -74,13 +80,17 @@ pub struct NodeIdentity {
     pub incarnation: u64,
     pub epoch: u64,
     pub tokens: Vec<u16>,
+    /// It serves its arcs (else it copies them first: [`ClusterState`]).
+    pub ready: bool,
 }
 
 impl foca::Identity for NodeIdentity {
     type Addr = SocketAddr;
 
+    /// The identity a node declared failed rejoins with: not ready, it copies its arcs
+    /// back from whoever served them meanwhile.
     fn renew(&self) -> Option<Self> {
-        Some(NodeIdentity { incarnation: self.incarnation + 1, ..self.clone() })
+        Some(NodeIdentity { incarnation: self.incarnation + 1, ready: false, ..self.clone() })
     }
 
     fn addr(&self) -> SocketAddr {
@@ -96,7 +106,7 @@ impl NodeIdentity {
     /// What is known of a seed before it answers: its address only. Every real
     /// identity wins over it.
     fn seed(addr: SocketAddr) -> NodeIdentity {
-        NodeIdentity { addr, id: [0; 20], incarnation: 0, epoch: 0, tokens: Vec::new() }
+        NodeIdentity { addr, id: [0; 20], incarnation: 0, epoch: 0, tokens: Vec::new(), ready: false }
     }
 
     fn is_seed(&self) -> bool {
@@ -175,12 +185,17 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
         Some(f) => {
             let mine = f.myself.as_ref().expect("parse checks myself");
             let id = parse_id(&mine.id).ok_or_else(|| format!("{}: bad node id", path.display()))?;
-            let me = NodeIdentity { addr, id, incarnation, epoch: mine.epoch, tokens: mine.tokens.clone() };
+            // Back after a stop, it copies its arcs from the members that served them
+            // meanwhile before it serves them again; alone, it has nobody to copy from.
+            let ready = settings.seeds.is_empty() && f.others.is_empty();
+            let me =
+                NodeIdentity { addr, id, incarnation, epoch: mine.epoch, tokens: mine.tokens.clone(), ready };
             (me, f.others.clone())
         }
         None => {
             let id = parse_id(&crate::server::random_hex40()).expect("40 hex");
-            (NodeIdentity { addr, id, incarnation, epoch: 0, tokens: Vec::new() }, Vec::new())
+            let me = NodeIdentity { addr, id, incarnation, epoch: 0, tokens: Vec::new(), ready: false };
+            (me, Vec::new())
         }
     };
     let mut seeds: Vec<SocketAddr> = Vec::new();
@@ -197,6 +212,7 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
     if me.tokens.is_empty() && alone {
         me.tokens = Ring::default().place(1, 0);
         me.epoch = 1;
+        me.ready = true;
         tracing::info!("Cluster: first node {}, placed {} tokens on the ring", me.id_hex(), me.tokens.len());
     }
     // Remembered members are taken as suspects until SWIM says more.
@@ -231,16 +247,18 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
     Ok((cluster, membership))
 }
 
-/// After keys were dropped with their slots: tracking clients forget what they cached
+/// After slots were dropped or handed over: tracking clients forget what they cached
 /// (one flush invalidation, as FLUSHALL sends), and blocked clients run their command
 /// again, so those waiting on keys this node no longer serves get -MOVED.
-fn forget_clients_of_dropped_keys(server: &Server) {
+fn forget_clients_of_moved_keys(server: &Server) {
     server.tracking.flush();
     server.blocking.wake_all();
 }
 
 /// A member remembered from the nodes file and not yet heard of: a suspect, whose
-/// tokens keep their arcs and who counts towards the majority.
+/// tokens keep their arcs and who counts towards the majority. Not ready: if it comes
+/// back it will have restarted, and if every member has, nobody serves anything until
+/// one is ready with nothing to copy (a whole-cluster restart).
 fn suspect(r: &Remembered) -> Option<Node> {
     let addr = super::state::parse_addr(&r.addr)?;
     Some(Node {
@@ -250,6 +268,7 @@ fn suspect(r: &Remembered) -> Option<Node> {
         tokens: r.tokens.clone(),
         epoch: r.epoch,
         health: Health::Suspect,
+        ready: false,
         ping_sent_ms: 0,
         pong_recv_ms: 0,
     })
@@ -263,6 +282,7 @@ fn node_of(id: &NodeIdentity, health: Health, pong_recv_ms: u64) -> Node {
         tokens: id.tokens.clone(),
         epoch: id.epoch,
         health,
+        ready: id.ready,
         ping_sent_ms: 0,
         pong_recv_ms,
     }
@@ -383,6 +403,7 @@ impl Membership {
                     }
                     self.update_lease(&swim);
                     self.maybe_place(&mut swim, &mut rt);
+                    self.maybe_ready(&server, &mut swim, &mut rt);
                 }
                 // Last: forwarding never delays the timers above.
                 Some((channel, message)) = self.queues.publish.recv() => {
@@ -408,6 +429,7 @@ impl Membership {
             incarnation: self.me.incarnation + 1,
             epoch: 0,
             tokens: Vec::new(),
+            ready: false,
             ..self.me.clone()
         };
         self.seeds.clear();
@@ -554,7 +576,7 @@ impl Membership {
                     // Declared failed while away: what this node held may have changed
                     // elsewhere since; drop it before serving again.
                     let dropped = server.keyspace.drop_all_slots();
-                    forget_clients_of_dropped_keys(server);
+                    forget_clients_of_moved_keys(server);
                     server.pubsub.drop_shard_slots(&(0..super::slot::SLOTS as u16).collect::<Vec<_>>());
                     self.me = new;
                     tracing::warn!(
@@ -651,11 +673,13 @@ impl Membership {
             incarnation: self.me.incarnation + 1,
             epoch: state.current_epoch + 1,
             tokens,
+            ready: false,
             ..self.me.clone()
         };
         let taken: usize = {
             let mut members = state.members.clone();
             members[state.myself as usize].tokens = next.tokens.clone();
+            members[state.myself as usize].ready = true;
             let after = ClusterState::build(members, &state.me().id, 0);
             after.slots_of(after.myself)
         };
@@ -667,9 +691,57 @@ impl Membership {
             let _ = swim.announce(m.id().clone(), &mut *rt);
         }
         tracing::info!(
-            "Cluster: placed {} tokens on the ring (epoch {}), taking {taken} slots",
+            "Cluster: placed {} tokens on the ring (epoch {}): {taken} slots to copy, then serve",
             next.tokens.len(),
             next.epoch
+        );
+        self.me = next;
+        self.last_change = Instant::now();
+        self.save();
+    }
+
+    /// Takes an identity that serves its arcs once this node holds them: every member
+    /// serving some of them meanwhile streams them to it over a link that has loaded
+    /// its snapshot (those nobody serves have nothing to copy). Like placement, only
+    /// with the majority and a still view.
+    fn maybe_ready(&mut self, server: &Server, swim: &mut Swim, rt: &mut AccumulatingRuntime<NodeIdentity>) {
+        let settle = self.cluster.node_timeout().max(Duration::from_millis(500));
+        if self.me.ready
+            || self.me.tokens.is_empty()
+            || !self.cluster.has_majority()
+            || self.last_change.elapsed() < settle
+        {
+            return;
+        }
+        let Some(cluster) = &server.cluster else { return };
+        let state = self.cluster.state();
+        let (from, _) = state.serving_my_arcs();
+        for &p in &from {
+            let id = &state.members[p as usize].id;
+            let slots =
+                (0..super::slot::SLOTS as u16).filter(|&s| state.on_my_arcs(s) && state.owner(s) == Some(p));
+            if !cluster.upstreams.caught_up(id, slots) {
+                return;
+            }
+        }
+        let next = NodeIdentity {
+            incarnation: self.me.incarnation + 1,
+            epoch: state.current_epoch + 1,
+            ready: true,
+            ..self.me.clone()
+        };
+        if let Err(e) = swim.change_identity(next.clone(), &mut *rt) {
+            tracing::warn!("Cluster: could not take the new identity: {e}");
+            return;
+        }
+        for m in swim.iter_members().filter(|m| !m.id().is_seed()).cloned().collect::<Vec<_>>() {
+            let _ = swim.announce(m.id().clone(), &mut *rt);
+        }
+        let arcs = (0..super::slot::SLOTS as u16).filter(|&s| state.on_my_arcs(s)).count();
+        tracing::info!(
+            "Cluster: ready (epoch {}): copied its {arcs} slots from {} members, serving them",
+            next.epoch,
+            from.len()
         );
         self.me = next;
         self.last_change = Instant::now();
@@ -733,11 +805,21 @@ impl Membership {
         self.cluster.publish(next);
         if !lost.is_empty() {
             let dropped = server.keyspace.drop_slots(&lost);
-            forget_clients_of_dropped_keys(server);
+            forget_clients_of_moved_keys(server);
             server.pubsub.drop_shard_slots(&lost);
             tracing::info!("Cluster: handed {} slots over, dropped their {dropped} keys", lost.len());
         }
         let state = self.cluster.state();
+        // Slots this node served and now keeps as a copy at most: their writes go to
+        // another node from now on.
+        let demoted: Vec<u16> = (0..super::slot::SLOTS as u16)
+            .filter(|&s| previous.is_mine(s) && !state.is_mine(s) && state.holds(s))
+            .collect();
+        if !demoted.is_empty() {
+            forget_clients_of_moved_keys(server);
+            server.pubsub.drop_shard_slots(&demoted);
+            tracing::info!("Cluster: handed {} slots over, keeping their keys as copies", demoted.len());
+        }
         if changed {
             super::replication::follow(server, &state);
         }

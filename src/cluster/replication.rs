@@ -15,44 +15,138 @@
 //!
 //! [`follow`] runs after every state the membership thread publishes: it starts a link
 //! to each new primary of some copy, ends the links no longer needed, and makes a link
-//! sync again from scratch when the slots it copies changed: new slots' keys are in no
-//! stream it has seen (a failover gave its primary more ranges, or the ring gave this
-//! node another copy), and slots it dropped meanwhile (a join took them) must not come
-//! back to life through its stream if they return.
+//! sync again from scratch when it is to copy slots it has not been copying: their
+//! keys are in no stream it has seen (a failover gave its primary more ranges, the ring
+//! gave this node another copy, or slots it dropped come back).
+//!
+//! **Hand-over.** When a node becomes ready it serves its arcs at once, while their
+//! previous primary takes writes until it learns of it (a gossip hop). Those late
+//! writes still reach the new primary: a link whose slots became this node's goes on
+//! applying its primary's writes to them — kept as it is, or *retired* beside its
+//! successor for one node timeout, applying to those slots only — as long as that
+//! primary is alive and ready (a failed primary's writes never apply).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use super::state::{ClusterState, Role};
+use super::state::{ClusterState, Health, Role};
 use crate::server::Server;
 use crate::server::replica::{self, PeerSource, Source, Status};
 
-/// This node's links to the primaries it copies from, by primary node id.
+/// This node's links to the primaries it copies from, by primary node id, and the
+/// links retired during a hand-over.
 #[derive(Default)]
 pub struct Upstreams {
-    links: Mutex<HashMap<String, Arc<Upstream>>>,
+    links: Mutex<Links>,
 }
 
-/// One link: its thread runs while `wanted`.
+#[derive(Default)]
+struct Links {
+    current: HashMap<String, Arc<Upstream>>,
+    retired: Vec<Arc<Upstream>>,
+}
+
+/// One link: its thread runs while `wanted` (and, retired, until `until`).
 pub struct Upstream {
     pub node: String,
     pub addr: std::net::SocketAddr,
     wanted: AtomicBool,
     pub status: Mutex<Status>,
-    /// The slots it was started for (a full sync loads those the state still says).
-    covers: Arc<[bool]>,
+    /// What its stream applies to, shared with the client that applies it.
+    scope: Arc<LinkScope>,
+    /// The slots it copies now: those it was started for, less those that left since.
+    copying: Mutex<Vec<u16>>,
+    until: OnceLock<Instant>,
+}
+
+/// What one link's stream applies to (read per command by dispatch).
+pub struct LinkScope {
+    /// The primary's node id.
+    pub node: String,
+    /// The slots its full sync loaded.
+    pub covers: Arc<[bool]>,
+    /// Once retired: the slots it still applies to (those that became this node's).
+    handed: OnceLock<Box<[bool]>>,
+}
+
+impl LinkScope {
+    /// Whether a command of the stream on `slots` applies now: each slot is one the
+    /// link synced, and either a copy this node keeps of that primary's (unless the
+    /// link is retired) or, in a hand-over, now this node's while that primary is alive
+    /// and ready (module doc).
+    pub fn applies(&self, state: &ClusterState, mut slots: impl Iterator<Item = u16>) -> bool {
+        let Some(p) = state.index_of(&self.node) else { return false };
+        let live = {
+            let m = &state.members[p as usize];
+            m.health != Health::Failed && m.ready
+        };
+        let handed = self.handed.get();
+        slots.all(|s| {
+            let i = s as usize;
+            self.covers.get(i).is_some_and(|&c| c)
+                && match state.role(s) {
+                    Role::Replica => handed.is_none() && state.owner(s) == Some(p),
+                    Role::Primary => live && handed.is_none_or(|h| h[i]),
+                    Role::None => false,
+                }
+        })
+    }
+
+    /// The slots a FLUSHALL of the stream empties: the copies it applies to.
+    pub fn copied_slots(&self, state: &ClusterState) -> Vec<u16> {
+        match self.handed.get() {
+            Some(_) => Vec::new(),
+            None => state.copied_slots(&self.node, &self.covers),
+        }
+    }
+}
+
+impl Upstream {
+    fn running(&self) -> bool {
+        self.wanted.load(Relaxed) && self.until.get().is_none_or(|&u| Instant::now() < u)
+    }
+
+    /// Ends the link, or, when some of its slots became this node's while their
+    /// primary is alive and ready, retires it for `grace` (module doc). Returns
+    /// whether it was retired.
+    fn end(&self, state: &ClusterState, grace: Duration) -> bool {
+        let alive = state.index_of(&self.node).is_some_and(|p| {
+            let m = &state.members[p as usize];
+            m.health != Health::Failed && m.ready
+        });
+        let handed: Box<[bool]> =
+            self.scope.covers.iter().enumerate().map(|(s, &c)| c && state.is_mine(s as u16)).collect();
+        if alive && handed.iter().any(|&h| h) {
+            let _ = self.scope.handed.set(handed);
+            let _ = self.until.set(Instant::now() + grace);
+            true
+        } else {
+            self.wanted.store(false, Relaxed);
+            false
+        }
+    }
 }
 
 impl Upstreams {
-    /// The links now, for INFO and ROLE.
+    /// The current links, for INFO and ROLE.
     pub fn list(&self) -> Vec<Arc<Upstream>> {
-        let mut out: Vec<_> = self.lock().values().cloned().collect();
+        let mut out: Vec<_> = self.lock().current.values().cloned().collect();
         out.sort_by(|a, b| a.node.cmp(&b.node));
         out
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Upstream>>> {
+    /// Whether the link from `node` has loaded its snapshot of every one of `slots` and
+    /// is streaming.
+    pub fn caught_up(&self, node: &str, mut slots: impl Iterator<Item = u16>) -> bool {
+        let links = self.lock();
+        let Some(link) = links.current.get(node) else { return false };
+        let streaming = link.status.lock().unwrap_or_else(|p| p.into_inner()).state == "connected";
+        streaming && slots.all(|s| link.scope.covers[s as usize])
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Links> {
         self.links.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -61,53 +155,61 @@ impl Upstreams {
 pub fn follow(server: &Arc<Server>, state: &ClusterState) {
     let Some(cluster) = &server.cluster else { return };
     server.keyspace.set_copies(|s| state.role(s) == Role::Replica);
+    let grace = cluster.node_timeout();
     let mut links = cluster.upstreams.lock();
+    links.retired.retain(|l| l.running());
     let mut wanted: Vec<String> = Vec::new();
     for p in state.my_primaries() {
         let m = &state.members[p as usize];
         let slots = state.slots_copied_from(p);
         wanted.push(m.id.clone());
-        if let Some(link) = links.get(&m.id) {
-            let same = link.covers.iter().filter(|&&c| c).count() == slots.len()
-                && slots.iter().all(|&s| link.covers[s as usize]);
-            if link.addr == m.addr() && same {
+        if let Some(link) = links.current.get(&m.id).cloned() {
+            let mut copying = link.copying.lock().unwrap_or_else(|p| p.into_inner());
+            if link.addr == m.addr() && slots.iter().all(|s| copying.binary_search(s).is_ok()) {
+                // Fewer slots or the same: the stream goes on (it applies only to those
+                // the state says).
+                *copying = slots;
                 continue;
             }
-            // New slots need a snapshot, and slots dropped meanwhile must not come back
-            // through this link's stream: it ends, a new one syncs in full.
-            link.wanted.store(false, Relaxed);
+            drop(copying);
+            // New slots need a snapshot: a new link syncs in full.
+            if link.end(state, grace) {
+                links.retired.push(link);
+            }
             tracing::info!("Cluster: copies from {} are now {} slots, syncing them again", m.id, slots.len());
         }
+        let mut covers = vec![false; super::slot::SLOTS];
+        slots.iter().for_each(|&s| covers[s as usize] = true);
         let link = Arc::new(Upstream {
             node: m.id.clone(),
             addr: m.addr(),
             wanted: AtomicBool::new(true),
             status: Mutex::new(Status::default()),
-            covers: {
-                let mut covers = vec![false; super::slot::SLOTS];
-                slots.iter().for_each(|&s| covers[s as usize] = true);
-                covers.into()
-            },
+            scope: Arc::new(LinkScope { node: m.id.clone(), covers: covers.into(), handed: OnceLock::new() }),
+            copying: Mutex::new(slots),
+            until: OnceLock::new(),
         });
-        links.insert(m.id.clone(), link.clone());
+        links.current.insert(m.id.clone(), link.clone());
         spawn(server.clone(), link);
     }
-    links.retain(|id, link| {
-        let keep = wanted.contains(id);
-        if !keep {
-            link.wanted.store(false, Relaxed);
+    let gone: Vec<String> = links.current.keys().filter(|id| !wanted.contains(id)).cloned().collect();
+    for id in gone {
+        let link = links.current.remove(&id).expect("listed");
+        if link.end(state, grace) {
+            tracing::info!("Cluster: no longer copying from {id}; its late writes apply for {grace:?}");
+            links.retired.push(link);
+        } else {
             tracing::info!("Cluster: no longer copying from {id}");
         }
-        keep
-    });
+    }
 }
 
 fn spawn(server: Arc<Server>, link: Arc<Upstream>) {
     let spawned = std::thread::Builder::new().name("slotcache-copy".into()).spawn(move || {
         let Some(cluster) = server.cluster.clone() else { return };
         let hello = super::peer::hello(&cluster, cluster.state().me().addr());
-        let wanted = || link.wanted.load(Relaxed) && !server.shutdown.is_cancelled();
-        let slots = || cluster.state().copied_slots(&link.node, &link.covers);
+        let wanted = || link.running() && !server.shutdown.is_cancelled();
+        let slots = || cluster.state().copied_slots(&link.node, &link.scope.covers);
         let (host, port) = (link.addr.ip().to_string(), link.addr.port());
         replica::run(
             &server,
@@ -116,12 +218,7 @@ fn spawn(server: Arc<Server>, link: Arc<Upstream>) {
                 port,
                 wanted: &wanted,
                 status: &link.status,
-                peer: Some(PeerSource {
-                    hello: &hello,
-                    node: &link.node,
-                    slots: &slots,
-                    covers: link.covers.clone(),
-                }),
+                peer: Some(PeerSource { hello: &hello, scope: link.scope.clone(), slots: &slots }),
                 generation: 0,
             },
         );

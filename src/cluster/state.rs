@@ -7,7 +7,10 @@
 //! list). Ownership is kept apart from the ring's answer (the rebalancing issue will
 //! hand ranges over one at a time) even though, for now, it is that answer. A member
 //! that has failed holds no slots: its arcs go to the next token clockwise, which is
-//! the node that already replicates them. States are built whole by
+//! the node that already replicates them. A member that is not *ready* (it joined, or
+//! came back after a restart or a failure, and has not caught up yet) serves nothing
+//! either: its arcs are served as if it had failed, and it is one more replica of the
+//! ranges over them, until it has copied them and says it is ready. States are built whole by
 //! [`ClusterState::build`] and published by swapping an `Arc` ([`super::Cluster`]);
 //! nothing mutates one after it is built, so nodes that know the same members print
 //! the same map, byte for byte.
@@ -54,6 +57,8 @@ pub struct Node {
     /// (placement, rejoin).
     pub epoch: u64,
     pub health: Health,
+    /// It holds its arcs' keys and serves them; until then it copies them (module doc).
+    pub ready: bool,
     /// Unix ms of the probe in flight, 0 if none (CLUSTER NODES `ping-sent`).
     pub ping_sent_ms: u64,
     /// Unix ms this node last heard from it (CLUSTER NODES `pong-recv`).
@@ -100,13 +105,16 @@ pub struct ClusterState {
     /// Sorted by id.
     pub members: Vec<Node>,
     pub myself: NodeIndex,
-    /// The ring of the members that have not failed.
+    /// The ring of the members that have not failed, ready or not: where each one's
+    /// arcs are (new tokens are placed on it).
     pub ring: Ring,
     /// In slot order; slots no live member serves are absent.
     pub ranges: Vec<OwnedRange>,
     /// The largest epoch known (CLUSTER INFO `cluster_current_epoch`).
     pub current_epoch: u64,
     owner: Box<[NodeIndex]>,
+    /// Per slot, the node whose arc it is on `ring` (its owner once that node is ready).
+    arc_owner: Box<[NodeIndex]>,
     /// This node's role per slot.
     roles: Box<[Role]>,
     assigned: usize,
@@ -119,24 +127,43 @@ impl ClusterState {
         members.sort_by(|a, b| a.id.cmp(&b.id));
         members.dedup_by(|a, b| a.id == b.id);
         let myself = members.iter().position(|m| m.id == myself_id).expect("myself is a member") as NodeIndex;
-        let ring = Ring::new(
-            members
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.health != Health::Failed)
-                .flat_map(|(i, m)| m.tokens.iter().map(move |&t| (t, i as NodeIndex))),
-        );
-        let ranges: Vec<OwnedRange> = ring
-            .ranges()
-            .into_iter()
-            .map(|SlotRange { start, end, node }| OwnedRange {
-                start,
-                end,
-                primary: node,
-                replicas: ring.successors(end, node, replicas),
-                epoch: members[node as usize].epoch,
-            })
-            .collect();
+        let ring_of = |serving: bool| {
+            Ring::new(
+                members
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.health != Health::Failed && (m.ready || !serving))
+                    .flat_map(|(i, m)| m.tokens.iter().map(move |&t| (t, i as NodeIndex))),
+            )
+        };
+        let (ring, serving) = (ring_of(false), ring_of(true));
+        let mut arc_owner = vec![UNSERVED; SLOTS].into_boxed_slice();
+        for r in ring.ranges() {
+            arc_owner[r.start as usize..=r.end as usize].fill(r.node);
+        }
+        // Each serving range, cut where the arcs of members not ready yet begin and
+        // end: such a member is one more replica of the part over its arcs.
+        let mut ranges: Vec<OwnedRange> = Vec::new();
+        for SlotRange { start, end, node } in serving.ranges() {
+            let copies = serving.successors(end, node, replicas);
+            let mut at = start as usize;
+            while at <= end as usize {
+                let arc = arc_owner[at];
+                let len = arc_owner[at..=end as usize].iter().take_while(|&&o| o == arc).count();
+                let mut replicas = copies.clone();
+                if arc != node && !replicas.contains(&arc) {
+                    replicas.push(arc);
+                }
+                ranges.push(OwnedRange {
+                    start: at as u16,
+                    end: (at + len - 1) as u16,
+                    primary: node,
+                    replicas,
+                    epoch: members[node as usize].epoch,
+                });
+                at += len;
+            }
+        }
         let mut owner = vec![UNSERVED; SLOTS].into_boxed_slice();
         let mut roles = vec![Role::None; SLOTS].into_boxed_slice();
         for r in &ranges {
@@ -152,7 +179,7 @@ impl ClusterState {
         }
         let current_epoch = members.iter().map(|m| m.epoch).max().unwrap_or(0);
         let assigned = ranges.iter().map(OwnedRange::slots).sum();
-        ClusterState { members, myself, ring, ranges, current_epoch, owner, roles, assigned }
+        ClusterState { members, myself, ring, ranges, current_epoch, owner, arc_owner, roles, assigned }
     }
 
     pub fn me(&self) -> &Node {
@@ -167,6 +194,28 @@ impl ClusterState {
 
     pub fn is_mine(&self, slot: u16) -> bool {
         self.owner[slot as usize] == self.myself
+    }
+
+    /// Whether `slot` is on this node's arcs: it serves it once it is ready.
+    pub fn on_my_arcs(&self, slot: u16) -> bool {
+        self.arc_owner[slot as usize] == self.myself
+    }
+
+    /// While this node is not ready: the members serving its arcs meanwhile (the
+    /// primaries it copies them from), and whether some of its arcs nobody serves
+    /// (nothing to copy there).
+    pub fn serving_my_arcs(&self) -> (Vec<NodeIndex>, bool) {
+        let mut from: Vec<NodeIndex> = Vec::new();
+        let mut unserved = false;
+        for s in (0..SLOTS as u16).filter(|&s| self.on_my_arcs(s)) {
+            match self.owner(s) {
+                None => unserved = true,
+                Some(p) if p != self.myself && !from.contains(&p) => from.push(p),
+                Some(_) => {}
+            }
+        }
+        from.sort_unstable();
+        (from, unserved)
     }
 
     /// What this node does for `slot`.
@@ -193,17 +242,6 @@ impl ClusterState {
     /// The ranges `node` keeps a copy of, in slot order.
     pub fn replicated_by(&self, node: NodeIndex) -> impl Iterator<Item = &OwnedRange> {
         self.ranges.iter().filter(move |r| r.replicas.contains(&node))
-    }
-
-    /// Whether every one of `slots` is a copy this node keeps of `primary`'s (its id),
-    /// among the slots `covers` flags (a link's).
-    pub fn copies_from(&self, primary: &str, covers: &[bool], mut slots: impl Iterator<Item = u16>) -> bool {
-        let Some(p) = self.index_of(primary) else { return false };
-        slots.all(|s| {
-            covers.get(s as usize).is_some_and(|&c| c)
-                && self.role(s) == Role::Replica
-                && self.owner[s as usize] == p
-        })
     }
 
     /// The slots this node keeps copies of from `primary`.
@@ -283,6 +321,7 @@ mod tests {
             tokens: tokens.to_vec(),
             epoch: id as u64,
             health,
+            ready: true,
             ping_sent_ms: 0,
             pong_recv_ms: 0,
         }
@@ -376,6 +415,51 @@ mod tests {
         assert!(state.slots_lost(&after).is_empty(), "c keeps everything it held");
         // When b returns, c copies a's second arc only again and drops the rest.
         assert_eq!(after.slots_lost(&state), (0..=8000).collect::<Vec<u16>>());
+    }
+
+    #[test]
+    fn a_member_not_ready_copies_its_arcs_from_whoever_serves_them_meanwhile() {
+        let mut members = vec![
+            node('a', &[4000, 10000], Health::Online),
+            node('b', &[8000], Health::Online),
+            node('c', &[16383], Health::Online),
+        ];
+        members[1].ready = false;
+        let b = ClusterState::build(members.clone(), &"b".repeat(40), 1);
+        assert_eq!(b.owner(5000), Some(0), "b's arc is served by a, next clockwise");
+        assert_eq!(b.range(5000).map(|r| (r.start, r.end)), Some((4001, 8000)), "cut at b's arc");
+        assert_eq!(b.range(5000).unwrap().replicas, [2, 1], "a's usual replica first, then b");
+        assert_eq!(b.range(9000).unwrap().replicas, [2], "a's own arc is not b's to copy");
+        assert_eq!(b.role(5000), Role::Replica);
+        assert!(b.on_my_arcs(5000) && !b.on_my_arcs(9000));
+        assert_eq!(b.serving_my_arcs(), (vec![0], false));
+        assert_eq!(b.slots_of(1), 0);
+        assert_eq!(b.ring.owner(5000), Some(1), "new tokens are placed around b's");
+        // Ready, b serves its arc; a keeps it as b's replica.
+        members[1].ready = true;
+        let ready = ClusterState::build(members.clone(), &"a".repeat(40), 1);
+        assert_eq!((ready.owner(5000), ready.role(5000)), (Some(1), Role::Replica));
+        let before = ClusterState::build(
+            members
+                .clone()
+                .into_iter()
+                .map(|mut m| {
+                    m.ready = m.id.starts_with('a') || m.id.starts_with('c');
+                    m
+                })
+                .collect(),
+            &"a".repeat(40),
+            1,
+        );
+        assert!(before.slots_lost(&ready).is_empty(), "a hands the arc over and keeps its keys");
+        // Nobody ready: nothing served, every arc has nothing to copy from.
+        let none = ClusterState::build(
+            members.into_iter().map(|m| Node { ready: false, ..m }).collect(),
+            &"c".repeat(40),
+            1,
+        );
+        assert_eq!(none.slots_assigned(), 0);
+        assert_eq!(none.serving_my_arcs(), (vec![], true));
     }
 
     #[test]

@@ -276,24 +276,29 @@ fn slot_node(out: &mut Reply, m: &Node) {
     out.map(0);
 }
 
-/// CLUSTER SLOTS
+/// CLUSTER SLOTS: each range's primary, then its replicas but those still copying
+/// their own arcs (as Redis hides replicas that have not synced), so that a READONLY
+/// client never reads an empty copy.
 fn slots(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let state = cluster(ctx)?.state();
     ctx.out.array(state.ranges.len());
     for r in &state.ranges {
-        ctx.out.array(3 + r.replicas.len());
+        let replicas: Vec<&Node> =
+            r.replicas.iter().map(|&n| &state.members[n as usize]).filter(|m| m.ready).collect();
+        ctx.out.array(3 + replicas.len());
         ctx.out.int(r.start as i64);
         ctx.out.int(r.end as i64);
         slot_node(ctx.out, &state.members[r.primary as usize]);
-        for &replica in &r.replicas {
-            slot_node(ctx.out, &state.members[replica as usize]);
+        for m in replicas {
+            slot_node(ctx.out, m);
         }
     }
     Ok(())
 }
 
 /// CLUSTER SHARDS: one shard per range (its replicas differ from its neighbours'), its
-/// primary first with role `master`, then its replicas with role `replica`.
+/// primary first with role `master`, then its replicas with role `replica` (health
+/// `loading` while one still copies its own arcs).
 fn shards(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let state = cluster(ctx)?.state();
     let my_offset = ctx.server.replication.stream().offset as i64;
@@ -325,7 +330,11 @@ fn shards(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             // Known here for this node's own stream only.
             out.int(if n == state.myself && role == "master" { my_offset } else { 0 });
             out.bulk(b"health");
-            out.bulk(if m.health == Health::Failed { b"fail" } else { b"online" });
+            out.bulk(match (m.health, m.ready) {
+                (Health::Failed, _) => b"fail".as_slice(),
+                (_, false) => b"loading",
+                _ => b"online",
+            });
         }
     }
     Ok(())

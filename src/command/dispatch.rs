@@ -101,11 +101,10 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
         if let Some(first) = keys.next() {
             let first = *slot.get_or_insert_with(|| key_slot(&argv[first]));
             let slots = std::iter::once(first).chain(keys.map(|i| key_slot(&argv[i])));
-            if let Some(primary) = &ctx.session.master_node {
+            if let Some(scope) = &ctx.session.master_scope {
                 // A primary's stream: applied only on the slots this node replicates
-                // from it now (a deposed primary's writes are not).
-                let covers = ctx.session.master_covers.as_deref().unwrap_or(&[]);
-                if !cluster.state().copies_from(primary, covers, slots) {
+                // from it now, or took over from it (a deposed primary's writes are not).
+                if !scope.applies(&cluster.state(), slots) {
                     ctx.out.ok();
                     return;
                 }
@@ -198,7 +197,7 @@ pub fn dispatch_routed(ctx: &mut Ctx<'_>, argv: &[Bytes], route: Option<Route>) 
     // crate::server::replication); EXEC holds it for the commands it runs.
     let repl = &ctx.server.replication;
     // A cluster node applying a primary's stream keeps it out of its own.
-    let own = ctx.session.master_node.is_none();
+    let own = ctx.session.master_scope.is_none();
     let ordered =
         own && !ctx.session.in_exec && (spec.has(WRITE) || spec.name == "exec" || spec.name == "publish");
     let mut order = None;

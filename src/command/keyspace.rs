@@ -519,8 +519,8 @@ fn flush_dbs(ctx: &Ctx<'_>, which: Option<usize>, background: bool) {
         // A node flushes the ranges it is primary of (its replicas, the same ranges,
         // as the flush reaches them in its stream), never copies of other primaries'.
         let state = cluster.state();
-        let slots: Vec<u16> = match &ctx.session.master_node {
-            Some(primary) => state.copied_slots(primary, ctx.session.master_covers.as_deref().unwrap_or(&[])),
+        let slots: Vec<u16> = match &ctx.session.master_scope {
+            Some(scope) => scope.copied_slots(&state),
             None => (0..SLOTS as u16).filter(|&s| state.role(s) == Role::Primary).collect(),
         };
         {

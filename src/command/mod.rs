@@ -136,7 +136,7 @@ impl<'a> Ctx<'a> {
     /// blocked clients, keyspace notifications.
     fn signal(&self, db: usize, class: u32, event: &str, key: &[u8]) {
         self.server.watches.touch(db, key);
-        self.server.tracking.invalidate_for(key, self.session.info.id, self.session.master_node.is_none());
+        self.server.tracking.invalidate_for(key, self.session.info.id, self.session.master_scope.is_none());
         self.server.blocking.wake(db, key);
         self.server.pubsub.notify(class, event, key, db);
     }

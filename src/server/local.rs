@@ -95,15 +95,20 @@ impl LocalClient {
 
     /// Makes this client the link from this replica's primary: authenticated, and its
     /// writes apply though the server is read only ([`super::replica`]). In cluster
-    /// mode `node` is the primary's id: only commands on slots this node replicates
-    /// from it apply.
-    pub fn become_master_link(&mut self, node: Option<(String, std::sync::Arc<[bool]>)>) {
+    /// mode `scope` names the primary and its link's slots: only commands its
+    /// [`LinkScope::applies`] allows apply.
+    ///
+    /// [`LinkScope::applies`]: crate::cluster::replication::LinkScope::applies
+    pub fn become_master_link(
+        &mut self,
+        scope: Option<std::sync::Arc<crate::cluster::replication::LinkScope>>,
+    ) {
         self.session.master = true;
-        if node.is_some() {
+        if scope.is_some() {
             // A cluster node's link to another: not a client (as peer links are not).
             self.server.clients.make_internal(self.info.id);
         }
-        (self.session.master_node, self.session.master_covers) = node.unzip();
+        self.session.master_scope = scope;
         self.session.authenticated = true;
         self.info.role.store(super::clients::ROLE_MASTER, std::sync::atomic::Ordering::Relaxed);
     }

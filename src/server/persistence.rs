@@ -264,14 +264,16 @@ impl Server {
         *self.loaded_position.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, offset));
     }
 
-    /// In cluster mode, keys a snapshot held for slots this node does not serve now go:
-    /// no node keeps a value that may have changed without it (module doc of
-    /// [`crate::cluster::membership`]).
+    /// In cluster mode, keys a snapshot held for slots not on this node's arcs go: no
+    /// node keeps a value that may have changed without it (module doc of
+    /// [`crate::cluster::membership`]). Those on its arcs it serves once ready, unless
+    /// another member served them meanwhile: then its copy of them replaces them.
     fn drop_unowned_after_load(&self) {
         let Some(cluster) = &self.cluster else { return };
         let state = cluster.state();
-        let unowned: Vec<u16> =
-            (0..crate::cluster::slot::SLOTS as u16).filter(|&s| !state.is_mine(s)).collect();
+        let unowned: Vec<u16> = (0..crate::cluster::slot::SLOTS as u16)
+            .filter(|&s| !state.is_mine(s) && !state.on_my_arcs(s))
+            .collect();
         let dropped = self.keyspace.drop_slots(&unowned);
         if dropped > 0 {
             tracing::info!(

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::Server;
 use super::local::LocalClient;
+use crate::cluster::replication::LinkScope;
 
 /// How the link to the primary stands, for ROLE and INFO.
 #[derive(Debug, Clone)]
@@ -71,14 +72,14 @@ pub struct Source<'a> {
 
 /// A cluster replica's link: it presents itself as a peer (`hello`) instead of AUTH,
 /// and keeps from the primary's snapshot and stream only the slots it replicates from
-/// `node` (`slots`, asked at the snapshot's load: those of `covers` it still copies).
+/// that primary (`slots`, asked at the snapshot's load: those of the scope's `covers`
+/// it still copies).
 pub struct PeerSource<'a> {
     pub hello: &'a [u8],
-    pub node: &'a str,
+    /// The primary and the slots this link is for (told to the primary, which counts
+    /// its acknowledgements for writes there); it applies nothing outside them.
+    pub scope: Arc<LinkScope>,
     pub slots: &'a dyn Fn() -> Vec<u16>,
-    /// The slots this link is for (told to the primary, which counts its
-    /// acknowledgements for writes there); it applies nothing outside them.
-    pub covers: Arc<[bool]>,
 }
 
 /// Snapshot bytes read in one go.
@@ -287,7 +288,7 @@ fn link_once(server: &Arc<Server>, source: &Source<'_>) -> std::io::Result<()> {
     conn.ask(wanted, &[b"REPLCONF", b"listening-port", my_port.as_bytes()])?;
     conn.ask(wanted, &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
     if let Some(peer) = &source.peer {
-        let slots = crate::cluster::slot::format_ranges(&peer.covers);
+        let slots = crate::cluster::slot::format_ranges(&peer.scope.covers);
         let reply = conn.ask(wanted, &[b"REPLCONF", b"cluster-slots", slots.as_bytes()])?;
         if reply.starts_with('-') {
             return Err(std::io::Error::other(format!("the primary refused the slots: {reply}")));
@@ -326,7 +327,7 @@ fn link_once(server: &Arc<Server>, source: &Source<'_>) -> std::io::Result<()> {
                 tracing::info!(
                     "Cluster: copies of {} slots of {} loaded ({keys} keys)",
                     slots.len(),
-                    peer.node
+                    peer.scope.node
                 );
             }
         }
@@ -357,7 +358,7 @@ fn link_once(server: &Arc<Server>, source: &Source<'_>) -> std::io::Result<()> {
     // The stream, applied through a client flagged as the master link.
     let mut client =
         LocalClient::new(server.clone()).ok_or_else(|| std::io::Error::other("maxclients reached"))?;
-    client.become_master_link(source.peer.as_ref().map(|p| (p.node.to_string(), p.covers.clone())));
+    client.become_master_link(source.peer.as_ref().map(|p| p.scope.clone()));
     let mut buf = vec![0u8; CHUNK];
     let mut last_ack = Instant::now() - ACK_EVERY;
     let mut last_io = Instant::now();

@@ -68,13 +68,11 @@ pub struct Session {
     pub readonly: bool,
     /// A cluster node's replica link: the slots it copies (REPLCONF cluster-slots).
     pub replica_slots: Option<Vec<bool>>,
-    /// A cluster node's link to a primary: the slots it applies (those its full sync
-    /// loaded); None elsewhere.
-    pub master_covers: Option<std::sync::Arc<[bool]>>,
     /// In cluster mode, the slot of this client's last write (WAIT counts its replicas).
     pub wslot: Option<u16>,
-    /// In cluster mode, the node id of the primary whose stream this client applies.
-    pub master_node: Option<String>,
+    /// In cluster mode, the link to a primary whose stream this client applies: that
+    /// primary and the slots it applies to.
+    pub master_scope: Option<std::sync::Arc<crate::cluster::replication::LinkScope>>,
     /// This connection is a replica's link (after PSYNC/SYNC): REPLCONF ACK counts.
     pub replica: bool,
     /// REPLCONF listening-port: where this replica link's server listens.
@@ -146,10 +144,9 @@ impl Session {
             woff: 0,
             wait_acks: None,
             master: false,
-            master_node: None,
+            master_scope: None,
             readonly: false,
             replica_slots: None,
-            master_covers: None,
             wslot: None,
             replica: false,
             replica_port: 0,
