@@ -183,54 +183,6 @@ fn flushall_scan_and_keys_see_only_the_nodes_primary_ranges() {
     }
 }
 
-/// A client that INCRs keys wherever the cluster sends it (following -MOVED, retrying
-/// errors after a pause) and calls WAIT 1 after each write on the same connection.
-struct Incrementer {
-    conns: std::collections::HashMap<std::net::SocketAddr, redis::Connection>,
-    at: std::collections::HashMap<String, std::net::SocketAddr>,
-    /// Per key: the highest value a WAIT 1 acknowledged, and the highest INCR reply.
-    acked: std::collections::HashMap<String, (i64, i64)>,
-}
-
-impl Incrementer {
-    fn incr(&mut self, key: &str, first: std::net::SocketAddr) {
-        let addr = *self.at.entry(key.to_string()).or_insert(first);
-        if !self.conns.contains_key(&addr) {
-            let Ok(c) = try_connect(addr) else {
-                std::thread::sleep(Duration::from_millis(20));
-                self.at.remove(key);
-                return;
-            };
-            self.conns.insert(addr, c);
-        }
-        let conn = self.conns.get_mut(&addr).expect("connected");
-        match redis::cmd("INCR").arg(key).query::<i64>(conn) {
-            Ok(v) => {
-                let entry = self.acked.entry(key.to_string()).or_default();
-                entry.1 = entry.1.max(v);
-                if redis::cmd("WAIT").arg(1).arg(2000).query::<i64>(conn).is_ok_and(|n| n >= 1) {
-                    entry.0 = entry.0.max(v);
-                }
-            }
-            Err(e) => {
-                let text = error_text(&e);
-                match text.strip_prefix("MOVED ").and_then(|t| t.split(' ').nth(1)) {
-                    Some(to) => {
-                        self.at.insert(key.to_string(), to.parse().expect("an address"));
-                    }
-                    None => {
-                        if e.is_io_error() || e.is_connection_dropped() {
-                            self.conns.remove(&addr);
-                            self.at.remove(key);
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[test]
 fn a_restarted_node_copies_its_ranges_back_before_it_serves_them_and_no_acknowledged_write_is_lost() {
     let mut c = ClusterNodes::start(3, &[]);
@@ -240,8 +192,7 @@ fn a_restarted_node_copies_its_ranges_back_before_it_serves_them_and_no_acknowle
     let writer = {
         let (keys, stop) = (keys.clone(), stop.clone());
         in_background(move || {
-            let mut w =
-                Incrementer { conns: Default::default(), at: Default::default(), acked: Default::default() };
+            let mut w = Incrementer::default();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 for k in &keys {
                     w.incr(k, entry);

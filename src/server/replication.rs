@@ -249,12 +249,7 @@ impl Replication {
 
     /// Replicas online that acknowledged at least `offset`.
     pub fn acked(&self, offset: u64) -> usize {
-        self.acked_where(offset, |_| true)
-    }
-
-    /// Replicas online, among those `pick` takes, that acknowledged at least `offset`.
-    pub fn acked_where(&self, offset: u64, pick: impl Fn(&Link) -> bool) -> usize {
-        self.stream().replicas.iter().filter(|l| l.online() && l.ack >= offset && pick(l)).count()
+        self.stream().replicas.iter().filter(|l| l.online() && l.ack >= offset).count()
     }
 
     /// Asks every replica for an acknowledgement (WAIT), with `REPLCONF GETACK *`.
@@ -477,17 +472,34 @@ impl Server {
         }
     }
 
-    /// Replicas that acknowledged `offset` (WAIT): in cluster mode, only the nodes that
-    /// copy the range of `slot`, the slot the client wrote last.
+    /// Replicas that acknowledged `offset` (WAIT). In cluster mode, the nodes that copy
+    /// the range of `slot` (the slot the client wrote last) counted in the order they
+    /// would take it over, up to the first that has not acknowledged: a failed primary's
+    /// range goes to the first replica in line, so `WAIT n` answering `n` means the
+    /// next `n` in line hold the writes, and no write `WAIT 1` acknowledged is lost to
+    /// one failure whichever replica acknowledged first.
     pub fn acked_for(&self, offset: u64, slot: Option<u16>) -> usize {
         let (Some(cluster), Some(slot)) = (&self.cluster, slot) else {
             return self.replication.acked(offset);
         };
+        let state = cluster.state();
         // Copies of the slot made by this node's stream (not of a former primary's).
-        if !cluster.state().is_mine(slot) {
-            return 0;
-        }
-        self.replication.acked_where(offset, |l| l.slots.as_ref().is_some_and(|s| s[slot as usize]))
+        let Some(range) = state.range(slot).filter(|_| state.is_mine(slot)) else { return 0 };
+        let stream = self.replication.stream();
+        range
+            .replicas
+            .iter()
+            .map(|&n| &state.members[n as usize])
+            .take_while(|m| {
+                stream.replicas.iter().any(|l| {
+                    l.online()
+                        && l.ack >= offset
+                        && l.port == m.port
+                        && l.ip == m.ip
+                        && l.slots.as_ref().is_some_and(|s| s[slot as usize])
+                })
+            })
+            .count()
     }
 
     /// A replica connected (PSYNC/SYNC): keeps the stream from now on.

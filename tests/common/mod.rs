@@ -150,6 +150,11 @@ impl Proc {
         Ok(Proc { child, addr, early, log: rx })
     }
 
+    /// The log lines printed since the last call (after the ready line).
+    pub fn drain_log(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+
     pub fn conn(&self) -> redis::Connection {
         redis::Client::open(format!("redis://{}/", self.addr))
             .unwrap()
@@ -597,4 +602,56 @@ pub fn eventually_within(bound: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// A client that INCRs keys wherever the cluster sends it (following -MOVED, retrying
+/// errors after a pause) and calls WAIT 1 after each write on the same connection.
+/// [`Incrementer::incr`] says whether the INCR succeeded.
+#[derive(Default)]
+pub struct Incrementer {
+    pub conns: std::collections::HashMap<SocketAddr, redis::Connection>,
+    pub at: std::collections::HashMap<String, SocketAddr>,
+    /// Per key: the highest value a WAIT 1 acknowledged, and the highest INCR reply.
+    pub acked: std::collections::HashMap<String, (i64, i64)>,
+}
+
+impl Incrementer {
+    pub fn incr(&mut self, key: &str, first: SocketAddr) -> bool {
+        let addr = *self.at.entry(key.to_string()).or_insert(first);
+        if !self.conns.contains_key(&addr) {
+            let Ok(c) = try_connect(addr) else {
+                std::thread::sleep(Duration::from_millis(20));
+                self.at.remove(key);
+                return false;
+            };
+            self.conns.insert(addr, c);
+        }
+        let conn = self.conns.get_mut(&addr).expect("connected");
+        match redis::cmd("INCR").arg(key).query::<i64>(conn) {
+            Ok(v) => {
+                let entry = self.acked.entry(key.to_string()).or_default();
+                entry.1 = entry.1.max(v);
+                if redis::cmd("WAIT").arg(1).arg(2000).query::<i64>(conn).is_ok_and(|n| n >= 1) {
+                    entry.0 = entry.0.max(v);
+                }
+                true
+            }
+            Err(e) => {
+                let text = error_text(&e);
+                match text.strip_prefix("MOVED ").and_then(|t| t.split(' ').nth(1)) {
+                    Some(to) => {
+                        self.at.insert(key.to_string(), to.parse().expect("an address"));
+                    }
+                    None => {
+                        if e.is_io_error() || e.is_connection_dropped() {
+                            self.conns.remove(&addr);
+                            self.at.remove(key);
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                false
+            }
+        }
+    }
 }
