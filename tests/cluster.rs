@@ -357,6 +357,13 @@ fn a_killed_nodes_slots_are_served_empty_without_replicas_and_it_returns_with_wh
     assert_eq!(again, id_2);
     assert!(eventually(|| c.owner_of(0, &on_2) == 2));
     let v: Option<String> = redis::cmd("GET").arg(&on_2).query(&mut c.conn(2)).unwrap();
+    if v.as_deref() != Some("interim") {
+        for (i, p) in c.nodes.iter().enumerate() {
+            for line in p.iter().flat_map(|p| p.drain_log()).filter(|l| l.contains("Cluster")) {
+                eprintln!("node {i}: {line}");
+            }
+        }
+    }
     assert_eq!(v.as_deref(), Some("interim"), "what the interim owner served comes back with the slots");
     let moved = blocked.result().expect_err("the blocked client is redirected");
     let told = sub.read_until(b":0\r\n");

@@ -703,7 +703,7 @@ impl Membership {
     /// Takes an identity that serves its arcs once this node holds them: every member
     /// serving some of them meanwhile streams them to it over a link that has loaded
     /// its snapshot (those nobody serves have nothing to copy). Like placement, only
-    /// with the majority and a still view.
+    /// with the majority and a still view with no suspect in it.
     fn maybe_ready(&mut self, server: &Server, swim: &mut Swim, rt: &mut AccumulatingRuntime<NodeIdentity>) {
         let settle = self.cluster.node_timeout().max(Duration::from_millis(500));
         if self.me.ready
@@ -715,6 +715,11 @@ impl Membership {
         }
         let Some(cluster) = &server.cluster else { return };
         let state = self.cluster.state();
+        // Not while some member is a suspect: one remembered and not yet heard of may be
+        // serving part of the arcs (this view would copy them from the wrong node).
+        if state.members.iter().any(|m| m.health == Health::Suspect) {
+            return;
+        }
         let (from, _) = state.serving_my_arcs();
         for &p in &from {
             let id = &state.members[p as usize].id;

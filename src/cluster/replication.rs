@@ -15,16 +15,23 @@
 //!
 //! [`follow`] runs after every state the membership thread publishes: it starts a link
 //! to each new primary of some copy, ends the links no longer needed, and makes a link
-//! sync again from scratch when it is to copy slots it has not been copying: their
-//! keys are in no stream it has seen (a failover gave its primary more ranges, the ring
-//! gave this node another copy, or slots it dropped come back).
+//! sync again from scratch whenever the slots it copies change: new slots' keys are in
+//! no stream it has seen (a failover gave its primary more ranges, the ring gave this
+//! node another copy, or slots it dropped come back), and the primary must count its
+//! acknowledgements for the slots it copies now only.
 //!
 //! **Hand-over.** When a node becomes ready it serves its arcs at once, while their
 //! previous primary takes writes until it learns of it (a gossip hop). Those late
 //! writes still reach the new primary: a link whose slots became this node's goes on
-//! applying its primary's writes to them — kept as it is, or *retired* beside its
-//! successor for one node timeout, applying to those slots only — as long as that
+//! applying its primary's writes to them — *retired* beside its successor for one node
+//! timeout, applying to those slots only and acknowledging nothing — as long as that
 //! primary is alive and ready (a failed primary's writes never apply).
+//!
+//! **Acknowledgements** count only what a node holds: a link acknowledges offsets
+//! whose commands it applied or that were outside its slots; a command on its slots
+//! that does not apply (the view changed under it) ends the link, which syncs in full
+//! ([`LinkScope::applies`]), so `WAIT` on the primary never counts a write that was
+//! skipped here.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -56,8 +63,8 @@ pub struct Upstream {
     pub status: Mutex<Status>,
     /// What its stream applies to, shared with the client that applies it.
     scope: Arc<LinkScope>,
-    /// The slots it copies now: those it was started for, less those that left since.
-    copying: Mutex<Vec<u16>>,
+    /// The slots it copies (those it was started for).
+    copying: Vec<u16>,
     until: OnceLock<Instant>,
 }
 
@@ -69,6 +76,10 @@ pub struct LinkScope {
     pub covers: Arc<[bool]>,
     /// Once retired: the slots it still applies to (those that became this node's).
     handed: OnceLock<Box<[bool]>>,
+    /// A command on slots it synced did not apply (this node's view of them changed
+    /// under it): its offset no longer says what this node holds, so the link must
+    /// not acknowledge it; it syncs again in full.
+    diverged: AtomicBool,
 }
 
 impl LinkScope {
@@ -76,22 +87,43 @@ impl LinkScope {
     /// link synced, and either a copy this node keeps of that primary's (unless the
     /// link is retired) or, in a hand-over, now this node's while that primary is alive
     /// and ready (module doc).
-    pub fn applies(&self, state: &ClusterState, mut slots: impl Iterator<Item = u16>) -> bool {
+    ///
+    /// A command on slots the link synced that does not apply marks it diverged
+    /// (unless it is retired, when skipping is what it does): the primary would count
+    /// its acknowledgement for a write this node does not hold (`WAIT`).
+    pub fn applies(&self, state: &ClusterState, slots: impl Iterator<Item = u16>) -> bool {
         let Some(p) = state.index_of(&self.node) else { return false };
         let live = {
             let m = &state.members[p as usize];
             m.health != Health::Failed && m.ready
         };
         let handed = self.handed.get();
-        slots.all(|s| {
+        let (mut covered, mut applies) = (false, true);
+        for s in slots {
             let i = s as usize;
-            self.covers.get(i).is_some_and(|&c| c)
+            let synced = self.covers.get(i).is_some_and(|&c| c);
+            covered |= synced;
+            applies &= synced
                 && match state.role(s) {
                     Role::Replica => handed.is_none() && state.owner(s) == Some(p),
                     Role::Primary => live && handed.is_none_or(|h| h[i]),
                     Role::None => false,
-                }
-        })
+                };
+        }
+        if !applies && covered && handed.is_none() {
+            self.diverged.store(true, Relaxed);
+        }
+        applies
+    }
+
+    /// Retired: it applies late writes only, and acknowledges nothing.
+    pub fn retired(&self) -> bool {
+        self.handed.get().is_some()
+    }
+
+    /// Whether a command did not apply on slots it synced, since the last call.
+    pub fn take_diverged(&self) -> bool {
+        self.diverged.swap(false, Relaxed)
     }
 
     /// The slots a FLUSHALL of the stream empties: the copies it applies to.
@@ -164,15 +196,12 @@ pub fn follow(server: &Arc<Server>, state: &ClusterState) {
         let slots = state.slots_copied_from(p);
         wanted.push(m.id.clone());
         if let Some(link) = links.current.get(&m.id).cloned() {
-            let mut copying = link.copying.lock().unwrap_or_else(|p| p.into_inner());
-            if link.addr == m.addr() && slots.iter().all(|s| copying.binary_search(s).is_ok()) {
-                // Fewer slots or the same: the stream goes on (it applies only to those
-                // the state says).
-                *copying = slots;
+            if link.addr == m.addr() && link.copying == slots {
                 continue;
             }
-            drop(copying);
-            // New slots need a snapshot: a new link syncs in full.
+            // New slots need a snapshot, and the primary must count this link's
+            // acknowledgements for the slots it copies now only: a new link syncs in
+            // full (the old one retired if some of its slots became this node's).
             if link.end(state, grace) {
                 links.retired.push(link);
             }
@@ -185,8 +214,13 @@ pub fn follow(server: &Arc<Server>, state: &ClusterState) {
             addr: m.addr(),
             wanted: AtomicBool::new(true),
             status: Mutex::new(Status::default()),
-            scope: Arc::new(LinkScope { node: m.id.clone(), covers: covers.into(), handed: OnceLock::new() }),
-            copying: Mutex::new(slots),
+            scope: Arc::new(LinkScope {
+                node: m.id.clone(),
+                covers: covers.into(),
+                handed: OnceLock::new(),
+                diverged: AtomicBool::new(false),
+            }),
+            copying: slots,
             until: OnceLock::new(),
         });
         links.current.insert(m.id.clone(), link.clone());

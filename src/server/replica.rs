@@ -398,6 +398,15 @@ fn link_once(server: &Arc<Server>, source: &Source<'_>) -> std::io::Result<()> {
                 );
             }
             client.out.buf.clear();
+            if let Some(peer) = &source.peer
+                && peer.scope.take_diverged()
+            {
+                // Acknowledging this offset would count a skipped write as held here.
+                status.lock().unwrap_or_else(|p| p.into_inner()).position = None;
+                return Err(std::io::Error::other(
+                    "the stream wrote slots this node's view no longer copies from it: syncing again",
+                ));
+            }
             offset += (before + n - client.pending_input()) as u64;
             let mut s = status.lock().unwrap_or_else(|p| p.into_inner());
             s.position = Some((replid.clone(), offset));
@@ -405,7 +414,8 @@ fn link_once(server: &Arc<Server>, source: &Source<'_>) -> std::io::Result<()> {
         } else if last_io.elapsed() > timeout {
             return Err(std::io::Error::other("timeout: the primary sent nothing for repl-timeout"));
         }
-        if client.take_getack() || last_ack.elapsed() >= ACK_EVERY {
+        let retired = source.peer.as_ref().is_some_and(|p| p.scope.retired());
+        if (client.take_getack() || last_ack.elapsed() >= ACK_EVERY) && !retired {
             let off = offset.to_string();
             conn.command(&[b"REPLCONF", b"ACK", off.as_bytes()])?;
             last_ack = Instant::now();
