@@ -103,17 +103,7 @@ fn failovers_keep_every_acknowledged_write(nodes: usize, replicas: usize) -> Vec
     stop.store(true, Relaxed);
     let acked = writer.result();
 
-    let (mut lost_acked, mut lost_unacked, mut writes) = (Vec::new(), 0, 0);
-    for k in &keys {
-        let (acked, last) = acked.get(k).copied().unwrap_or_default();
-        let owner = try_owner(&c, 0, k).expect("served");
-        let v: i64 = redis::cmd("GET").arg(k).query::<Option<i64>>(&mut c.conn(owner)).unwrap().unwrap_or(0);
-        if v < acked {
-            lost_acked.push(format!("{k}: {v} < {acked}"));
-        }
-        lost_unacked += (last - v).max(0);
-        writes += last;
-    }
+    let Tally { writes, lost_acked, lost_unacked } = c.tally(&keys, &acked);
     eprintln!(
         "{nodes} nodes, replicas {replicas}: {writes} INCRs over {} kills and a pause: {} acknowledged \
          writes lost, {lost_unacked} unacknowledged",

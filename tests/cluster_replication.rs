@@ -219,17 +219,7 @@ fn a_restarted_node_copies_its_ranges_back_before_it_serves_them_and_no_acknowle
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let acked = writer.result();
     let mut p = c.conn(2);
-    let (mut lost_acked, mut lost_unacked, mut writes) = (Vec::new(), 0, 0);
-    for k in &keys {
-        let (acked, last) = acked.get(k).copied().unwrap_or_default();
-        let owner = c.owner_of(0, k);
-        let v: i64 = redis::cmd("GET").arg(k).query::<Option<i64>>(&mut c.conn(owner)).unwrap().unwrap_or(0);
-        if v < acked {
-            lost_acked.push(format!("{k}: {v} < {acked}"));
-        }
-        lost_unacked += (last - v).max(0);
-        writes += last;
-    }
+    let Tally { writes, lost_acked, lost_unacked } = c.tally(&keys, &acked);
     eprintln!(
         "{writes} INCRs over a kill and a restart: {} acknowledged writes lost, {lost_unacked} unacknowledged",
         lost_acked.len()

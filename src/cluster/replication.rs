@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::state::{ClusterState, Health, Role};
+use super::state::{ClusterState, Role};
 use crate::server::Server;
 use crate::server::replica::{self, PeerSource, Source, Status};
 
@@ -63,8 +63,6 @@ pub struct Upstream {
     pub status: Mutex<Status>,
     /// What its stream applies to, shared with the client that applies it.
     scope: Arc<LinkScope>,
-    /// The slots it copies (those it was started for).
-    copying: Vec<u16>,
     until: OnceLock<Instant>,
 }
 
@@ -93,10 +91,7 @@ impl LinkScope {
     /// its acknowledgement for a write this node does not hold (`WAIT`).
     pub fn applies(&self, state: &ClusterState, slots: impl Iterator<Item = u16>) -> bool {
         let Some(p) = state.index_of(&self.node) else { return false };
-        let live = {
-            let m = &state.members[p as usize];
-            m.health != Health::Failed && m.ready
-        };
+        let live = state.members[p as usize].serves();
         let handed = self.handed.get();
         let (mut covered, mut applies) = (false, true);
         for s in slots {
@@ -144,10 +139,7 @@ impl Upstream {
     /// primary is alive and ready, retires it for `grace` (module doc). Returns
     /// whether it was retired.
     fn end(&self, state: &ClusterState, grace: Duration) -> bool {
-        let alive = state.index_of(&self.node).is_some_and(|p| {
-            let m = &state.members[p as usize];
-            m.health != Health::Failed && m.ready
-        });
+        let alive = state.index_of(&self.node).is_some_and(|p| state.members[p as usize].serves());
         let handed: Box<[bool]> =
             self.scope.covers.iter().enumerate().map(|(s, &c)| c && state.is_mine(s as u16)).collect();
         if alive && handed.iter().any(|&h| h) {
@@ -196,7 +188,10 @@ pub fn follow(server: &Arc<Server>, state: &ClusterState) {
         let slots = state.slots_copied_from(p);
         wanted.push(m.id.clone());
         if let Some(link) = links.current.get(&m.id).cloned() {
-            if link.addr == m.addr() && link.copying == slots {
+            let covers = &link.scope.covers;
+            let same = covers.iter().filter(|&&c| c).count() == slots.len()
+                && slots.iter().all(|&s| covers[s as usize]);
+            if link.addr == m.addr() && same {
                 continue;
             }
             // New slots need a snapshot, and the primary must count this link's
@@ -220,7 +215,6 @@ pub fn follow(server: &Arc<Server>, state: &ClusterState) {
                 handed: OnceLock::new(),
                 diverged: AtomicBool::new(false),
             }),
-            copying: slots,
             until: OnceLock::new(),
         });
         links.current.insert(m.id.clone(), link.clone());

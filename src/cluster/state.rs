@@ -71,6 +71,11 @@ impl Node {
         let ip = self.ip.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
         SocketAddr::new(ip, self.port)
     }
+
+    /// It serves its arcs: not failed, and ready.
+    pub fn serves(&self) -> bool {
+        self.health != Health::Failed && self.ready
+    }
 }
 
 /// An address as Redis Cluster prints it (`ip:port`, an IPv6 address unbracketed, as in

@@ -655,3 +655,31 @@ impl Incrementer {
         }
     }
 }
+
+/// What an [`Incrementer`]'s counters show at the end: the INCRs it made, the counters
+/// below the value a `WAIT 1` acknowledged, and the increments missing in all.
+pub struct Tally {
+    pub writes: i64,
+    pub lost_acked: Vec<String>,
+    pub lost_unacked: i64,
+}
+
+impl ClusterNodes {
+    /// Reads each of `keys` where node 0 says it is served, against what the client
+    /// saw (`Incrementer::acked`).
+    pub fn tally(&self, keys: &[String], acked: &std::collections::HashMap<String, (i64, i64)>) -> Tally {
+        let mut t = Tally { writes: 0, lost_acked: Vec::new(), lost_unacked: 0 };
+        for k in keys {
+            let (acked, last) = acked.get(k).copied().unwrap_or_default();
+            let owner = self.owner_of(0, k);
+            let v: i64 =
+                redis::cmd("GET").arg(k).query::<Option<i64>>(&mut self.conn(owner)).unwrap().unwrap_or(0);
+            if v < acked {
+                t.lost_acked.push(format!("{k}: {v} < {acked}"));
+            }
+            t.lost_unacked += (last - v).max(0);
+            t.writes += last;
+        }
+        t
+    }
+}
