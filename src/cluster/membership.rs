@@ -575,7 +575,17 @@ impl Membership {
                 OwnedNotification::Rejoin(new) => {
                     // Declared failed while away: what this node held may have changed
                     // elsewhere since; drop it before serving again.
-                    let dropped = server.keyspace.drop_all_slots();
+                    // The copies go too: every link ends first (one applying or loading
+                    // finishes under the apply lock), and syncs again in full before
+                    // this node can be ready.
+                    if let Some(cluster) = &server.cluster {
+                        cluster.upstreams.end_all();
+                    }
+                    self.followed = false;
+                    let dropped = {
+                        let _applying = server.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+                        server.keyspace.drop_all_slots()
+                    };
                     forget_clients_of_moved_keys(server);
                     server.pubsub.drop_shard_slots(&(0..super::slot::SLOTS as u16).collect::<Vec<_>>());
                     self.me = new;

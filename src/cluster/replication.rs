@@ -170,6 +170,17 @@ impl Upstreams {
         streaming && slots.all(|s| link.scope.covers[s as usize])
     }
 
+    /// Ends every link: what they loaded was just dropped, so the next [`follow`]
+    /// starts them again, each with a full sync.
+    pub fn end_all(&self) {
+        let mut links = self.lock();
+        for link in links.current.values().chain(&links.retired) {
+            link.wanted.store(false, Relaxed);
+        }
+        links.current.clear();
+        links.retired.clear();
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Links> {
         self.links.lock().unwrap_or_else(|p| p.into_inner())
     }
