@@ -5,12 +5,8 @@
 //! client's side, how long until a write to the killed node's keys succeeds again.
 //!
 //! Each test runs `SLOTCACHE_FAILOVERS` kills (default 2);
-//! `SLOTCACHE_FAILOVERS=20 cargo test --test cluster_failover -- --ignored --nocapture`
-//! is the measurement the README quotes.
-//!
-//! Not part of `cargo test` yet: some runs on 5 nodes still lose acknowledged writes
-//! (issue 18's notes), so the tests are `#[ignore]`d until that is fixed; run them
-//! with `-- --ignored`.
+//! `SLOTCACHE_FAILOVERS=20 cargo test --test cluster_failover -- --nocapture` is the
+//! measurement the README quotes.
 
 mod common;
 
@@ -131,25 +127,21 @@ fn report(times: &mut [Duration]) {
 }
 
 #[test]
-#[ignore = "5-node runs still lose acknowledged writes: an open bug (issue 18)"]
 fn three_nodes_one_replica_lose_no_acknowledged_write() {
     report(&mut failovers_keep_every_acknowledged_write(3, 1));
 }
 
 #[test]
-#[ignore = "5-node runs still lose acknowledged writes: an open bug (issue 18)"]
 fn three_nodes_two_replicas_lose_no_acknowledged_write() {
     report(&mut failovers_keep_every_acknowledged_write(3, 2));
 }
 
 #[test]
-#[ignore = "5-node runs still lose acknowledged writes: an open bug (issue 18)"]
 fn five_nodes_one_replica_lose_no_acknowledged_write() {
     report(&mut failovers_keep_every_acknowledged_write(5, 1));
 }
 
 #[test]
-#[ignore = "5-node runs still lose acknowledged writes: an open bug (issue 18)"]
 fn five_nodes_two_replicas_lose_no_acknowledged_write() {
     report(&mut failovers_keep_every_acknowledged_write(5, 2));
 }

@@ -82,6 +82,8 @@ pub struct NodeIdentity {
     pub tokens: Vec<u16>,
     /// It serves its arcs (else it copies them first: [`ClusterState`]).
     pub ready: bool,
+    /// The slots whose current keys it holds ([`Node::caught_up`]).
+    pub caught_up: Vec<(u16, u16)>,
 }
 
 impl foca::Identity for NodeIdentity {
@@ -90,7 +92,12 @@ impl foca::Identity for NodeIdentity {
     /// The identity a node declared failed rejoins with: not ready, it copies its arcs
     /// back from whoever served them meanwhile.
     fn renew(&self) -> Option<Self> {
-        Some(NodeIdentity { incarnation: self.incarnation + 1, ready: false, ..self.clone() })
+        Some(NodeIdentity {
+            incarnation: self.incarnation + 1,
+            ready: false,
+            caught_up: Vec::new(),
+            ..self.clone()
+        })
     }
 
     fn addr(&self) -> SocketAddr {
@@ -106,7 +113,15 @@ impl NodeIdentity {
     /// What is known of a seed before it answers: its address only. Every real
     /// identity wins over it.
     fn seed(addr: SocketAddr) -> NodeIdentity {
-        NodeIdentity { addr, id: [0; 20], incarnation: 0, epoch: 0, tokens: Vec::new(), ready: false }
+        NodeIdentity {
+            addr,
+            id: [0; 20],
+            incarnation: 0,
+            epoch: 0,
+            tokens: Vec::new(),
+            ready: false,
+            caught_up: Vec::new(),
+        }
     }
 
     fn is_seed(&self) -> bool {
@@ -188,13 +203,29 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
             // Back after a stop, it copies its arcs from the members that served them
             // meanwhile before it serves them again; alone, it has nobody to copy from.
             let ready = settings.seeds.is_empty() && f.others.is_empty();
-            let me =
-                NodeIdentity { addr, id, incarnation, epoch: mine.epoch, tokens: mine.tokens.clone(), ready };
+            let tokens = mine.tokens.clone();
+            let me = NodeIdentity {
+                addr,
+                id,
+                incarnation,
+                epoch: mine.epoch,
+                tokens,
+                ready,
+                caught_up: Vec::new(),
+            };
             (me, f.others.clone())
         }
         None => {
             let id = parse_id(&crate::server::random_hex40()).expect("40 hex");
-            let me = NodeIdentity { addr, id, incarnation, epoch: 0, tokens: Vec::new(), ready: false };
+            let me = NodeIdentity {
+                addr,
+                id,
+                incarnation,
+                epoch: 0,
+                tokens: Vec::new(),
+                ready: false,
+                caught_up: Vec::new(),
+            };
             (me, Vec::new())
         }
     };
@@ -269,6 +300,7 @@ fn suspect(r: &Remembered) -> Option<Node> {
         epoch: r.epoch,
         health: Health::Suspect,
         ready: false,
+        caught_up: Vec::new(),
         ping_sent_ms: 0,
         pong_recv_ms: 0,
     })
@@ -283,6 +315,7 @@ fn node_of(id: &NodeIdentity, health: Health, pong_recv_ms: u64) -> Node {
         epoch: id.epoch,
         health,
         ready: id.ready,
+        caught_up: id.caught_up.clone(),
         ping_sent_ms: 0,
         pong_recv_ms,
     }
@@ -404,6 +437,7 @@ impl Membership {
                     self.update_lease(&swim);
                     self.maybe_place(&mut swim, &mut rt);
                     self.maybe_ready(&server, &mut swim, &mut rt);
+                    self.maybe_say_caught_up(&server, &mut swim, &mut rt);
                 }
                 // Last: forwarding never delays the timers above.
                 Some((channel, message)) = self.queues.publish.recv() => {
@@ -430,6 +464,7 @@ impl Membership {
             epoch: 0,
             tokens: Vec::new(),
             ready: false,
+            caught_up: Vec::new(),
             ..self.me.clone()
         };
         self.seeds.clear();
@@ -760,6 +795,55 @@ impl Membership {
         );
         self.me = next;
         self.last_change = Instant::now();
+        self.save();
+    }
+
+    /// Says which slots' current keys this node holds, when that changed: a member
+    /// that copied a range it became a replica of lets the members that held it before
+    /// drop it, and a failed member's arcs go to a member that holds them
+    /// ([`ClusterState`]). Serving more slots thereby is an ownership change: a new
+    /// epoch.
+    fn maybe_say_caught_up(
+        &mut self,
+        server: &Server,
+        swim: &mut Swim,
+        rt: &mut AccumulatingRuntime<NodeIdentity>,
+    ) {
+        let Some(cluster) = &server.cluster else { return };
+        if self.me.tokens.is_empty() {
+            return;
+        }
+        let state = self.cluster.state();
+        let caught_up = cluster.upstreams.current_slots(&state);
+        if caught_up == self.me.caught_up {
+            return;
+        }
+        let gains = {
+            let mut members = state.members.clone();
+            members[state.myself as usize].caught_up = caught_up.clone();
+            let after = ClusterState::build(members, &state.me().id, self.cluster.replicas);
+            (0..super::slot::SLOTS as u16).any(|s| after.is_mine(s) && !state.is_mine(s))
+        };
+        let next = NodeIdentity {
+            incarnation: self.me.incarnation + 1,
+            epoch: if gains { state.current_epoch + 1 } else { self.me.epoch },
+            caught_up,
+            ..self.me.clone()
+        };
+        if let Err(e) = swim.change_identity(next.clone(), &mut *rt) {
+            tracing::warn!("Cluster: could not take the new identity: {e}");
+            return;
+        }
+        for m in swim.iter_members().filter(|m| !m.id().is_seed()).cloned().collect::<Vec<_>>() {
+            let _ = swim.announce(m.id().clone(), &mut *rt);
+        }
+        let slots: usize = next.caught_up.iter().map(|&(a, b)| (b - a) as usize + 1).sum();
+        tracing::info!(
+            "Cluster: holds the current keys of {slots} slots (epoch {}{})",
+            next.epoch,
+            if gains { ", serving more of them" } else { "" }
+        );
+        self.me = next;
         self.save();
     }
 

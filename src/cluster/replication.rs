@@ -27,6 +27,13 @@
 //! timeout, applying to those slots only and acknowledging nothing — as long as that
 //! primary is alive and ready (a failed primary's writes never apply).
 //!
+//! **Caught up.** A link that has loaded its snapshot makes its slots *current* here
+//! ([`Upstreams::current_slots`]); the membership thread says so in this node's
+//! identity, and the state keeps the copies that held a range before this node until
+//! then ([`super::state`]). When a link syncs again because its slots changed, the
+//! slots it copied before stay current meanwhile: their keys hold every write this node
+//! acknowledged.
+//!
 //! **Acknowledgements** count only what a node holds: a link acknowledges offsets
 //! whose commands it applied or that were outside its slots; a command on its slots
 //! that does not apply (the view changed under it) ends the link, which syncs in full
@@ -53,6 +60,10 @@ pub struct Upstreams {
 struct Links {
     current: HashMap<String, Arc<Upstream>>,
     retired: Vec<Arc<Upstream>>,
+    /// Per primary, the slots a link from it loaded a snapshot of and still copies:
+    /// their keys are as current as this node's acknowledgements say. A link that
+    /// syncs again because its slots changed keeps those it copied before meanwhile.
+    loaded: HashMap<String, Arc<[bool]>>,
 }
 
 /// One link: its thread runs while `wanted` (and, retired, until `until`).
@@ -179,6 +190,36 @@ impl Upstreams {
         }
         links.current.clear();
         links.retired.clear();
+        links.loaded.clear();
+    }
+
+    /// The slots whose current keys this node holds in `state`, as sorted ranges: those
+    /// it serves, and the copies whose link from their primary has loaded them.
+    pub fn current_slots(&self, state: &ClusterState) -> Vec<(u16, u16)> {
+        let mut links = self.lock();
+        let Links { current, loaded, .. } = &mut *links;
+        for link in current.values() {
+            if link.status.lock().unwrap_or_else(|p| p.into_inner()).state == "connected" {
+                loaded.insert(link.node.clone(), link.scope.covers.clone());
+            }
+        }
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for s in 0..super::slot::SLOTS as u16 {
+            let current = match state.role(s) {
+                Role::Primary => true,
+                Role::Replica => state
+                    .owner(s)
+                    .and_then(|p| loaded.get(&state.members[p as usize].id))
+                    .is_some_and(|l| l[s as usize]),
+                Role::None => false,
+            };
+            match out.last_mut() {
+                Some((_, end)) if current && *end + 1 == s => *end = s,
+                _ if current => out.push((s, s)),
+                _ => {}
+            }
+        }
+        out
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Links> {
@@ -215,6 +256,9 @@ pub fn follow(server: &Arc<Server>, state: &ClusterState) {
         }
         let mut covers = vec![false; super::slot::SLOTS];
         slots.iter().for_each(|&s| covers[s as usize] = true);
+        if let Some(loaded) = links.loaded.get_mut(&m.id) {
+            *loaded = loaded.iter().zip(&covers).map(|(&l, &c)| l && c).collect();
+        }
         let link = Arc::new(Upstream {
             node: m.id.clone(),
             addr: m.addr(),
@@ -234,6 +278,7 @@ pub fn follow(server: &Arc<Server>, state: &ClusterState) {
     let gone: Vec<String> = links.current.keys().filter(|id| !wanted.contains(id)).cloned().collect();
     for id in gone {
         let link = links.current.remove(&id).expect("listed");
+        links.loaded.remove(&id);
         if link.end(state, grace) {
             tracing::info!("Cluster: no longer copying from {id}; its late writes apply for {grace:?}");
             links.retired.push(link);

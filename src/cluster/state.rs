@@ -5,15 +5,25 @@
 //! per-range ownership with epochs, and each range's replicas — the next
 //! `cluster-replicas` distinct live nodes clockwise after the range (Dynamo's preference
 //! list). Ownership is kept apart from the ring's answer (the rebalancing issue will
-//! hand ranges over one at a time) even though, for now, it is that answer. A member
-//! that has failed holds no slots: its arcs go to the next token clockwise, which is
-//! the node that already replicates them. A member that is not *ready* (it joined, or
-//! came back after a restart or a failure, and has not caught up yet) serves nothing
-//! either: its arcs are served as if it had failed, and it is one more replica of the
-//! ranges over them, until it has copied them and says it is ready. States are built whole by
-//! [`ClusterState::build`] and published by swapping an `Arc` ([`super::Cluster`]);
-//! nothing mutates one after it is built, so nodes that know the same members print
-//! the same map, byte for byte.
+//! hand ranges over one at a time) even though, for now, it mostly is that answer.
+//!
+//! A member that has failed holds no slots: each of its arcs goes to the first member
+//! clockwise that says it holds the arc's current keys ([`Node::caught_up`]: it copied
+//! them, or serves them already), or to the first one clockwise if none does. A member
+//! that is not *ready* (it joined, or came back after a restart or a failure, and has
+//! not caught up yet) serves nothing either: its arcs are served as if it had failed,
+//! and it is one more replica of the ranges over them, until it has copied them and
+//! says it is ready.
+//!
+//! A copy is only as good as its link: a member that became a replica of a range (the
+//! ring changed around it) holds nothing of it until its link loads a snapshot. Until
+//! it says it is caught up there, the members further clockwise that hold the range
+//! stay its replicas too, so that `cluster-replicas` copies that hold the keys remain,
+//! and they come first in the takeover order (the order `WAIT` counts in).
+//!
+//! States are built whole by [`ClusterState::build`] and published by swapping an
+//! `Arc` ([`super::Cluster`]); nothing mutates one after it is built, so nodes that
+//! know the same members print the same map, byte for byte.
 
 use std::net::SocketAddr;
 
@@ -59,6 +69,9 @@ pub struct Node {
     pub health: Health,
     /// It holds its arcs' keys and serves them; until then it copies them (module doc).
     pub ready: bool,
+    /// The slots whose keys it holds up to date, as it last said: those it serves and
+    /// those its copy links have loaded a snapshot of (sorted, disjoint ranges).
+    pub caught_up: Vec<(u16, u16)>,
     /// Unix ms of the probe in flight, 0 if none (CLUSTER NODES `ping-sent`).
     pub ping_sent_ms: u64,
     /// Unix ms this node last heard from it (CLUSTER NODES `pong-recv`).
@@ -75,6 +88,11 @@ impl Node {
     /// It serves its arcs: not failed, and ready.
     pub fn serves(&self) -> bool {
         self.health != Health::Failed && self.ready
+    }
+
+    /// It said it holds the current keys of every slot `start ..= end`.
+    pub fn caught_up_on(&self, start: u16, end: u16) -> bool {
+        self.caught_up.iter().any(|&(a, b)| a <= start && end <= b)
     }
 }
 
@@ -127,46 +145,70 @@ pub struct ClusterState {
 
 impl ClusterState {
     /// The state of these members as `myself_id` sees them, with `replicas` copies of
-    /// each range besides the primary's.
+    /// each range besides the primary's (module doc).
     pub fn build(mut members: Vec<Node>, myself_id: &str, replicas: usize) -> ClusterState {
         members.sort_by(|a, b| a.id.cmp(&b.id));
         members.dedup_by(|a, b| a.id == b.id);
         let myself = members.iter().position(|m| m.id == myself_id).expect("myself is a member") as NodeIndex;
-        let ring_of = |serving: bool| {
+        let ring_of = |failed_too: bool| {
             Ring::new(
                 members
                     .iter()
                     .enumerate()
-                    .filter(|(_, m)| m.health != Health::Failed && (m.ready || !serving))
+                    .filter(|(_, m)| failed_too || m.health != Health::Failed)
                     .flat_map(|(i, m)| m.tokens.iter().map(move |&t| (t, i as NodeIndex))),
             )
         };
-        let (ring, serving) = (ring_of(false), ring_of(true));
+        let (ring, home) = (ring_of(false), ring_of(true));
         let mut arc_owner = vec![UNSERVED; SLOTS].into_boxed_slice();
         for r in ring.ranges() {
             arc_owner[r.start as usize..=r.end as usize].fill(r.node);
         }
-        // Each serving range, cut where the arcs of members not ready yet begin and
-        // end: such a member is one more replica of the part over its arcs.
         let mut ranges: Vec<OwnedRange> = Vec::new();
-        for SlotRange { start, end, node } in serving.ranges() {
-            let copies = serving.successors(end, node, replicas);
-            let mut at = start as usize;
-            while at <= end as usize {
-                let arc = arc_owner[at];
-                let len = arc_owner[at..=end as usize].iter().take_while(|&&o| o == arc).count();
-                let mut replicas = copies.clone();
-                if arc != node && !replicas.contains(&arc) {
-                    replicas.push(arc);
+        for SlotRange { start, end, node: home_node } in home.ranges() {
+            let current = |n: NodeIndex| members[n as usize].caught_up_on(start, end);
+            // The members that serve, clockwise from the arc.
+            let serving: Vec<NodeIndex> = home
+                .successors(end, home_node, members.len())
+                .into_iter()
+                .filter(|&n| members[n as usize].serves())
+                .collect();
+            let primary = if members[home_node as usize].serves() {
+                home_node
+            } else {
+                match serving.iter().find(|&&n| current(n)).or(serving.first()) {
+                    Some(&n) => n,
+                    None => continue,
                 }
-                ranges.push(OwnedRange {
-                    start: at as u16,
-                    end: (at + len - 1) as u16,
-                    primary: node,
-                    replicas,
-                    epoch: members[node as usize].epoch,
-                });
-                at += len;
+            };
+            let mut copies: Vec<NodeIndex> = Vec::new();
+            let mut current_copies = 0;
+            for (i, n) in serving.into_iter().filter(|&n| n != primary).enumerate() {
+                if i >= replicas && current_copies >= replicas {
+                    break;
+                }
+                if i < replicas || current(n) {
+                    copies.push(n);
+                    current_copies += usize::from(current(n));
+                }
+            }
+            // Takeover order: those holding the keys first.
+            copies.sort_by_key(|&n| !current(n));
+            let arc = arc_owner[start as usize];
+            if arc != UNSERVED && arc != primary && !copies.contains(&arc) {
+                copies.push(arc);
+            }
+            match ranges.last_mut() {
+                Some(last) if last.end + 1 == start && last.primary == primary && last.replicas == copies => {
+                    last.end = end
+                }
+                _ => ranges.push(OwnedRange {
+                    start,
+                    end,
+                    primary,
+                    replicas: copies,
+                    epoch: members[primary as usize].epoch,
+                }),
             }
         }
         let mut owner = vec![UNSERVED; SLOTS].into_boxed_slice();
@@ -327,6 +369,7 @@ mod tests {
             epoch: id as u64,
             health,
             ready: true,
+            caught_up: Vec::new(),
             ping_sent_ms: 0,
             pong_recv_ms: 0,
         }
@@ -465,6 +508,42 @@ mod tests {
         );
         assert_eq!(none.slots_assigned(), 0);
         assert_eq!(none.serving_my_arcs(), (vec![], true));
+    }
+
+    #[test]
+    fn replicas_holding_the_keys_stay_until_a_new_one_has_copied_them_and_take_over_first() {
+        // a 0..4000, b 4001..8000, c 8001..12000, d 12001..16383; replicas 1.
+        let mut members = vec![
+            node('a', &[4000], Health::Online),
+            node('b', &[8000], Health::Online),
+            node('c', &[12000], Health::Online),
+            node('d', &[16383], Health::Online),
+        ];
+        // b just became ready: it is a's replica now but has not copied a's arc, which
+        // c (a's replica before b came back) still holds.
+        members[1].caught_up = vec![(4001, 8000)];
+        members[2].caught_up = vec![(0, 4000), (8001, 12000)];
+        let state = ClusterState::build(members.clone(), &"c".repeat(40), 1);
+        let copies = |s: &ClusterState, slot: u16| s.range(slot).unwrap().replicas.clone();
+        assert_eq!(copies(&state, 100), [2, 1], "c keeps its copy and comes first; b copies");
+        assert_eq!(state.role(100), Role::Replica);
+        assert_eq!(copies(&state, 5000), [2], "a range whose replica is current has no other");
+        // a fails now: its arc goes to c, which holds it, not to b, next clockwise.
+        members[0].health = Health::Failed;
+        let failed = ClusterState::build(members.clone(), &"c".repeat(40), 1);
+        assert_eq!(failed.owner(100), Some(2));
+        assert_eq!(copies(&failed, 100), [1], "b copies it from c");
+        assert_eq!(failed.owner(5000), Some(1), "b still serves its own arc");
+        // Nobody holds it: the first member clockwise serves it.
+        let mut nobody = members.clone();
+        nobody[2].caught_up.clear();
+        assert_eq!(ClusterState::build(nobody, &"c".repeat(40), 1).owner(100), Some(1));
+        // b has copied it: c is no longer needed (and drops it).
+        members[0].health = Health::Online;
+        members[1].caught_up = vec![(0, 8000)];
+        let done = ClusterState::build(members, &"c".repeat(40), 1);
+        assert_eq!(copies(&done, 100), [1]);
+        assert_eq!(state.slots_lost(&done), (0..=4000).collect::<Vec<u16>>());
     }
 
     #[test]

@@ -453,8 +453,17 @@ impl ClusterNodes {
     }
 
     /// Waits until the `live` nodes (the first `live` that run) all report the same
-    /// CLUSTER SLOTS covering every slot, and `cluster_state:ok`.
+    /// CLUSTER SLOTS covering every slot, each range with its `cluster-replicas`
+    /// replicas (no more: none of those that held it before a change is left), and
+    /// `cluster_state:ok`.
     pub fn wait_formed(&self, live: usize) {
+        let replicas = self
+            .extra
+            .iter()
+            .position(|a| a == "--cluster-replicas")
+            .and_then(|i| self.extra.get(i + 1)?.parse::<usize>().ok())
+            .unwrap_or(1)
+            .min(live - 1);
         let ok = eventually_within(Duration::from_secs(30), || {
             let mut maps = Vec::new();
             for p in self.nodes.iter().flatten().take(live) {
@@ -470,6 +479,11 @@ impl ClusterNodes {
                 let Ok(slots) = redis::cmd("CLUSTER").arg("SLOTS").query::<redis::Value>(&mut c) else {
                     return false;
                 };
+                let copies: Vec<Vec<redis::Value>> =
+                    redis::from_redis_value(slots.clone()).unwrap_or_default();
+                if copies.iter().any(|r| r.len() != 3 + replicas) {
+                    return false;
+                }
                 maps.push(slots);
             }
             // The same map everywhere, and every live node serving a share of it.
