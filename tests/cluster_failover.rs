@@ -77,7 +77,8 @@ fn failovers_keep_every_acknowledged_write(nodes: usize, replicas: usize) -> Vec
         let mut probe = Incrementer::default();
         let served = eventually_within(Duration::from_secs(20), || probe.incr(&key, c.addrs[0]));
         assert!(served, "round {round}: node {victim}'s keys were not served again: {}", c.describe());
-        let took = killed.elapsed();
+        // Until the INCR succeeded (its WAIT waits for the range's new replica).
+        let took = probe.written_at.expect("it wrote") - killed;
         eprintln!("{nodes} nodes, replicas {replicas}, round {round}: writes succeed again after {took:?}");
         times.push(took);
         c.restart(victim);

@@ -19,6 +19,10 @@
 //!   node restarted into a cluster, or told it was declared failed, is not ready.
 //! - **suspect / fail**: foca's `Suspect` is `fail?`, `Down` is `fail`. A failed member
 //!   keeps its tokens but serves nothing: its arcs go to the next tokens clockwise.
+//!   Besides foca's own timeout (`cluster-node-timeout` after the suspicion), a node
+//!   holding the majority declares a suspect failed as soon as the suspect's lease has
+//!   surely run out ([`Membership::maybe_declare_failed`]): this node has answered none
+//!   of its heartbeats sent in the last node timeout plus [`LEASE_MARGIN`].
 //! - **rejoin**: a member declared failed that comes back (a restart, or a resumed
 //!   pause) has a higher incarnation, wins over its old identity and, once ready, takes
 //!   its arcs back. A node that learns it was declared failed drops every key it holds
@@ -67,6 +71,10 @@ use crate::server::Server;
 
 /// How often the membership thread looks at time (heartbeats, lease, placement).
 const MIN_TICK: Duration = Duration::from_millis(20);
+/// How much longer than its node timeout another node waits on a silent member's
+/// lease, in tenths: clocks that run within 10% of each other's rate never see a
+/// lease still running after this.
+const LEASE_MARGIN: u64 = 1;
 /// Members' identities kept after they failed, so they still count towards the
 /// majority (until CLUSTER FORGET).
 const REMEMBER_FAILED: Duration = Duration::from_secs(24 * 3600);
@@ -268,6 +276,7 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
         newcomers: HashMap::new(),
         forgotten: Vec::new(),
         heard: HashMap::new(),
+        answered: HashMap::new(),
         last_change: Instant::now(),
         active: false,
         detached: false,
@@ -342,6 +351,10 @@ pub struct Membership {
     forgotten: Vec<SocketAddr>,
     /// Per address, when the latest heartbeat it answered was sent (cluster clock, ms).
     heard: HashMap<SocketAddr, u64>,
+    /// Per address, when this node last answered one of its heartbeats (cluster clock,
+    /// ms): its lease runs no longer than the node timeout after that, as far as this
+    /// node's answers go.
+    answered: HashMap<SocketAddr, u64>,
     /// When the membership last changed (for placement: a still view).
     last_change: Instant,
     /// foca is connected to the cluster.
@@ -435,6 +448,7 @@ impl Membership {
                         }
                     }
                     self.update_lease(&swim);
+                    self.maybe_declare_failed(&mut swim, &mut rt);
                     self.maybe_place(&mut swim, &mut rt);
                     self.maybe_ready(&server, &mut swim, &mut rt);
                     self.maybe_say_caught_up(&server, &mut swim, &mut rt);
@@ -473,6 +487,7 @@ impl Membership {
         self.newcomers.clear();
         self.forgotten.clear();
         self.heard.clear();
+        self.answered.clear();
         self.active = false;
         self.detached = true;
         self.last_change = Instant::now();
@@ -513,6 +528,7 @@ impl Membership {
                     swim.iter_membership_state().any(|m| m.id().addr == addr && m.state() == State::Down);
                 if !failed && !self.forgotten.contains(&addr) {
                     links.send(addr, Outbound::Pong(ms));
+                    self.answered.insert(addr, self.cluster.clock_ms());
                 }
             }
             Inbound::Pong { from, ms } => {
@@ -675,6 +691,40 @@ impl Membership {
                     "Cluster: majority held: {answered} of the {others} other members answered"
                 ),
             }
+        }
+    }
+
+    /// Declares failed the suspects whose lease has surely run out: while this node
+    /// holds the majority, one it has not answered for the node timeout plus the
+    /// margin. A member cut off or stopped stops serving the node timeout after the
+    /// last heartbeat a majority answered, which is no later than these answers, so
+    /// its arcs move as soon as it cannot be serving them — sooner than foca's own
+    /// timeout, which starts only once the member is suspected.
+    fn maybe_declare_failed(&mut self, swim: &mut Swim, rt: &mut AccumulatingRuntime<NodeIdentity>) {
+        if !self.cluster.has_majority() {
+            return;
+        }
+        let now = self.cluster.clock_ms();
+        let t = self.cluster.node_timeout_ms.load(Relaxed);
+        let bound = t + t * LEASE_MARGIN / 10;
+        let expired: Vec<Member<NodeIdentity>> = swim
+            .iter_members()
+            .filter(|m| m.state() == State::Suspect)
+            .filter(|m| self.answered.get(&m.id().addr).is_some_and(|&at| now >= at + bound))
+            .map(|m| Member::new(m.id().clone(), m.incarnation(), State::Down))
+            .collect();
+        for m in &expired {
+            let since = now - self.answered[&m.id().addr];
+            tracing::warn!(
+                "Cluster: node {} {} unanswered for {since} ms while suspected: its lease has run out",
+                m.id().id_hex(),
+                m.id().addr
+            );
+        }
+        if !expired.is_empty()
+            && let Err(e) = swim.apply_many(expired.into_iter(), true, &mut *rt)
+        {
+            tracing::warn!("Cluster: could not declare a member failed: {e}");
         }
     }
 

@@ -627,6 +627,8 @@ pub struct Incrementer {
     pub at: std::collections::HashMap<String, SocketAddr>,
     /// Per key: the highest value a WAIT 1 acknowledged, and the highest INCR reply.
     pub acked: std::collections::HashMap<String, (i64, i64)>,
+    /// When the latest INCR reply came (before its WAIT).
+    pub written_at: Option<Instant>,
 }
 
 impl Incrementer {
@@ -643,6 +645,7 @@ impl Incrementer {
         let conn = self.conns.get_mut(&addr).expect("connected");
         match redis::cmd("INCR").arg(key).query::<i64>(conn) {
             Ok(v) => {
+                self.written_at = Some(Instant::now());
                 let entry = self.acked.entry(key.to_string()).or_default();
                 entry.1 = entry.1.max(v);
                 if redis::cmd("WAIT").arg(1).arg(2000).query::<i64>(conn).is_ok_and(|n| n >= 1) {
