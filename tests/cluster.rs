@@ -414,6 +414,14 @@ fn a_paused_node_answers_its_queued_requests_without_stale_data_and_rejoins() {
     );
     c.wait_formed(3);
     let v: Option<String> = redis::cmd("GET").arg(&on_2).query(&mut c.conn(2)).unwrap();
+    if v.as_deref() != Some("new") {
+        eprintln!("heir {heir}, slot of {on_2}");
+        for (i, p) in c.nodes.iter().enumerate() {
+            for line in p.iter().flat_map(|p| p.drain_log()).filter(|l| l.contains("Cluster")) {
+                eprintln!("node {i}: {line}");
+            }
+        }
+    }
     assert_eq!(v.as_deref(), Some("new"));
 }
 
@@ -578,7 +586,7 @@ fn the_proxy_port_stands_in_for_one_redis() {
     let v: i64 = redis::cmd("GET").arg("px:123").query(&mut proxy(1)).unwrap();
     assert_eq!(v, 123, "any node's proxy serves any key");
     let counts: Vec<usize> = (0..3).map(|i| redis::cmd("DBSIZE").query(&mut c.conn(i)).unwrap()).collect();
-    assert!(counts.iter().all(|&n| n > 50), "the keys went to their owners: {counts:?}");
+    assert!(counts.iter().all(|&n| n > 50), "the keys went to their owners: {counts:?}: {}", c.describe());
     let total: usize = redis::cmd("DBSIZE").query(&mut p).unwrap();
     assert_eq!(total, counts.iter().sum::<usize>(), "DBSIZE sums every node");
 

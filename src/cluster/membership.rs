@@ -19,10 +19,6 @@
 //!   node restarted into a cluster, or told it was declared failed, is not ready.
 //! - **suspect / fail**: foca's `Suspect` is `fail?`, `Down` is `fail`. A failed member
 //!   keeps its tokens but serves nothing: its arcs go to the next tokens clockwise.
-//!   Besides foca's own timeout (`cluster-node-timeout` after the suspicion), a node
-//!   holding the majority declares a suspect failed as soon as the suspect's lease has
-//!   surely run out ([`Membership::maybe_declare_failed`]): this node has answered none
-//!   of its heartbeats sent in the last node timeout plus [`LEASE_MARGIN`].
 //! - **rejoin**: a member declared failed that comes back (a restart, or a resumed
 //!   pause) has a higher incarnation, wins over its old identity and, once ready, takes
 //!   its arcs back. A node that learns it was declared failed drops every key it holds
@@ -39,6 +35,9 @@
 //!   that joins while this node has the majority counts once it has answered, or after
 //!   one node timeout: a join never stops the members already serving.
 //!
+//! - **step down** (SHUTDOWN's hand-over, [`super::handover`]): the node takes a
+//!   not-ready identity with a new epoch, so the replicas holding its arcs serve them at
+//!   once, and never becomes ready again before it stops.
 //! - **reset** (CLUSTER RESET): the node leaves (SWIM's graceful leave, so the others
 //!   take its arcs at once), forgets every member, drops its tokens (HARD: takes a new
 //!   id) and listens to no peer until CLUSTER MEET makes it join again, as a new node.
@@ -71,10 +70,6 @@ use crate::server::Server;
 
 /// How often the membership thread looks at time (heartbeats, lease, placement).
 const MIN_TICK: Duration = Duration::from_millis(20);
-/// How much longer than its node timeout another node waits on a silent member's
-/// lease, in tenths: clocks that run within 10% of each other's rate never see a
-/// lease still running after this.
-const LEASE_MARGIN: u64 = 1;
 /// Members' identities kept after they failed, so they still count towards the
 /// majority (until CLUSTER FORGET).
 const REMEMBER_FAILED: Duration = Duration::from_secs(24 * 3600);
@@ -90,8 +85,6 @@ pub struct NodeIdentity {
     pub tokens: Vec<u16>,
     /// It serves its arcs (else it copies them first: [`ClusterState`]).
     pub ready: bool,
-    /// The slots whose current keys it holds ([`Node::caught_up`]).
-    pub caught_up: Vec<(u16, u16)>,
 }
 
 impl foca::Identity for NodeIdentity {
@@ -100,12 +93,7 @@ impl foca::Identity for NodeIdentity {
     /// The identity a node declared failed rejoins with: not ready, it copies its arcs
     /// back from whoever served them meanwhile.
     fn renew(&self) -> Option<Self> {
-        Some(NodeIdentity {
-            incarnation: self.incarnation + 1,
-            ready: false,
-            caught_up: Vec::new(),
-            ..self.clone()
-        })
+        Some(NodeIdentity { incarnation: self.incarnation + 1, ready: false, ..self.clone() })
     }
 
     fn addr(&self) -> SocketAddr {
@@ -121,15 +109,7 @@ impl NodeIdentity {
     /// What is known of a seed before it answers: its address only. Every real
     /// identity wins over it.
     fn seed(addr: SocketAddr) -> NodeIdentity {
-        NodeIdentity {
-            addr,
-            id: [0; 20],
-            incarnation: 0,
-            epoch: 0,
-            tokens: Vec::new(),
-            ready: false,
-            caught_up: Vec::new(),
-        }
+        NodeIdentity { addr, id: [0; 20], incarnation: 0, epoch: 0, tokens: Vec::new(), ready: false }
     }
 
     fn is_seed(&self) -> bool {
@@ -211,29 +191,13 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
             // Back after a stop, it copies its arcs from the members that served them
             // meanwhile before it serves them again; alone, it has nobody to copy from.
             let ready = settings.seeds.is_empty() && f.others.is_empty();
-            let tokens = mine.tokens.clone();
-            let me = NodeIdentity {
-                addr,
-                id,
-                incarnation,
-                epoch: mine.epoch,
-                tokens,
-                ready,
-                caught_up: Vec::new(),
-            };
+            let me =
+                NodeIdentity { addr, id, incarnation, epoch: mine.epoch, tokens: mine.tokens.clone(), ready };
             (me, f.others.clone())
         }
         None => {
             let id = parse_id(&crate::server::random_hex40()).expect("40 hex");
-            let me = NodeIdentity {
-                addr,
-                id,
-                incarnation,
-                epoch: 0,
-                tokens: Vec::new(),
-                ready: false,
-                caught_up: Vec::new(),
-            };
+            let me = NodeIdentity { addr, id, incarnation, epoch: 0, tokens: Vec::new(), ready: false };
             (me, Vec::new())
         }
     };
@@ -276,12 +240,14 @@ pub fn prepare(config: &Config, bound: SocketAddr) -> Result<(Arc<Cluster>, Memb
         newcomers: HashMap::new(),
         forgotten: Vec::new(),
         heard: HashMap::new(),
-        answered: HashMap::new(),
         last_change: Instant::now(),
         active: false,
         detached: false,
         saved: None,
         followed: false,
+        stepped_down: false,
+        caught_up: Vec::new(),
+        said: HashMap::new(),
     };
     membership.save();
     Ok((cluster, membership))
@@ -324,7 +290,7 @@ fn node_of(id: &NodeIdentity, health: Health, pong_recv_ms: u64) -> Node {
         epoch: id.epoch,
         health,
         ready: id.ready,
-        caught_up: id.caught_up.clone(),
+        caught_up: Vec::new(),
         ping_sent_ms: 0,
         pong_recv_ms,
     }
@@ -351,10 +317,6 @@ pub struct Membership {
     forgotten: Vec<SocketAddr>,
     /// Per address, when the latest heartbeat it answered was sent (cluster clock, ms).
     heard: HashMap<SocketAddr, u64>,
-    /// Per address, when this node last answered one of its heartbeats (cluster clock,
-    /// ms): its lease runs no longer than the node timeout after that, as far as this
-    /// node's answers go.
-    answered: HashMap<SocketAddr, u64>,
     /// When the membership last changed (for placement: a still view).
     last_change: Instant,
     /// foca is connected to the cluster.
@@ -365,6 +327,13 @@ pub struct Membership {
     saved: Option<NodesFile>,
     /// The replication links were set up for a published state.
     followed: bool,
+    /// It handed its arcs over and is about to stop: never ready again.
+    stepped_down: bool,
+    /// The slots whose current keys this node holds, as its heartbeats say
+    /// ([`Self::maybe_say_caught_up`]).
+    caught_up: Vec<(u16, u16)>,
+    /// The same, per member address, as its latest heartbeat said.
+    said: HashMap<SocketAddr, Vec<(u16, u16)>>,
 }
 
 impl Membership {
@@ -414,7 +383,18 @@ impl Membership {
                         rt = AccumulatingRuntime::new();
                         timers.clear();
                     }
-                    Some(msg) => self.receive(msg, &mut swim, &mut rt, &mut links),
+                    Some(msg) => {
+                        // A heartbeat changes the state only when it says something new
+                        // (the tick publishes the rest).
+                        membership_event = match &msg {
+                            Inbound::Pong { .. } => false,
+                            Inbound::Ping { from, caught_up, .. } => from
+                                .parse::<SocketAddr>()
+                                .is_ok_and(|a| self.said.get(&a) != Some(caught_up)),
+                            _ => true,
+                        };
+                        self.receive(msg, &mut swim, &mut rt, &mut links);
+                    }
                     None => break,
                 },
                 _ = async {
@@ -436,10 +416,7 @@ impl Membership {
                     let t = self.cluster.node_timeout();
                     if last_heartbeat.elapsed() >= t / 4 {
                         last_heartbeat = Instant::now();
-                        let now = self.cluster.clock_ms();
-                        for m in swim.iter_members() {
-                            links.send(m.id().addr, Outbound::Ping(now));
-                        }
+                        self.heartbeat(&swim, &mut links);
                     }
                     if !self.active && last_announce.elapsed() >= t.max(Duration::from_millis(500)) {
                         last_announce = Instant::now();
@@ -448,10 +425,9 @@ impl Membership {
                         }
                     }
                     self.update_lease(&swim);
-                    self.maybe_declare_failed(&mut swim, &mut rt);
                     self.maybe_place(&mut swim, &mut rt);
                     self.maybe_ready(&server, &mut swim, &mut rt);
-                    self.maybe_say_caught_up(&server, &mut swim, &mut rt);
+                    self.maybe_say_caught_up(&server, &swim, &mut links);
                 }
                 // Last: forwarding never delays the timers above.
                 Some((channel, message)) = self.queues.publish.recv() => {
@@ -478,7 +454,6 @@ impl Membership {
             epoch: 0,
             tokens: Vec::new(),
             ready: false,
-            caught_up: Vec::new(),
             ..self.me.clone()
         };
         self.seeds.clear();
@@ -487,7 +462,7 @@ impl Membership {
         self.newcomers.clear();
         self.forgotten.clear();
         self.heard.clear();
-        self.answered.clear();
+        self.said.clear();
         self.active = false;
         self.detached = true;
         self.last_change = Instant::now();
@@ -516,19 +491,22 @@ impl Membership {
         match msg {
             Inbound::Swim { .. } | Inbound::Ping { .. } | Inbound::Pong { .. } if self.detached => {}
             Inbound::Reset { .. } => {}
+            Inbound::StepDown => self.step_down(swim, rt),
             Inbound::Swim { from, payload } => {
                 if let Err(e) = swim.handle_data(&payload, rt) {
                     tracing::debug!("cluster: message from {from}: {e}");
                 }
             }
-            Inbound::Ping { from, ms } => {
+            Inbound::Ping { from, ms, caught_up } => {
                 let Ok(addr) = from.parse::<SocketAddr>() else { return };
+                if self.said.get(&addr) != Some(&caught_up) {
+                    self.said.insert(addr, caught_up);
+                }
                 // A node held failed gets no answer: it must not go on serving.
                 let failed =
                     swim.iter_membership_state().any(|m| m.id().addr == addr && m.state() == State::Down);
                 if !failed && !self.forgotten.contains(&addr) {
                     links.send(addr, Outbound::Pong(ms));
-                    self.answered.insert(addr, self.cluster.clock_ms());
                 }
             }
             Inbound::Pong { from, ms } => {
@@ -633,6 +611,7 @@ impl Membership {
                         cluster.upstreams.end_all();
                     }
                     self.followed = false;
+                    self.caught_up.clear();
                     let dropped = {
                         let _applying = server.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
                         server.keyspace.drop_all_slots()
@@ -691,40 +670,6 @@ impl Membership {
                     "Cluster: majority held: {answered} of the {others} other members answered"
                 ),
             }
-        }
-    }
-
-    /// Declares failed the suspects whose lease has surely run out: while this node
-    /// holds the majority, one it has not answered for the node timeout plus the
-    /// margin. A member cut off or stopped stops serving the node timeout after the
-    /// last heartbeat a majority answered, which is no later than these answers, so
-    /// its arcs move as soon as it cannot be serving them — sooner than foca's own
-    /// timeout, which starts only once the member is suspected.
-    fn maybe_declare_failed(&mut self, swim: &mut Swim, rt: &mut AccumulatingRuntime<NodeIdentity>) {
-        if !self.cluster.has_majority() {
-            return;
-        }
-        let now = self.cluster.clock_ms();
-        let t = self.cluster.node_timeout_ms.load(Relaxed);
-        let bound = t + t * LEASE_MARGIN / 10;
-        let expired: Vec<Member<NodeIdentity>> = swim
-            .iter_members()
-            .filter(|m| m.state() == State::Suspect)
-            .filter(|m| self.answered.get(&m.id().addr).is_some_and(|&at| now >= at + bound))
-            .map(|m| Member::new(m.id().clone(), m.incarnation(), State::Down))
-            .collect();
-        for m in &expired {
-            let since = now - self.answered[&m.id().addr];
-            tracing::warn!(
-                "Cluster: node {} {} unanswered for {since} ms while suspected: its lease has run out",
-                m.id().id_hex(),
-                m.id().addr
-            );
-        }
-        if !expired.is_empty()
-            && let Err(e) = swim.apply_many(expired.into_iter(), true, &mut *rt)
-        {
-            tracing::warn!("Cluster: could not declare a member failed: {e}");
         }
     }
 
@@ -802,6 +747,7 @@ impl Membership {
     fn maybe_ready(&mut self, server: &Server, swim: &mut Swim, rt: &mut AccumulatingRuntime<NodeIdentity>) {
         let settle = self.cluster.node_timeout().max(Duration::from_millis(500));
         if self.me.ready
+            || self.stepped_down
             || self.me.tokens.is_empty()
             || !self.cluster.has_majority()
             || self.last_change.elapsed() < settle
@@ -851,33 +797,43 @@ impl Membership {
     /// Says which slots' current keys this node holds, when that changed: a member
     /// that copied a range it became a replica of lets the members that held it before
     /// drop it, and a failed member's arcs go to a member that holds them
-    /// ([`ClusterState`]). Serving more slots thereby is an ownership change: a new
-    /// epoch.
-    fn maybe_say_caught_up(
-        &mut self,
-        server: &Server,
-        swim: &mut Swim,
-        rt: &mut AccumulatingRuntime<NodeIdentity>,
-    ) {
+    /// ([`ClusterState`]). It rides on the heartbeats (sent at once on a change), not
+    /// on the SWIM identity: a new identity that reaches a member after this node was
+    /// declared failed would bring it back to life there.
+    fn maybe_say_caught_up(&mut self, server: &Server, swim: &Swim, links: &mut Links) {
         let Some(cluster) = &server.cluster else { return };
-        if self.me.tokens.is_empty() {
+        let state = self.cluster.state();
+        let caught_up = cluster.upstreams.current_slots(&state);
+        if caught_up == self.caught_up {
+            return;
+        }
+        let slots: usize = caught_up.iter().map(|&(a, b)| (b - a) as usize + 1).sum();
+        tracing::info!("Cluster: holds the current keys of {slots} slots");
+        self.caught_up = caught_up;
+        self.heartbeat(swim, links);
+    }
+
+    /// Sends every member a heartbeat, which says what this node holds too.
+    fn heartbeat(&self, swim: &Swim, links: &mut Links) {
+        let now = self.cluster.clock_ms();
+        let caught_up = super::state::encode_ranges(&self.caught_up);
+        for m in swim.iter_members() {
+            links.send(m.id().addr, Outbound::Ping(now, &caught_up));
+        }
+    }
+
+    /// Stops serving for good (module doc): the replicas that hold its arcs take them
+    /// over as soon as they hear of it.
+    fn step_down(&mut self, swim: &mut Swim, rt: &mut AccumulatingRuntime<NodeIdentity>) {
+        self.stepped_down = true;
+        if !self.me.ready {
             return;
         }
         let state = self.cluster.state();
-        let caught_up = cluster.upstreams.current_slots(&state);
-        if caught_up == self.me.caught_up {
-            return;
-        }
-        let gains = {
-            let mut members = state.members.clone();
-            members[state.myself as usize].caught_up = caught_up.clone();
-            let after = ClusterState::build(members, &state.me().id, self.cluster.replicas);
-            (0..super::slot::SLOTS as u16).any(|s| after.is_mine(s) && !state.is_mine(s))
-        };
         let next = NodeIdentity {
             incarnation: self.me.incarnation + 1,
-            epoch: if gains { state.current_epoch + 1 } else { self.me.epoch },
-            caught_up,
+            epoch: state.current_epoch + 1,
+            ready: false,
             ..self.me.clone()
         };
         if let Err(e) = swim.change_identity(next.clone(), &mut *rt) {
@@ -887,19 +843,19 @@ impl Membership {
         for m in swim.iter_members().filter(|m| !m.id().is_seed()).cloned().collect::<Vec<_>>() {
             let _ = swim.announce(m.id().clone(), &mut *rt);
         }
-        let slots: usize = next.caught_up.iter().map(|&(a, b)| (b - a) as usize + 1).sum();
         tracing::info!(
-            "Cluster: holds the current keys of {slots} slots (epoch {}{})",
+            "Cluster: stepped down (epoch {}): its {} slots go to their replicas",
             next.epoch,
-            if gains { ", serving more of them" } else { "" }
+            state.slots_of(state.myself)
         );
         self.me = next;
-        self.save();
+        self.last_change = Instant::now();
     }
 
     /// The state foca's view makes.
     fn build(&self, swim: &Swim) -> ClusterState {
-        let mut members: Vec<Node> = vec![node_of(&self.me, Health::Online, 0)];
+        let mut members: Vec<Node> =
+            vec![Node { caught_up: self.caught_up.clone(), ..node_of(&self.me, Health::Online, 0) }];
         for m in swim.iter_membership_state() {
             let id = m.id();
             if id.is_seed() || id.id == self.me.id || !self.expected.contains(&id.addr) {
@@ -914,7 +870,8 @@ impl Membership {
                 .heard
                 .get(&id.addr)
                 .map_or(0, |&ms| unix_ms().saturating_sub(self.cluster.clock_ms() - ms));
-            members.push(node_of(id, health, heard));
+            let caught_up = self.said.get(&id.addr).cloned().unwrap_or_default();
+            members.push(Node { caught_up, ..node_of(id, health, heard) });
         }
         for r in self.remembered.values() {
             if members.iter().any(|m| m.id == r.id) {

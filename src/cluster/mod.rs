@@ -12,6 +12,7 @@
 //! may serve at all — it has heard from a majority of the members within
 //! `cluster-node-timeout`. Dispatch checks both on every command ([`Cluster::route`]).
 
+pub mod handover;
 pub mod membership;
 pub mod nodes_file;
 pub mod peer;
@@ -45,8 +46,9 @@ pub const PUBLISH_CAPACITY: usize = 4096;
 pub enum Inbound {
     /// A SWIM datagram, with the sending node's address.
     Swim { from: String, payload: Bytes },
-    /// A heartbeat: `ms` is the sender's clock, to echo.
-    Ping { from: String, ms: u64 },
+    /// A heartbeat: `ms` is the sender's clock, to echo; `caught_up`, the slots whose
+    /// current keys the sender holds.
+    Ping { from: String, ms: u64, caught_up: Vec<(u16, u16)> },
     /// The answer to this node's heartbeat sent at `ms` (its clock).
     Pong { from: String, ms: u64 },
     /// CLUSTER MEET ip port.
@@ -55,6 +57,8 @@ pub enum Inbound {
     Forget(String),
     /// CLUSTER RESET [HARD|SOFT] (HARD: a new node id too).
     Reset { hard: bool },
+    /// Stop serving for good: the node is about to stop ([`handover`]).
+    StepDown,
 }
 
 /// Counters shown by CLUSTER INFO and `/metrics`.

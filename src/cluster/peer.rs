@@ -58,7 +58,9 @@ fn frame(parts: &[&[u8]]) -> Bytes {
 /// What one node sends another.
 pub enum Outbound<'a> {
     Swim(&'a [u8]),
-    Ping(u64),
+    /// A heartbeat at this node's clock, with the slots whose current keys it holds
+    /// ([`super::state::encode_ranges`]).
+    Ping(u64, &'a str),
     Pong(u64),
     Publish(&'a [u8], &'a [u8]),
 }
@@ -91,9 +93,9 @@ impl Links {
                 stats.bytes_sent.fetch_add(payload.len() as u64, Relaxed);
                 frame(&[GOSSIP, VERSION, b"swim", payload])
             }
-            Outbound::Ping(ms) => {
+            Outbound::Ping(ms, caught_up) => {
                 stats.heartbeats_sent.fetch_add(1, Relaxed);
-                frame(&[GOSSIP, VERSION, b"ping", ms.to_string().as_bytes()])
+                frame(&[GOSSIP, VERSION, b"ping", ms.to_string().as_bytes(), caught_up.as_bytes()])
             }
             Outbound::Pong(ms) => frame(&[GOSSIP, VERSION, b"pong", ms.to_string().as_bytes()]),
             Outbound::Publish(channel, message) => frame(&[GOSSIP, VERSION, b"publish", channel, message]),
@@ -200,7 +202,7 @@ pub fn intercept(server: &Server, session: &mut Session, argv: &[Bytes]) -> bool
             }
             return true;
         }
-        if argv.len() != 4 {
+        if argv.len() != 4 && !(argv.len() == 5 && &argv[2][..] == b"ping") {
             return false;
         }
         let from = from.clone();
@@ -215,7 +217,8 @@ pub fn intercept(server: &Server, session: &mut Session, argv: &[Bytes]) -> bool
             b"ping" => {
                 stats.heartbeats_received.fetch_add(1, Relaxed);
                 let Some(ms) = ms() else { return true };
-                Inbound::Ping { from, ms }
+                let caught_up = argv.get(4).and_then(|r| super::state::decode_ranges(r)).unwrap_or_default();
+                Inbound::Ping { from, ms, caught_up }
             }
             b"pong" => {
                 let Some(ms) = ms() else { return true };

@@ -29,7 +29,7 @@
 //!
 //! **Caught up.** A link that has loaded its snapshot makes its slots *current* here
 //! ([`Upstreams::current_slots`]); the membership thread says so in this node's
-//! identity, and the state keeps the copies that held a range before this node until
+//! heartbeats, and the state keeps the copies that held a range before this node until
 //! then ([`super::state`]). When a link syncs again because its slots changed, the
 //! slots it copied before stay current meanwhile: their keys hold every write this node
 //! acknowledged.
@@ -204,19 +204,25 @@ impl Upstreams {
             }
         }
         let mut out: Vec<(u16, u16)> = Vec::new();
-        for s in 0..super::slot::SLOTS as u16 {
-            let current = match state.role(s) {
-                Role::Primary => true,
-                Role::Replica => state
-                    .owner(s)
-                    .and_then(|p| loaded.get(&state.members[p as usize].id))
-                    .is_some_and(|l| l[s as usize]),
-                Role::None => false,
-            };
-            match out.last_mut() {
-                Some((_, end)) if current && *end + 1 == s => *end = s,
-                _ if current => out.push((s, s)),
-                _ => {}
+        let mut add = |a: u16, b: u16| match out.last_mut() {
+            Some((_, end)) if *end + 1 == a => *end = b,
+            _ => out.push((a, b)),
+        };
+        for r in &state.ranges {
+            if r.primary == state.myself {
+                add(r.start, r.end);
+            } else if r.replicas.contains(&state.myself)
+                && let Some(l) = loaded.get(&state.members[r.primary as usize].id)
+            {
+                // The runs of the range's slots that its link loaded.
+                let mut s = r.start as usize;
+                while s <= r.end as usize {
+                    let run = l[s..=r.end as usize].iter().take_while(|&&x| x == l[s]).count();
+                    if l[s] {
+                        add(s as u16, (s + run - 1) as u16);
+                    }
+                    s += run;
+                }
             }
         }
         out

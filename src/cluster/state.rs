@@ -69,8 +69,9 @@ pub struct Node {
     pub health: Health,
     /// It holds its arcs' keys and serves them; until then it copies them (module doc).
     pub ready: bool,
-    /// The slots whose keys it holds up to date, as it last said: those it serves and
-    /// those its copy links have loaded a snapshot of (sorted, disjoint ranges).
+    /// The slots whose keys it holds up to date, as its latest heartbeat said: those
+    /// it serves and those its copy links have loaded a snapshot of (sorted, disjoint
+    /// ranges).
     pub caught_up: Vec<(u16, u16)>,
     /// Unix ms of the probe in flight, 0 if none (CLUSTER NODES `ping-sent`).
     pub ping_sent_ms: u64,
@@ -103,6 +104,27 @@ pub fn parse_addr(text: &str) -> Option<SocketAddr> {
         let (ip, port) = text.rsplit_once(':')?;
         Some(SocketAddr::new(ip.parse().ok()?, port.parse().ok()?))
     })
+}
+
+/// Sorted disjoint slot ranges as peers send them: `a-b,c-d`.
+pub fn encode_ranges(ranges: &[(u16, u16)]) -> String {
+    ranges.iter().map(|(a, b)| format!("{a}-{b}")).collect::<Vec<_>>().join(",")
+}
+
+/// [`encode_ranges`]'s text read back: None unless every range is well formed, in
+/// order, apart from the others and within the slot space.
+pub fn decode_ranges(text: &[u8]) -> Option<Vec<(u16, u16)>> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut out: Vec<(u16, u16)> = Vec::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-')?;
+        let (a, b): (u16, u16) = (a.parse().ok()?, b.parse().ok()?);
+        if a > b || b as usize >= SLOTS || out.last().is_some_and(|&(_, end)| a <= end) {
+            return None;
+        }
+        out.push((a, b));
+    }
+    Some(out)
 }
 
 /// Slots `start ..= end`, served by `primary` since `epoch`.
@@ -544,6 +566,16 @@ mod tests {
         let done = ClusterState::build(members, &"c".repeat(40), 1);
         assert_eq!(copies(&done, 100), [1]);
         assert_eq!(state.slots_lost(&done), (0..=4000).collect::<Vec<u16>>());
+    }
+
+    #[test]
+    fn slot_ranges_travel_as_text_and_malformed_ones_are_refused() {
+        let ranges = vec![(0, 10), (12, 12), (100, 16383)];
+        assert_eq!(decode_ranges(encode_ranges(&ranges).as_bytes()), Some(ranges));
+        assert_eq!(decode_ranges(b""), Some(vec![]));
+        for bad in ["5-3", "0-16384", "0-10,10-12", "4-8,1-2", "x", "1-"] {
+            assert_eq!(decode_ranges(bad.as_bytes()), None, "{bad}");
+        }
     }
 
     #[test]

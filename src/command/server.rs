@@ -1362,7 +1362,8 @@ fn lolwut(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]; in a cluster, without NOW, this
+/// node's ranges are handed over first ([`crate::cluster::handover`]).
 fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     for a in &argv[1..] {
         if args::is(a, "ABORT") {
@@ -1379,6 +1380,15 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     {
         tracing::warn!("{e}");
         return Err(CommandError::new("ERR Errors trying to SHUTDOWN. Check logs."));
+    }
+    // In a cluster, the ranges go to their replicas first (no reply: the connection
+    // closes when the server stops, as Redis's does).
+    if ctx.server.cluster.is_some()
+        && !has("NOW")
+        && let Some(server) = ctx.server.shared()
+    {
+        crate::cluster::handover::hand_over_then_stop(server);
+        return Ok(());
     }
     ctx.session.close_after_reply = true;
     ctx.server.shutdown.cancel();

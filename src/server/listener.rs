@@ -343,6 +343,10 @@ async fn signals(server: Arc<Server>) {
                 tracing::warn!("{e}");
                 tracing::warn!("{name} received but errors trying to shut down the server, check the logs");
             }
+            _ if server.cluster.is_some() => {
+                crate::cluster::handover::hand_over_then_stop(server);
+                return;
+            }
             _ => {
                 server.shutdown.cancel();
                 return;

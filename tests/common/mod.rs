@@ -530,6 +530,17 @@ impl ClusterNodes {
         self.nodes[i].as_ref().expect("running").signal("CONT");
     }
 
+    /// Stops node `i` with SHUTDOWN (it hands its ranges over first) and waits until
+    /// it has exited.
+    pub fn shut_down(&mut self, i: usize) {
+        let p = self.nodes[i].take().expect("running");
+        let mut c = p.conn();
+        // No reply: the connection closes as the node stops.
+        let _ = redis::cmd("SHUTDOWN").query::<redis::Value>(&mut c);
+        let (code, _) = p.wait();
+        assert_eq!(code, Some(0), "node {i} exited cleanly");
+    }
+
     /// Starts node `i` again on its old port and directory.
     pub fn restart(&mut self, i: usize) {
         assert!(self.nodes[i].is_none(), "node {i} is running");
@@ -629,6 +640,8 @@ pub struct Incrementer {
     pub acked: std::collections::HashMap<String, (i64, i64)>,
     /// When the latest INCR reply came (before its WAIT).
     pub written_at: Option<Instant>,
+    /// Error replies other than `-MOVED` (not connection errors), by their first word.
+    pub errors: std::collections::BTreeMap<String, usize>,
 }
 
 impl Incrementer {
@@ -663,6 +676,9 @@ impl Incrementer {
                         if e.is_io_error() || e.is_connection_dropped() {
                             self.conns.remove(&addr);
                             self.at.remove(key);
+                        } else {
+                            let word = text.split(' ').next().unwrap_or_default().to_string();
+                            *self.errors.entry(word).or_default() += 1;
                         }
                         std::thread::sleep(Duration::from_millis(20));
                     }
@@ -689,8 +705,16 @@ impl ClusterNodes {
         for k in keys {
             let (acked, last) = acked.get(k).copied().unwrap_or_default();
             let owner = self.owner_of(0, k);
-            let v: i64 =
-                redis::cmd("GET").arg(k).query::<Option<i64>>(&mut self.conn(owner)).unwrap().unwrap_or(0);
+            // Where node 0 says it is served, or where that node sends the read.
+            let v: i64 = match redis::cmd("GET").arg(k).query::<Option<i64>>(&mut self.conn(owner)) {
+                Ok(v) => v.unwrap_or(0),
+                Err(e) => {
+                    let to =
+                        error_text(&e).strip_prefix("MOVED ").and_then(|t| t.split(' ').nth(1)?.parse().ok());
+                    let to = to.unwrap_or_else(|| panic!("GET {k}: {e}"));
+                    redis::cmd("GET").arg(k).query::<Option<i64>>(&mut connect(to)).unwrap().unwrap_or(0)
+                }
+            };
             if v < acked {
                 t.lost_acked.push(format!("{k}: {v} < {acked}"));
             }
