@@ -581,7 +581,15 @@ fn the_proxy_port_stands_in_for_one_redis() {
     };
     let mut p = proxy(0);
     for i in 0..300 {
-        let () = redis::cmd("SET").arg(format!("px:{i}")).arg(i).query(&mut p).unwrap();
+        let set = redis::cmd("SET").arg(format!("px:{i}")).arg(i).query::<()>(&mut p);
+        if let Err(e) = set {
+            for (n, p) in c.nodes.iter().enumerate() {
+                for line in p.iter().flat_map(|p| p.drain_log()).filter(|l| l.contains("Cluster")) {
+                    eprintln!("node {n}: {line}");
+                }
+            }
+            panic!("SET px:{i} through the proxy: {e}: {}", c.describe());
+        }
     }
     let v: i64 = redis::cmd("GET").arg("px:123").query(&mut proxy(1)).unwrap();
     assert_eq!(v, 123, "any node's proxy serves any key");

@@ -39,8 +39,12 @@ use crate::server::Server;
 
 /// Requests waiting to be written to one upstream connection; more wait for room.
 const UPSTREAM_QUEUE: usize = 1024;
-/// `-MOVED` replies followed for one request before its last one is returned.
-const MAX_REDIRECTS: usize = 3;
+/// `-MOVED` (and `-CLUSTERDOWN`) replies followed for one request before its last one
+/// is returned. Past the first redirection, each waits a little longer (up to 160 ms):
+/// two nodes that disagree about a slot for a moment (one has heard of a change the
+/// other has not) agree within a gossip round, and a node that lost its majority for a
+/// moment has it back within a heartbeat.
+const MAX_REDIRECTS: usize = 5;
 /// Bytes read from a client before its pending replies are written.
 const READ_CHUNK: usize = 64 * 1024;
 /// Push messages waiting to be written to one tracking client.
@@ -360,8 +364,10 @@ pub fn spawn(server: Arc<Server>, listeners: Vec<std::net::TcpListener>) -> std:
 /// What a request will answer: a reply already made, or one still to come.
 enum Pending {
     Ready(Bytes),
-    /// From a node; followed on -MOVED (the request is kept for that).
+    /// From a node (`to`); followed on -MOVED, asked again on -CLUSTERDOWN (the
+    /// request is kept for that).
     Node {
+        to: SocketAddr,
         request: Bytes,
         answer: Answer,
     },
@@ -495,7 +501,7 @@ impl Client {
         if !self.tracking.is_empty() {
             // What a tracking client reads is remembered for its own connection.
             let answer = self.pinned_request(addr, request.clone()).await;
-            return Pending::Node { request, answer };
+            return Pending::Node { to: addr, request, answer };
         }
         let (tx, answer) = oneshot::channel();
         let (resp3, timeout, pool, password) = (self.resp3, self.timeout, &self.pool, &self.password);
@@ -504,7 +510,7 @@ impl Client {
             .entry(addr)
             .or_insert_with(|| (pool.get(addr, resp3, password.clone(), timeout), Vec::new()));
         staged.1.push((request.clone(), tx));
-        Pending::Node { request, answer }
+        Pending::Node { to: addr, request, answer }
     }
 
     /// Sends every staged batch.
@@ -756,7 +762,7 @@ impl Client {
                 let addr = self.owner(Some(slot));
                 let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
                 let answer = self.pinned(addr, &args).await;
-                return Pending::Node { request: Bytes::new(), answer };
+                return Pending::Node { to: addr, request: Bytes::new(), answer };
             }
             "unwatch" => {
                 return self.unwatch_then(Bytes::from_static(b"+OK\r\n")).await;
@@ -790,7 +796,7 @@ impl Client {
             // A wait of its own, not in the shared line.
             let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
             let answer = self.pinned(addr, &args).await;
-            return Pending::Node { request: Bytes::new(), answer };
+            return Pending::Node { to: addr, request: Bytes::new(), answer };
         }
         self.stage(addr, &argv).await
     }
@@ -861,7 +867,7 @@ impl Client {
         for s in skipped {
             let _ = s.await;
         }
-        Pending::Node { request: Bytes::new(), answer }
+        Pending::Node { to: addr, request: Bytes::new(), answer }
     }
 
     async fn unwatch_then(&mut self, reply: Bytes) -> Pending {
@@ -953,12 +959,18 @@ impl Client {
         let lost = || Bytes::from_static(b"-ERR proxy: the node's connection closed\r\n");
         match p {
             Pending::Ready(b) => b,
-            Pending::Node { mut request, answer } => {
+            Pending::Node { to, mut request, answer } => {
                 let mut reply = answer.await.unwrap_or_else(|_| lost());
-                for _ in 0..MAX_REDIRECTS {
-                    let Some(addr) = moved_to(&reply) else { break };
+                for hop in 0..MAX_REDIRECTS {
+                    // A node that cannot serve for a moment (it has not heard from
+                    // enough nodes lately) is asked again after a pause.
+                    let down = reply.starts_with(b"-CLUSTERDOWN The cluster is down");
+                    let Some(addr) = moved_to(&reply).or(down.then_some(to)) else { break };
                     if request.is_empty() {
                         break; // pinned: the client's own connection decides
+                    }
+                    if hop > 0 || down {
+                        tokio::time::sleep(std::time::Duration::from_millis(10 << hop)).await;
                     }
                     let answer = if self.tracking.is_empty() {
                         let up = self.pool.get(addr, self.resp3, self.password(), self.timeout);
@@ -967,7 +979,9 @@ impl Client {
                         self.pinned_request(addr, request.clone()).await
                     };
                     reply = answer.await.unwrap_or_else(|_| lost());
-                    request = if moved_to(&reply).is_some() { request } else { Bytes::new() };
+                    let again =
+                        moved_to(&reply).is_some() || reply.starts_with(b"-CLUSTERDOWN The cluster is down");
+                    request = if again { request } else { Bytes::new() };
                 }
                 reply
             }

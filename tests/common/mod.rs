@@ -464,7 +464,7 @@ impl ClusterNodes {
             .and_then(|i| self.extra.get(i + 1)?.parse::<usize>().ok())
             .unwrap_or(1)
             .min(live - 1);
-        let ok = eventually_within(Duration::from_secs(30), || {
+        let ok = eventually_within(Duration::from_secs(60), || {
             let mut maps = Vec::new();
             for p in self.nodes.iter().flatten().take(live) {
                 let Ok(mut c) = try_connect(p.addr) else { return false };
