@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -43,6 +44,37 @@ fn key_of(c: &ClusterNodes, asking: usize, node: usize, round: usize) -> String 
         .expect("every node serves some slot")
 }
 
+/// What [`write_until`]'s client saw: per key, the values `WAIT 1` acknowledged and the
+/// last INCR reply; per error word, the errors besides MOVED.
+type Written = (HashMap<String, (i64, i64)>, BTreeMap<String, usize>);
+
+/// An [`Incrementer`] INCRing `keys` round after round until `stop`; a key whose node
+/// is unknown starts from any node but `avoid` (none while it is `usize::MAX`). Returns
+/// what it acknowledged and the errors it saw besides MOVED.
+fn write_until(
+    c: &ClusterNodes,
+    keys: &[String],
+    stop: &Arc<AtomicBool>,
+    avoid: &Arc<AtomicUsize>,
+) -> Pending<Written> {
+    let (keys, stop, avoid, entries) = (keys.to_vec(), stop.clone(), avoid.clone(), c.addrs.clone());
+    in_background(move || {
+        let mut w = Incrementer::default();
+        let mut round = 0;
+        while !stop.load(Relaxed) {
+            round += 1;
+            for k in &keys {
+                let mut entry = round % entries.len();
+                if entry == avoid.load(Relaxed) {
+                    entry = (entry + 1) % entries.len();
+                }
+                w.incr(k, entries[entry]);
+            }
+        }
+        (w.acked, w.errors)
+    })
+}
+
 /// Runs the kills (and one pause) on `nodes` nodes with `replicas` copies per range;
 /// returns the failover times.
 fn failovers_keep_every_acknowledged_write(nodes: usize, replicas: usize) -> Vec<Duration> {
@@ -51,22 +83,7 @@ fn failovers_keep_every_acknowledged_write(nodes: usize, replicas: usize) -> Vec
     let mut c = ClusterNodes::start(nodes, &["--cluster-replicas", &replicas_arg]);
     let keys: Vec<String> = (0..8 * nodes).map(|i| format!("counter:{i}")).collect();
     let stop = Arc::new(AtomicBool::new(false));
-    let entries = c.addrs.clone();
-    let writer = {
-        let (keys, stop) = (keys.clone(), stop.clone());
-        in_background(move || {
-            let mut w = Incrementer::default();
-            let mut round = 0;
-            while !stop.load(Relaxed) {
-                round += 1;
-                for k in &keys {
-                    // A key whose node is unknown starts from any node.
-                    w.incr(k, entries[round % entries.len()]);
-                }
-            }
-            w.acked
-        })
-    };
+    let writer = write_until(&c, &keys, &stop, &Arc::new(AtomicUsize::new(usize::MAX)));
     let mut times = Vec::new();
     for round in 0..failovers() {
         // Not node 0: it answers the test's questions.
@@ -98,7 +115,7 @@ fn failovers_keep_every_acknowledged_write(nodes: usize, replicas: usize) -> Vec
     c.wait_formed(nodes);
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Relaxed);
-    let acked = writer.result();
+    let (acked, _) = writer.result();
 
     let Tally { writes, lost_acked, lost_unacked } = c.tally(&keys, &acked);
     eprintln!(
@@ -162,25 +179,7 @@ fn a_rolling_restart_under_writes_loses_nothing_and_clients_see_only_moved() {
     // cluster client asks a node from its map (one just started answers CLUSTERDOWN
     // until it has heard from the others).
     let restarting = Arc::new(AtomicUsize::new(usize::MAX));
-    let entries = c.addrs.clone();
-    let writer = {
-        let (keys, stop, restarting) = (keys.clone(), stop.clone(), restarting.clone());
-        in_background(move || {
-            let mut w = Incrementer::default();
-            let mut round = 0;
-            while !stop.load(Relaxed) {
-                round += 1;
-                for k in &keys {
-                    let mut entry = round % entries.len();
-                    if entry == restarting.load(Relaxed) {
-                        entry = (entry + 1) % entries.len();
-                    }
-                    w.incr(k, entries[entry]);
-                }
-            }
-            (w.acked, w.errors)
-        })
-    };
+    let writer = write_until(&c, &keys, &stop, &restarting);
     for i in 0..nodes {
         std::thread::sleep(Duration::from_millis(300));
         restarting.store(i, Relaxed);

@@ -723,20 +723,14 @@ impl Membership {
             let after = ClusterState::build(members, &state.me().id, 0);
             after.slots_of(after.myself)
         };
-        if let Err(e) = swim.change_identity(next.clone(), &mut *rt) {
-            tracing::warn!("Cluster: could not take the new identity: {e}");
+        if !self.take_identity(next, swim, rt) {
             return;
-        }
-        for m in &live {
-            let _ = swim.announce(m.id().clone(), &mut *rt);
         }
         tracing::info!(
             "Cluster: placed {} tokens on the ring (epoch {}): {taken} slots to copy, then serve",
-            next.tokens.len(),
-            next.epoch
+            self.me.tokens.len(),
+            self.me.epoch
         );
-        self.me = next;
-        self.last_change = Instant::now();
         self.save();
     }
 
@@ -776,21 +770,15 @@ impl Membership {
             ready: true,
             ..self.me.clone()
         };
-        if let Err(e) = swim.change_identity(next.clone(), &mut *rt) {
-            tracing::warn!("Cluster: could not take the new identity: {e}");
+        if !self.take_identity(next, swim, rt) {
             return;
-        }
-        for m in swim.iter_members().filter(|m| !m.id().is_seed()).cloned().collect::<Vec<_>>() {
-            let _ = swim.announce(m.id().clone(), &mut *rt);
         }
         let arcs = (0..super::slot::SLOTS as u16).filter(|&s| state.on_my_arcs(s)).count();
         tracing::info!(
             "Cluster: ready (epoch {}): copied its {arcs} slots from {} members, serving them",
-            next.epoch,
+            self.me.epoch,
             from.len()
         );
-        self.me = next;
-        self.last_change = Instant::now();
         self.save();
     }
 
@@ -836,20 +824,34 @@ impl Membership {
             ready: false,
             ..self.me.clone()
         };
+        if !self.take_identity(next, swim, rt) {
+            return;
+        }
+        tracing::info!(
+            "Cluster: stepped down (epoch {}): its {} slots go to their replicas",
+            self.me.epoch,
+            state.slots_of(state.myself)
+        );
+    }
+
+    /// Takes `next` as this node's identity and announces it to every member at once
+    /// (placement, ready, step down); false if foca refused it.
+    fn take_identity(
+        &mut self,
+        next: NodeIdentity,
+        swim: &mut Swim,
+        rt: &mut AccumulatingRuntime<NodeIdentity>,
+    ) -> bool {
         if let Err(e) = swim.change_identity(next.clone(), &mut *rt) {
             tracing::warn!("Cluster: could not take the new identity: {e}");
-            return;
+            return false;
         }
         for m in swim.iter_members().filter(|m| !m.id().is_seed()).cloned().collect::<Vec<_>>() {
             let _ = swim.announce(m.id().clone(), &mut *rt);
         }
-        tracing::info!(
-            "Cluster: stepped down (epoch {}): its {} slots go to their replicas",
-            next.epoch,
-            state.slots_of(state.myself)
-        );
         self.me = next;
         self.last_change = Instant::now();
+        true
     }
 
     /// The state foca's view makes.
