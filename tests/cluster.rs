@@ -357,14 +357,12 @@ fn a_killed_nodes_slots_are_served_empty_without_replicas_and_it_returns_with_wh
     assert_eq!(again, id_2);
     assert!(eventually(|| c.owner_of(0, &on_2) == 2));
     let v: Option<String> = redis::cmd("GET").arg(&on_2).query(&mut c.conn(2)).unwrap();
-    if v.as_deref() != Some("interim") {
-        for (i, p) in c.nodes.iter().enumerate() {
-            for line in p.iter().flat_map(|p| p.drain_log()).filter(|l| l.contains("Cluster")) {
-                eprintln!("node {i}: {line}");
-            }
-        }
-    }
-    assert_eq!(v.as_deref(), Some("interim"), "what the interim owner served comes back with the slots");
+    assert_eq!(
+        v.as_deref(),
+        Some("interim"),
+        "what the interim owner served comes back with the slots: {}",
+        c.describe()
+    );
     let moved = blocked.result().expect_err("the blocked client is redirected");
     let told = sub.read_until(b":0\r\n");
     assert_eq!(
@@ -414,15 +412,7 @@ fn a_paused_node_answers_its_queued_requests_without_stale_data_and_rejoins() {
     );
     c.wait_formed(3);
     let v: Option<String> = redis::cmd("GET").arg(&on_2).query(&mut c.conn(2)).unwrap();
-    if v.as_deref() != Some("new") {
-        eprintln!("heir {heir}, slot of {on_2}");
-        for (i, p) in c.nodes.iter().enumerate() {
-            for line in p.iter().flat_map(|p| p.drain_log()).filter(|l| l.contains("Cluster")) {
-                eprintln!("node {i}: {line}");
-            }
-        }
-    }
-    assert_eq!(v.as_deref(), Some("new"));
+    assert_eq!(v.as_deref(), Some("new"), "heir {heir}, key {on_2}: {}", c.describe());
 }
 
 #[test]
@@ -513,7 +503,7 @@ fn six_nodes_started_together_agree_on_a_balanced_ring() {
     };
     let first = signature(0);
     for i in 1..6 {
-        assert_eq!(signature(i), first, "node {i} disagrees");
+        assert_eq!(signature(i), first, "node {i} disagrees: {}", c.describe());
     }
 }
 
@@ -545,7 +535,12 @@ fn the_key_api_forwards_to_the_owner_and_cluster_json_shows_the_ring() {
     assert_eq!(v.as_deref(), Some("v1"), "stored on the owner");
     let (status, head, reply) =
         http(c.metrics_ports[2], &format!("GET /get?key={key} HTTP/1.1\r\nHost: x\r\n\r\n"));
-    assert_eq!((status.as_str(), reply.as_str()), ("HTTP/1.1 200 OK", "{\"value\":\"v1\"}\n"));
+    assert_eq!(
+        (status.as_str(), reply.as_str()),
+        ("HTTP/1.1 200 OK", "{\"value\":\"v1\"}\n"),
+        "{}",
+        c.describe()
+    );
     assert!(head.contains(&format!("x-slotcache-node: {id_1}")), "{head}");
 
     let (status, _, body) = http(c.metrics_ports[1], "GET /cluster HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -583,11 +578,6 @@ fn the_proxy_port_stands_in_for_one_redis() {
     for i in 0..300 {
         let set = redis::cmd("SET").arg(format!("px:{i}")).arg(i).query::<()>(&mut p);
         if let Err(e) = set {
-            for (n, p) in c.nodes.iter().enumerate() {
-                for line in p.iter().flat_map(|p| p.drain_log()).filter(|l| l.contains("Cluster")) {
-                    eprintln!("node {n}: {line}");
-                }
-            }
             panic!("SET px:{i} through the proxy: {e}: {}", c.describe());
         }
     }

@@ -230,14 +230,11 @@ fn a_restarted_node_copies_its_ranges_back_before_it_serves_them_and_no_acknowle
         "{writes} INCRs over a kill and a restart: {} acknowledged writes lost, {lost_unacked} unacknowledged",
         lost_acked.len()
     );
-    if !lost_acked.is_empty() {
-        for (i, p) in c.nodes.iter().enumerate() {
-            for line in p.iter().flat_map(|p| p.drain_log()).filter(|l| l.contains("Cluster")) {
-                eprintln!("node {i}: {line}");
-            }
-        }
-    }
-    assert!(lost_acked.is_empty(), "writes acknowledged by WAIT 1 were lost: {lost_acked:?}");
+    assert!(
+        lost_acked.is_empty(),
+        "writes acknowledged by WAIT 1 were lost: {lost_acked:?}: {}",
+        c.describe()
+    );
     assert!(writes > 0);
     // Replicas that held a range before a change stay until the new one says it holds
     // it too: in the end, every range lists its one replica.

@@ -497,14 +497,26 @@ impl ClusterNodes {
         assert!(ok, "the cluster did not form: {}", self.describe());
     }
 
-    /// Every running node's CLUSTER NODES, for failure messages.
-    pub fn describe(&self) -> String {
+    /// Every running node's CLUSTER NODES.
+    pub fn nodes_text(&self) -> String {
         let mut out = String::new();
         for p in self.nodes.iter().flatten() {
             let text = try_connect(p.addr)
                 .ok()
                 .and_then(|mut c| redis::cmd("CLUSTER").arg("NODES").query::<String>(&mut c).ok());
             out.push_str(&format!("\n{}:\n{}", p.addr, text.unwrap_or_default()));
+        }
+        out
+    }
+
+    /// For failure messages: every running node's CLUSTER NODES, then the cluster's
+    /// changes each node logged since the last call (how it came to be so).
+    pub fn describe(&self) -> String {
+        let mut out = self.nodes_text();
+        for (i, p) in self.nodes.iter().enumerate() {
+            for line in p.iter().flat_map(|p| p.drain_log()).filter(|l| l.contains("Cluster")) {
+                out.push_str(&format!("\nnode {i}: {line}"));
+            }
         }
         out
     }
