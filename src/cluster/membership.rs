@@ -856,6 +856,11 @@ impl Membership {
 
     /// The state foca's view makes.
     fn build(&self, swim: &Swim) -> ClusterState {
+        ClusterState::build(self.members(swim), &self.me.id_hex(), self.cluster.replicas)
+    }
+
+    /// The members as foca and the heartbeats show them, this node first.
+    fn members(&self, swim: &Swim) -> Vec<Node> {
         let mut members: Vec<Node> =
             vec![Node { caught_up: self.caught_up.clone(), ..node_of(&self.me, Health::Online, 0) }];
         for m in swim.iter_membership_state() {
@@ -881,14 +886,21 @@ impl Membership {
             }
             members.extend(suspect(r));
         }
-        ClusterState::build(members, &self.me.id_hex(), self.cluster.replicas)
+        members
     }
 
     /// Publishes the state of foca's view; empties the slots this node no longer
     /// serves; saves the nodes file when what it holds changed.
     fn publish(&mut self, server: &Arc<Server>, swim: &Swim) {
-        let next = self.build(swim);
+        let members = self.members(swim);
         let previous = self.cluster.state();
+        if self.followed
+            && let Some(same) = previous.with_times_of(members.clone())
+        {
+            self.cluster.publish(same);
+            return;
+        }
+        let next = ClusterState::build(members, &self.me.id_hex(), self.cluster.replicas);
         let lost = previous.slots_lost(&next);
         let changed = previous.ranges != next.ranges || !std::mem::replace(&mut self.followed, true);
         let ok_before = self.cluster.is_ok(&previous);
@@ -931,19 +943,23 @@ impl Membership {
         if changed {
             super::replication::follow(server, &state);
         }
-        let ok = self.cluster.is_ok(&state);
-        if ok != ok_before || changed {
-            tracing::info!(
-                "Cluster state {}: {} members, {} slots served here, epoch {}",
-                if ok { "ok" } else { "fail" },
-                state.members.len(),
-                state.slots_of(state.myself),
-                state.current_epoch
-            );
+        if self.cluster.is_ok(&state) != ok_before || changed {
+            self.log_state();
         }
         if members_changed {
             self.save();
         }
+    }
+
+    fn log_state(&self) {
+        let state = self.cluster.state();
+        tracing::info!(
+            "Cluster state {}: {} members, {} slots served here, epoch {}",
+            if self.cluster.is_ok(&state) { "ok" } else { "fail" },
+            state.members.len(),
+            state.slots_of(state.myself),
+            state.current_epoch
+        );
     }
 
     /// Writes the nodes file if what it would hold changed.

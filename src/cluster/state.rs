@@ -251,6 +251,18 @@ impl ClusterState {
         ClusterState { members, myself, ring, ranges, current_epoch, owner, arc_owner, roles, assigned }
     }
 
+    /// This state with the probe times of `members`, when nothing else about them
+    /// changed (what the ranges are built from is the same); None otherwise. Most
+    /// membership messages change only those times, and a build walks every slot.
+    pub fn with_times_of(&self, mut members: Vec<Node>) -> Option<ClusterState> {
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        members.dedup_by(|a, b| a.id == b.id);
+        let untimed = |n: &Node| Node { ping_sent_ms: 0, pong_recv_ms: 0, ..n.clone() };
+        let same = members.len() == self.members.len()
+            && members.iter().zip(&self.members).all(|(a, b)| untimed(a) == untimed(b));
+        same.then(|| ClusterState { members, ..self.clone() })
+    }
+
     pub fn me(&self) -> &Node {
         &self.members[self.myself as usize]
     }
