@@ -44,13 +44,17 @@ fn key_of(c: &ClusterNodes, asking: usize, node: usize, round: usize) -> String 
         .expect("every node serves some slot")
 }
 
-/// What [`write_until`]'s client saw: per key, the values `WAIT 1` acknowledged and the
-/// last INCR reply; per error word, the errors besides MOVED.
-type Written = (HashMap<String, (i64, i64)>, BTreeMap<String, usize>);
+/// What [`write_until`]'s client saw ([`Incrementer`]'s fields of the same names).
+#[derive(Debug)]
+struct Written {
+    acked: HashMap<String, (i64, i64)>,
+    errors: BTreeMap<String, usize>,
+    regressions: Vec<String>,
+}
 
 /// An [`Incrementer`] INCRing `keys` round after round until `stop`; a key whose node
 /// is unknown starts from any node but `avoid` (none while it is `usize::MAX`). Returns
-/// what it acknowledged and the errors it saw besides MOVED.
+/// what it saw.
 fn write_until(
     c: &ClusterNodes,
     keys: &[String],
@@ -71,7 +75,7 @@ fn write_until(
                 w.incr(k, entries[entry]);
             }
         }
-        (w.acked, w.errors)
+        Written { acked: w.acked, errors: w.errors, regressions: w.regressions }
     })
 }
 
@@ -115,7 +119,7 @@ fn failovers_keep_every_acknowledged_write(nodes: usize, replicas: usize) -> Vec
     c.wait_formed(nodes);
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Relaxed);
-    let (acked, _) = writer.result();
+    let Written { acked, regressions, .. } = writer.result();
 
     let Tally { writes, lost_acked, lost_unacked } = c.tally(&keys, &acked);
     eprintln!(
@@ -127,7 +131,8 @@ fn failovers_keep_every_acknowledged_write(nodes: usize, replicas: usize) -> Vec
     assert!(writes > 0, "the client wrote nothing");
     assert!(
         lost_acked.is_empty(),
-        "writes acknowledged by WAIT 1 were lost: {lost_acked:?}: {}",
+        "writes acknowledged by WAIT 1 were lost: {lost_acked:?}, first seen {:?}: {}",
+        &regressions[..regressions.len().min(3)],
         c.describe()
     );
     times
@@ -186,7 +191,7 @@ fn a_rolling_restart_under_writes_loses_nothing_and_clients_see_only_moved() {
     }
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Relaxed);
-    let (acked, errors) = writer.result();
+    let Written { acked, errors, regressions } = writer.result();
     let Tally { writes, lost_acked, lost_unacked } = c.tally(&keys, &acked);
     eprintln!(
         "rolling restart of {nodes} nodes: {writes} INCRs, {} acknowledged writes lost, {lost_unacked} \
@@ -196,7 +201,8 @@ fn a_rolling_restart_under_writes_loses_nothing_and_clients_see_only_moved() {
     assert!(writes > 0, "the client wrote nothing");
     assert!(
         lost_acked.is_empty(),
-        "writes acknowledged by WAIT 1 were lost: {lost_acked:?}: {}",
+        "writes acknowledged by WAIT 1 were lost: {lost_acked:?}, first seen {:?}: {}",
+        &regressions[..regressions.len().min(3)],
         c.describe()
     );
     assert_eq!(lost_unacked, 0, "writes were lost");

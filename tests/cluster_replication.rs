@@ -204,7 +204,7 @@ fn a_restarted_node_copies_its_ranges_back_before_it_serves_them_and_no_acknowle
                     w.incr(k, entry);
                 }
             }
-            w.acked
+            (w.acked, w.regressions)
         })
     };
     std::thread::sleep(Duration::from_millis(500));
@@ -223,7 +223,7 @@ fn a_restarted_node_copies_its_ranges_back_before_it_serves_them_and_no_acknowle
     assert_eq!(c.owner_of(0, &keys[0]), 2, "it serves its ranges again");
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let acked = writer.result();
+    let (acked, regressions) = writer.result();
     let mut p = c.conn(2);
     let Tally { writes, lost_acked, lost_unacked } = c.tally(&keys, &acked);
     eprintln!(
@@ -232,7 +232,8 @@ fn a_restarted_node_copies_its_ranges_back_before_it_serves_them_and_no_acknowle
     );
     assert!(
         lost_acked.is_empty(),
-        "writes acknowledged by WAIT 1 were lost: {lost_acked:?}: {}",
+        "writes acknowledged by WAIT 1 were lost: {lost_acked:?}, first seen {:?}: {}",
+        &regressions[..regressions.len().min(3)],
         c.describe()
     );
     assert!(writes > 0);

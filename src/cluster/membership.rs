@@ -439,7 +439,11 @@ impl Membership {
             }
             if membership_event {
                 self.drain(&server, &mut rt, &mut links, &mut timers);
-                self.publish(&server, &swim);
+                // Slots this node no longer holds leave its claim at once, not a
+                // tick later: the others pick heirs by it.
+                if self.publish(&server, &swim) {
+                    self.maybe_say_caught_up(&server, &swim, &mut links);
+                }
             }
         }
     }
@@ -890,15 +894,16 @@ impl Membership {
     }
 
     /// Publishes the state of foca's view; empties the slots this node no longer
-    /// serves; saves the nodes file when what it holds changed.
-    fn publish(&mut self, server: &Arc<Server>, swim: &Swim) {
+    /// serves; saves the nodes file when what it holds changed. Returns whether the
+    /// ranges changed.
+    fn publish(&mut self, server: &Arc<Server>, swim: &Swim) -> bool {
         let members = self.members(swim);
         let previous = self.cluster.state();
         if self.followed
             && let Some(same) = previous.with_times_of(members.clone())
         {
             self.cluster.publish(same);
-            return;
+            return false;
         }
         let next = ClusterState::build(members, &self.me.id_hex(), self.cluster.replicas);
         let lost = previous.slots_lost(&next);
@@ -949,6 +954,7 @@ impl Membership {
         if members_changed {
             self.save();
         }
+        changed
     }
 
     fn log_state(&self) {

@@ -654,6 +654,9 @@ pub struct Incrementer {
     pub written_at: Option<Instant>,
     /// Error replies other than `-MOVED` (not connection errors), by their first word.
     pub errors: std::collections::BTreeMap<String, usize>,
+    /// INCR replies not above the value a WAIT had acknowledged: where, when (UTC, as
+    /// the nodes log) and how far back, for failure messages.
+    pub regressions: Vec<String>,
 }
 
 impl Incrementer {
@@ -672,6 +675,15 @@ impl Incrementer {
             Ok(v) => {
                 self.written_at = Some(Instant::now());
                 let entry = self.acked.entry(key.to_string()).or_default();
+                if v <= entry.0 {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    let (s, ms) = (now.as_secs(), now.subsec_millis());
+                    let at = format!("{:02}:{:02}:{:02}.{ms:03}", s / 3600 % 24, s / 60 % 60, s % 60);
+                    self.regressions
+                        .push(format!("{key} at {addr}, {at} UTC: {v} after {} acknowledged", entry.0));
+                }
                 entry.1 = entry.1.max(v);
                 if redis::cmd("WAIT").arg(1).arg(2000).query::<i64>(conn).is_ok_and(|n| n >= 1) {
                     entry.0 = entry.0.max(v);
