@@ -129,12 +129,7 @@ fn failovers_keep_every_acknowledged_write(nodes: usize, replicas: usize) -> Vec
         lost_acked.len()
     );
     assert!(writes > 0, "the client wrote nothing");
-    assert!(
-        lost_acked.is_empty(),
-        "writes acknowledged by WAIT 1 were lost: {lost_acked:?}, first seen {:?}: {}",
-        &regressions[..regressions.len().min(3)],
-        c.describe()
-    );
+    c.assert_no_acknowledged_write_lost(&lost_acked, &regressions);
     times
 }
 
@@ -198,12 +193,7 @@ fn a_rolling_restart_under_writes_loses_nothing_and_clients_see_only_moved() {
         lost_acked.len()
     );
     assert!(writes > 0, "the client wrote nothing");
-    assert!(
-        lost_acked.is_empty(),
-        "writes acknowledged by WAIT 1 were lost: {lost_acked:?}, first seen {:?}: {}",
-        &regressions[..regressions.len().min(3)],
-        c.describe()
-    );
+    c.assert_no_acknowledged_write_lost(&lost_acked, &regressions);
     assert_eq!(lost_unacked, 0, "writes were lost");
     assert!(errors.is_empty(), "the client saw errors besides MOVED: {errors:?}");
 }

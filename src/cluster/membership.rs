@@ -948,24 +948,20 @@ impl Membership {
         if changed {
             super::replication::follow(server, &state);
         }
-        if self.cluster.is_ok(&state) != ok_before || changed {
-            self.log_state();
+        let ok = self.cluster.is_ok(&state);
+        if ok != ok_before || changed {
+            tracing::info!(
+                "Cluster state {}: {} members, {} slots served here, epoch {}",
+                if ok { "ok" } else { "fail" },
+                state.members.len(),
+                state.slots_of(state.myself),
+                state.current_epoch
+            );
         }
         if members_changed {
             self.save();
         }
         changed
-    }
-
-    fn log_state(&self) {
-        let state = self.cluster.state();
-        tracing::info!(
-            "Cluster state {}: {} members, {} slots served here, epoch {}",
-            if self.cluster.is_ok(&state) { "ok" } else { "fail" },
-            state.members.len(),
-            state.slots_of(state.myself),
-            state.current_epoch
-        );
     }
 
     /// Writes the nodes file if what it would hold changed.

@@ -722,6 +722,18 @@ pub struct Tally {
 }
 
 impl ClusterNodes {
+    /// Fails the test when a write `WAIT 1` acknowledged is missing ([`Tally`]'s
+    /// `lost_acked`), with the first replies the client saw below an acknowledged value
+    /// ([`Incrementer`]'s `regressions`) and how the cluster got there.
+    pub fn assert_no_acknowledged_write_lost(&self, lost_acked: &[String], regressions: &[String]) {
+        assert!(
+            lost_acked.is_empty(),
+            "writes acknowledged by WAIT 1 were lost: {lost_acked:?}, first seen {:?}: {}",
+            &regressions[..regressions.len().min(3)],
+            self.describe()
+        );
+    }
+
     /// Reads each of `keys` where node 0 says it is served, against what the client
     /// saw (`Incrementer::acked`).
     pub fn tally(&self, keys: &[String], acked: &std::collections::HashMap<String, (i64, i64)>) -> Tally {
